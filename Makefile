@@ -1,0 +1,34 @@
+# Maestro: `make setup` once, then `make test`. See README.md.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# DDS stays on this machine; each run gets its own domain unless the caller chose one.
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 1 )))
+export MUJOCO_GL ?= egl
+
+.PHONY: setup test test-unit test-ros lint format clean
+
+setup:
+	bash scripts/setup.sh
+
+test:
+	@bash scripts/check_env.sh
+	$(PY) -m pytest test
+
+test-unit:
+	@bash scripts/check_env.sh
+	$(PY) -m pytest test/unit
+
+test-ros:
+	@bash scripts/check_env.sh
+	$(PY) -m pytest test/ros
+
+lint:
+	@bash scripts/check_env.sh
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+format:
+	$(PY) -m ruff format . && $(PY) -m ruff check --fix .
+
+clean:
+	rm -rf build install log .pytest_cache test-artifacts

@@ -1,0 +1,1 @@
+"""Bringup: declarative per-robot specs and the process supervisor behind ``maestro launch``."""

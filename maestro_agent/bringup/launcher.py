@@ -1,0 +1,67 @@
+"""``maestro launch``: resolve a robot's bringup spec and run it under the supervisor."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from maestro_agent.bringup.paths import bringup_specs, find_executable, share_dir
+from maestro_agent.bringup.spec import BringupSpec, ResolvedNode, load_spec, parse_overrides, resolve
+from maestro_agent.bringup.supervisor import Supervisor, node_command
+from maestro_tools.common.errors import NotFoundError
+
+
+def spec_for(robot: str) -> BringupSpec:
+    """Load the bringup spec of ``robot``, or fail naming the robots that have one."""
+    specs = bringup_specs()
+    if robot not in specs:
+        raise NotFoundError(f"unknown robot {robot!r}; valid robots: {', '.join(specs) or 'none'}")
+    return load_spec(specs[robot])
+
+
+def describe_arguments(spec: BringupSpec) -> str:
+    lines = [f"Launch arguments of {spec.robot} ({spec.path}):"]
+    for argument in spec.arguments:
+        choices = f" (one of: {', '.join(argument.choices)})" if argument.choices else ""
+        lines.append(f"  {argument.name}:={argument.default}\n      {argument.description}{choices}")
+    return "\n".join(lines)
+
+
+def resolve_commands(
+    robot: str, argv: list[str], *, require_executables: bool = True
+) -> list[tuple[ResolvedNode, list[str]]]:
+    """Resolved nodes of ``robot`` with the command line that starts each."""
+    spec = spec_for(robot)
+    nodes = resolve(spec, parse_overrides(argv), share_dir())
+    commands, missing = [], []
+    for node in nodes:
+        executable = find_executable(node.package, node.executable)
+        if executable is None:
+            missing.append(f"{node.executable} (node {node.name}, package {node.package})")
+            executable = Path(node.executable)
+        commands.append((node, node_command(node, executable)))
+    if missing and require_executables:
+        raise NotFoundError(
+            f"executables not installed: {'; '.join(missing)}. Run 'make setup' (or 'colcon build' on a "
+            "ROS install) so that the package's console scripts exist."
+        )
+    return commands
+
+
+def launch(robot: str, argv: list[str], *, dry_run: bool = False, out: TextIO = sys.stdout) -> int:
+    """Start (or, with dry_run, print) the bringup of ``robot``; return the process exit code."""
+    commands = resolve_commands(robot, argv, require_executables=not dry_run)
+    if dry_run:
+        for node, command in commands:
+            flags = [f for f, on in (("respawn", node.respawn), ("required", node.required)) if on]
+            out.write(f"# {node.fully_qualified_name}{' (' + ', '.join(flags) + ')' if flags else ''}\n")
+            out.write(shlex.join(command) + "\n")
+        return 0
+    env = dict(os.environ)
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env["PYTHONUNBUFFERED"] = "1"
+    return Supervisor(commands, out=out, env=env).run()
+

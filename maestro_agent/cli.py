@@ -1,0 +1,54 @@
+"""The ``maestro`` command: start a robot's graph and, as they land, run tasks and tools."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from maestro_tools.common.errors import MaestroError
+
+
+def _launch(args: argparse.Namespace) -> int:
+    from maestro_agent.bringup import launcher
+
+    if args.show_args:
+        print(launcher.describe_arguments(launcher.spec_for(args.robot)))
+        return 0
+    return launcher.launch(args.robot, args.arguments, dry_run=args.dry_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maestro", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    launch = commands.add_parser(
+        "launch",
+        help="start a robot's ROS 2 graph as supervised processes (replaces 'ros2 launch' without ROS)",
+        description="Start the bringup of ROBOT (config/bringup/ROBOT.yaml). Arguments are name:=value.",
+    )
+    launch.add_argument("robot", help="robot bringup to start, e.g. franka or go2w_piper")
+    launch.add_argument("arguments", nargs="*", metavar="name:=value", help="launch argument overrides")
+    launch.add_argument("--dry-run", action="store_true", help="print the resolved command lines and exit")
+    launch.add_argument("--show-args", action="store_true", help="list the launch arguments and exit")
+    launch.set_defaults(handler=_launch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    # name:=value overrides may stand before or after the options; collect them wherever they are.
+    args, extra = parser.parse_known_args(argv)
+    overrides = [item for item in extra if ":=" in item]
+    if extra and (len(overrides) != len(extra) or not hasattr(args, "arguments")):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if overrides:
+        args.arguments = [*args.arguments, *overrides]
+    try:
+        return args.handler(args)
+    except MaestroError as exc:
+        print(f"maestro {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

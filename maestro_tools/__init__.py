@@ -1,0 +1,1 @@
+"""Maestro's module nodes (detector, keypointer, grasp planner, motion, ...) and the simulation."""

@@ -1,0 +1,1 @@
+"""Shared pieces of every module node: errors, conversions, parameters, the node entry point."""

@@ -1,0 +1,53 @@
+"""ament_python package "maestro": the agent (maestro_agent) and the module nodes (maestro_tools)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = "maestro"
+HERE = Path(__file__).resolve().parent
+
+
+def share_tree(folder: str) -> list[tuple[str, list[str]]]:
+    """data_files entries installing ``folder`` (recursively) under share/maestro."""
+    entries: dict[str, list[str]] = {}
+    for path in sorted((HERE / folder).rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            relative = path.relative_to(HERE)
+            entries.setdefault(f"share/{PACKAGE}/{relative.parent}", []).append(str(relative))
+    return sorted(entries.items())
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="A VLM writes Python that composes ROS 2 robotics modules into closed-loop policies.",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["maestro_agent", "maestro_agent.*", "maestro_tools", "maestro_tools.*"]),
+    package_data={"maestro_agent": ["py.typed"], "maestro_tools": ["py.typed"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/maestro"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        *share_tree("launch"),
+        *share_tree("config"),
+        *share_tree("rviz"),
+    ],
+    # ROS packages (rclpy, the message packages, maestro_msgs) are not listed here: on a stock ROS
+    # install they come from /opt/ros (package.xml), without one from requirements/ros-jazzy.txt.
+    install_requires=[
+        "numpy>=1.24",
+        "PyYAML>=6.0",
+        "transforms3d>=0.4.2",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
+    },
+    entry_points={
+        "console_scripts": [
+            "maestro = maestro_agent.cli:main",
+        ],
+    },
+)
