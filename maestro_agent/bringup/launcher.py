@@ -64,4 +64,3 @@ def launch(robot: str, argv: list[str], *, dry_run: bool = False, out: TextIO = 
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     env["PYTHONUNBUFFERED"] = "1"
     return Supervisor(commands, out=out, env=env).run()
-

@@ -17,15 +17,19 @@ def _ament_share() -> Path | None:
         from ament_index_python.packages import get_package_share_directory
 
         return Path(get_package_share_directory("maestro"))
-    except Exception:  # noqa: BLE001 - not installed, not indexed, or AMENT_PREFIX_PATH unset
+    except Exception:
         return None
 
 
 def share_dir() -> Path:
     """The package's share directory: the checkout itself for an editable install, else share/maestro."""
     override = os.environ.get("MAESTRO_SHARE_DIR")
-    candidates = [lambda: Path(override) if override else None, lambda: _SOURCE_ROOT, _ament_share,
-                  lambda: Path(sys.prefix) / "share" / "maestro"]
+    candidates = [
+        lambda: Path(override) if override else None,
+        lambda: _SOURCE_ROOT,
+        _ament_share,
+        lambda: Path(sys.prefix) / "share" / "maestro",
+    ]
     looked = []
     for candidate in candidates:
         path = candidate()
@@ -47,7 +51,7 @@ def bringup_specs() -> dict[str, Path]:
 
 
 def find_executable(package: str, executable: str) -> Path | None:
-    """An executable (absolute, or as ``ros2 run`` finds it in lib/<package>/, beside this Python, on PATH)."""
+    """An executable: absolute, or as ``ros2 run`` finds it (lib/<package>/), beside this Python, on PATH."""
     if Path(executable).is_absolute():
         return Path(executable) if os.access(executable, os.X_OK) else None
     prefix = Path(sys.prefix)

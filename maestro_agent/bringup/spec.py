@@ -118,8 +118,19 @@ class ResolvedNode:
 
 _TOP_KEYS = {"version", "robot", "description", "namespace", "use_sim_time", "arguments", "nodes"}
 _NODE_KEYS = {
-    "name", "executable", "package", "namespace", "parameters", "param_files", "remappings",
-    "arguments", "respawn", "respawn_delay", "required", "if", "unless",
+    "name",
+    "executable",
+    "package",
+    "namespace",
+    "parameters",
+    "param_files",
+    "remappings",
+    "arguments",
+    "respawn",
+    "respawn_delay",
+    "required",
+    "if",
+    "unless",
 }
 
 
@@ -136,7 +147,7 @@ def _check_keys(path: Path, data: _Map, allowed: set[str], what: str) -> None:
 def load_spec(path: Path) -> BringupSpec:
     """Parse and validate a bringup spec file; raise SpecError naming the offending line."""
     try:
-        data = yaml.load(path.read_text(), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(path.read_text(), Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
@@ -243,13 +254,23 @@ def _strings(value: Any) -> list[str]:
 def _check_substitutions(spec: BringupSpec) -> None:
     valid = set(spec.argument_names)
     for node in spec.nodes:
-        texts = [node.namespace, node.condition, *_strings(dict(node.parameters)), *node.param_files,
-                 *node.remappings.values(), *node.arguments]
+        texts = [
+            node.namespace,
+            node.condition,
+            *_strings(dict(node.parameters)),
+            *node.param_files,
+            *node.remappings.values(),
+            *node.arguments,
+        ]
         for text in texts:
             for name in _ARG.findall(text):
                 if name not in valid:
-                    raise _fail(spec.path, node.line, f"node {node.name!r} uses unknown argument {name!r}; "
-                                f"declared arguments: {', '.join(sorted(valid)) or 'none'}")
+                    raise _fail(
+                        spec.path,
+                        node.line,
+                        f"node {node.name!r} uses unknown argument {name!r}; "
+                        f"declared arguments: {', '.join(sorted(valid)) or 'none'}",
+                    )
     for name in _ARG.findall(spec.use_sim_time):
         if name not in valid:
             raise _fail(spec.path, 1, f"'use_sim_time' uses unknown argument {name!r}")
@@ -312,17 +333,19 @@ def resolve(spec: BringupSpec, overrides: Mapping[str, str], share_dir: Path) ->
             if not file.is_file():
                 raise _fail(spec.path, node.line, f"node {node.name!r}: parameter file {file} does not exist")
             param_files.append(file)
-        resolved.append(ResolvedNode(
-            name=node.name,
-            package=node.package,
-            executable=node.executable,
-            namespace="/" + namespace.strip("/") if namespace.strip("/") else "/",
-            parameters=parameters,
-            param_files=tuple(param_files),
-            remappings=tuple((k, substitute(v)) for k, v in node.remappings.items()),
-            arguments=tuple(substitute(a) for a in node.arguments),
-            respawn=node.respawn,
-            respawn_delay=node.respawn_delay,
-            required=node.required,
-        ))
+        resolved.append(
+            ResolvedNode(
+                name=node.name,
+                package=node.package,
+                executable=node.executable,
+                namespace="/" + namespace.strip("/") if namespace.strip("/") else "/",
+                parameters=parameters,
+                param_files=tuple(param_files),
+                remappings=tuple((k, substitute(v)) for k, v in node.remappings.items()),
+                arguments=tuple(substitute(a) for a in node.arguments),
+                respawn=node.respawn,
+                respawn_delay=node.respawn_delay,
+                required=node.required,
+            )
+        )
     return resolved

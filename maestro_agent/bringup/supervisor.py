@@ -9,6 +9,7 @@ child is also tied to the supervisor with PR_SET_PDEATHSIG so that none outlives
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -36,8 +37,15 @@ def format_parameter(value: Any) -> str:
 
 def node_command(node: ResolvedNode, executable: Path | str) -> list[str]:
     """The command line that starts one node with its name, namespace, parameters and remappings."""
-    command = [str(executable), *node.arguments, "--ros-args", "-r", f"__node:={node.name}",
-               "-r", f"__ns:={node.namespace}"]
+    command = [
+        str(executable),
+        *node.arguments,
+        "--ros-args",
+        "-r",
+        f"__node:={node.name}",
+        "-r",
+        f"__ns:={node.namespace}",
+    ]
     for file in node.param_files:
         command += ["--params-file", str(file)]
     for name, value in node.parameters.items():
@@ -115,7 +123,7 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 env=self._env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent(),  # noqa: PLW1509 - spawned from the main thread only
+                preexec_fn=_die_with_parent(),
             )
         except OSError as exc:
             self.log(child.node.name, f"cannot start {child.command[0]}: {exc.strerror}")
@@ -171,10 +179,8 @@ class Supervisor:
     def _signal_all(self, signum: int) -> None:
         for child in self._children:
             if child.process is not None and child.process.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.process.pid, signum)
-                except ProcessLookupError:
-                    pass
 
     def _wait_all(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -203,10 +209,8 @@ class Supervisor:
         for child in self._children:
             # The group may still hold grandchildren after the leader exited.
             if child.process is not None:
-                try:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(child.process.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
                 if child.reader is not None:
                     child.reader.join(timeout=1.0)
                 self.log(child.node.name, f"stopped (code {child.process.returncode})")

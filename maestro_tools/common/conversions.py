@@ -65,7 +65,9 @@ def numpy_to_image(array: np.ndarray, encoding: str, header: Header | None = Non
     dtype, channels = IMAGE_ENCODINGS[encoding]
     shaped = array if array.ndim == 3 else array[:, :, np.newaxis]
     if shaped.ndim != 3 or shaped.shape[2] != channels:
-        raise InvalidArgumentError(f"{encoding} needs {channels} channel(s); got an array of shape {array.shape}")
+        raise InvalidArgumentError(
+            f"{encoding} needs {channels} channel(s); got an array of shape {array.shape}"
+        )
     if array.dtype != dtype:
         raise InvalidArgumentError(f"{encoding} needs dtype {dtype}; got {array.dtype}")
     msg = Image()
@@ -87,7 +89,9 @@ def camera_info_to_intrinsics(info: CameraInfo) -> np.ndarray:
     return k
 
 
-def intrinsics_to_camera_info(k: np.ndarray, width: int, height: int, header: Header | None = None) -> CameraInfo:
+def intrinsics_to_camera_info(
+    k: np.ndarray, width: int, height: int, header: Header | None = None
+) -> CameraInfo:
     """A pinhole CameraInfo (no distortion) from a 3x3 intrinsic matrix."""
     info = CameraInfo()
     if header is not None:
@@ -118,7 +122,9 @@ def depth_to_points(depth: np.ndarray, k: np.ndarray, mask: np.ndarray | None = 
 _XYZ_FIELDS = ("x", "y", "z")
 
 
-def points_to_pointcloud2(points: np.ndarray, header: Header | None = None, rgb: np.ndarray | None = None) -> PointCloud2:
+def points_to_pointcloud2(
+    points: np.ndarray, header: Header | None = None, rgb: np.ndarray | None = None
+) -> PointCloud2:
     """(N, 3) xyz (+ optional (N, 3) uint8 colours, packed as float32 ``rgb``) as a dense PointCloud2."""
     points = np.asarray(points, dtype=np.float32)
     if points.ndim != 2 or points.shape[1] != 3:
@@ -129,7 +135,9 @@ def points_to_pointcloud2(points: np.ndarray, header: Header | None = None, rgb:
         if rgb.shape != points.shape:
             raise InvalidArgumentError(f"rgb must have the points' shape {points.shape}; got {rgb.shape}")
         names.append("rgb")
-    record = np.dtype({"names": names, "formats": [np.float32] * len(names), "offsets": [4 * i for i in range(len(names))]})
+    record = np.dtype(
+        {"names": names, "formats": [np.float32] * len(names), "offsets": [4 * i for i in range(len(names))]}
+    )
     cloud = np.zeros(len(points), dtype=record)
     for axis, name in enumerate(_XYZ_FIELDS):
         cloud[name] = points[:, axis]
@@ -140,7 +148,9 @@ def points_to_pointcloud2(points: np.ndarray, header: Header | None = None, rgb:
     if header is not None:
         msg.header = header
     msg.height, msg.width = 1, len(points)
-    msg.fields = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, n in enumerate(names)]
+    msg.fields = [
+        PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, n in enumerate(names)
+    ]
     msg.is_bigendian = not _LITTLE_ENDIAN
     msg.point_step = record.itemsize
     msg.row_step = msg.point_step * msg.width
@@ -150,14 +160,20 @@ def points_to_pointcloud2(points: np.ndarray, header: Header | None = None, rgb:
 
 
 _FIELD_DTYPES = {
-    PointField.INT8: np.int8, PointField.UINT8: np.uint8, PointField.INT16: np.int16,
-    PointField.UINT16: np.uint16, PointField.INT32: np.int32, PointField.UINT32: np.uint32,
-    PointField.FLOAT32: np.float32, PointField.FLOAT64: np.float64,
+    PointField.INT8: np.int8,
+    PointField.UINT8: np.uint8,
+    PointField.INT16: np.int16,
+    PointField.UINT16: np.uint16,
+    PointField.INT32: np.int32,
+    PointField.UINT32: np.uint32,
+    PointField.FLOAT32: np.float32,
+    PointField.FLOAT64: np.float64,
 }
 
 
-def pointcloud2_to_points(msg: PointCloud2, *, with_rgb: bool = False, skip_nans: bool = True
-                          ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+def pointcloud2_to_points(
+    msg: PointCloud2, *, with_rgb: bool = False, skip_nans: bool = True
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """A PointCloud2 as (N, 3) float32 xyz, optionally with (N, 3) uint8 colours from ``rgb``/``rgba``."""
     fields = {f.name: f for f in msg.fields}
     missing = [n for n in _XYZ_FIELDS if n not in fields]
@@ -170,12 +186,14 @@ def pointcloud2_to_points(msg: PointCloud2, *, with_rgb: bool = False, skip_nans
         raise InvalidArgumentError(f"point cloud has no rgb/rgba field; it has {sorted(fields)}")
     if color_field:
         wanted.append(color_field)
-    record = np.dtype({
-        "names": wanted,
-        "formats": [np.dtype(_FIELD_DTYPES[fields[n].datatype]).newbyteorder(order) for n in wanted],
-        "offsets": [fields[n].offset for n in wanted],
-        "itemsize": msg.point_step,
-    })
+    record = np.dtype(
+        {
+            "names": wanted,
+            "formats": [np.dtype(_FIELD_DTYPES[fields[n].datatype]).newbyteorder(order) for n in wanted],
+            "offsets": [fields[n].offset for n in wanted],
+            "itemsize": msg.point_step,
+        }
+    )
     count = msg.width * msg.height
     if len(msg.data) < count * msg.point_step:
         raise InvalidArgumentError(f"point cloud data too short: {len(msg.data)} bytes for {count} points")
@@ -213,8 +231,10 @@ def matrix_to_pose(matrix: np.ndarray) -> Pose:
         raise InvalidArgumentError(f"expected a finite 4x4 transform; got shape {matrix.shape}")
     w, x, y, z = transforms3d.quaternions.mat2quat(matrix[:3, :3])
     position = matrix[:3, 3]
-    return Pose(position=Point(x=float(position[0]), y=float(position[1]), z=float(position[2])),
-                orientation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)))
+    return Pose(
+        position=Point(x=float(position[0]), y=float(position[1]), z=float(position[2])),
+        orientation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)),
+    )
 
 
 def vector3(values: Sequence[float]) -> Vector3:

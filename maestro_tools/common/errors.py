@@ -99,9 +99,20 @@ class SpecError(InvalidArgumentError):
 _BY_CODE: dict[ErrorCode, type[MaestroError]] = {
     cls.code: cls
     for cls in (
-        InvalidArgumentError, NotFoundError, OutOfLimitsError, UnreachableError, CollisionError,
-        NoDataError, MaestroTimeoutError, StalledError, GraspFailedError, CanceledError,
-        PreemptedError, BusyError, BackendError, UnavailableError,
+        InvalidArgumentError,
+        NotFoundError,
+        OutOfLimitsError,
+        UnreachableError,
+        CollisionError,
+        NoDataError,
+        MaestroTimeoutError,
+        StalledError,
+        GraspFailedError,
+        CanceledError,
+        PreemptedError,
+        BusyError,
+        BackendError,
+        UnavailableError,
     )
 }
 

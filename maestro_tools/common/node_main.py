@@ -21,7 +21,9 @@ from rclpy.node import Node
 from maestro_tools.common.errors import MaestroError
 
 
-def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None, *, threads: int | None = None) -> int:
+def run_node(
+    factory: Callable[[], Node], args: Sequence[str] | None = None, *, threads: int | None = None
+) -> int:
     """Create the node from ``factory`` and spin it until shutdown; return the process exit code."""
     rclpy.init(args=list(args) if args is not None else sys.argv)
     executor = MultiThreadedExecutor(num_threads=threads)

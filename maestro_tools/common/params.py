@@ -27,8 +27,9 @@ T = TypeVar("T")
 _CHECKS = "_maestro_parameter_checks"
 
 
-def _check(name: str, value: Any, minimum: float | None, maximum: float | None,
-           choices: Sequence[Any] | None) -> str | None:
+def _check(
+    name: str, value: Any, minimum: float | None, maximum: float | None, choices: Sequence[Any] | None
+) -> str | None:
     if choices is not None and value not in choices:
         return f"parameter {name!r} must be one of {', '.join(map(str, choices))}; got {value!r}"
     if minimum is not None and value < minimum:
@@ -56,13 +57,21 @@ def declare(
     if isinstance(default, bool):
         pass
     elif isinstance(default, int) and (minimum is not None or maximum is not None):
-        descriptor.integer_range = [IntegerRange(
-            from_value=int(minimum if minimum is not None else -(2**62)),
-            to_value=int(maximum if maximum is not None else 2**62), step=0)]
+        descriptor.integer_range = [
+            IntegerRange(
+                from_value=int(minimum if minimum is not None else -(2**62)),
+                to_value=int(maximum if maximum is not None else 2**62),
+                step=0,
+            )
+        ]
     elif isinstance(default, float) and (minimum is not None or maximum is not None):
-        descriptor.floating_point_range = [FloatingPointRange(
-            from_value=float(minimum if minimum is not None else -1e300),
-            to_value=float(maximum if maximum is not None else 1e300), step=0.0)]
+        descriptor.floating_point_range = [
+            FloatingPointRange(
+                from_value=float(minimum if minimum is not None else -1e300),
+                to_value=float(maximum if maximum is not None else 1e300),
+                step=0.0,
+            )
+        ]
     value = node.declare_parameter(name, default, descriptor).value
     problem = _check(name, value, minimum, maximum, choices)
     if problem:
@@ -83,8 +92,10 @@ def _register_choice_check(node: Node, name: str, choices: Sequence[Any]) -> Non
             for parameter in parameters:
                 allowed = checks.get(parameter.name)
                 if allowed is not None and parameter.value not in allowed:
-                    return SetParametersResult(successful=False, reason=_check(
-                        parameter.name, parameter.value, None, None, allowed) or "")
+                    return SetParametersResult(
+                        successful=False,
+                        reason=_check(parameter.name, parameter.value, None, None, allowed) or "",
+                    )
             return SetParametersResult(successful=True)
 
         node.add_on_set_parameters_callback(validate)

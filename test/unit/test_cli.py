@@ -12,8 +12,9 @@ from maestro_agent.cli import main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "maestro_agent.cli", *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "maestro_agent.cli", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_dry_run_prints_the_franka_processes() -> None:
@@ -51,10 +52,16 @@ def test_bad_argument_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_malformed_spec_names_the_line(tmp_path: Path) -> None:
     (tmp_path / "config" / "bringup").mkdir(parents=True)
-    (tmp_path / "config" / "bringup" / "broken.yaml").write_text("version: 1\nrobot: broken\nnodes:\n  - name: [\n")
-    result = subprocess.run([sys.executable, "-m", "maestro_agent.cli", "launch", "broken", "--dry-run"],
-                            capture_output=True, text=True, timeout=60, env={"MAESTRO_SHARE_DIR": str(tmp_path),
-                                                                             "PATH": "/usr/bin:/bin"})
+    (tmp_path / "config" / "bringup" / "broken.yaml").write_text(
+        "version: 1\nrobot: broken\nnodes:\n  - name: [\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "maestro_agent.cli", "launch", "broken", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"MAESTRO_SHARE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 2
     assert "broken.yaml:" in result.stderr and "not valid YAML" in result.stderr
 
@@ -62,8 +69,14 @@ def test_malformed_spec_names_the_line(tmp_path: Path) -> None:
 def test_missing_executable_is_reported_before_anything_starts(tmp_path: Path) -> None:
     (tmp_path / "config" / "bringup").mkdir(parents=True)
     (tmp_path / "config" / "bringup" / "ghost.yaml").write_text(
-        "version: 1\nrobot: ghost\nnodes:\n  - {name: ghost, executable: no_such_node_exe}\n")
-    result = subprocess.run([sys.executable, "-m", "maestro_agent.cli", "launch", "ghost"], capture_output=True,
-                            text=True, timeout=60, env={"MAESTRO_SHARE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
+        "version: 1\nrobot: ghost\nnodes:\n  - {name: ghost, executable: no_such_node_exe}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "maestro_agent.cli", "launch", "ghost"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"MAESTRO_SHARE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 2
     assert "executables not installed: no_such_node_exe (node ghost" in result.stderr

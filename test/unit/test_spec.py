@@ -83,12 +83,20 @@ def test_node_command_quotes_parameters_for_rcl(tmp_path: Path) -> None:
         ("version: 1\nrobot: x\nnodes: [\n", "not valid YAML"),
         ("version: 2\nrobot: x\nnodes: []\n", "'version' must be 1"),
         ("version: 1\nrobot: x\nnodes: []\n", "non-empty list"),
-        ("version: 1\nrobot: x\nnodes:\n  - name: a\n    executable: b\n    colour: red\n", ":4: unknown key(s) ['colour']"),
+        (
+            "version: 1\nrobot: x\nnodes:\n  - name: a\n    executable: b\n    colour: red\n",
+            ":4: unknown key(s) ['colour']",
+        ),
         ("version: 1\nrobot: x\nnodes:\n  - name: a\n", ":4: node is missing 'executable'"),
-        ("version: 1\nrobot: x\nnodes:\n  - name: a\n    executable: b\n    parameters: {p: $(arg nope)}\n",
-         ":4: node 'a' uses unknown argument 'nope'"),
-        ("version: 1\nrobot: x\narguments:\n  a: {default: 1}\nnodes: [{name: n, executable: e}]\n",
-         "needs a 'default' and a 'description'"),
+        (
+            "version: 1\nrobot: x\nnodes:\n  - name: a\n    executable: b\n"
+            "    parameters: {p: $(arg nope)}\n",
+            ":4: node 'a' uses unknown argument 'nope'",
+        ),
+        (
+            "version: 1\nrobot: x\narguments:\n  a: {default: 1}\nnodes: [{name: n, executable: e}]\n",
+            "needs a 'default' and a 'description'",
+        ),
         ("version: 1\nrobot: x\nnodes: [{name: n, executable: e}, {name: n, executable: f}]\n", "repeated"),
     ],
 )

@@ -18,9 +18,19 @@ from maestro_agent.bringup.supervisor import Supervisor
 
 
 def node(name: str, *, respawn: bool = False, required: bool = False, delay: float = 0.1) -> ResolvedNode:
-    return ResolvedNode(name=name, package="maestro", executable=name, namespace="/", parameters={},
-                        param_files=(), remappings=(), arguments=(), respawn=respawn,
-                        respawn_delay=delay, required=required)
+    return ResolvedNode(
+        name=name,
+        package="maestro",
+        executable=name,
+        namespace="/",
+        parameters={},
+        param_files=(),
+        remappings=(),
+        arguments=(),
+        respawn=respawn,
+        respawn_delay=delay,
+        required=required,
+    )
 
 
 def py(code: str) -> list[str]:
@@ -39,7 +49,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_until(predicate, timeout: float = 10.0) -> bool:  # noqa: ANN001
+def wait_until(predicate, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -50,8 +60,13 @@ def wait_until(predicate, timeout: float = 10.0) -> bool:  # noqa: ANN001
 
 def test_output_is_prefixed_and_exit_codes_reported() -> None:
     out = io.StringIO()
-    code = Supervisor([(node("talker"), py("print('hello'); print('bye')")),
-                       (node("failer"), py("import sys; sys.exit(3)"))], out=out).run(install_signal_handlers=False)
+    code = Supervisor(
+        [
+            (node("talker"), py("print('hello'); print('bye')")),
+            (node("failer"), py("import sys; sys.exit(3)")),
+        ],
+        out=out,
+    ).run(install_signal_handlers=False)
     text = out.getvalue()
     assert "[talker] hello" in text and "[talker] bye" in text
     assert "[failer] exited with code 3" in text
@@ -60,7 +75,9 @@ def test_output_is_prefixed_and_exit_codes_reported() -> None:
 
 def test_respawn_restarts_a_crashed_node_until_stopped() -> None:
     out = io.StringIO()
-    supervisor = Supervisor([(node("crasher", respawn=True, delay=0.05), py("import sys; sys.exit(1)"))], out=out)
+    supervisor = Supervisor(
+        [(node("crasher", respawn=True, delay=0.05), py("import sys; sys.exit(1)"))], out=out
+    )
     import threading
 
     runner = threading.Thread(target=supervisor.run, kwargs={"install_signal_handlers": False})
@@ -74,24 +91,41 @@ def test_respawn_restarts_a_crashed_node_until_stopped() -> None:
 def test_required_node_exit_stops_the_graph() -> None:
     out = io.StringIO()
     started = time.monotonic()
-    code = Supervisor([(node("main", required=True), py("import sys; sys.exit(4)")),
-                       (node("server"), py("import time; time.sleep(60)"))],
-                      out=out).run(install_signal_handlers=False)
+    code = Supervisor(
+        [
+            (node("main", required=True), py("import sys; sys.exit(4)")),
+            (node("server"), py("import time; time.sleep(60)")),
+        ],
+        out=out,
+    ).run(install_signal_handlers=False)
     assert code == 4
     assert time.monotonic() - started < 10
     assert "required node ended" in out.getvalue()
 
 
-SUPERVISED = """
+STUBBORN = """
+import os, signal, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("pid", os.getpid(), flush=True)
+time.sleep(600)
+"""
+PARENT = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+print("pid", os.getpid(), flush=True)
+print("pid", child.pid, flush=True)
+time.sleep(600)
+"""
+# A node that ignores SIGINT and SIGTERM (forces the SIGKILL path) and a node with a grandchild.
+SUPERVISED = f"""
 import sys
 from maestro_agent.bringup.spec import ResolvedNode
 from maestro_agent.bringup.supervisor import Supervisor
-# A node that ignores SIGINT and SIGTERM (forces the SIGKILL path) and one with a grandchild.
-stubborn = "import signal, time, os\\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\\nprint('pid', os.getpid(), flush=True)\\ntime.sleep(600)"
-parent = "import subprocess, sys, time, os\\np = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\\nprint('pid', os.getpid(), flush=True)\\nprint('pid', p.pid, flush=True)\\ntime.sleep(600)"
 def n(name):
-    return ResolvedNode(name, "maestro", name, "/", {}, (), (), (), False, 1.0, False)
-commands = [(n("stubborn"), [sys.executable, "-c", stubborn]), (n("parent"), [sys.executable, "-c", parent])]
+    return ResolvedNode(name, "maestro", name, "/", {{}}, (), (), (), False, 1.0, False)
+commands = [(n("stubborn"), [sys.executable, "-c", {STUBBORN!r}]),
+            (n("parent"), [sys.executable, "-c", {PARENT!r}])]
 sys.exit(Supervisor(commands, sigint_grace=0.5, sigterm_grace=0.5).run())
 """
 

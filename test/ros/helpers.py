@@ -1,0 +1,84 @@
+"""Helpers for tests on a real rclpy graph: a context per test, unique node names, spinning."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+_counter = itertools.count()
+
+
+def unique(name: str) -> str:
+    """A node or topic name no other test in this run uses."""
+    return f"{name}_{os.getpid()}_{next(_counter)}"
+
+
+@contextmanager
+def ros_graph(*nodes_factories: Callable[[Context], Node]) -> Iterator[list[Node]]:
+    """Create nodes in a fresh context, spin them in a background MultiThreadedExecutor, tear down."""
+    context = Context()
+    rclpy.init(context=context)
+    executor = MultiThreadedExecutor(context=context)
+    nodes = [factory(context) for factory in nodes_factories]
+    for node in nodes:
+        executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        yield nodes
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        for node in nodes:
+            node.destroy_node()
+        rclpy.shutdown(context=context)
+        thread.join(timeout=2.0)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def wait_future(future, timeout: float = 10.0) -> bool:
+    return wait_for(future.done, timeout)
+
+
+def spawn_fixture(script: str, *ros_args: str) -> subprocess.Popen[str]:
+    """Start a fixture node in its own OS process (same DDS domain, localhost only)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, str(FIXTURES / script), "--ros-args", *ros_args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def stop(process: subprocess.Popen[str], timeout: float = 10.0) -> str:
+    """SIGINT a fixture process, wait for it, and return its output."""
+    if process.poll() is None:
+        process.send_signal(2)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    return output or ""
