@@ -51,8 +51,9 @@ def resolve_commands(
     return commands
 
 
-def launch(robot: str, argv: list[str], *, dry_run: bool = False, out: TextIO = sys.stdout) -> int:
+def launch(robot: str, argv: list[str], *, dry_run: bool = False, out: TextIO | None = None) -> int:
     """Start (or, with dry_run, print) the bringup of ``robot``; return the process exit code."""
+    out = out or sys.stdout
     commands = resolve_commands(robot, argv, require_executables=not dry_run)
     if dry_run:
         for node, command in commands:

@@ -81,13 +81,13 @@ class Supervisor:
         self,
         commands: Sequence[tuple[ResolvedNode, list[str]]],
         *,
-        out: TextIO = sys.stdout,
+        out: TextIO | None = None,
         env: dict[str, str] | None = None,
         sigint_grace: float = 5.0,
         sigterm_grace: float = 3.0,
     ) -> None:
         self._children = [_Child(node, command) for node, command in commands]
-        self._out = out
+        self._out = out or sys.stdout
         self._env = env
         self._sigint_grace = sigint_grace
         self._sigterm_grace = sigterm_grace
