@@ -12,19 +12,19 @@ setup:
 	bash scripts/setup.sh
 
 test:
-	@bash scripts/check_env.sh
+	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
 	$(PY) -m pytest test
 
 test-unit:
-	@bash scripts/check_env.sh
+	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
 	$(PY) -m pytest test/unit
 
 test-ros:
-	@bash scripts/check_env.sh
+	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
 	$(PY) -m pytest test/ros
 
 lint:
-	@bash scripts/check_env.sh
+	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
 
 format:

@@ -6,8 +6,9 @@ set -euo pipefail
 pkg=$(cd "${1:?package dir}" && pwd)
 venv=$(cd "${2:?venv dir}" && pwd)
 name=$(basename "$pkg")
-build="$venv/.build/$name"
-log="$venv/.build/$name.log"
+builds=${MAESTRO_BUILD_DIR:-$venv/.build}
+build="$builds/$name"
+log="$builds/$name.log"
 mkdir -p "$build"
 
 export AMENT_PREFIX_PATH="$venv"   # ament_index lookups at configure time (rosidl_typesupport_c)
