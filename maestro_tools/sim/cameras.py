@@ -1,0 +1,94 @@
+"""Offscreen rendering of the simulation's cameras: colour, depth (metres) and instance segmentation.
+
+MuJoCo's GL context belongs to the thread that created it, so a Cameras object must be created
+and used from one thread (the sim node's physics thread).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from maestro_tools.common.errors import NotFoundError
+
+# MuJoCo cameras look along -z with y up; ROS optical frames look along +z with y down.
+_MJ_TO_OPTICAL = np.diag([1.0, -1.0, -1.0])
+CAMERA_NAMES = {"scene": "scene", "wrist": "panda/wrist_camera"}
+
+
+@dataclass(frozen=True)
+class Frame:
+    rgb: np.ndarray  # (H, W, 3) uint8
+    depth: np.ndarray  # (H, W) float32 metres along the optical axis
+    time: float  # simulation time of the render
+
+
+class Cameras:
+    """Renders the named cameras of a model at a fixed resolution."""
+
+    def __init__(self, model: mujoco.MjModel, width: int, height: int) -> None:
+        self.model, self.width, self.height = model, width, height
+        self._renderer = mujoco.Renderer(model, height=height, width=width)
+        self._options = mujoco.MjvOption()
+        self._options.sitegroup[:] = 0  # hide site markers
+        self._options.geomgroup[3] = 0  # hide collision-only geoms of the robot
+        self.ids = {}
+        for name, mj_name in CAMERA_NAMES.items():
+            camera_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, mj_name)
+            if camera_id >= 0:
+                self.ids[name] = camera_id
+
+    def close(self) -> None:
+        self._renderer.close()
+
+    def camera_id(self, camera: str) -> int:
+        if camera not in self.ids:
+            raise NotFoundError(f"unknown camera {camera!r}; cameras: {', '.join(self.ids)}")
+        return self.ids[camera]
+
+    def intrinsics(self, camera: str) -> np.ndarray:
+        """3x3 pinhole K of ``camera`` at this resolution (square pixels, centred principal point)."""
+        fovy = np.deg2rad(self.model.cam_fovy[self.camera_id(camera)])
+        focal = 0.5 * self.height / np.tan(fovy / 2)
+        return np.array(
+            [[focal, 0.0, (self.width - 1) / 2], [0.0, focal, (self.height - 1) / 2], [0, 0, 1.0]]
+        )
+
+    def pose(self, data: mujoco.MjData, camera: str) -> np.ndarray:
+        """4x4 pose of the camera's optical frame (z forward, y down) in the world (= base) frame."""
+        camera_id = self.camera_id(camera)
+        transform = np.eye(4)
+        transform[:3, :3] = data.cam_xmat[camera_id].reshape(3, 3) @ _MJ_TO_OPTICAL
+        transform[:3, 3] = data.cam_xpos[camera_id]
+        return transform
+
+    def rgb(self, data: mujoco.MjData, camera: str) -> np.ndarray:
+        self._renderer.update_scene(data, camera=self.camera_id(camera), scene_option=self._options)
+        return self._renderer.render().copy()
+
+    def depth(self, data: mujoco.MjData, camera: str) -> np.ndarray:
+        self._renderer.enable_depth_rendering()
+        try:
+            self._renderer.update_scene(data, camera=self.camera_id(camera), scene_option=self._options)
+            return self._renderer.render().astype(np.float32)
+        finally:
+            self._renderer.disable_depth_rendering()
+
+    def frame(self, data: mujoco.MjData, camera: str) -> Frame:
+        return Frame(self.rgb(data, camera), self.depth(data, camera), float(data.time))
+
+    def segmentation(self, data: mujoco.MjData, camera: str, geom_instance: np.ndarray) -> np.ndarray:
+        """(H, W) int32 instance ids: ``geom_instance[geom id]`` per pixel, 0 for background."""
+        self._renderer.enable_segmentation_rendering()
+        try:
+            self._renderer.update_scene(data, camera=self.camera_id(camera), scene_option=self._options)
+            raw = self._renderer.render()
+        finally:
+            self._renderer.disable_segmentation_rendering()
+        ids, types = raw[:, :, 0], raw[:, :, 1]
+        is_geom = (types == mujoco.mjtObj.mjOBJ_GEOM) & (ids >= 0)
+        out = np.zeros(ids.shape, dtype=np.int32)
+        out[is_geom] = geom_instance[ids[is_geom]]
+        return out

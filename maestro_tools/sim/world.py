@@ -1,0 +1,260 @@
+"""The simulated Franka tabletop as plain Python: reset a task, step physics, control, score, render.
+
+Not thread-safe: the sim node owns one SimWorld in its physics thread. Tests and benchmarks use it
+directly, without ROS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
+from maestro_tools.sim.cameras import Cameras
+from maestro_tools.sim.control import JointLimits, Trajectory
+from maestro_tools.sim.scene import (
+    ARM_JOINTS,
+    FINGER_JOINTS,
+    GRIPPER_MAX_WIDTH,
+    SceneBuilder,
+    slug,
+)
+from maestro_tools.sim.tasks import PERTURBATIONS, make_task
+from maestro_tools.sim.tasks.base import Variation
+
+SCORER_PERIOD = 0.02  # s of simulation time between task scorer updates
+SETTLE_TIME = 0.3  # s simulated after a reset so objects come to rest
+
+
+def ros_joint_name(mj_name: str) -> str:
+    """``panda/joint1`` -> ``panda_joint1`` (franka_description naming)."""
+    return mj_name.replace("/", "_")
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    task: str
+    seed: int
+    perturbation: str
+    instruction: str
+    objects: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StageReport:
+    name: str
+    points: float
+    reached: bool
+
+
+class SimWorld:
+    """One MuJoCo tabletop scene with the Panda, rebuilt on every reset."""
+
+    def __init__(
+        self,
+        task: str = "ball_in_bowl",
+        seed: int = 0,
+        perturbation: str = "none",
+        *,
+        width: int = 640,
+        height: int = 480,
+        timestep: float = 0.002,
+    ) -> None:
+        self.width, self.height, self.timestep = width, height, timestep
+        self.cameras: Cameras | None = None
+        self.reset(task, seed, perturbation)
+
+    # -- scene -----------------------------------------------------------------------------------
+    def reset(self, task: str, seed: int = 0, perturbation: str = "none") -> SceneInfo:
+        """Rebuild the scene for ``task``; the same (task, seed, perturbation) gives the same scene."""
+        perturbation = perturbation or "none"
+        if perturbation not in PERTURBATIONS:
+            raise InvalidArgumentError(
+                f"unknown perturbation {perturbation!r}; valid: {', '.join(PERTURBATIONS)}"
+            )
+        if seed < 0:
+            raise InvalidArgumentError(f"seed must be >= 0; got {seed}")
+        task_impl = make_task(task)
+        builder = SceneBuilder(self.width, self.height, self.timestep)
+        instruction, objects = task_impl.reset(builder, Variation(task, seed, perturbation))
+        model = builder.compile()
+        data = mujoco.MjData(model)
+        mujoco.mj_resetDataKeyframe(model, data, model.key("home").id)
+        mujoco.mj_forward(model, data)
+
+        self.model, self.data, self.task = model, data, task_impl
+        self.info = SceneInfo(task, seed, perturbation, instruction, tuple(objects))
+        self._index_scene(builder.labels, objects)
+        if self.cameras is not None:
+            self.cameras.close()
+        self.cameras = None  # created lazily in the thread that renders
+        self.trajectory: Trajectory | None = None
+        self.reached = {stage.name: False for stage in task_impl.stages}
+        self._next_score = 0.0
+        self._rest_height: dict[str, float] = {}
+        self.step_for(SETTLE_TIME)
+        self._rest_height = {label: self.position(label)[2] for label in self._bodies}
+        self.reached = {stage.name: False for stage in task_impl.stages}
+        return self.info
+
+    def _index_scene(self, geom_labels: dict[str, str], objects: list[str]) -> None:
+        model = self.model
+        self.instance_labels: list[str] = ["background", *objects, "table", "robot"]
+        self.geom_instance = np.zeros(model.ngeom, dtype=np.int32)
+        for geom_id in range(model.ngeom):
+            name = model.geom(geom_id).name
+            body = model.body(model.geom_bodyid[geom_id]).name
+            label = geom_labels.get(name, "robot" if body.startswith("panda/") else "")
+            if label:
+                self.geom_instance[geom_id] = self.instance_labels.index(label)
+        self._bodies = {label: model.body(slug(label)).id for label in objects}
+        self._object_geoms = {
+            label: set(np.flatnonzero(self.geom_instance == self.instance_labels.index(label)))
+            for label in objects
+        }
+        self._finger_geoms = [
+            {g for g in range(model.ngeom) if model.geom_bodyid[g] == model.body(f"panda/{side}_finger").id}
+            for side in ("left", "right")
+        ]
+        self.arm_qpos = np.array([model.jnt_qposadr[model.joint(n).id] for n in ARM_JOINTS])
+        self.arm_dof = np.array([model.jnt_dofadr[model.joint(n).id] for n in ARM_JOINTS])
+        self.finger_qpos = np.array([model.jnt_qposadr[model.joint(n).id] for n in FINGER_JOINTS])
+        ranges = np.array([model.jnt_range[model.joint(n).id] for n in ARM_JOINTS])
+        self.limits = JointLimits(tuple(ros_joint_name(n) for n in ARM_JOINTS), ranges[:, 0], ranges[:, 1])
+        self.joint_names = [*self.limits.names, *(ros_joint_name(n) for n in FINGER_JOINTS)]
+        self.tcp_site = model.site("panda/TCP").id
+
+    # -- stepping and control --------------------------------------------------------------------
+    @property
+    def time(self) -> float:
+        return float(self.data.time)
+
+    def step(self, count: int = 1) -> None:
+        for _ in range(count):
+            if self.trajectory is not None:
+                self.data.ctrl[:7][self.trajectory.indices] = self.trajectory.target(self.time)
+            mujoco.mj_step(self.model, self.data)
+            if self.time >= self._next_score:
+                self._next_score = self.time + SCORER_PERIOD
+                self.task.on_step(self)
+                for name, held in self.task.check(self).items():
+                    self.reached[name] = self.reached[name] or held
+
+    def step_for(self, seconds: float) -> None:
+        self.step(max(1, round(seconds / self.model.opt.timestep)))
+
+    def arm_positions(self) -> np.ndarray:
+        return self.data.qpos[self.arm_qpos].copy()
+
+    def start_trajectory(self, trajectory: Trajectory) -> None:
+        trajectory.start = self.data.ctrl[:7][trajectory.indices].copy()
+        trajectory.start_time = self.time
+        self.trajectory = trajectory
+
+    def hold(self) -> None:
+        """Stop any trajectory and hold the arm where it is now."""
+        self.trajectory = None
+        self.data.ctrl[:7] = self.arm_positions()
+
+    def set_arm(self, positions: np.ndarray) -> None:
+        """Teleport the arm (tests, resets): positions and targets both."""
+        self.trajectory = None
+        self.data.qpos[self.arm_qpos] = positions
+        self.data.qvel[self.arm_dof] = 0
+        self.data.ctrl[:7] = positions
+        mujoco.mj_forward(self.model, self.data)
+
+    def set_gripper(self, width: float) -> None:
+        self.data.ctrl[7] = float(np.clip(width, 0.0, GRIPPER_MAX_WIDTH))
+
+    def gripper_width(self) -> float:
+        return float(self.data.qpos[self.finger_qpos].sum())
+
+    def joint_state(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        qpos = np.concatenate([self.data.qpos[self.arm_qpos], self.data.qpos[self.finger_qpos]])
+        dofs = np.concatenate(
+            [self.arm_dof, [self.model.jnt_dofadr[self.model.joint(n).id] for n in FINGER_JOINTS]]
+        )
+        return self.joint_names, qpos, self.data.qvel[dofs].copy(), self.data.qfrc_actuator[dofs].copy()
+
+    def tcp_pose(self) -> np.ndarray:
+        pose = np.eye(4)
+        pose[:3, :3] = self.data.site_xmat[self.tcp_site].reshape(3, 3)
+        pose[:3, 3] = self.data.site_xpos[self.tcp_site]
+        return pose
+
+    # -- object queries (used by the task scorers) ------------------------------------------------
+    def body_id(self, label: str) -> int:
+        if label not in self._bodies:
+            raise NotFoundError(f"no object {label!r} in the scene; objects: {', '.join(self._bodies)}")
+        return self._bodies[label]
+
+    def position(self, label: str) -> np.ndarray:
+        return self.data.xpos[self.body_id(label)].copy()
+
+    def rotation(self, label: str) -> np.ndarray:
+        return self.data.xmat[self.body_id(label)].reshape(3, 3).copy()
+
+    def set_object_pose(self, label: str, position: np.ndarray, quat: np.ndarray | None = None) -> None:
+        """Teleport a free object (tests): position and (w, x, y, z) orientation, velocity zeroed."""
+        body = self.body_id(label)
+        joint = self.model.body_jntadr[body]
+        if joint < 0 or self.model.jnt_type[joint] != mujoco.mjtJoint.mjJNT_FREE:
+            raise InvalidArgumentError(f"{label!r} is fixed to the world; only free objects can be moved")
+        address, dof = self.model.jnt_qposadr[joint], self.model.jnt_dofadr[joint]
+        self.data.qpos[address : address + 3] = position
+        if quat is not None:
+            self.data.qpos[address + 3 : address + 7] = quat
+        self.data.qvel[dof : dof + 6] = 0
+        mujoco.mj_forward(self.model, self.data)
+
+    def height_above_table(self, label: str) -> float:
+        """How far the object is above where it rested after the reset."""
+        return float(self.position(label)[2] - self._rest_height.get(label, 0.0))
+
+    def horizontal_distance(self, a: str, b: str) -> float:
+        return float(np.linalg.norm(self.position(a)[:2] - self.position(b)[:2]))
+
+    def inside_container(self, label: str, container: str, radius: float, height: float) -> bool:
+        relative = self.position(label) - self.position(container)
+        return bool(np.linalg.norm(relative[:2]) < radius and -0.01 < relative[2] < height)
+
+    def speed(self, label: str) -> float:
+        velocity = np.zeros(6)
+        mujoco.mj_objectVelocity(
+            self.model, self.data, mujoco.mjtObj.mjOBJ_BODY, self.body_id(label), velocity, 0
+        )
+        return float(np.linalg.norm(velocity[3:]))
+
+    def resting(self, label: str) -> bool:
+        return self.speed(label) < 0.03
+
+    def touching(self, label: str, geoms: set[int]) -> bool:
+        mine = self._object_geoms[label]
+        for contact in self.data.contact[: self.data.ncon]:
+            pair = {int(contact.geom1), int(contact.geom2)}
+            if pair & mine and pair & geoms:
+                return True
+        return False
+
+    def grasped(self, label: str) -> bool:
+        """Both fingers touch the object (and it is not simply lying between open fingers)."""
+        self.body_id(label)
+        return all(self.touching(label, fingers) for fingers in self._finger_geoms)
+
+    # -- scoring and rendering --------------------------------------------------------------------
+    def progress(self) -> tuple[float, list[StageReport]]:
+        score = float(self.task.progress(self.reached))
+        return score, [StageReport(s.name, s.points, self.reached[s.name]) for s in self.task.stages]
+
+    def render_cameras(self) -> Cameras:
+        if self.cameras is None:
+            self.cameras = Cameras(self.model, self.width, self.height)
+        return self.cameras
+
+    def close(self) -> None:
+        if self.cameras is not None:
+            self.cameras.close()
+            self.cameras = None
