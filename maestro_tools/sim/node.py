@@ -146,6 +146,8 @@ class SimNode(Node):
             joint_state=self.publish_joint_state,
             frame=self.publish_frame,
             wants_camera=self.wants_camera,
+            alive=self.context.ok,
+            crashed=self.on_physics_crash,
         )
         self.runner = PhysicsRunner(self.world, config, outputs)
         self.runner.start()
@@ -157,6 +159,11 @@ class SimNode(Node):
 
     def close(self) -> None:
         self.runner.stop()
+
+    def on_physics_crash(self, error: BaseException) -> None:
+        """A dead physics thread leaves nothing to serve: exit, so the launcher can respawn the node."""
+        self.get_logger().fatal(f"the physics thread failed ({error!r}); shutting the sim node down")
+        self.context.try_shutdown()
 
     # -- publishing (called from the physics thread) ----------------------------------------------
     def publish_clock(self, now: float) -> None:

@@ -41,6 +41,8 @@ class Outputs:
     joint_state: Callable[[float, list[str], np.ndarray, np.ndarray, np.ndarray], None] = lambda *a: None
     frame: Callable[[str, Frame, np.ndarray, np.ndarray], None] = lambda *a: None  # camera, frame, K, pose
     wants_camera: Callable[[str], bool] = lambda camera: False
+    alive: Callable[[], bool] = lambda: True  # False once the node's context is shut down
+    crashed: Callable[[BaseException], None] = lambda error: None  # the physics thread died
 
 
 @dataclass
@@ -119,8 +121,11 @@ class PhysicsRunner:
                     elif ahead < -0.5:  # fell behind (rendering, load): do not try to catch up
                         wall_start, sim_start = time.monotonic(), now
         except BaseException as exc:
-            self.error = exc
-            raise
+            if self.outputs.alive():
+                self.error = exc
+                self.outputs.crashed(exc)
+                raise
+            # The process is shutting down (SIGINT/SIGTERM) and publishing failed: end quietly.
         finally:
             self.world.close()
             for job in (self.trajectory_job, self.gripper_job):

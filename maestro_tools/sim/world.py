@@ -82,6 +82,8 @@ class SimWorld:
         model = builder.compile()
         data = mujoco.MjData(model)
         mujoco.mj_resetDataKeyframe(model, data, model.key("home").id)
+        # Simulation time runs on across resets: /clock never jumps back for use_sim_time nodes.
+        data.time = self.data.time if hasattr(self, "data") else 0.0
         mujoco.mj_forward(model, data)
 
         self.model, self.data, self.task = model, data, task_impl

@@ -1,0 +1,237 @@
+"""The sim node across processes: clock, joint states, cameras, trajectories, gripper, resets, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from builtin_interfaces.msg import Duration
+from rclpy.action import ActionClient
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from maestro_msgs.action import ExecuteTrajectory, GripperCommand
+from maestro_msgs.msg import ErrorCode
+from maestro_msgs.srv import GetSegmentation, GetTaskProgress, ResetScene
+from maestro_tools.common.conversions import image_to_numpy
+from maestro_tools.common.qos import IMAGE_QOS, STATE_QOS
+from maestro_tools.sim.scene import HOME
+from test.ros.helpers import ros_graph, stop, unique, wait_for, wait_future
+
+ARM = [f"panda_joint{i}" for i in range(1, 8)]
+
+
+class Client:
+    def __init__(self, node: Node, ns: str) -> None:
+        self.node, self.ns = node, ns
+        self.joints: list[JointState] = []
+        self.clock: list[Clock] = []
+        node.create_subscription(JointState, f"{ns}/joint_states", self.joints.append, STATE_QOS)
+        node.create_subscription(Clock, "/clock", self.clock.append, STATE_QOS)
+        self.trajectory = ActionClient(node, ExecuteTrajectory, f"{ns}/execute_trajectory")
+        self.gripper = ActionClient(node, GripperCommand, f"{ns}/gripper")
+        self.reset = node.create_client(ResetScene, f"{ns}/reset_scene")
+        self.progress = node.create_client(GetTaskProgress, f"{ns}/get_task_progress")
+        self.segmentation = node.create_client(GetSegmentation, f"{ns}/get_segmentation")
+
+    def call(self, client, request, timeout: float = 30.0):
+        assert client.wait_for_service(timeout_sec=20)
+        future = client.call_async(request)
+        assert wait_future(future, timeout)
+        return future.result()
+
+    def send(self, client: ActionClient, goal, feedback: list | None = None):
+        assert client.wait_for_server(timeout_sec=20)
+        sent = client.send_goal_async(
+            goal, feedback_callback=(feedback.append if feedback is not None else None)
+        )
+        assert wait_future(sent, 10)
+        return sent.result()
+
+    def result(self, handle, timeout: float = 30.0):
+        future = handle.get_result_async()
+        assert wait_future(future, timeout)
+        return future.result().result
+
+    def arm(self) -> np.ndarray:
+        latest = self.joints[-1]
+        return np.array([latest.position[latest.name.index(n)] for n in ARM])
+
+
+def trajectory(
+    points: list[list[float]], times: list[float], names: list[str] = ARM
+) -> ExecuteTrajectory.Goal:
+    msg = JointTrajectory(joint_names=names)
+    for positions, t in zip(points, times, strict=True):
+        msg.points.append(
+            JointTrajectoryPoint(
+                positions=positions, time_from_start=Duration(sec=int(t), nanosec=int(t % 1 * 1e9))
+            )
+        )
+    return ExecuteTrajectory.Goal(trajectory=msg)
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Client]:
+    ns = "/" + unique("sim")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "maestro_tools.sim.node",
+            "--ros-args",
+            "-r",
+            f"__ns:={ns}",
+            "-p",
+            "image_width:=320",
+            "-p",
+            "image_height:=240",
+            "-p",
+            "camera_rate:=10.0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with ros_graph(lambda c: Node(unique("sim_client"), context=c)) as (node,):
+            client = Client(node, ns)
+            assert wait_for(lambda: len(client.joints) > 5, 30), "no joint_states from the sim node"
+            yield client
+    finally:
+        output = stop(process)
+        assert "Traceback" not in output, output
+
+
+def test_clock_and_joint_states_advance(sim: Client) -> None:
+    assert wait_for(lambda: len(sim.clock) > 10)
+    first = sim.clock[-1].clock.sec + sim.clock[-1].clock.nanosec * 1e-9
+    time.sleep(0.3)
+    last = sim.clock[-1].clock.sec + sim.clock[-1].clock.nanosec * 1e-9
+    assert last > first
+    assert sim.joints[-1].name[:7] == ARM and len(sim.joints[-1].name) == 9
+
+
+def test_scripted_joint_motion_is_followed_by_joint_states(sim: Client) -> None:
+    sim.call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=0))
+    goal = (np.array(HOME) + [0.3, 0.25, 0.0, 0.25, 0.0, -0.2, 0.3]).tolist()
+    feedback: list = []
+    handle = sim.send(sim.trajectory, trajectory([goal], [1.5]), feedback)
+    assert handle.accepted
+    result = sim.result(handle)
+    assert result.success, result.message
+    assert result.max_final_error < 0.02
+    assert len(feedback) >= 3 and feedback[-1].feedback.progress > 0.5
+    time.sleep(0.2)
+    np.testing.assert_allclose(sim.arm(), goal, atol=0.03)
+
+
+@pytest.mark.parametrize(
+    ("names", "positions", "code", "text"),
+    [
+        (["elbow"] + ARM[1:], list(HOME), ErrorCode.INVALID_ARGUMENT, "arm joints: panda_joint1"),
+        (ARM, [float("nan")] * 7, ErrorCode.INVALID_ARGUMENT, "NaN"),
+        (
+            ARM,
+            [0.0, 0.0, 0.0, 0.3, 0.0, 1.5, 0.0],
+            ErrorCode.OUT_OF_LIMITS,
+            "panda_joint4 in [-3.0718, -0.0698] rad",
+        ),
+    ],
+)
+def test_invalid_trajectories_are_refused_and_the_node_keeps_running(
+    sim: Client, names, positions, code, text
+) -> None:
+    result = sim.result(sim.send(sim.trajectory, trajectory([positions], [1.0], names)))
+    assert not result.success and result.error_code == code and text in result.message
+    assert sim.call(sim.progress, GetTaskProgress.Request()).success
+
+
+def test_cancel_stops_the_arm(sim: Client) -> None:
+    sim.call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=0))
+    far = (np.array(HOME) + [1.2, 0.4, 0.0, 0.6, 0.0, -0.4, 0.0]).tolist()
+    handle = sim.send(sim.trajectory, trajectory([far], [4.0]))
+    time.sleep(1.0)
+    cancel = handle.cancel_goal_async()
+    assert wait_future(cancel, 5)
+    result = sim.result(handle)
+    assert result.error_code == ErrorCode.CANCELED
+    time.sleep(0.2)
+    held = sim.arm()
+    time.sleep(0.5)
+    assert np.abs(sim.arm() - held).max() < 0.01, "the arm kept moving after the cancel"
+    assert np.abs(held - np.array(far)).max() > 0.2
+
+
+def test_reset_during_a_trajectory_preempts_it(sim: Client) -> None:
+    handle = sim.send(
+        sim.trajectory, trajectory([(np.array(HOME) + [0.8, 0, 0, 0, 0, 0, 0]).tolist()], [3.0])
+    )
+    time.sleep(0.3)
+    reply = sim.call(sim.reset, ResetScene.Request(task="clean_table", seed=4, perturbation="pose"))
+    assert reply.success and "blue cube" in reply.objects
+    result = sim.result(handle)
+    assert result.error_code == ErrorCode.PREEMPTED and "reset" in result.message
+
+
+def test_reset_bad_input_lists_the_choices(sim: Client) -> None:
+    unknown = sim.call(sim.reset, ResetScene.Request(task="juggle"))
+    assert unknown.error_code == ErrorCode.NOT_FOUND and "ball_in_bowl" in unknown.message
+    assert "clean_table" in unknown.available_tasks
+    bad_axis = sim.call(sim.reset, ResetScene.Request(task="ball_in_bowl", perturbation="earthquake"))
+    assert bad_axis.error_code == ErrorCode.INVALID_ARGUMENT and "new_object" in bad_axis.message
+    assert sim.call(sim.progress, GetTaskProgress.Request()).progress == 0.0
+
+
+def test_untouched_scene_scores_zero_with_stages(sim: Client) -> None:
+    sim.call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=1))
+    reply = sim.call(sim.progress, GetTaskProgress.Request())
+    assert reply.success and reply.progress == 0.0 and reply.task == "ball_in_bowl"
+    assert [s.points for s in reply.stages] == [30, 50, 70, 100]
+
+
+def test_gripper_grasp_on_nothing_is_reported(sim: Client) -> None:
+    sim.call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=0))
+    result = sim.result(sim.send(sim.gripper, GripperCommand.Goal(command=GripperCommand.Goal.GRASP)))
+    assert not result.success and result.error_code == ErrorCode.GRASP_FAILED
+    assert result.closed_fraction > 0.9 and not result.object_held and "closed on nothing" in result.message
+    opened = sim.result(sim.send(sim.gripper, GripperCommand.Goal(command=GripperCommand.Goal.OPEN)))
+    assert opened.success and opened.width > 0.075
+    too_wide = sim.result(
+        sim.send(sim.gripper, GripperCommand.Goal(command=GripperCommand.Goal.MOVE, width=0.2))
+    )
+    assert too_wide.error_code == ErrorCode.OUT_OF_LIMITS and "[0, 0.08]" in too_wide.message
+
+
+def test_cameras_stream_reliably_across_processes(sim: Client) -> None:
+    images: list[Image] = []
+    depths: list[Image] = []
+    infos: list[CameraInfo] = []
+    sim.node.create_subscription(Image, f"{sim.ns}/scene_camera/color/image_raw", images.append, IMAGE_QOS)
+    sim.node.create_subscription(Image, f"{sim.ns}/wrist_camera/depth/image_raw", depths.append, IMAGE_QOS)
+    sim.node.create_subscription(
+        CameraInfo, f"{sim.ns}/scene_camera/color/camera_info", infos.append, STATE_QOS
+    )
+    assert wait_for(lambda: len(images) >= 3 and len(depths) >= 3 and infos, 30)
+    rgb = image_to_numpy(images[-1])
+    assert rgb.shape == (240, 320, 3) and rgb.std() > 5
+    depth = image_to_numpy(depths[-1])
+    assert depth.dtype == np.float32 and np.isfinite(depth).all() and depth.min() > 0
+    assert infos[-1].k[0] > 0 and infos[-1].width == 320
+
+
+def test_segmentation_labels_the_task_objects(sim: Client) -> None:
+    sim.call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=0))
+    reply = sim.call(sim.segmentation, GetSegmentation.Request(camera="scene"))
+    assert reply.success
+    ids = image_to_numpy(reply.segmentation)
+    ball = reply.instance_ids[list(reply.instance_labels).index("tennis ball")]
+    assert (ids == ball).sum() > 20
+    bad = sim.call(sim.segmentation, GetSegmentation.Request(camera="thermal"))
+    assert bad.error_code == ErrorCode.NOT_FOUND and "scene, wrist" in bad.message
