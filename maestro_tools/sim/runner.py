@@ -118,7 +118,7 @@ class PhysicsRunner:
                     ahead = (now - sim_start) / self.config.real_time_factor - (time.monotonic() - wall_start)
                     if ahead > 0:
                         self._stop.wait(ahead)
-                    elif ahead < -0.5:  # fell behind (rendering, load): do not try to catch up
+                    elif ahead < -0.05:  # fell behind (rendering, load): run on, do not burst to catch up
                         wall_start, sim_start = time.monotonic(), now
         except BaseException as exc:
             if self.outputs.alive():

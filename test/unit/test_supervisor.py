@@ -130,34 +130,37 @@ sys.exit(Supervisor(commands, sigint_grace=0.5, sigterm_grace=0.5).run())
 """
 
 
-def start_supervisor() -> tuple[subprocess.Popen[str], list[int]]:
+def start_supervisor() -> tuple[subprocess.Popen[str], dict[str, list[int]]]:
+    """Start the supervisor; return it and the pids each node printed (parent: itself, then its child)."""
     proc = subprocess.Popen([sys.executable, "-c", SUPERVISED], stdout=subprocess.PIPE, text=True)
-    pids: list[int] = []
+    pids: dict[str, list[int]] = {"stubborn": [], "parent": []}
     assert proc.stdout is not None
-    while len(pids) < 3:
+    while len(pids["stubborn"]) + len(pids["parent"]) < 3:
         line = proc.stdout.readline()
         assert line, "supervisor ended before its nodes started"
         if "] pid " in line:
-            pids.append(int(line.rsplit(" ", 1)[1]))
+            name = line[1:].split("]", 1)[0].strip()
+            pids[name].append(int(line.rsplit(" ", 1)[1]))
     return proc, pids
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_stops_every_process_with_no_orphans(signum: int) -> None:
-    proc, pids = start_supervisor()
+    proc, by_node = start_supervisor()
+    pids = [*by_node["stubborn"], *by_node["parent"]]
     proc.send_signal(signum)
     assert proc.wait(15) == 0
     assert wait_until(lambda: not any(alive(pid) for pid in pids)), [p for p in pids if alive(p)]
 
 
 def test_killed_supervisor_takes_its_nodes_along() -> None:
-    proc, pids = start_supervisor()
+    proc, by_node = start_supervisor()
     proc.kill()
     proc.wait(5)
-    # The two direct children die through PR_SET_PDEATHSIG (the stubborn one ignores SIGTERM,
-    # so only the non-stubborn ones are guaranteed): the parent node and thus its group.
-    parent_pid = pids[1]
+    # A node gets SIGTERM through PR_SET_PDEATHSIG when the supervisor dies. (The stubborn node
+    # ignores SIGTERM, and a node's own children are its to manage: both are cleaned up below.)
+    parent_pid = by_node["parent"][0]
     assert wait_until(lambda: not alive(parent_pid))
-    for pid in pids:  # clean up whatever ignored the death signal
+    for pid in [*by_node["stubborn"], *by_node["parent"]]:  # clean up whatever ignored the death signal
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
