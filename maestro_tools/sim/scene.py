@@ -98,9 +98,10 @@ class SceneBuilder:
             table, "table", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.65, 0.7, 0.375], rgba=[0.72, 0.6, 0.45, 1]
         )
         self._add_panda()
-        world.add_camera(
-            name="scene", pos=[1.25, 0.0, 0.7], xyaxes=look_at([1.25, 0.0, 0.7], [0.45, 0.0, 0.0]), fovy=50
-        )
+        # Scene camera: over the robot's right shoulder, looking across the workspace, so that fronts
+        # that face the robot (the cabinet door, the whiteboard's writing) face the camera too.
+        eye, target = [-0.05, -0.8, 1.0], [0.55, 0.03, 0.0]
+        world.add_camera(name="scene", pos=eye, xyaxes=look_at(eye, target), fovy=48)
 
     def _add_panda(self) -> None:
         panda = mujoco.MjSpec.from_file(str(panda_mjcf()))

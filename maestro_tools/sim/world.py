@@ -241,6 +241,11 @@ class SimWorld:
                 return True
         return False
 
+    def geoms_of(self, label: str) -> set[int]:
+        """Geom ids of a task object."""
+        self.body_id(label)
+        return self._object_geoms[label]
+
     def grasped(self, label: str) -> bool:
         """Both fingers touch the object (and it is not simply lying between open fingers)."""
         self.body_id(label)
