@@ -6,7 +6,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 1 )))
 export MUJOCO_GL ?= egl
 
-.PHONY: setup test test-unit test-ros lint format clean
+.PHONY: setup test test-unit test-ros lint format clean bench scenes
 
 setup:
 	bash scripts/setup.sh
@@ -32,3 +32,11 @@ format:
 
 clean:
 	rm -rf build install log .pytest_cache test-artifacts
+
+bench:
+	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
+	$(PY) bench/sim_bench.py
+
+scenes:
+	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
+	$(VENV)/bin/maestro scenes --out scenes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from maestro_tools.common.errors import MaestroError
 
@@ -15,6 +16,15 @@ def _launch(args: argparse.Namespace) -> int:
         print(launcher.describe_arguments(launcher.spec_for(args.robot)))
         return 0
     return launcher.launch(args.robot, args.arguments, dry_run=args.dry_run)
+
+
+def _scenes(args: argparse.Namespace) -> int:
+    from maestro_tools.sim.snapshots import write_snapshots
+
+    cameras = args.camera or ["scene"]
+    for path in write_snapshots(args.out, args.task or None, args.seed, args.perturbation, cameras):
+        print(path)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +41,22 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--dry-run", action="store_true", help="print the resolved command lines and exit")
     launch.add_argument("--show-args", action="store_true", help="list the launch arguments and exit")
     launch.set_defaults(handler=_launch)
+
+    scenes = commands.add_parser(
+        "scenes",
+        help="write a PNG of each simulated task scene's camera image",
+        description="Reset each task (or the --task ones) and write its camera images as PNG files.",
+    )
+    scenes.add_argument("--out", type=Path, default=Path("scenes"), help="output folder (default: ./scenes)")
+    scenes.add_argument("--task", action="append", help="task to render (repeatable; default: all)")
+    scenes.add_argument("--seed", type=int, default=0, help="scene seed (default: 0)")
+    scenes.add_argument(
+        "--perturbation", default="none", help="none | visual | pose | new_object | language (default: none)"
+    )
+    scenes.add_argument(
+        "--camera", action="append", choices=("scene", "wrist"), help="camera (repeatable; default: scene)"
+    )
+    scenes.set_defaults(handler=_scenes)
     return parser
 
 

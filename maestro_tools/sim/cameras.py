@@ -30,7 +30,10 @@ class Cameras:
 
     def __init__(self, model: mujoco.MjModel, width: int, height: int) -> None:
         self.model, self.width, self.height = model, width, height
+        # One renderer per mode: switching a renderer into segmentation mode and back costs ~0.25 s.
         self._renderer = mujoco.Renderer(model, height=height, width=width)
+        self._depth_renderer: mujoco.Renderer | None = None
+        self._segmentation_renderer: mujoco.Renderer | None = None
         self._options = mujoco.MjvOption()
         self._options.sitegroup[:] = 0  # hide site markers
         self._options.geomgroup[3] = 0  # hide collision-only geoms of the robot
@@ -41,7 +44,9 @@ class Cameras:
                 self.ids[name] = camera_id
 
     def close(self) -> None:
-        self._renderer.close()
+        for renderer in (self._renderer, self._depth_renderer, self._segmentation_renderer):
+            if renderer is not None:
+                renderer.close()
 
     def camera_id(self, camera: str) -> int:
         if camera not in self.ids:
@@ -69,26 +74,26 @@ class Cameras:
         return self._renderer.render().copy()
 
     def depth(self, data: mujoco.MjData, camera: str) -> np.ndarray:
-        self._renderer.enable_depth_rendering()
-        try:
-            self._renderer.update_scene(data, camera=self.camera_id(camera), scene_option=self._options)
-            return self._renderer.render().astype(np.float32)
-        finally:
-            self._renderer.disable_depth_rendering()
+        if self._depth_renderer is None:
+            self._depth_renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
+            self._depth_renderer.enable_depth_rendering()
+        self._depth_renderer.update_scene(data, camera=self.camera_id(camera), scene_option=self._options)
+        return self._depth_renderer.render().astype(np.float32)
 
     def frame(self, data: mujoco.MjData, camera: str) -> Frame:
         return Frame(self.rgb(data, camera), self.depth(data, camera), float(data.time))
 
     def segmentation(self, data: mujoco.MjData, camera: str, geom_instance: np.ndarray) -> np.ndarray:
         """(H, W) int32 instance ids: ``geom_instance[geom id]`` per pixel, 0 for background."""
-        self._renderer.enable_segmentation_rendering()
-        try:
-            self._renderer.update_scene(data, camera=self.camera_id(camera), scene_option=self._options)
-            raw = self._renderer.render()
-        finally:
-            self._renderer.disable_segmentation_rendering()
+        if self._segmentation_renderer is None:
+            self._segmentation_renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
+            self._segmentation_renderer.enable_segmentation_rendering()
+        self._segmentation_renderer.update_scene(
+            data, camera=self.camera_id(camera), scene_option=self._options
+        )
+        raw = self._segmentation_renderer.render()
         ids, types = raw[:, :, 0], raw[:, :, 1]
-        is_geom = (types == mujoco.mjtObj.mjOBJ_GEOM) & (ids >= 0)
+        is_geom = (types == int(mujoco.mjtObj.mjOBJ_GEOM)) & (ids >= 0)  # int(): an enum compares per pixel
         out = np.zeros(ids.shape, dtype=np.int32)
         out[is_geom] = geom_instance[ids[is_geom]]
         return out

@@ -73,6 +73,7 @@ class SceneBuilder:
         spec.visual.global_.offwidth = max(width, 640)
         spec.visual.global_.offheight = max(height, 480)
         spec.visual.quality.shadowsize = 0
+        spec.visual.quality.offsamples = 0  # no MSAA: halves the colour render time on a CPU
         world = spec.worldbody
         world.add_light(pos=[0.4, 0.0, 2.0], dir=[0, 0, -1], diffuse=[0.7, 0.7, 0.7], castshadow=False)
         world.add_light(pos=[1.5, -1.0, 1.5], dir=[-1, 0.6, -1], diffuse=[0.35, 0.35, 0.35], castshadow=False)

@@ -134,3 +134,16 @@ def test_rendered_frames_and_segmentation(world: SimWorld) -> None:
     assert np.linalg.norm(centre[:2] - world.position("tennis ball")[:2]) < 0.02
     with pytest.raises(NotFoundError, match="cameras: scene, wrist"):
         cameras.intrinsics("thermal")
+
+
+def test_scenes_command_writes_a_png_per_task(tmp_path, artifacts_dir) -> None:
+    from maestro_agent.cli import main
+
+    assert (
+        main(["scenes", "--out", str(artifacts_dir / "scenes"), "--camera", "scene", "--camera", "wrist"])
+        == 0
+    )
+    for task in TASKS:
+        for camera in ("scene", "wrist"):
+            assert (artifacts_dir / "scenes" / f"{task}_none_0_{camera}.png").stat().st_size > 10_000
+    assert main(["scenes", "--out", str(tmp_path), "--task", "juggle"]) == 2
