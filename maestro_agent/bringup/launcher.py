@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
@@ -40,15 +41,37 @@ def resolve_commands(
     for node in nodes:
         executable = find_executable(node.package, node.executable)
         if executable is None:
-            missing.append(f"{node.executable} (node {node.name}, package {node.package})")
+            missing.append(node)
             executable = Path(node.executable)
         commands.append((node, node_command(node, executable)))
     if missing and require_executables:
-        raise NotFoundError(
-            f"executables not installed: {'; '.join(missing)}. Run 'make setup' (or 'colcon build' on a "
-            "ROS install) so that the package's console scripts exist."
-        )
+        raise NotFoundError(_missing_message(missing))
     return commands
+
+
+def _missing_message(missing: list[ResolvedNode]) -> str:
+    """Say whether a missing executable is merely not installed, or not part of this maestro at all."""
+    ours = maestro_executables()
+    unknown = [n for n in missing if n.package == "maestro" and ours and n.executable not in ours]
+    parts = [f"{n.executable} (node {n.name}, package {n.package})" for n in missing]
+    if unknown:
+        names = ", ".join(f"{n.executable} (node {n.name})" for n in unknown)
+        return (
+            f"{names}: not an executable of this version of maestro, whose executables are "
+            f"{', '.join(sorted(ours))}; this bringup cannot start yet (see README, Status)"
+        )
+    return (
+        f"executables not installed: {'; '.join(parts)}. Run 'make setup' (or 'colcon build' on a ROS "
+        "install) so that the package's console scripts exist."
+    )
+
+
+def maestro_executables() -> set[str]:
+    """Console scripts the installed maestro distribution declares (empty if it is not installed)."""
+    try:
+        return {e.name for e in metadata.distribution("maestro").entry_points if e.group == "console_scripts"}
+    except metadata.PackageNotFoundError:
+        return set()
 
 
 def launch(robot: str, argv: list[str], *, dry_run: bool = False, out: TextIO | None = None) -> int:

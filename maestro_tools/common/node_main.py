@@ -3,47 +3,78 @@
     def main(args=None):
         return run_node(SimNode, args)
 
-rclpy's own handlers turn SIGINT and SIGTERM into a context shutdown, which ends the spin; the
-node is then closed (its optional ``close()``), destroyed, and rclpy shut down, so the supervisor
-(``maestro launch``) and ``ros2 launch`` stop a node without a traceback. A node whose constructor
-raises a MaestroError (a bad parameter, say) prints one line naming the problem and exits with 2.
+SIGINT and SIGTERM request a stop; the spin loop notices within ``poll`` seconds. Then the node is
+closed (its optional ``close()``, which should end long-running work), the executor spins ``drain``
+seconds more so that ended goals can send their results, finishes its in-flight callbacks, the node
+is destroyed, and only then is the rclpy context shut down. That order (rather than rclpy's signal
+handler invalidating the context under running callbacks) keeps the exit free of "context is not
+valid" tracebacks, for ``maestro launch`` and ``ros2 launch`` alike. A node whose constructor raises
+a MaestroError (a bad parameter, say) prints one line naming the problem and exits with 2.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from maestro_tools.common.errors import MaestroError
 
 
 def run_node(
-    factory: Callable[[], Node], args: Sequence[str] | None = None, *, threads: int | None = None
+    factory: Callable[[], Node],
+    args: Sequence[str] | None = None,
+    *,
+    threads: int | None = None,
+    poll: float = 0.1,
+    drain: float = 0.3,
 ) -> int:
-    """Create the node from ``factory`` and spin it until shutdown; return the process exit code."""
-    rclpy.init(args=list(args) if args is not None else sys.argv)
+    """Create the node from ``factory`` and spin it until SIGINT/SIGTERM; return the process exit code."""
+    rclpy.init(
+        args=list(args) if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO
+    )
+    stop = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     executor = MultiThreadedExecutor(num_threads=threads)
     node: Node | None = None
     code = 0
     try:
         node = factory()
         executor.add_node(node)
-        executor.spin()
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=poll)
     except MaestroError as exc:
         print(f"[{getattr(factory, '__name__', 'node')}] cannot start: {exc}", file=sys.stderr)
         code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        executor.shutdown(timeout_sec=1.0)
+        close = getattr(node, "close", None)
+        if callable(close):  # first, so that long-running callbacks (action goals) end now
+            close()
+            # Spin a moment longer so that the goals close() ended can send their results.
+            deadline = time.monotonic() + drain
+            while time.monotonic() < deadline and rclpy.ok():
+                executor.spin_once(timeout_sec=0.02)
+        # Let callbacks already handed to worker threads finish before the executor destroys its guard
+        # condition: Jazzy's Executor.shutdown() does not wait for them, and a late one then fails with
+        # "cannot use Destroyable". No new work is handed out: the spin loop has ended.
+        pool = getattr(executor, "_executor", None)
+        if pool is not None:
+            pool.shutdown(wait=True)
+        executor.shutdown(timeout_sec=2.0)
         if node is not None:
-            close = getattr(node, "close", None)
-            if callable(close):
-                close()
             node.destroy_node()
         rclpy.try_shutdown()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return code

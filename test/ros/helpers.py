@@ -41,10 +41,10 @@ def ros_graph(*nodes_factories: Callable[[Context], Node]) -> Iterator[list[Node
         yield nodes
     finally:
         executor.shutdown(timeout_sec=2.0)
+        thread.join(timeout=2.0)
         for node in nodes:
             node.destroy_node()
         rclpy.shutdown(context=context)
-        thread.join(timeout=2.0)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

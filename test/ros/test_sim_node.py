@@ -238,3 +238,75 @@ def test_segmentation_labels_the_task_objects(sim: Client) -> None:
     assert (ids == ball).sum() > 20
     bad = sim.call(sim.segmentation, GetSegmentation.Request(camera="thermal"))
     assert bad.error_code == ErrorCode.NOT_FOUND and "scene, wrist" in bad.message
+
+
+def test_every_topic_the_rviz_config_shows_is_published(sim: Client) -> None:
+    import re
+    from pathlib import Path
+
+    rviz = (Path(__file__).resolve().parents[2] / "rviz" / "franka.rviz").read_text()
+    wanted = {topic.replace("/maestro/", f"{sim.ns}/") for topic in re.findall(r"Value: (/\S+)", rviz)}
+    assert wanted
+
+    def published() -> set[str]:
+        return {name for name, _ in sim.node.get_topic_names_and_types()}
+
+    assert wait_for(lambda: wanted <= published(), 10), wanted - published()
+
+
+def test_bad_start_up_parameter_exits_with_the_valid_choices() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "maestro_tools.sim.node",
+            "--ros-args",
+            "-r",
+            f"__ns:=/{unique('bad')}",
+            "-p",
+            "task:=juggle",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "must be one of ball_in_bowl, clean_table" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sigterm_during_a_running_goal_exits_promptly_and_cleanly() -> None:
+    ns = "/" + unique("term")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "maestro_tools.sim.node",
+            "--ros-args",
+            "-r",
+            f"__ns:={ns}",
+            "-p",
+            "use_sim_time:=true",
+            "-p",
+            "camera_rate:=0.0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with ros_graph(lambda c: Node(unique("term_client"), context=c)) as (node,):
+            client = Client(node, ns)
+            far = (np.array(HOME) + [1.0, 0, 0, 0, 0, 0, 0]).tolist()
+            handle = client.send(client.trajectory, trajectory([far], [20.0]))
+            assert handle.accepted
+            time.sleep(0.5)
+            started = time.monotonic()
+            process.terminate()
+            result = client.result(handle, timeout=10)
+            assert process.wait(10) == 0
+            assert time.monotonic() - started < 5
+            assert result.error_code == ErrorCode.CANCELED and "stopped" in result.message
+    finally:
+        output = stop(process)
+    assert "Traceback" not in output and "never retrieved" not in output, output

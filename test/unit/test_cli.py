@@ -69,7 +69,8 @@ def test_malformed_spec_names_the_line(tmp_path: Path) -> None:
 def test_missing_executable_is_reported_before_anything_starts(tmp_path: Path) -> None:
     (tmp_path / "config" / "bringup").mkdir(parents=True)
     (tmp_path / "config" / "bringup" / "ghost.yaml").write_text(
-        "version: 1\nrobot: ghost\nnodes:\n  - {name: ghost, executable: no_such_node_exe}\n"
+        "version: 1\nrobot: ghost\nnodes:\n"
+        "  - {name: ghost, package: other_pkg, executable: no_such_node_exe}\n"
     )
     result = subprocess.run(
         [sys.executable, "-m", "maestro_agent.cli", "launch", "ghost"],
@@ -80,3 +81,11 @@ def test_missing_executable_is_reported_before_anything_starts(tmp_path: Path) -
     )
     assert result.returncode == 2
     assert "executables not installed: no_such_node_exe (node ghost" in result.stderr
+
+
+def test_a_robot_whose_nodes_have_not_landed_says_so() -> None:
+    result = run_cli("launch", "go2w_piper")
+    assert result.returncode == 2
+    assert "go2w_sim_node (node sim): not an executable of this version of maestro" in result.stderr
+    assert "sim_node" in result.stderr
+    assert run_cli("launch", "go2w_piper", "--dry-run").returncode == 0
