@@ -26,6 +26,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from maestro_tools.common.errors import MaestroError
+from maestro_tools.common.spinning import stop_executor
 
 
 def run_node(
@@ -65,13 +66,7 @@ def run_node(
             deadline = time.monotonic() + drain
             while time.monotonic() < deadline and rclpy.ok():
                 executor.spin_once(timeout_sec=0.02)
-        # Let callbacks already handed to worker threads finish before the executor destroys its guard
-        # condition: Jazzy's Executor.shutdown() does not wait for them, and a late one then fails with
-        # "cannot use Destroyable". No new work is handed out: the spin loop has ended.
-        pool = getattr(executor, "_executor", None)
-        if pool is not None:
-            pool.shutdown(wait=True)
-        executor.shutdown(timeout_sec=2.0)
+        stop_executor(executor)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

@@ -6,7 +6,6 @@ import itertools
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +15,8 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+
+from maestro_tools.common.spinning import BackgroundSpinner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 _counter = itertools.count()
@@ -35,13 +36,11 @@ def ros_graph(*nodes_factories: Callable[[Context], Node]) -> Iterator[list[Node
     nodes = [factory(context) for factory in nodes_factories]
     for node in nodes:
         executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
+    spinner = BackgroundSpinner(executor).start()
     try:
         yield nodes
     finally:
-        executor.shutdown(timeout_sec=2.0)
-        thread.join(timeout=2.0)
+        spinner.stop()
         for node in nodes:
             node.destroy_node()
         rclpy.shutdown(context=context)
