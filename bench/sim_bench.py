@@ -51,9 +51,7 @@ def rendering(seconds: float) -> dict[str, float]:
         "rgb_640x480_fps": rate(lambda: cameras.rgb(world.data, "scene"), seconds),
         "depth_640x480_fps": rate(lambda: cameras.depth(world.data, "scene"), seconds),
         "rgbd_640x480_fps": rate(lambda: cameras.frame(world.data, "scene"), seconds),
-        "segmentation_640x480_fps": rate(
-            lambda: cameras.segmentation(world.data, "scene", world.geom_instance), seconds
-        ),
+        "segmentation_640x480_fps": rate(lambda: world.segmentation("scene"), seconds),
     }
     world.close()
     return result

@@ -83,8 +83,14 @@ class Cameras:
     def frame(self, data: mujoco.MjData, camera: str) -> Frame:
         return Frame(self.rgb(data, camera), self.depth(data, camera), float(data.time))
 
-    def segmentation(self, data: mujoco.MjData, camera: str, geom_instance: np.ndarray) -> np.ndarray:
-        """(H, W) int32 instance ids: ``geom_instance[geom id]`` per pixel, 0 for background."""
+    def segmentation(
+        self,
+        data: mujoco.MjData,
+        camera: str,
+        geom_instance: np.ndarray,
+        flex_instance: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(H, W) int32 instance ids: ``geom_instance[geom id]`` (or ``flex_instance``) per pixel, 0 = background."""
         if self._segmentation_renderer is None:
             self._segmentation_renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
             self._segmentation_renderer.enable_segmentation_rendering()
@@ -96,4 +102,7 @@ class Cameras:
         is_geom = (types == int(mujoco.mjtObj.mjOBJ_GEOM)) & (ids >= 0)  # int(): an enum compares per pixel
         out = np.zeros(ids.shape, dtype=np.int32)
         out[is_geom] = geom_instance[ids[is_geom]]
+        if flex_instance is not None and len(flex_instance):
+            is_flex = (types == int(mujoco.mjtObj.mjOBJ_FLEX)) & (ids >= 0)
+            out[is_flex] = flex_instance[ids[is_flex]]
         return out

@@ -251,7 +251,7 @@ class SimNode(Node):
         def render() -> tuple[Any, ...]:
             cameras = self.world.render_cameras()
             frame = cameras.frame(self.world.data, camera)
-            ids = cameras.segmentation(self.world.data, camera, self.world.geom_instance)
+            ids = self.world.segmentation(camera)
             return (
                 frame,
                 ids,

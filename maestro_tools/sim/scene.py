@@ -62,6 +62,8 @@ class SceneBuilder:
     def __init__(self, width: int = 640, height: int = 480, timestep: float = 0.002) -> None:
         self.spec = mujoco.MjSpec()
         self.labels: dict[str, str] = {}  # geom name -> label
+        self.flex_labels: dict[str, str] = {}  # flex name -> label (deformables)
+        self.body_names: dict[str, str] = {}  # label -> body whose pose is the object's, if not slug(label)
         self._counts: dict[str, int] = {}
         spec = self.spec
         spec.modelname = "maestro_franka_tabletop"

@@ -88,7 +88,7 @@ class SimWorld:
 
         self.model, self.data, self.task = model, data, task_impl
         self.info = SceneInfo(task, seed, perturbation, instruction, tuple(objects))
-        self._index_scene(builder.labels, objects)
+        self._index_scene(builder, objects)
         if self.cameras is not None:
             self.cameras.close()
         self.cameras = None  # created lazily in the thread that renders
@@ -101,8 +101,8 @@ class SimWorld:
         self.reached = {stage.name: False for stage in task_impl.stages}
         return self.info
 
-    def _index_scene(self, geom_labels: dict[str, str], objects: list[str]) -> None:
-        model = self.model
+    def _index_scene(self, builder: SceneBuilder, objects: list[str]) -> None:
+        model, geom_labels = self.model, builder.labels
         self.instance_labels: list[str] = ["background", *objects, "table", "robot"]
         self.geom_instance = np.zeros(model.ngeom, dtype=np.int32)
         for geom_id in range(model.ngeom):
@@ -111,7 +111,12 @@ class SimWorld:
             label = geom_labels.get(name, "robot" if body.startswith("panda/") else "")
             if label:
                 self.geom_instance[geom_id] = self.instance_labels.index(label)
-        self._bodies = {label: model.body(slug(label)).id for label in objects}
+        self.flex_instance = np.zeros(model.nflex, dtype=np.int32)
+        for name, label in builder.flex_labels.items():
+            self.flex_instance[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_FLEX, name)] = (
+                self.instance_labels.index(label)
+            )
+        self._bodies = {label: model.body(builder.body_names.get(label, slug(label))).id for label in objects}
         self._object_geoms = {
             label: set(np.flatnonzero(self.geom_instance == self.instance_labels.index(label)))
             for label in objects
@@ -260,6 +265,10 @@ class SimWorld:
         if self.cameras is None:
             self.cameras = Cameras(self.model, self.width, self.height)
         return self.cameras
+
+    def segmentation(self, camera: str) -> np.ndarray:
+        """(H, W) int32 instance ids of ``camera``'s view; labels in ``instance_labels``."""
+        return self.render_cameras().segmentation(self.data, camera, self.geom_instance, self.flex_instance)
 
     def close(self) -> None:
         if self.cameras is not None:

@@ -73,3 +73,26 @@ def test_erase_whiteboard_then_stack(world: SimWorld) -> None:
     world.set_object_pose(task.top, bottom + [0, 0, 0.046])
     world.step_for(1.0)
     assert world.progress()[0] == 100.0
+
+
+def test_fold_towel_counts_corners_on_top_near_the_centre(world: SimWorld) -> None:
+    import mujoco
+
+    world.reset("fold_towel", 0)
+    world.step_for(0.5)
+    task = world.task
+    assert world.progress()[0] == 0.0 and task.folded_corners(world) == 0
+    n = task.count
+    centre = task.vertices(world)[(n * n) // 2].copy()
+    flex = mujoco.mj_name2id(world.model, mujoco.mjtObj.mjOBJ_FLEX, "towel/cloth")
+    first_body = world.model.flex_vertbodyid[world.model.flex_vertadr[flex]]
+    for k, corner in enumerate((0, n - 1, n * (n - 1), n * n - 1), start=1):
+        body = first_body + corner
+        address = world.model.jnt_qposadr[world.model.body_jntadr[body]]
+        target = centre + [0.01, 0.0, 0.01]
+        frame = world.data.xpos[body] - world.data.qpos[address : address + 3]  # slides measure from here
+        world.data.qpos[address : address + 3] = target - frame
+        mujoco.mj_forward(world.model, world.data)
+        assert task.folded_corners(world) == k
+    ids = world.segmentation("scene")
+    assert (ids == world.instance_labels.index("towel")).sum() > 100  # the flex is labelled too

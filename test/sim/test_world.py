@@ -122,7 +122,7 @@ def test_rendered_frames_and_segmentation(world: SimWorld) -> None:
     assert frame.rgb.shape == (240, 320, 3) and frame.depth.shape == (240, 320)
     table_depth = np.median(frame.depth[200:, :])
     assert 0.3 < table_depth < 2.0
-    ids = cameras.segmentation(world.data, "scene", world.geom_instance)
+    ids = world.segmentation("scene")
     ball = world.instance_labels.index("tennis ball")
     assert (ids == ball).sum() > 20
     # The ball's pixels back-project to the ball's position in the base frame.
