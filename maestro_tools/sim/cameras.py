@@ -90,7 +90,7 @@ class Cameras:
         geom_instance: np.ndarray,
         flex_instance: np.ndarray | None = None,
     ) -> np.ndarray:
-        """(H, W) int32 instance ids: ``geom_instance[geom id]`` (or ``flex_instance``) per pixel, 0 = background."""
+        """(H, W) int32 instance ids per pixel from ``geom_instance``/``flex_instance``; 0 = background."""
         if self._segmentation_renderer is None:
             self._segmentation_renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
             self._segmentation_renderer.enable_segmentation_rendering()

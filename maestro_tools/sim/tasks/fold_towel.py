@@ -25,7 +25,8 @@ FOLDED_RADIUS = 0.05
 TOWEL_XML = """
 <mujoco>
   <worldbody>
-    <flexcomp name="cloth" type="grid" count="{n} {n} 1" spacing="{spacing} {spacing} {spacing}" radius="0.003"
+    <flexcomp name="cloth" type="grid" count="{n} {n} 1" spacing="{spacing} {spacing} {spacing}"
+              radius="0.003"
               dim="2" rgba="{rgba}" mass="{mass}">
       <contact condim="3" solref="0.01 1" selfcollide="none"/>
       <edge equality="true" damping="0.05"/>
