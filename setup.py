@@ -56,6 +56,7 @@ setup(
         "console_scripts": [
             "maestro = maestro_agent.cli:main",
             "sim_node = maestro_tools.sim.node:main",
+            "franka_bridge_node = maestro_tools.franka.bridge:main",
         ],
     },
 )

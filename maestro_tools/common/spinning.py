@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from rclpy.executors import Executor
+from rclpy.task import Future
 
 
 def stop_executor(executor: Executor, timeout: float = 2.0) -> None:
@@ -41,3 +43,13 @@ class BackgroundSpinner:
         self._stop.set()
         self._thread.join(timeout=5.0)
         stop_executor(self.executor)
+
+
+def wait_future_blocking(future: Future, timeout: float) -> Any | None:
+    """Block the calling thread (not the executor's spin) until ``future`` is done; its result, or None."""
+    if not future.done():
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(timeout):
+            return None
+    return future.result()

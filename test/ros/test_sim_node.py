@@ -310,3 +310,21 @@ def test_sigterm_during_a_running_goal_exits_promptly_and_cleanly() -> None:
     finally:
         output = stop(process)
     assert "Traceback" not in output and "never retrieved" not in output, output
+
+
+def test_franka_bridge_without_franka_ros2_says_what_to_install() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "maestro_tools.franka.bridge",
+            "--ros-args",
+            "-r",
+            f"__ns:=/{unique('bridge')}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "needs control_msgs and franka_msgs" in result.stderr and "sim:=true" in result.stderr

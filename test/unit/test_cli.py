@@ -89,3 +89,9 @@ def test_a_robot_whose_nodes_have_not_landed_says_so() -> None:
     assert "go2w_sim_node (node sim): not an executable of this version of maestro" in result.stderr
     assert "sim_node" in result.stderr
     assert run_cli("launch", "go2w_piper", "--dry-run").returncode == 0
+
+
+def test_real_robot_bringup_swaps_the_sim_for_the_bridge(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["launch", "franka", "--dry-run", "sim:=false"]) == 0
+    out = capsys.readouterr().out
+    assert "__node:=franka_bridge" in out and "__node:=sim" not in out and "use_sim_time:=false" in out

@@ -1,0 +1,1 @@
+"""Real Franka robot adapters (stock ROS installs with franka_ros2)."""
