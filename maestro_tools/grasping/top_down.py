@@ -1,0 +1,70 @@
+"""Top-down grasps aligned to an object's box (plain numpy).
+
+The Panda hand closes along its TCP y axis and approaches along TCP z. A top-down grasp points z
+down and closes across one of the object's horizontal box axes (the narrower first). The TCP goes
+``finger_depth`` below the object's top (not below its middle, and never so low that the finger
+pads touch the table). The yaw is chosen of the two equivalent ones to keep the wrist near its
+home orientation (TCP x along base +x).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from maestro_tools.common.errors import InvalidArgumentError
+
+GRIPPER_MAX_WIDTH = 0.08
+PAD_CLEARANCE = 0.012  # m: lowest TCP height that keeps the finger pads off the table (z = 0)
+
+
+@dataclass(frozen=True)
+class GraspCandidate:
+    pose: np.ndarray  # 4x4 TCP pose in the base frame
+    width: float  # jaw opening needed, metres
+    score: float
+    strategy: str
+
+    @property
+    def approach(self) -> np.ndarray:
+        return self.pose[:3, 2].copy()
+
+
+def top_down_grasps(
+    object_pose: np.ndarray,
+    extent: np.ndarray,
+    max_width: float = GRIPPER_MAX_WIDTH,
+    finger_depth: float = 0.03,
+    clearance: float = 0.01,
+) -> list[GraspCandidate]:
+    """Top-down grasps across the object's horizontal axes, best first; empty if it is too wide."""
+    object_pose, extent = np.asarray(object_pose, float), np.asarray(extent, float)
+    if (
+        object_pose.shape != (4, 4)
+        or extent.shape != (3,)
+        or not (np.isfinite(object_pose).all() and np.isfinite(extent).all())
+    ):
+        raise InvalidArgumentError("the object needs a finite 4x4 pose and a 3-vector extent")
+    centre = object_pose[:3, 3]
+    top = centre[2] + extent[2] / 2
+    height = max(top - min(finger_depth, extent[2] / 2), PAD_CLEARANCE)
+    order = sorted(range(2), key=lambda axis: extent[axis])  # the narrow side first
+    candidates = []
+    for rank, axis in enumerate(order):
+        width = float(extent[axis] + clearance)
+        if width > max_width:
+            continue
+        closing = object_pose[:3, axis].copy()
+        closing[2] = 0.0
+        closing /= np.linalg.norm(closing)
+        z = np.array([0.0, 0.0, -1.0])
+        x = np.cross(closing, z)
+        if x[0] < 0:  # the equivalent grasp turned by 180 degrees keeps the wrist nearer home
+            x, closing = -x, -closing
+        pose = np.eye(4)
+        pose[:3, :3] = np.stack([x, closing, z], axis=1)
+        pose[:3, 3] = [centre[0], centre[1], height]
+        score = (1.0 - 0.2 * rank) * (1.0 - 0.5 * width / max_width)
+        candidates.append(GraspCandidate(pose, min(width, max_width), score, "top_down"))
+    return sorted(candidates, key=lambda c: -c.score)

@@ -1,0 +1,1 @@
+"""Motion: IK, Cartesian paths and the motion node."""

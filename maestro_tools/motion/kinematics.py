@@ -1,0 +1,143 @@
+"""Panda kinematics for motion planning: forward kinematics, IK and straight-line Cartesian paths (mink).
+
+Plain Python on a robot-and-table MuJoCo model (no task objects): differential IK with mink and the
+daqp QP solver, with joint limits and a hand-to-table collision-avoidance limit. A Cartesian path is
+a straight line in position and a slerp in orientation, sampled every ``step`` metres and solved
+sequentially from the start configuration, so consecutive joint waypoints stay close.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mink
+import numpy as np
+
+from maestro_tools.common.errors import InvalidArgumentError, UnreachableError
+from maestro_tools.sim.scene import ARM_JOINTS, HOME, SceneBuilder
+
+TCP_SITE = "panda/TCP"
+REACH = 0.855  # m, shoulder-to-TCP reach of the Panda
+
+
+@dataclass(frozen=True)
+class IKResult:
+    q: np.ndarray  # (7,)
+    position_error: float
+    orientation_error: float
+
+
+class ArmKinematics:
+    def __init__(self, position_tolerance: float = 0.002, orientation_tolerance: float = 0.02) -> None:
+        self.model = SceneBuilder().compile()
+        self.configuration = mink.Configuration(self.model)
+        self.qpos_index = np.array([self.model.jnt_qposadr[self.model.joint(n).id] for n in ARM_JOINTS])
+        self.lower = np.array([self.model.jnt_range[self.model.joint(n).id][0] for n in ARM_JOINTS])
+        self.upper = np.array([self.model.jnt_range[self.model.joint(n).id][1] for n in ARM_JOINTS])
+        self.position_tolerance, self.orientation_tolerance = position_tolerance, orientation_tolerance
+        self._tcp = mink.FrameTask(TCP_SITE, "site", position_cost=1.0, orientation_cost=0.5, lm_damping=1e-3)
+        self._posture = mink.PostureTask(self.model, cost=1e-3)
+        hand = mink.get_subtree_geom_ids(self.model, self.model.body("panda/hand").id)
+        self._limits = [
+            mink.ConfigurationLimit(self.model),
+            mink.CollisionAvoidanceLimit(
+                self.model,
+                geom_pairs=[(hand, ["table/0"])],
+                minimum_distance_from_collisions=0.004,
+                collision_detection_distance=0.04,
+            ),
+        ]
+        self._set(np.array(HOME))
+        self._posture.set_target(self.configuration.q.copy())
+
+    def _set(self, q: np.ndarray) -> None:
+        full = self.configuration.q.copy()
+        full[self.qpos_index] = q
+        full[self.qpos_index[-1] + 1 : self.qpos_index[-1] + 3] = 0.04
+        self.configuration.update(full)
+
+    def fk(self, q: np.ndarray) -> np.ndarray:
+        """4x4 TCP pose in the base frame for arm joints ``q``."""
+        self._set(np.asarray(q, dtype=np.float64))
+        return self.configuration.get_transform_frame_to_world(TCP_SITE, "site").as_matrix()
+
+    def solve(self, target: np.ndarray, seed: np.ndarray, iterations: int = 200) -> IKResult:
+        """Joint positions reaching ``target`` (4x4) from ``seed``; raise UnreachableError if none."""
+        target = np.asarray(target, dtype=np.float64)
+        if target.shape != (4, 4) or not np.isfinite(target).all():
+            raise InvalidArgumentError("the target pose must be a finite 4x4 transform (no NaN)")
+        distance = float(np.linalg.norm(target[:2, 3]))
+        if distance > REACH or target[2, 3] < -0.01:
+            raise UnreachableError(
+                f"target at {np.round(target[:3, 3], 3).tolist()} is out of reach: the Panda reaches about "
+                f"{REACH} m from its base above the table (this is {distance:.2f} m away horizontally)"
+            )
+        self._set(np.clip(seed, self.lower, self.upper))
+        self._tcp.set_target(mink.SE3.from_matrix(target))
+        position_error = orientation_error = np.inf
+        for _ in range(iterations):
+            velocity = mink.solve_ik(
+                self.configuration,
+                [self._tcp, self._posture],
+                0.05,
+                "daqp",
+                damping=1e-3,
+                limits=self._limits,
+            )
+            self.configuration.integrate_inplace(velocity, 0.05)
+            error = self._tcp.compute_error(self.configuration)
+            position_error, orientation_error = (
+                float(np.linalg.norm(error[:3])),
+                float(np.linalg.norm(error[3:])),
+            )
+            if position_error < self.position_tolerance and orientation_error < self.orientation_tolerance:
+                break
+        q = self.configuration.q[self.qpos_index].copy()
+        if position_error > self.position_tolerance or orientation_error > self.orientation_tolerance:
+            raise UnreachableError(
+                f"no IK solution for {np.round(target[:3, 3], 3).tolist()}: "
+                f"{position_error * 1000:.1f} mm and {np.degrees(orientation_error):.1f} deg off at best "
+                "(joint limits or the table in the way); try a pose nearer the robot, higher, or with the "
+                "gripper pointing down"
+            )
+        return IKResult(q, position_error, orientation_error)
+
+    def cartesian_path(self, q_start: np.ndarray, target: np.ndarray, step: float = 0.01) -> list[np.ndarray]:
+        """Joint waypoints moving the TCP along a straight line from FK(q_start) to ``target``."""
+        self.solve(target, q_start)  # the goal itself first: its error names the target, not a midpoint
+        start = mink.SE3.from_matrix(self.fk(q_start))
+        goal = mink.SE3.from_matrix(np.asarray(target, dtype=np.float64))
+        length = float(np.linalg.norm(goal.translation() - start.translation()))
+        angle = float(np.linalg.norm((start.inverse() @ goal).rotation().log()))
+        count = max(2, int(np.ceil(max(length / step, angle / 0.05))) + 1)
+        waypoints, q = [], np.asarray(q_start, dtype=np.float64)
+        for s in np.linspace(0.0, 1.0, count)[1:]:
+            try:
+                q = self.solve(start.interpolate(goal, float(s)).as_matrix(), q, iterations=60).q
+            except UnreachableError as exc:
+                raise UnreachableError(
+                    f"the straight line to {np.round(goal.translation(), 3).tolist()} is blocked "
+                    f"{s * 100:.0f}% of the way: {exc}"
+                ) from None
+            waypoints.append(q)
+        return waypoints
+
+
+def time_path(
+    q_start: np.ndarray,
+    waypoints: list[np.ndarray],
+    max_joint_velocity: float = 0.8,
+    minimum_duration: float = 0.5,
+) -> np.ndarray:
+    """Times from start (s) for joint waypoints: each segment at most ``max_joint_velocity`` rad/s,
+    with slower first and last segments so the motion starts and stops gently."""
+    previous, times, now = np.asarray(q_start), [], 0.0
+    count = len(waypoints)
+    for k, q in enumerate(waypoints):
+        segment = float(np.max(np.abs(q - previous))) / max_joint_velocity
+        ramp = 1.0 + 2.0 * max(0.0, 1.0 - min(k + 1, count - k) / 4)  # 3x slower at the ends
+        now += max(segment * ramp, 0.02)
+        times.append(now)
+        previous = q
+    scale = max(1.0, minimum_duration / times[-1]) if times else 1.0
+    return np.asarray(times) * scale

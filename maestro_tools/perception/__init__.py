@@ -1,0 +1,1 @@
+"""Perception: object detection (segmentation -> masks -> 3D) and the detector node."""

@@ -1,0 +1,123 @@
+"""From a labelled segmentation and depth to detections with 2D boxes, masks and 3D poses (plain numpy).
+
+A ``CameraFrame`` is what one camera saw at one instant. ``detect_objects`` matches requested labels
+to the instances in the frame (exact, then by words: "ball" finds "tennis ball"), and lifts each mask
+to base-frame points with the depth, the intrinsics and the camera pose. The 3D pose is the centre of
+the points' box aligned with their principal horizontal axis; extent is the box size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from maestro_tools.common.conversions import depth_to_points
+from maestro_tools.common.errors import NoDataError, NotFoundError
+
+NOT_OBJECTS = {"background", "table", "robot"}
+
+
+@dataclass(frozen=True)
+class CameraFrame:
+    camera: str
+    rgb: np.ndarray  # (H, W, 3) uint8
+    depth: np.ndarray  # (H, W) float32 metres
+    instances: np.ndarray  # (H, W) int32 instance ids, 0 = background
+    labels: dict[int, str]  # instance id -> label
+    intrinsics: np.ndarray  # 3x3
+    camera_pose: np.ndarray  # 4x4 optical frame in base
+    stamp: float
+
+
+@dataclass(frozen=True)
+class ObjectDetection:
+    label: str
+    instance_id: int
+    score: float
+    box: tuple[int, int, int, int]  # x, y, width, height in pixels
+    mask: np.ndarray  # (H, W) bool
+    points: np.ndarray  # (N, 3) base-frame points of the mask with valid depth
+    pose: np.ndarray  # 4x4: box centre, x = principal horizontal axis, z up
+    extent: np.ndarray  # (3,) metres along the pose's axes
+
+    @property
+    def has_3d(self) -> bool:
+        return len(self.points) >= 3
+
+
+def visible_labels(frame: CameraFrame, min_pixels: int = 20) -> list[str]:
+    ids, counts = np.unique(frame.instances, return_counts=True)
+    return [
+        frame.labels[i]
+        for i, c in zip(ids.tolist(), counts.tolist(), strict=True)
+        if c >= min_pixels and i in frame.labels and frame.labels[i] not in NOT_OBJECTS
+    ]
+
+
+def match_label(requested: str, available: Sequence[str]) -> str | None:
+    """The available label ``requested`` names: equal (any case), else the one containing all its words."""
+    wanted = requested.strip().lower()
+    for label in available:
+        if label.lower() == wanted:
+            return label
+    words = set(wanted.replace("the ", " ").split())
+    candidates = [label for label in available if words and words <= set(label.lower().split())]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def box_pose(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pose (4x4, z up, x along the main horizontal axis) and extent of the points' aligned box."""
+    horizontal = points[:, :2] - points[:, :2].mean(axis=0)
+    if len(points) >= 3 and np.ptp(horizontal, axis=0).max() > 1e-6:
+        _, _, vt = np.linalg.svd(horizontal, full_matrices=False)
+        axis = vt[0]
+    else:
+        axis = np.array([1.0, 0.0])
+    x = np.array([axis[0], axis[1], 0.0])
+    y = np.array([-axis[1], axis[0], 0.0])
+    rotation = np.stack([x, y, [0.0, 0.0, 1.0]], axis=1)
+    local = points @ rotation
+    low, high = local.min(axis=0), local.max(axis=0)
+    pose = np.eye(4)
+    pose[:3, :3] = rotation
+    pose[:3, 3] = rotation @ ((low + high) / 2)
+    return pose, high - low
+
+
+def detect_objects(frame: CameraFrame, labels: Sequence[str], min_pixels: int = 20) -> list[ObjectDetection]:
+    """Detections for ``labels`` (all visible objects when empty); NotFoundError names what is visible."""
+    visible = visible_labels(frame, min_pixels)
+    if not np.isfinite(frame.depth).any():
+        raise NoDataError(f"the {frame.camera} camera's depth image is empty; try the other camera")
+    wanted = list(labels) or visible
+    matched = {label: match_label(label, visible) for label in wanted}
+    missing = [label for label, found in matched.items() if found is None]
+    if missing:
+        raise NotFoundError(
+            f"not visible in the {frame.camera} camera: {', '.join(missing)}; visible: "
+            f"{', '.join(visible) or 'nothing'} (try the other camera or move the arm away)"
+        )
+    by_label = {label: i for i, label in frame.labels.items()}
+    detections = []
+    for requested, label in matched.items():
+        instance = by_label[label]
+        mask = frame.instances == instance
+        rows, cols = np.nonzero(mask)
+        camera_points = depth_to_points(frame.depth, frame.intrinsics, mask)
+        points = camera_points @ frame.camera_pose[:3, :3].T + frame.camera_pose[:3, 3]
+        pose, extent = box_pose(points) if len(points) >= 3 else (np.eye(4), np.zeros(3))
+        detections.append(
+            ObjectDetection(
+                label=requested,
+                instance_id=instance,
+                score=1.0,
+                box=(int(cols.min()), int(rows.min()), int(np.ptp(cols)) + 1, int(np.ptp(rows)) + 1),
+                mask=mask,
+                points=points,
+                pose=pose,
+                extent=extent,
+            )
+        )
+    return detections

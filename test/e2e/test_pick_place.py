@@ -1,0 +1,176 @@
+"""End to end without a VLM: a program that only calls the module nodes over ROS puts the ball in the bowl.
+
+The whole Franka bringup runs under `maestro launch franka` (sim, detector, grasp planner, motion as
+separate processes). The program: detect the tennis ball (scene camera), plan a grasp, move above it,
+look again from the wrist camera, re-plan, descend, grasp, lift, detect the bowl, move above it,
+release. The score comes from the sim's progress service. 20 seeded scenes: 10 nominal, 10 with the
+pose perturbation.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from rclpy.action import ActionClient
+from rclpy.node import Node
+
+from maestro_msgs.action import GripperCommand, MoveArm
+from maestro_msgs.msg import ErrorCode
+from maestro_msgs.srv import Detect, GetTaskProgress, PlanGrasp, ResetScene
+from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
+from test.ros.helpers import ros_graph, unique, wait_for, wait_future
+
+NS = "/maestro"
+SEEDS = [(seed, "none") for seed in range(10)] + [(seed, "pose") for seed in range(10, 20)]
+
+
+class Program:
+    """The calls a VLM-written program would make, as plain ROS clients."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.detector = node.create_client(Detect, f"{NS}/detect")
+        self.planner = node.create_client(PlanGrasp, f"{NS}/plan_grasp")
+        self.reset_client = node.create_client(ResetScene, f"{NS}/reset_scene")
+        self.progress_client = node.create_client(GetTaskProgress, f"{NS}/get_task_progress")
+        self.arm = ActionClient(node, MoveArm, f"{NS}/move_arm")
+        self.hand = ActionClient(node, GripperCommand, f"{NS}/gripper")
+
+    def call(self, client, request, timeout: float = 30.0):
+        assert client.wait_for_service(timeout_sec=30), client.srv_name
+        future = client.call_async(request)
+        assert wait_future(future, timeout), client.srv_name
+        return future.result()
+
+    def act(self, client: ActionClient, goal, timeout: float = 60.0):
+        assert client.wait_for_server(timeout_sec=30)
+        sent = client.send_goal_async(goal)
+        assert wait_future(sent, 10)
+        result = sent.result().get_result_async()
+        assert wait_future(result, timeout)
+        return result.result().result
+
+    def detect(self, label: str, camera: str):
+        reply = self.call(self.detector, Detect.Request(labels=[label], camera=camera))
+        assert reply.success, reply.message
+        return reply.detections[0]
+
+    def grasp_for(self, detection):
+        reply = self.call(self.planner, PlanGrasp.Request(detection=detection, check_reachability=True))
+        assert reply.success, reply.message
+        return pose_to_matrix(reply.grasps[0].pose)
+
+    def move(self, pose: np.ndarray) -> None:
+        goal = MoveArm.Goal(mode=MoveArm.Goal.POSE)
+        goal.waypoints.append(self._stamped(pose))
+        result = self.act(self.arm, goal)
+        assert result.success, result.message
+
+    @staticmethod
+    def _stamped(pose: np.ndarray):
+        from geometry_msgs.msg import PoseStamped
+
+        stamped = PoseStamped(pose=matrix_to_pose(pose))
+        stamped.header.frame_id = "base"
+        return stamped
+
+    def gripper(self, command: int) -> GripperCommand.Result:
+        return self.act(self.hand, GripperCommand.Goal(command=command))
+
+    def run(self, seed: int, perturbation: str) -> float:
+        reset = self.call(
+            self.reset_client, ResetScene.Request(task="ball_in_bowl", seed=seed, perturbation=perturbation)
+        )
+        assert reset.success, reset.message
+        grasp = self.grasp_for(self.detect("tennis ball", "scene"))
+        above = grasp.copy()
+        above[2, 3] += 0.12
+        self.move(above)
+        grasp = self.grasp_for(self.detect("tennis ball", "wrist"))  # a closer look before descending
+        self.move(grasp)
+        held = self.gripper(GripperCommand.Goal.GRASP)
+        assert held.object_held, held.message
+        lifted = grasp.copy()
+        lifted[2, 3] += 0.15
+        self.move(lifted)
+        bowl = pose_to_matrix(self.detect("bowl", "scene").pose)
+        release = lifted.copy()
+        release[:2, 3] = bowl[:2, 3]
+        release[2, 3] = 0.14
+        self.move(release)
+        self.gripper(GripperCommand.Goal.OPEN)
+        scores: list[float] = []
+
+        def finished() -> bool:
+            scores.append(self.call(self.progress_client, GetTaskProgress.Request()).progress)
+            return scores[-1] >= 100.0
+
+        wait_for(finished, 10)
+        return scores[-1]
+
+
+@pytest.fixture(scope="module")
+def franka() -> Iterator[Program]:
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "maestro_agent.cli", "launch", "franka", "real_time_factor:=4.0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(launcher.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        with ros_graph(lambda c: Node(unique("e2e_program"), context=c)) as (node,):
+            yield Program(node)
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        launcher.wait(30)
+        reader.join(5)
+        text = "".join(lines)
+        assert "Traceback" not in text, text[-5000:]
+
+
+def test_ball_into_bowl_in_19_of_20_seeded_scenes(franka: Program) -> None:
+    outcomes = {}
+    for seed, perturbation in SEEDS:
+        started = time.monotonic()
+        try:
+            outcomes[(seed, perturbation)] = franka.run(seed, perturbation)
+        except Exception as exc:
+            outcomes[(seed, perturbation)] = f"failed: {type(exc).__name__}: {exc}"
+        elapsed = time.monotonic() - started
+        print(f"seed {seed} {perturbation}: {outcomes[(seed, perturbation)]} ({elapsed:.1f} s)")
+    successes = sum(1 for score in outcomes.values() if score == 100.0)
+    assert successes >= 19, outcomes
+
+
+def test_bad_requests_get_typed_errors_and_nodes_survive(franka: Program) -> None:
+    franka.call(franka.reset_client, ResetScene.Request(task="ball_in_bowl", seed=0))
+    unknown = franka.call(franka.detector, Detect.Request(labels=["unicorn"], camera="scene"))
+    assert unknown.error_code == ErrorCode.NOT_FOUND and "tennis ball" in unknown.message
+    no_camera = franka.call(franka.detector, Detect.Request(labels=["bowl"], camera="thermal"))
+    assert no_camera.error_code == ErrorCode.NOT_FOUND and "scene, wrist" in no_camera.message
+    empty = franka.call(franka.planner, PlanGrasp.Request())
+    assert empty.error_code == ErrorCode.INVALID_ARGUMENT
+    far = np.eye(4)
+    far[:3, :3] = np.diag([1.0, -1.0, -1.0])
+    far[:3, 3] = [1.5, 0.0, 0.2]
+    goal = MoveArm.Goal(mode=MoveArm.Goal.POSE)
+    goal.waypoints.append(franka._stamped(far))
+    result = franka.act(franka.arm, goal)
+    assert result.error_code == ErrorCode.UNREACHABLE and "reach" in result.message
+    nan = franka._stamped(far)
+    nan.pose.position.x = float("nan")
+    goal = MoveArm.Goal(mode=MoveArm.Goal.POSE, waypoints=[nan])
+    assert franka.act(franka.arm, goal).error_code == ErrorCode.INVALID_ARGUMENT
+    assert franka.call(franka.detector, Detect.Request(labels=["bowl"], camera="scene")).success

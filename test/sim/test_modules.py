@@ -1,0 +1,89 @@
+"""Module backends without ROS, on real simulator data: detection from rendered frames, grasps, IK."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from maestro_tools.common.errors import InvalidArgumentError, NotFoundError, UnreachableError
+from maestro_tools.grasping.top_down import top_down_grasps
+from maestro_tools.motion.kinematics import ArmKinematics, time_path
+from maestro_tools.perception.objects import CameraFrame, detect_objects, match_label
+from maestro_tools.sim.scene import HOME
+from maestro_tools.sim.world import SimWorld
+
+
+@pytest.fixture(scope="module")
+def world() -> SimWorld:
+    sim = SimWorld("clean_table", 3, width=640, height=480)
+    yield sim
+    sim.close()
+
+
+@pytest.fixture(scope="module")
+def kinematics() -> ArmKinematics:
+    return ArmKinematics()
+
+
+def frame(world: SimWorld, camera: str) -> CameraFrame:
+    cameras = world.render_cameras()
+    rendered = cameras.frame(world.data, camera)
+    return CameraFrame(
+        camera,
+        rendered.rgb,
+        rendered.depth,
+        world.segmentation(camera),
+        dict(enumerate(world.instance_labels)),
+        cameras.intrinsics(camera),
+        cameras.pose(world.data, camera),
+        rendered.time,
+    )
+
+
+def test_detections_locate_every_object_from_the_scene_camera(world: SimWorld) -> None:
+    detections = detect_objects(frame(world, "scene"), [])
+    assert {d.label for d in detections} == {"red block", "green can", "blue cube", "bowl"}
+    for detection in detections:
+        truth = world.position(detection.label)
+        assert np.linalg.norm(detection.pose[:2, 3] - truth[:2]) < 0.03, detection.label
+        assert detection.mask.sum() > 50 and detection.box[2] > 5
+    block = next(d for d in detections if d.label == "red block")
+    assert abs(block.pose[2, 3] + block.extent[2] / 2 - 0.06) < 0.01  # its top is 6 cm up
+
+
+def test_label_matching_and_unknown_labels(world: SimWorld) -> None:
+    assert match_label("the can", ["green can", "bowl"]) == "green can"
+    assert match_label("cube", ["blue cube", "purple cube"]) is None  # ambiguous
+    with pytest.raises(NotFoundError, match=r"visible: .*red block"):
+        detect_objects(frame(world, "scene"), ["unicorn"])
+
+
+def test_top_down_grasps_close_across_the_narrow_side() -> None:
+    pose = np.eye(4)
+    pose[:3, 3] = [0.5, 0.1, 0.03]
+    grasps = top_down_grasps(pose, np.array([0.12, 0.04, 0.06]))
+    assert len(grasps) == 1  # 12 cm is wider than the gripper
+    best = grasps[0]
+    np.testing.assert_allclose(np.abs(best.pose[:3, 1]), [0, 1, 0], atol=1e-9)  # closing along y
+    np.testing.assert_allclose(best.approach, [0, 0, -1])
+    assert abs(best.width - 0.05) < 1e-9 and abs(best.pose[2, 3] - 0.03) < 1e-9
+    assert top_down_grasps(pose, np.array([0.2, 0.2, 0.05])) == []
+    with pytest.raises(InvalidArgumentError):
+        top_down_grasps(np.full((4, 4), np.nan), np.ones(3))
+
+
+def test_ik_and_cartesian_paths(kinematics: ArmKinematics) -> None:
+    target = kinematics.fk(np.array(HOME))
+    target[:3, 3] = [0.55, -0.2, 0.1]
+    path = kinematics.cartesian_path(np.array(HOME), target)
+    np.testing.assert_allclose(kinematics.fk(path[-1])[:3, 3], target[:3, 3], atol=0.003)
+    steps = [np.max(np.abs(b - a)) for a, b in zip([np.array(HOME), *path[:-1]], path, strict=True)]
+    assert max(steps) < 0.15  # consecutive waypoints stay close: no configuration flips
+    times = time_path(np.array(HOME), path)
+    assert np.all(np.diff(times) > 0)
+    with pytest.raises(UnreachableError, match="out of reach"):
+        far = target.copy()
+        far[:3, 3] = [1.3, 0.0, 0.3]
+        kinematics.solve(far, np.array(HOME))
+    with pytest.raises(InvalidArgumentError, match="NaN"):
+        kinematics.solve(np.full((4, 4), np.nan), np.array(HOME))
