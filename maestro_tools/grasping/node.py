@@ -14,13 +14,17 @@ from collections.abc import Sequence
 
 import numpy as np
 from rclpy.node import Node
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
 
 from maestro_msgs.msg import Grasp
 from maestro_msgs.srv import PlanGrasp
+from maestro_tools.common import markers
 from maestro_tools.common.conversions import matrix_to_pose, pointcloud2_to_points, pose_to_matrix, vector3
 from maestro_tools.common.errors import InvalidArgumentError, MaestroError, UnreachableError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
+from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.grasping.top_down import GRIPPER_MAX_WIDTH, GraspCandidate, top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics
 from maestro_tools.perception.objects import box_pose
@@ -52,6 +56,7 @@ class GraspPlannerNode(Node):
         self.kinematics = ArmKinematics()
         self._lock = threading.Lock()
         self.create_service(PlanGrasp, "plan_grasp", self.on_plan)
+        self.markers = self.create_publisher(MarkerArray, "grasp_planner/markers", LATCHED_QOS)
 
     def object_box(self, request: PlanGrasp.Request) -> tuple[np.ndarray, np.ndarray, str]:
         if request.cloud.width * request.cloud.height > 0:
@@ -119,6 +124,14 @@ class GraspPlannerNode(Node):
         for grasp in grasps:
             grasp.header.frame_id = "base"
         response.grasps = grasps[: request.max_grasps or self.max_grasps]
+        self.markers.publish(
+            markers.grippers(
+                "grasps",
+                [pose_to_matrix(g.pose) for g in response.grasps],
+                [g.width for g in response.grasps],
+                Header(frame_id="base"),
+            )
+        )
         response.success, response.message = (
             True,
             f"{len(response.grasps)} grasp(s) for {label or 'the object'}",

@@ -20,9 +20,12 @@ from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from visualization_msgs.msg import MarkerArray
 
 from maestro_msgs.action import ExecuteTrajectory, MoveArm
+from maestro_tools.common import markers
 from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
 from maestro_tools.common.errors import (
     ErrorCode,
@@ -34,7 +37,7 @@ from maestro_tools.common.errors import (
 )
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
-from maestro_tools.common.qos import STATE_QOS
+from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
 from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.motion.kinematics import ArmKinematics, time_path
 
@@ -76,6 +79,7 @@ class MotionNode(Node):
         self.create_subscription(JointState, "joint_states", self._on_joints, STATE_QOS, callback_group=group)
         self.robot_action = robot_action
         self.robot = ActionClient(self, ExecuteTrajectory, robot_action, callback_group=group)
+        self.markers = self.create_publisher(MarkerArray, "motion/markers", LATCHED_QOS)
         ActionServer(
             self,
             MoveArm,
@@ -164,6 +168,9 @@ class MotionNode(Node):
             handle.abort()
             result.error_code, result.message = int(exc.code), str(exc)
             return result
+        with self._lock:
+            tcp_path = [self.kinematics.fk(q)[:3, 3] for q in [start, *path]]
+        self.markers.publish(markers.path("planned_path", tcp_path, Header(frame_id="base")))
         scaling = request.velocity_scaling if 0 < request.velocity_scaling <= 1 else 1.0
         times = time_path(start, path, self.max_velocity * scaling)
         trajectory = JointTrajectory(
@@ -189,7 +196,7 @@ class MotionNode(Node):
             self.robot.send_goal_async(
                 ExecuteTrajectory.Goal(trajectory=trajectory), feedback_callback=relay
             ),
-            5.0,
+            10.0,
         )
         if sent is None or not sent.accepted:
             handle.abort()

@@ -15,22 +15,18 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import RegionOfInterest
 from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
 
 from maestro_msgs.msg import Detection
-from maestro_msgs.srv import Detect, GetSegmentation
-from maestro_tools.common.conversions import (
-    camera_info_to_intrinsics,
-    image_to_numpy,
-    matrix_to_pose,
-    numpy_to_image,
-    pose_to_matrix,
-    vector3,
-)
-from maestro_tools.common.errors import MaestroError, MaestroTimeoutError, UnavailableError, error_from_code
+from maestro_msgs.srv import Detect
+from maestro_tools.common import markers
+from maestro_tools.common.conversions import matrix_to_pose, numpy_to_image, vector3
+from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
-from maestro_tools.common.spinning import wait_future_blocking
-from maestro_tools.perception.objects import CameraFrame, ObjectDetection, detect_objects, visible_labels
+from maestro_tools.common.qos import LATCHED_QOS
+from maestro_tools.perception.objects import ObjectDetection, detect_objects, visible_labels
+from maestro_tools.perception.sim_source import SimFrameSource
 
 BASE_FRAME = "base"
 
@@ -51,34 +47,9 @@ class DetectorNode(Node):
         )
         self.timeout = declare(self, "timeout", 5.0, "Seconds to wait for the camera data", minimum=0.1)
         group = ReentrantCallbackGroup()
-        self.segmentation = self.create_client(GetSegmentation, "get_segmentation", callback_group=group)
+        self.frame = SimFrameSource(self, group, self.timeout)
         self.create_service(Detect, "detect", self.on_detect, callback_group=group)
-
-    def frame(self, camera: str) -> CameraFrame:
-        """The camera's current frame with instance segmentation, from the simulator."""
-        if not self.segmentation.wait_for_service(timeout_sec=self.timeout):
-            raise UnavailableError(
-                f"{self.segmentation.srv_name} is not available: the sim backend needs the sim "
-                "node (or choose another backend)"
-            )
-        reply = wait_future_blocking(
-            self.segmentation.call_async(GetSegmentation.Request(camera=camera)), self.timeout
-        )
-        if reply is None:
-            raise MaestroTimeoutError(f"no segmentation from the {camera} camera within {self.timeout} s")
-        if not reply.success:
-            raise error_from_code(reply.error_code, reply.message)
-        stamp = reply.image.header.stamp
-        return CameraFrame(
-            camera=camera,
-            rgb=image_to_numpy(reply.image),
-            depth=image_to_numpy(reply.depth),
-            instances=image_to_numpy(reply.segmentation),
-            labels=dict(zip(reply.instance_ids, reply.instance_labels, strict=True)),
-            intrinsics=camera_info_to_intrinsics(reply.camera_info),
-            camera_pose=pose_to_matrix(reply.camera_pose),
-            stamp=stamp.sec + stamp.nanosec * 1e-9,
-        )
+        self.markers = self.create_publisher(MarkerArray, "detector/markers", LATCHED_QOS)
 
     def on_detect(self, request: Detect.Request, response: Detect.Response) -> Detect.Response:
         camera = request.camera or self.default_camera
@@ -93,6 +64,16 @@ class DetectorNode(Node):
         header.stamp.sec = int(frame.stamp)
         header.stamp.nanosec = int((frame.stamp % 1) * 1e9)
         response.detections = [self.to_message(d, camera, header, request.with_masks) for d in detections]
+        found = [d for d in detections if d.has_3d]
+        self.markers.publish(
+            markers.boxes(
+                "detections",
+                [d.label for d in found],
+                [d.pose for d in found],
+                [d.extent for d in found],
+                header,
+            )
+        )
         response.image = numpy_to_image(frame.rgb, "rgb8", header)
         response.image.header.frame_id = f"{camera}_camera_optical_frame"
         response.success = True

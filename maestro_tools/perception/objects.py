@@ -3,7 +3,7 @@
 A ``CameraFrame`` is what one camera saw at one instant. ``detect_objects`` matches requested labels
 to the instances in the frame (exact, then by words: "ball" finds "tennis ball"), and lifts each mask
 to base-frame points with the depth, the intrinsics and the camera pose. The 3D pose is the centre of
-the points' box aligned with their principal horizontal axis; extent is the box size.
+the points' minimum-area horizontal box; extent is the box size.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from maestro_tools.common.conversions import depth_to_points
@@ -68,22 +69,21 @@ def match_label(requested: str, available: Sequence[str]) -> str | None:
 
 
 def box_pose(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pose (4x4, z up, x along the main horizontal axis) and extent of the points' aligned box."""
-    horizontal = points[:, :2] - points[:, :2].mean(axis=0)
-    if len(points) >= 3 and np.ptp(horizontal, axis=0).max() > 1e-6:
-        _, _, vt = np.linalg.svd(horizontal, full_matrices=False)
-        axis = vt[0]
-    else:
-        axis = np.array([1.0, 0.0])
-    x = np.array([axis[0], axis[1], 0.0])
-    y = np.array([-axis[1], axis[0], 0.0])
-    rotation = np.stack([x, y, [0.0, 0.0, 1.0]], axis=1)
-    local = points @ rotation
-    low, high = local.min(axis=0), local.max(axis=0)
+    """Pose (4x4, z up, x along the box's longer horizontal side) and extent of the points' box.
+
+    The horizontal box is the minimum-area rectangle around the points (tight for boxes seen from an
+    angle, where principal axes would come out diagonal); the vertical extent is their z range.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    (cx, cy), (width, depth), angle = cv2.minAreaRect(points[:, :2].astype(np.float32))
+    theta = np.deg2rad(angle) + (np.pi / 2 if depth > width else 0.0)
+    x = np.array([np.cos(theta), np.sin(theta), 0.0])
+    y = np.array([-x[1], x[0], 0.0])
     pose = np.eye(4)
-    pose[:3, :3] = rotation
-    pose[:3, 3] = rotation @ ((low + high) / 2)
-    return pose, high - low
+    pose[:3, :3] = np.stack([x, y, [0.0, 0.0, 1.0]], axis=1)
+    low, high = points[:, 2].min(), points[:, 2].max()
+    pose[:3, 3] = [cx, cy, (low + high) / 2]
+    return pose, np.array([max(width, depth), min(width, depth), high - low])
 
 
 def detect_objects(frame: CameraFrame, labels: Sequence[str], min_pixels: int = 20) -> list[ObjectDetection]:

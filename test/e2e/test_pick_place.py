@@ -174,3 +174,30 @@ def test_bad_requests_get_typed_errors_and_nodes_survive(franka: Program) -> Non
     goal = MoveArm.Goal(mode=MoveArm.Goal.POSE, waypoints=[nan])
     assert franka.act(franka.arm, goal).error_code == ErrorCode.INVALID_ARGUMENT
     assert franka.call(franka.detector, Detect.Request(labels=["bowl"], camera="scene")).success
+
+
+def test_keypointer_points_at_named_parts(franka: Program) -> None:
+    from maestro_msgs.srv import Point
+
+    client = franka.node.create_client(Point, f"{NS}/point")
+    franka.call(franka.reset_client, ResetScene.Request(task="ball_in_bowl", seed=0))
+    reply = franka.call(client, Point.Request(description="the top of the tennis ball", camera="scene"))
+    assert reply.success, reply.message
+    ball = reply.points[0]
+    assert 0.055 < ball.position.z < 0.075 and 0 <= ball.u < 640 and 0 <= ball.v < 480
+    bad = franka.call(client, Point.Request(description="the handle of the bowl"))
+    assert bad.error_code == ErrorCode.INVALID_ARGUMENT and "top" in bad.message
+
+
+def test_every_topic_the_rviz_config_shows_is_published(franka: Program) -> None:
+    import re
+    from pathlib import Path
+
+    rviz = (Path(__file__).resolve().parents[2] / "rviz" / "franka.rviz").read_text()
+    wanted = set(re.findall(r"Value: (/\S+)", rviz))
+    assert len(wanted) >= 6
+
+    def published() -> set[str]:
+        return {name for name, _ in franka.node.get_topic_names_and_types()}
+
+    assert wait_for(lambda: wanted <= published(), 20), wanted - published()

@@ -240,20 +240,6 @@ def test_segmentation_labels_the_task_objects(sim: Client) -> None:
     assert bad.error_code == ErrorCode.NOT_FOUND and "scene, wrist" in bad.message
 
 
-def test_every_topic_the_rviz_config_shows_is_published(sim: Client) -> None:
-    import re
-    from pathlib import Path
-
-    rviz = (Path(__file__).resolve().parents[2] / "rviz" / "franka.rviz").read_text()
-    wanted = {topic.replace("/maestro/", f"{sim.ns}/") for topic in re.findall(r"Value: (/\S+)", rviz)}
-    assert wanted
-
-    def published() -> set[str]:
-        return {name for name, _ in sim.node.get_topic_names_and_types()}
-
-    assert wait_for(lambda: wanted <= published(), 10), wanted - published()
-
-
 def test_bad_start_up_parameter_exits_with_the_valid_choices() -> None:
     result = subprocess.run(
         [

@@ -87,3 +87,40 @@ def test_ik_and_cartesian_paths(kinematics: ArmKinematics) -> None:
         kinematics.solve(far, np.array(HOME))
     with pytest.raises(InvalidArgumentError, match="NaN"):
         kinematics.solve(np.full((4, 4), np.nan), np.array(HOME))
+
+
+def test_rendered_overlays_land_on_the_objects(world: SimWorld, artifacts_dir) -> None:
+    import cv2
+
+    from maestro_tools.common.render import draw_detections, draw_grasps, draw_points, project
+
+    seen = frame(world, "scene")
+    detections = detect_objects(seen, [])
+    boxed = draw_detections(
+        seen.rgb, [d.label for d in detections], [d.box for d in detections], [d.mask for d in detections]
+    )
+    assert (boxed != seen.rgb).any() and (seen.rgb == frame(world, "scene").rgb).all()  # input untouched
+    block = next(d for d in detections if d.label == "red block")
+    grasp = top_down_grasps(block.pose, block.extent)[0]
+    pixel, in_front = project(grasp.pose[:3, 3], seen.intrinsics, seen.camera_pose)
+    x, y, w, h = block.box
+    assert in_front[0] and x - 10 <= pixel[0, 0] <= x + w + 10 and y - 10 <= pixel[0, 1] <= y + h + 10
+    drawn = draw_grasps(boxed, [grasp.pose], [grasp.width], seen.intrinsics, seen.camera_pose, ["grasp 1"])
+    drawn = draw_points(drawn, [pixel[0]], ["grasp centre"])
+    u, v = int(pixel[0, 0]), int(pixel[0, 1])
+    assert (drawn[v - 12 : v + 12, u - 12 : u + 12] != boxed[v - 12 : v + 12, u - 12 : u + 12]).any()
+    cv2.imwrite(str(artifacts_dir / "overlays_clean_table.png"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+
+
+def test_geometric_keypoints_on_the_object_surface(world: SimWorld) -> None:
+    from maestro_tools.perception.keypoints import keypoint, parse_description
+
+    seen = frame(world, "scene")
+    top = keypoint(seen, "the top of the red block")
+    block = world.position("red block")
+    assert abs(top.position[2] - 0.06) < 0.006 and np.linalg.norm(top.position[:2] - block[:2]) < 0.03
+    left, right = keypoint(seen, "left side of the bowl"), keypoint(seen, "the right of the bowl")
+    assert left.position[1] - right.position[1] > 0.15  # the bowl is 22 cm across
+    assert parse_description("the middle of the can") == ("centre", "can")
+    with pytest.raises(InvalidArgumentError, match="geometric parts: centre, top"):
+        keypoint(seen, "the handle of the bowl")
