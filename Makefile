@@ -6,7 +6,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 1 )))
 export MUJOCO_GL ?= egl
 
-.PHONY: setup test test-unit test-ros lint format clean bench scenes
+.PHONY: setup test test-unit test-ros lint format clean bench bench-modules scenes
 
 setup:
 	bash scripts/setup.sh
@@ -40,3 +40,7 @@ bench:
 scenes:
 	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
 	$(VENV)/bin/maestro scenes --out scenes
+
+bench-modules:
+	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
+	$(PY) bench/modules_bench.py
