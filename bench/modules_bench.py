@@ -22,14 +22,15 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from maestro_tools.grasping.top_down import top_down_grasps  # noqa: E402
-from maestro_tools.motion.kinematics import ArmKinematics  # noqa: E402
-from maestro_tools.perception.keypoints import keypoint  # noqa: E402
-from maestro_tools.perception.objects import CameraFrame, detect_objects  # noqa: E402
-from maestro_tools.sim.scene import HOME  # noqa: E402
-from maestro_tools.sim.world import SimWorld  # noqa: E402
+from maestro_tools.grasping.top_down import top_down_grasps
+from maestro_tools.motion.kinematics import ArmKinematics
+from maestro_tools.perception import geometric
+from maestro_tools.perception.keypoints import keypoint
+from maestro_tools.perception.objects import CameraFrame, detect_objects
+from maestro_tools.sim.scene import HOME
+from maestro_tools.sim.world import SimWorld
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -49,15 +50,28 @@ def backends() -> dict[str, dict[str, float]]:
     world = SimWorld("clean_table", 0)
     cameras = world.render_cameras()
     rendered = cameras.frame(world.data, "scene")
-    frame = CameraFrame("scene", rendered.rgb, rendered.depth, world.segmentation("scene"),
-                        dict(enumerate(world.instance_labels)), cameras.intrinsics("scene"),
-                        cameras.pose(world.data, "scene"), rendered.time)
+    frame = CameraFrame(
+        "scene",
+        rendered.rgb,
+        rendered.depth,
+        world.segmentation("scene"),
+        dict(enumerate(world.instance_labels)),
+        cameras.intrinsics("scene"),
+        cameras.pose(world.data, "scene"),
+        rendered.time,
+    )
     block = detect_objects(frame, ["red block"])[0]
     kinematics = ArmKinematics()
     target = kinematics.fk(np.array(HOME))
     target[:3, 3] = [0.5, 0.15, 0.12]
     results = {
         "detect_all_objects_640x480 (sim backend)": timed(lambda: detect_objects(frame, []), 50),
+        "detect 'red block' 640x480 (geometric backend, open3d)": timed(
+            lambda: geometric.detect(
+                frame.rgb, frame.depth, frame.intrinsics, frame.camera_pose, ["red block"]
+            ),
+            20,
+        ),
         "keypoint 'top of the red block'": timed(lambda: keypoint(frame, "the top of the red block"), 50),
         "top_down_grasps": timed(lambda: top_down_grasps(block.pose, block.extent), 200),
         "ik_solve (from home)": timed(lambda: kinematics.solve(target, np.array(HOME)), 200),
@@ -73,11 +87,19 @@ def round_trips(repeats: int = 100) -> dict[str, dict[str, float]]:
     from maestro_msgs.srv import Detect, PlanGrasp
 
     namespace = f"/bench_{os.getpid()}"
-    nodes = {"maestro_tools.sim.node": ["-p", "task:=clean_table"], "maestro_tools.perception.detector_node": [],
-             "maestro_tools.grasping.node": []}
-    processes = [subprocess.Popen([sys.executable, "-m", module, "--ros-args", "-r", f"__ns:={namespace}", *args],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for module, args in nodes.items()]
+    nodes = {
+        "maestro_tools.sim.node": ["-p", "task:=clean_table"],
+        "maestro_tools.perception.detector_node": [],
+        "maestro_tools.grasping.node": [],
+    }
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", module, "--ros-args", "-r", f"__ns:={namespace}", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for module, args in nodes.items()
+    ]
     rclpy.init()
     node = rclpy.create_node("modules_bench")
     try:
@@ -94,7 +116,8 @@ def round_trips(repeats: int = 100) -> dict[str, dict[str, float]]:
         plan_request = PlanGrasp.Request(detection=detection)
         results = {
             "detect round trip (renders rgb+depth+segmentation in the sim)": timed(
-                lambda: call(detect, Detect.Request(labels=["red block"])), repeats // 4),
+                lambda: call(detect, Detect.Request(labels=["red block"])), repeats // 4
+            ),
             "plan_grasp round trip (no reachability check)": timed(lambda: call(plan, plan_request), repeats),
         }
     finally:
@@ -108,8 +131,10 @@ def round_trips(repeats: int = 100) -> dict[str, dict[str, float]]:
 
 def main() -> int:
     results = {**backends(), **round_trips()}
-    overhead = (results["plan_grasp round trip (no reachability check)"]["p50_ms"]
-                - results["top_down_grasps"]["p50_ms"])
+    overhead = (
+        results["plan_grasp round trip (no reachability check)"]["p50_ms"]
+        - results["top_down_grasps"]["p50_ms"]
+    )
     results["ros overhead over the backend call (plan_grasp)"] = {"p50_ms": overhead, "p95_ms": float("nan")}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "modules_bench.json").write_text(json.dumps(results, indent=2))

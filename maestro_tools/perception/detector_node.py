@@ -1,7 +1,8 @@
 """The ``detector`` node: ``detect`` (maestro_msgs/srv/Detect) -> labelled detections with masks and 3D poses.
 
-Backend ``sim``: the simulator's ground-truth segmentation (``get_segmentation``) lifted to 3D with
-its depth; exact masks, labels from the scene. Other backends (geometric, yolo, gemini) are planned
+Backends: ``sim``, the simulator's ground-truth segmentation (``get_segmentation``) lifted to 3D with
+its depth (exact masks, labels from the scene); ``geometric``, open3d clustering of the camera topics'
+depth with colour and size names (no learned weights; real robots too). yolo and gemini are planned
 and refused by the ``backend`` parameter until they exist.
 """
 
@@ -25,8 +26,10 @@ from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS
+from maestro_tools.perception import geometric
 from maestro_tools.perception.objects import ObjectDetection, detect_objects, visible_labels
 from maestro_tools.perception.sim_source import SimFrameSource
+from maestro_tools.perception.topic_source import TopicFrameSource
 
 BASE_FRAME = "base"
 
@@ -34,12 +37,13 @@ BASE_FRAME = "base"
 class DetectorNode(Node):
     def __init__(self) -> None:
         super().__init__("detector")
-        declare(
+        self.backend = declare(
             self,
             "backend",
             "sim",
-            "Detection backend: sim (ground-truth segmentation of the simulator)",
-            choices=("sim",),
+            "Detection backend: sim (the simulator's ground-truth segmentation) or geometric (open3d: table "
+            "plane, clusters, colour and size names, from the camera topics)",
+            choices=("sim", "geometric"),
             read_only=True,
         )
         self.default_camera = declare(
@@ -47,7 +51,17 @@ class DetectorNode(Node):
         )
         self.timeout = declare(self, "timeout", 5.0, "Seconds to wait for the camera data", minimum=0.1)
         group = ReentrantCallbackGroup()
-        self.frame = SimFrameSource(self, group, self.timeout)
+        if self.backend == "sim":
+            self.frame = SimFrameSource(self, group, self.timeout)
+        else:
+            cameras = declare(
+                self,
+                "cameras",
+                ["scene", "wrist"],
+                "Cameras whose topics the geometric backend reads",
+                read_only=True,
+            )
+            self.frame = TopicFrameSource(self, group, cameras, self.timeout)
         self.create_service(Detect, "detect", self.on_detect, callback_group=group)
         self.markers = self.create_publisher(MarkerArray, "detector/markers", LATCHED_QOS)
 
@@ -55,8 +69,14 @@ class DetectorNode(Node):
         camera = request.camera or self.default_camera
         try:
             frame = self.frame(camera)
-            response.visible_labels = visible_labels(frame)
-            detections = detect_objects(frame, list(request.labels))
+            if frame.instances is None:  # geometric: names come from colour and size
+                detections = geometric.detect(
+                    frame.rgb, frame.depth, frame.intrinsics, frame.camera_pose, list(request.labels)
+                )
+                response.visible_labels = [d.label for d in detections] if not request.labels else []
+            else:
+                response.visible_labels = visible_labels(frame)
+                detections = detect_objects(frame, list(request.labels))
         except MaestroError as exc:
             response.success, response.error_code, response.message = False, int(exc.code), str(exc)
             return response

@@ -25,7 +25,7 @@ class CameraFrame:
     camera: str
     rgb: np.ndarray  # (H, W, 3) uint8
     depth: np.ndarray  # (H, W) float32 metres
-    instances: np.ndarray  # (H, W) int32 instance ids, 0 = background
+    instances: np.ndarray | None  # (H, W) int32 instance ids, 0 = background; None without segmentation
     labels: dict[int, str]  # instance id -> label
     intrinsics: np.ndarray  # 3x3
     camera_pose: np.ndarray  # 4x4 optical frame in base

@@ -124,3 +124,20 @@ def test_geometric_keypoints_on_the_object_surface(world: SimWorld) -> None:
     assert parse_description("the middle of the can") == ("centre", "can")
     with pytest.raises(InvalidArgumentError, match="geometric parts: centre, top"):
         keypoint(seen, "the handle of the bowl")
+
+
+def test_geometric_detector_finds_the_clean_table_objects_by_colour(world: SimWorld) -> None:
+    from maestro_tools.perception.geometric import clusters, colour_name, detect
+
+    seen = frame(world, "scene")
+    found = clusters(seen.rgb, seen.depth, seen.intrinsics, seen.camera_pose)
+    names = {c.colour for c in found}
+    assert {"red", "green", "blue"} <= names, names
+    red = detect(seen.rgb, seen.depth, seen.intrinsics, seen.camera_pose, ["red cube"])[0]
+    truth = world.position("red block")
+    assert np.linalg.norm(red.pose[:2, 3] - truth[:2]) < 0.02 and red.mask.sum() > 30
+    largest = detect(seen.rgb, seen.depth, seen.intrinsics, seen.camera_pose, ["the largest object"])[0]
+    assert largest.extent[0] > 0.15  # the bowl
+    with pytest.raises(NotFoundError, match="names objects by colour and size"):
+        detect(seen.rgb, seen.depth, seen.intrinsics, seen.camera_pose, ["spatula"])
+    assert colour_name(np.array([200, 30, 30])) == "red" and colour_name(np.array([40, 70, 220])) == "blue"

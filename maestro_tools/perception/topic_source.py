@@ -1,0 +1,89 @@
+"""Camera frames from the robot interface's topics (colour, depth, camera info, camera pose).
+
+Works with the sim node and with real camera drivers that publish the same topics
+(``<camera>_camera/color/image_raw``, ``.../depth/image_raw`` in metres, ``.../color/camera_info``,
+``<camera>_camera/pose`` in ``base``). A frame is the newest colour image whose depth and pose carry
+the same stamp (the sim renders them at one instant; real drivers should use aligned depth).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from geometry_msgs.msg import PoseStamped
+from rclpy.callback_groups import CallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from maestro_tools.common.conversions import camera_info_to_intrinsics, image_to_numpy, pose_to_matrix
+from maestro_tools.common.errors import NoDataError, NotFoundError
+from maestro_tools.common.qos import IMAGE_QOS, STATE_QOS
+from maestro_tools.perception.objects import CameraFrame
+
+_KINDS = {
+    "color": (Image, "color/image_raw", IMAGE_QOS),
+    "depth": (Image, "depth/image_raw", IMAGE_QOS),
+    "info": (CameraInfo, "color/camera_info", STATE_QOS),
+    "pose": (PoseStamped, "pose", STATE_QOS),
+}
+
+
+def _stamp(message: Image | CameraInfo | PoseStamped) -> int:
+    return message.header.stamp.sec * 10**9 + message.header.stamp.nanosec
+
+
+class TopicFrameSource:
+    def __init__(self, node: Node, group: CallbackGroup, cameras: Sequence[str], timeout: float) -> None:
+        self.timeout, self.cameras = timeout, tuple(cameras)
+        self._latest: dict[tuple[str, str], dict[int, object]] = {}
+        self._lock = threading.Lock()
+        for camera in self.cameras:
+            for kind, (kind_type, suffix, qos) in _KINDS.items():
+                self._latest[(camera, kind)] = {}
+                node.create_subscription(
+                    kind_type,
+                    f"{camera}_camera/{suffix}",
+                    lambda message, key=(camera, kind): self._store(key, message),
+                    qos,
+                    callback_group=group,
+                )
+
+    def _store(self, key: tuple[str, str], message: object) -> None:
+        with self._lock:
+            recent = self._latest[key]
+            recent[_stamp(message)] = message  # type: ignore[arg-type]
+            for stale in sorted(recent)[:-5]:  # keep the last few per topic to pair stamps
+                del recent[stale]
+
+    def __call__(self, camera: str) -> CameraFrame:
+        if camera not in self.cameras:
+            raise NotFoundError(f"unknown camera {camera!r}; cameras: {', '.join(self.cameras)}")
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                colours, depths = self._latest[(camera, "color")], self._latest[(camera, "depth")]
+                poses, infos = self._latest[(camera, "pose")], self._latest[(camera, "info")]
+                common = sorted(set(colours) & set(depths) & set(poses))
+                if common and infos:
+                    stamp = common[-1]
+                    colour, depth, pose = colours[stamp], depths[stamp], poses[stamp]
+                    info = infos[max(infos)]
+                    break
+            time.sleep(0.01)
+        else:
+            raise NoDataError(
+                f"no matching colour, depth and pose from the {camera} camera within {self.timeout} s; "
+                f"is {camera}_camera publishing?"
+            )
+        return CameraFrame(
+            camera=camera,
+            rgb=image_to_numpy(colour),
+            depth=image_to_numpy(depth),
+            instances=None,
+            labels={},
+            intrinsics=camera_info_to_intrinsics(info),
+            camera_pose=pose_to_matrix(pose.pose),
+            stamp=stamp * 1e-9,
+        )
