@@ -139,6 +139,30 @@ class SceneBuilder:
     def fixed_body(self, label: str, pos: Sequence[float], yaw: float = 0.0) -> mujoco.MjsBody:
         return self.spec.worldbody.add_body(name=slug(label), pos=list(pos), quat=quat_z(yaw))
 
+    def solid(
+        self,
+        label: str,
+        pos: Sequence[float],
+        geom_type: mujoco.mjtGeom,
+        size: Sequence[float],
+        rgba: Sequence[float],
+        mass: float,
+        yaw: float = 0.0,
+    ) -> mujoco.MjsBody:
+        """A free rigid object of one grippy geom (friction 1.2, elliptic-cone contacts)."""
+        body = self.free_body(label, pos, yaw)
+        self.geom(
+            body,
+            label,
+            type=geom_type,
+            size=list(size),
+            rgba=list(rgba),
+            mass=mass,
+            friction=[1.2, 0.01, 0.001],
+            condim=4,
+        )
+        return body
+
     def box(
         self,
         label: str,
@@ -148,34 +172,12 @@ class SceneBuilder:
         mass: float,
         yaw: float = 0.0,
     ) -> mujoco.MjsBody:
-        body = self.free_body(label, pos, yaw)
-        self.geom(
-            body,
-            label,
-            type=mujoco.mjtGeom.mjGEOM_BOX,
-            size=list(half),
-            rgba=list(rgba),
-            mass=mass,
-            friction=[1.2, 0.01, 0.001],
-            condim=4,
-        )
-        return body
+        return self.solid(label, pos, mujoco.mjtGeom.mjGEOM_BOX, half, rgba, mass, yaw)
 
     def sphere(
         self, label: str, pos: Sequence[float], radius: float, rgba: Sequence[float], mass: float
     ) -> mujoco.MjsBody:
-        body = self.free_body(label, pos)
-        self.geom(
-            body,
-            label,
-            type=mujoco.mjtGeom.mjGEOM_SPHERE,
-            size=[radius, 0, 0],
-            rgba=list(rgba),
-            mass=mass,
-            friction=[1.2, 0.01, 0.001],
-            condim=4,
-        )
-        return body
+        return self.solid(label, pos, mujoco.mjtGeom.mjGEOM_SPHERE, [radius, 0, 0], rgba, mass)
 
     def cylinder(
         self,
@@ -186,18 +188,7 @@ class SceneBuilder:
         rgba: Sequence[float],
         mass: float,
     ) -> mujoco.MjsBody:
-        body = self.free_body(label, pos)
-        self.geom(
-            body,
-            label,
-            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
-            size=[radius, half_height, 0],
-            rgba=list(rgba),
-            mass=mass,
-            friction=[1.2, 0.01, 0.001],
-            condim=4,
-        )
-        return body
+        return self.solid(label, pos, mujoco.mjtGeom.mjGEOM_CYLINDER, [radius, half_height, 0], rgba, mass)
 
     def bowl(
         self,
