@@ -26,7 +26,7 @@ from maestro_msgs.action import GripperCommand, MoveArm
 from maestro_msgs.msg import ErrorCode
 from maestro_msgs.srv import Detect, GetTaskProgress, PlanGrasp, ResetScene
 from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
-from test.ros.helpers import ros_graph, unique, wait_for, wait_future
+from test.ros.helpers import call, goal_result, ros_graph, send_goal, unique, wait_for
 
 NS = "/maestro"
 SEEDS = [(seed, "none") for seed in range(10)] + [(seed, "pose") for seed in range(10, 20)]
@@ -45,18 +45,10 @@ class Program:
         self.hand = ActionClient(node, GripperCommand, f"{NS}/gripper")
 
     def call(self, client, request, timeout: float = 30.0):
-        assert client.wait_for_service(timeout_sec=30), client.srv_name
-        future = client.call_async(request)
-        assert wait_future(future, timeout), client.srv_name
-        return future.result()
+        return call(client, request, timeout)
 
     def act(self, client: ActionClient, goal, timeout: float = 60.0):
-        assert client.wait_for_server(timeout_sec=30)
-        sent = client.send_goal_async(goal)
-        assert wait_future(sent, 10)
-        result = sent.result().get_result_async()
-        assert wait_future(result, timeout)
-        return result.result().result
+        return goal_result(send_goal(client, goal), timeout)
 
     def detect(self, label: str, camera: str):
         reply = self.call(self.detector, Detect.Request(labels=[label], camera=camera))

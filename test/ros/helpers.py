@@ -81,3 +81,26 @@ def stop(process: subprocess.Popen[str], timeout: float = 10.0) -> str:
         process.kill()
         output, _ = process.communicate()
     return output or ""
+
+
+def call(client, request, timeout: float = 30.0):
+    """Call a service and return its response; fail the test naming the service if it does not answer."""
+    assert client.wait_for_service(timeout_sec=30), f"{client.srv_name} is not available"
+    future = client.call_async(request)
+    assert wait_future(future, timeout), f"{client.srv_name} did not answer within {timeout} s"
+    return future.result()
+
+
+def send_goal(client, goal, feedback: list | None = None):
+    """Send an action goal and return its goal handle (feedback messages are appended to ``feedback``)."""
+    assert client.wait_for_server(timeout_sec=30), "the action server is not available"
+    sent = client.send_goal_async(goal, feedback_callback=feedback.append if feedback is not None else None)
+    assert wait_future(sent, 10), "the action server did not answer the goal within 10 s"
+    return sent.result()
+
+
+def goal_result(handle, timeout: float = 60.0):
+    """Wait for a goal's result message."""
+    future = handle.get_result_async()
+    assert wait_future(future, timeout), f"no result within {timeout} s"
+    return future.result().result

@@ -9,7 +9,7 @@ from rclpy.node import Node
 
 from maestro_msgs.msg import ErrorCode
 from maestro_msgs.srv import Detect
-from test.ros.helpers import ros_graph, stop, unique, wait_future
+from test.ros.helpers import call, ros_graph, stop, unique
 
 
 def test_geometric_detector_over_the_sim_camera_topics() -> None:
@@ -55,17 +55,15 @@ def test_geometric_detector_over_the_sim_camera_topics() -> None:
             client = node.create_client(Detect, f"{ns}/detect")
             assert client.wait_for_service(timeout_sec=30)
 
-            def call(request: Detect.Request) -> Detect.Response:
-                future = client.call_async(request)
-                assert wait_future(future, 40)
-                return future.result()
+            def detect(request: Detect.Request) -> Detect.Response:
+                return call(client, request, 40)
 
-            red = call(Detect.Request(labels=["red block"], camera="scene"))
+            red = detect(Detect.Request(labels=["red block"], camera="scene"))
             assert red.success, red.message
             detection = red.detections[0]
             assert detection.has_3d and 0.04 < detection.extent.x < 0.09
             assert 0.3 < detection.pose.position.x < 0.8
-            unknown = call(Detect.Request(labels=["spatula"], camera="scene"))
+            unknown = detect(Detect.Request(labels=["spatula"], camera="scene"))
             assert unknown.error_code == ErrorCode.NOT_FOUND and "red object" in unknown.message
     finally:
         outputs = [stop(p) for p in processes]

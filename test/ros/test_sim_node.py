@@ -22,7 +22,7 @@ from maestro_msgs.srv import GetSegmentation, GetTaskProgress, ResetScene
 from maestro_tools.common.conversions import image_to_numpy
 from maestro_tools.common.qos import IMAGE_QOS, STATE_QOS
 from maestro_tools.sim.scene import HOME
-from test.ros.helpers import ros_graph, stop, unique, wait_for, wait_future
+from test.ros.helpers import call, goal_result, ros_graph, send_goal, stop, unique, wait_for, wait_future
 
 ARM = [f"panda_joint{i}" for i in range(1, 8)]
 
@@ -39,25 +39,6 @@ class Client:
         self.reset = node.create_client(ResetScene, f"{ns}/reset_scene")
         self.progress = node.create_client(GetTaskProgress, f"{ns}/get_task_progress")
         self.segmentation = node.create_client(GetSegmentation, f"{ns}/get_segmentation")
-
-    def call(self, client, request, timeout: float = 30.0):
-        assert client.wait_for_service(timeout_sec=20)
-        future = client.call_async(request)
-        assert wait_future(future, timeout)
-        return future.result()
-
-    def send(self, client: ActionClient, goal, feedback: list | None = None):
-        assert client.wait_for_server(timeout_sec=20)
-        sent = client.send_goal_async(
-            goal, feedback_callback=(feedback.append if feedback is not None else None)
-        )
-        assert wait_future(sent, 10)
-        return sent.result()
-
-    def result(self, handle, timeout: float = 30.0):
-        future = handle.get_result_async()
-        assert wait_future(future, timeout)
-        return future.result().result
 
     def arm(self) -> np.ndarray:
         latest = self.joints[-1]
@@ -122,12 +103,12 @@ def test_clock_and_joint_states_advance(sim: Client) -> None:
 
 
 def test_scripted_joint_motion_is_followed_by_joint_states(sim: Client) -> None:
-    sim.call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=0))
+    call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=0))
     goal = (np.array(HOME) + [0.3, 0.25, 0.0, 0.25, 0.0, -0.2, 0.3]).tolist()
     feedback: list = []
-    handle = sim.send(sim.trajectory, trajectory([goal], [1.5]), feedback)
+    handle = send_goal(sim.trajectory, trajectory([goal], [1.5]), feedback)
     assert handle.accepted
-    result = sim.result(handle)
+    result = goal_result(handle)
     assert result.success, result.message
     assert result.max_final_error < 0.02
     assert len(feedback) >= 3 and feedback[-1].feedback.progress > 0.5
@@ -151,19 +132,19 @@ def test_scripted_joint_motion_is_followed_by_joint_states(sim: Client) -> None:
 def test_invalid_trajectories_are_refused_and_the_node_keeps_running(
     sim: Client, names, positions, code, text
 ) -> None:
-    result = sim.result(sim.send(sim.trajectory, trajectory([positions], [1.0], names)))
+    result = goal_result(send_goal(sim.trajectory, trajectory([positions], [1.0], names)))
     assert not result.success and result.error_code == code and text in result.message
-    assert sim.call(sim.progress, GetTaskProgress.Request()).success
+    assert call(sim.progress, GetTaskProgress.Request()).success
 
 
 def test_cancel_stops_the_arm(sim: Client) -> None:
-    sim.call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=0))
+    call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=0))
     far = (np.array(HOME) + [1.2, 0.4, 0.0, 0.6, 0.0, -0.4, 0.0]).tolist()
-    handle = sim.send(sim.trajectory, trajectory([far], [8.0]))
+    handle = send_goal(sim.trajectory, trajectory([far], [8.0]))
     time.sleep(1.0)
     cancel = handle.cancel_goal_async()
     assert wait_future(cancel, 5)
-    result = sim.result(handle)
+    result = goal_result(handle)
     assert result.error_code == ErrorCode.CANCELED
     time.sleep(0.2)
     held = sim.arm()
@@ -173,41 +154,41 @@ def test_cancel_stops_the_arm(sim: Client) -> None:
 
 
 def test_reset_during_a_trajectory_preempts_it(sim: Client) -> None:
-    handle = sim.send(
+    handle = send_goal(
         sim.trajectory, trajectory([(np.array(HOME) + [0.8, 0, 0, 0, 0, 0, 0]).tolist()], [3.0])
     )
     time.sleep(0.3)
-    reply = sim.call(sim.reset, ResetScene.Request(task="clean_table", seed=4, perturbation="pose"))
+    reply = call(sim.reset, ResetScene.Request(task="clean_table", seed=4, perturbation="pose"))
     assert reply.success and "blue cube" in reply.objects
-    result = sim.result(handle)
+    result = goal_result(handle)
     assert result.error_code == ErrorCode.PREEMPTED and "reset" in result.message
 
 
 def test_reset_bad_input_lists_the_choices(sim: Client) -> None:
-    unknown = sim.call(sim.reset, ResetScene.Request(task="juggle"))
+    unknown = call(sim.reset, ResetScene.Request(task="juggle"))
     assert unknown.error_code == ErrorCode.NOT_FOUND and "ball_in_bowl" in unknown.message
     assert "clean_table" in unknown.available_tasks
-    bad_axis = sim.call(sim.reset, ResetScene.Request(task="ball_in_bowl", perturbation="earthquake"))
+    bad_axis = call(sim.reset, ResetScene.Request(task="ball_in_bowl", perturbation="earthquake"))
     assert bad_axis.error_code == ErrorCode.INVALID_ARGUMENT and "new_object" in bad_axis.message
-    assert sim.call(sim.progress, GetTaskProgress.Request()).progress == 0.0
+    assert call(sim.progress, GetTaskProgress.Request()).progress == 0.0
 
 
 def test_untouched_scene_scores_zero_with_stages(sim: Client) -> None:
-    sim.call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=1))
-    reply = sim.call(sim.progress, GetTaskProgress.Request())
+    call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=1))
+    reply = call(sim.progress, GetTaskProgress.Request())
     assert reply.success and reply.progress == 0.0 and reply.task == "ball_in_bowl"
     assert [s.points for s in reply.stages] == [30, 50, 70, 100]
 
 
 def test_gripper_grasp_on_nothing_is_reported(sim: Client) -> None:
-    sim.call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=0))
-    result = sim.result(sim.send(sim.gripper, GripperCommand.Goal(command=GripperCommand.Goal.GRASP)))
+    call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=0))
+    result = goal_result(send_goal(sim.gripper, GripperCommand.Goal(command=GripperCommand.Goal.GRASP)))
     assert not result.success and result.error_code == ErrorCode.GRASP_FAILED
     assert result.closed_fraction > 0.9 and not result.object_held and "closed on nothing" in result.message
-    opened = sim.result(sim.send(sim.gripper, GripperCommand.Goal(command=GripperCommand.Goal.OPEN)))
+    opened = goal_result(send_goal(sim.gripper, GripperCommand.Goal(command=GripperCommand.Goal.OPEN)))
     assert opened.success and opened.width > 0.075
-    too_wide = sim.result(
-        sim.send(sim.gripper, GripperCommand.Goal(command=GripperCommand.Goal.MOVE, width=0.2))
+    too_wide = goal_result(
+        send_goal(sim.gripper, GripperCommand.Goal(command=GripperCommand.Goal.MOVE, width=0.2))
     )
     assert too_wide.error_code == ErrorCode.OUT_OF_LIMITS and "[0, 0.08]" in too_wide.message
 
@@ -230,13 +211,13 @@ def test_cameras_stream_reliably_across_processes(sim: Client) -> None:
 
 
 def test_segmentation_labels_the_task_objects(sim: Client) -> None:
-    sim.call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=0))
-    reply = sim.call(sim.segmentation, GetSegmentation.Request(camera="scene"))
+    call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=0))
+    reply = call(sim.segmentation, GetSegmentation.Request(camera="scene"))
     assert reply.success
     ids = image_to_numpy(reply.segmentation)
     ball = reply.instance_ids[list(reply.instance_labels).index("tennis ball")]
     assert (ids == ball).sum() > 20
-    bad = sim.call(sim.segmentation, GetSegmentation.Request(camera="thermal"))
+    bad = call(sim.segmentation, GetSegmentation.Request(camera="thermal"))
     assert bad.error_code == ErrorCode.NOT_FOUND and "scene, wrist" in bad.message
 
 
@@ -284,12 +265,12 @@ def test_sigterm_during_a_running_goal_exits_promptly_and_cleanly() -> None:
         with ros_graph(lambda c: Node(unique("term_client"), context=c)) as (node,):
             client = Client(node, ns)
             far = (np.array(HOME) + [1.0, 0, 0, 0, 0, 0, 0]).tolist()
-            handle = client.send(client.trajectory, trajectory([far], [20.0]))
+            handle = send_goal(client.trajectory, trajectory([far], [20.0]))
             assert handle.accepted
             time.sleep(0.5)
             started = time.monotonic()
             process.terminate()
-            result = client.result(handle, timeout=10)
+            result = goal_result(handle, timeout=10)
             assert process.wait(10) == 0
             assert time.monotonic() - started < 5
             assert result.error_code == ErrorCode.CANCELED and "stopped" in result.message
