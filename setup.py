@@ -50,8 +50,9 @@ setup(
         "opencv-python-headless>=4.9",
         # Geometric perception without learned weights (CPU build; same `import open3d`).
         "open3d-cpu==0.20.0",
-        # Motion: differential IK (mink, with the daqp QP solver).
+        # Motion: differential IK (mink, with the daqp QP solver) and sampling-based planning (OMPL).
         "mink==1.3.0",
+        "ompl==2.0.1",
         "daqp>=0.6",
     ],
     extras_require={

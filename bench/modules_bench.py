@@ -26,6 +26,7 @@ import numpy as np
 
 from maestro_tools.grasping.top_down import top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics
+from maestro_tools.motion.planner import JointSpacePlanner
 from maestro_tools.perception import geometric
 from maestro_tools.perception.keypoints import keypoint
 from maestro_tools.perception.objects import CameraFrame, detect_objects
@@ -62,6 +63,7 @@ def backends() -> dict[str, dict[str, float]]:
     )
     block = detect_objects(frame, ["red block"])[0]
     kinematics = ArmKinematics()
+    planner = JointSpacePlanner(kinematics.model)
     target = kinematics.fk(np.array(HOME))
     target[:3, 3] = [0.5, 0.15, 0.12]
     results = {
@@ -76,6 +78,9 @@ def backends() -> dict[str, dict[str, float]]:
         "top_down_grasps": timed(lambda: top_down_grasps(block.pose, block.extent), 200),
         "ik_solve (from home)": timed(lambda: kinematics.solve(target, np.array(HOME)), 200),
         "cartesian_path (25 cm line)": timed(lambda: kinematics.cartesian_path(np.array(HOME), target), 50),
+        "planned joint path (OMPL RRTConnect + simplification)": timed(
+            lambda: planner.plan(np.array(HOME), np.array(HOME) + [1.2, 0.5, 0.0, 0.6, 0.0, -0.4, 0.0]), 20
+        ),
     }
     world.close()
     return results

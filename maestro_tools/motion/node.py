@@ -1,9 +1,9 @@
 """The ``motion`` node: MoveArm goals (TCP pose, waypoints, joint goal) turned into executed trajectories.
 
-Plans with ``ArmKinematics`` (mink IK, straight Cartesian lines) from the latest ``joint_states`` and
-executes through the robot's ``execute_trajectory`` action (the sim node or the Franka bridge),
-relaying its feedback and cancels. Planned collision-free paths (OMPL) are not built yet: goals that
-ask for PATH_PLANNED are refused with UNAVAILABLE.
+Plans from the latest ``joint_states`` with ``ArmKinematics`` (mink IK, straight Cartesian lines) and
+``JointSpacePlanner`` (OMPL RRTConnect avoiding the table and self-collision: PATH_PLANNED, or
+PATH_AUTO when the straight line is blocked), and executes through the robot's ``execute_trajectory``
+action (the sim node or the Franka bridge), relaying its feedback and cancels.
 """
 
 from __future__ import annotations
@@ -34,12 +34,14 @@ from maestro_tools.common.errors import (
     NoDataError,
     NotFoundError,
     UnavailableError,
+    UnreachableError,
 )
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
 from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.motion.kinematics import ArmKinematics, time_path
+from maestro_tools.motion.planner import JointSpacePlanner
 
 ARM = tuple(f"panda_joint{i}" for i in range(1, 8))
 FRAMES = ("", "base", "world")
@@ -73,6 +75,7 @@ class MotionNode(Node):
             self, "robot_action", "execute_trajectory", "The robot's ExecuteTrajectory action", read_only=True
         )
         self.kinematics = ArmKinematics()
+        self.planner = JointSpacePlanner(self.kinematics.model)
         self._lock = threading.Lock()  # the kinematics model is not thread-safe
         self._joints: JointState | None = None
         group = ReentrantCallbackGroup()
@@ -109,11 +112,6 @@ class MotionNode(Node):
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, request: MoveArm.Goal, start: np.ndarray) -> list[np.ndarray]:
-        if request.path == MoveArm.Goal.PATH_PLANNED:
-            raise UnavailableError(
-                "planned collision-free paths (OMPL) are not available yet; use PATH_CARTESIAN "
-                "or PATH_AUTO (straight lines)"
-            )
         if request.mode == MoveArm.Goal.JOINTS:
             names = list(request.joint_names)
             if sorted(names) != sorted(ARM) or len(request.joint_positions) != len(names):
@@ -132,6 +130,9 @@ class MotionNode(Node):
                 raise InvalidArgumentError(
                     f"joint goal outside the limits; valid ranges: {'; '.join(outside)}"
                 )
+            if request.path == MoveArm.Goal.PATH_PLANNED:
+                with self._lock:
+                    return self.planner.plan(start, goal)
             return [goal]
         if request.mode not in (MoveArm.Goal.POSE, MoveArm.Goal.WAYPOINTS):
             raise InvalidArgumentError(f"unknown mode {request.mode}; valid: 0 POSE, 1 WAYPOINTS, 2 JOINTS")
@@ -148,10 +149,23 @@ class MotionNode(Node):
             if not np.isfinite(target).all():
                 raise InvalidArgumentError(f"waypoint {index} has NaN coordinates")
             with self._lock:
-                segment = self.kinematics.cartesian_path(q, target)
+                segment = self.segment(q, target, request.path)
             path.extend(segment)
             q = segment[-1]
         return path
+
+    def segment(self, start: np.ndarray, target: np.ndarray, path: int) -> list[np.ndarray]:
+        """Joint waypoints to a TCP target: a straight line, or a planned path when asked or when the line is
+        blocked (PATH_AUTO) but the target itself is reachable."""
+        if path == MoveArm.Goal.PATH_PLANNED:
+            return self.planner.plan(start, self.kinematics.solve(target, start).q)
+        try:
+            return self.kinematics.cartesian_path(start, target)
+        except UnreachableError:
+            if path != MoveArm.Goal.PATH_AUTO:
+                raise
+            goal = self.kinematics.solve(target, start).q  # raises if the target itself is out of reach
+            return self.planner.plan(start, goal)
 
     # -- execution -----------------------------------------------------------------------------
     def execute(self, handle: ServerGoalHandle) -> MoveArm.Result:

@@ -193,3 +193,18 @@ def test_every_topic_the_rviz_config_shows_is_published(franka: Program) -> None
         return {name for name, _ in franka.node.get_topic_names_and_types()}
 
     assert wait_for(lambda: wanted <= published(), 20), wanted - published()
+
+
+def test_planned_joint_motion(franka: Program) -> None:
+    from maestro_tools.sim.scene import HOME
+
+    call(franka.reset_client, ResetScene.Request(task="ball_in_bowl", seed=0))
+    goal = MoveArm.Goal(
+        mode=MoveArm.Goal.JOINTS,
+        path=MoveArm.Goal.PATH_PLANNED,
+        joint_names=[f"panda_joint{i}" for i in range(1, 8)],
+        joint_positions=(np.array(HOME) + [0.8, 0.3, 0.0, 0.4, 0.0, -0.3, 0.0]).tolist(),
+    )
+    result = franka.act(franka.arm, goal)
+    assert result.success, result.message
+    assert result.position_error < 0.01

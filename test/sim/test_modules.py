@@ -141,3 +141,20 @@ def test_geometric_detector_finds_the_clean_table_objects_by_colour(world: SimWo
     with pytest.raises(NotFoundError, match="names objects by colour and size"):
         detect(seen.rgb, seen.depth, seen.intrinsics, seen.camera_pose, ["spatula"])
     assert colour_name(np.array([200, 30, 30])) == "red" and colour_name(np.array([40, 70, 220])) == "blue"
+
+
+def test_planned_joint_paths_avoid_the_table_and_the_arm(kinematics: ArmKinematics) -> None:
+    from maestro_tools.common.errors import CollisionError
+    from maestro_tools.motion.planner import JointSpacePlanner
+
+    planner = JointSpacePlanner(kinematics.model)
+    start = np.array(HOME)
+    goal = start + [1.2, 0.5, 0.0, 0.6, 0.0, -0.4, 0.0]
+    path = planner.plan(start, goal)
+    np.testing.assert_allclose(path[-1], goal, atol=1e-9)
+    assert not any(planner.in_collision(q) for q in path)
+    in_table = start.copy()
+    in_table[1], in_table[3] = 1.5, -0.5  # reaching down through the table top
+    assert planner.in_collision(in_table)
+    with pytest.raises(CollisionError, match="collides with the table"):
+        planner.plan(start, in_table)
