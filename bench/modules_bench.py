@@ -24,6 +24,7 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
 
 import numpy as np
 
+from maestro_tools.grasping.antipodal import antipodal_grasps
 from maestro_tools.grasping.top_down import top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics
 from maestro_tools.motion.planner import JointSpacePlanner
@@ -62,6 +63,13 @@ def backends() -> dict[str, dict[str, float]]:
         rendered.time,
     )
     block = detect_objects(frame, ["red block"])[0]
+    rng = np.random.default_rng(0)
+    box_cloud = rng.uniform(-1, 1, (3000, 3)) * [0.06, 0.02, 0.03]
+    face = rng.integers(0, 3, 3000)
+    box_cloud[np.arange(3000), face] = (
+        np.sign(box_cloud[np.arange(3000), face]) * np.array([0.06, 0.02, 0.03])[face]
+    )
+    box_cloud += [0.5, 0.0, 0.03]
     kinematics = ArmKinematics()
     planner = JointSpacePlanner(kinematics.model)
     target = kinematics.fk(np.array(HOME))
@@ -76,6 +84,9 @@ def backends() -> dict[str, dict[str, float]]:
         ),
         "keypoint 'top of the red block'": timed(lambda: keypoint(frame, "the top of the red block"), 50),
         "top_down_grasps": timed(lambda: top_down_grasps(block.pose, block.extent), 200),
+        "antipodal_grasps, 500 samples on a 3000-point box cloud": timed(
+            lambda: antipodal_grasps(box_cloud, samples=500), 10
+        ),
         "ik_solve (from home)": timed(lambda: kinematics.solve(target, np.array(HOME)), 200),
         "cartesian_path (25 cm line)": timed(lambda: kinematics.cartesian_path(np.array(HOME), target), 50),
         "planned joint path (OMPL RRTConnect + simplification)": timed(

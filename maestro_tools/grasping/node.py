@@ -25,6 +25,7 @@ from maestro_tools.common.errors import InvalidArgumentError, MaestroError, Unre
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS
+from maestro_tools.grasping.antipodal import antipodal_grasps
 from maestro_tools.grasping.top_down import GRIPPER_MAX_WIDTH, GraspCandidate, top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics
 from maestro_tools.perception.objects import box_pose
@@ -34,14 +35,16 @@ from maestro_tools.sim.scene import HOME
 class GraspPlannerNode(Node):
     def __init__(self) -> None:
         super().__init__("grasp_planner")
-        declare(
+        self.backend = declare(
             self,
             "backend",
-            "top_down",
-            "Grasp backend: top_down (box-aligned)",
-            choices=("top_down",),
+            "both",
+            "Grasp backend: top_down (box-aligned), antipodal (sampled on a cloud), or both (antipodal too "
+            "when the request carries a cloud)",
+            choices=("top_down", "antipodal", "both"),
             read_only=True,
         )
+        self.samples = declare(self, "antipodal_samples", 500, "Contact points sampled per cloud", minimum=10)
         self.max_grasps = declare(
             self, "max_grasps", 4, "Grasps returned when a request asks for 0", minimum=1
         )
@@ -58,19 +61,21 @@ class GraspPlannerNode(Node):
         self.create_service(PlanGrasp, "plan_grasp", self.on_plan)
         self.markers = self.create_publisher(MarkerArray, "grasp_planner/markers", LATCHED_QOS)
 
-    def object_box(self, request: PlanGrasp.Request) -> tuple[np.ndarray, np.ndarray, str]:
+    def object_box(self, request: PlanGrasp.Request) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:
+        """The object's box pose, extent, label, and its points when the request carries a cloud."""
         if request.cloud.width * request.cloud.height > 0:
             points = pointcloud2_to_points(request.cloud)
-            if len(points) < 3:
-                raise InvalidArgumentError("the cloud has fewer than 3 valid points")
+            if len(points) < 10:
+                raise InvalidArgumentError("the cloud has fewer than 10 valid points")
             pose, extent = box_pose(points)
-            return pose, extent, request.label
+            return pose, extent, request.label, points
         if request.detection.has_3d:
             extent = request.detection.extent
             return (
                 pose_to_matrix(request.detection.pose),
                 np.array([extent.x, extent.y, extent.z]),
                 request.detection.label or request.label,
+                None,
             )
         raise InvalidArgumentError(
             "give the object as a detection with 3D data (from detect) or as a point cloud"
@@ -89,9 +94,16 @@ class GraspPlannerNode(Node):
 
     def on_plan(self, request: PlanGrasp.Request, response: PlanGrasp.Response) -> PlanGrasp.Response:
         try:
-            pose, extent, label = self.object_box(request)
+            pose, extent, label, points = self.object_box(request)
             max_width = request.max_width if 0 < request.max_width <= GRIPPER_MAX_WIDTH else GRIPPER_MAX_WIDTH
-            candidates = top_down_grasps(pose, extent, max_width)
+            if self.backend == "antipodal" and points is None:
+                raise InvalidArgumentError("the antipodal backend needs the object as a point cloud")
+            candidates = [] if self.backend == "antipodal" else top_down_grasps(pose, extent, max_width)
+            if points is not None and self.backend != "top_down":
+                candidates = sorted(
+                    [*candidates, *antipodal_grasps(points, samples=self.samples, max_width=max_width)],
+                    key=lambda c: -c.score,
+                )
             if not candidates:
                 raise UnreachableError(
                     f"the object ({np.round(extent[:2], 3).tolist()} m across) is wider than "

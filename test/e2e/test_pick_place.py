@@ -208,3 +208,17 @@ def test_planned_joint_motion(franka: Program) -> None:
     result = franka.act(franka.arm, goal)
     assert result.success, result.message
     assert result.position_error < 0.01
+
+
+def test_grasps_from_a_cloud_include_antipodal_ones(franka: Program) -> None:
+    from maestro_tools.common.conversions import points_to_pointcloud2
+    from test.sim.test_modules import box_surface
+
+    cloud = points_to_pointcloud2(
+        (box_surface(np.array([0.06, 0.02, 0.03])) + [0.5, 0.0, 0.03]).astype(np.float32)
+    )
+    cloud.header.frame_id = "base"
+    reply = call(franka.planner, PlanGrasp.Request(cloud=cloud, label="long block", max_grasps=20))
+    assert reply.success, reply.message
+    assert {"antipodal", "top_down"} <= {g.strategy for g in reply.grasps}
+    assert all(g.width <= 0.08 for g in reply.grasps)

@@ -158,3 +158,40 @@ def test_planned_joint_paths_avoid_the_table_and_the_arm(kinematics: ArmKinemati
     assert planner.in_collision(in_table)
     with pytest.raises(CollisionError, match="collides with the table"):
         planner.plan(start, in_table)
+
+
+def box_surface(half: np.ndarray, count: int = 3000, seed: int = 0) -> np.ndarray:
+    """Points on the surface of an axis-aligned box centred at the origin."""
+    rng = np.random.default_rng(seed)
+    points = rng.uniform(-half, half, size=(count, 3))
+    faces = rng.integers(0, 3, count)
+    signs = rng.choice([-1.0, 1.0], count)
+    points[np.arange(count), faces] = signs * half[faces]
+    return points
+
+
+def test_antipodal_grasps_on_a_box_cloud() -> None:
+    from maestro_tools.grasping.antipodal import antipodal_grasps
+
+    half = np.array([0.06, 0.02, 0.03])  # 12 x 4 x 6 cm: only the 4 cm side fits the gripper
+    points = box_surface(half) + [0.5, 0.0, 0.03]
+    grasps = antipodal_grasps(points, samples=300)
+    assert grasps, "no antipodal grasp on a graspable box"
+    best = grasps[0]
+    assert abs(abs(best.pose[1, 1]) - 1.0) < 0.05  # closes across y, the narrow side
+    assert 0.04 <= best.width <= 0.06 and best.score > 0.9
+    assert best.pose[2, 2] < -0.9  # approaches from above
+    assert antipodal_grasps(box_surface(np.array([0.1, 0.1, 0.1])) + [0.5, 0, 0.1], samples=200) == []
+    with pytest.raises(InvalidArgumentError):
+        antipodal_grasps(np.zeros((3, 3)))
+
+
+def test_antipodal_grasps_on_a_rendered_cloud(world: SimWorld) -> None:
+    from maestro_tools.grasping.antipodal import antipodal_grasps
+
+    can = detect_objects(frame(world, "scene"), ["green can"])[0]
+    grasps = antipodal_grasps(can.points, samples=300)  # the visible half of a 4.8 cm can
+    for grasp in grasps:
+        assert (
+            grasp.width <= 0.08 and np.linalg.norm(grasp.pose[:2, 3] - world.position("green can")[:2]) < 0.04
+        )
