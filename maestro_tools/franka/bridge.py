@@ -15,12 +15,13 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
 from maestro_msgs.action import ExecuteTrajectory, GripperCommand
+from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.errors import ErrorCode, UnavailableError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
@@ -69,9 +70,9 @@ class FrankaBridge(Node):
         self.grasp_force = declare(self, "grasp_force", 30.0, "Grasp force, N", minimum=1.0, maximum=70.0)
         self.speed = declare(self, "gripper_speed", 0.1, "Gripper speed, m/s", minimum=0.01, maximum=0.2)
         group = ReentrantCallbackGroup()
-        self.arm = ActionClient(self, self.FollowJointTrajectory, controller, callback_group=group)
-        self.grasp = ActionClient(self, self.Grasp, f"{gripper}/grasp", callback_group=group)
-        self.move = ActionClient(self, self.Move, f"{gripper}/move", callback_group=group)
+        self.arm = ThreadSafeActionClient(self, self.FollowJointTrajectory, controller, callback_group=group)
+        self.grasp = ThreadSafeActionClient(self, self.Grasp, f"{gripper}/grasp", callback_group=group)
+        self.move = ThreadSafeActionClient(self, self.Move, f"{gripper}/move", callback_group=group)
         accept = {
             "goal_callback": lambda _: GoalResponse.ACCEPT,
             "cancel_callback": lambda _: CancelResponse.ACCEPT,
@@ -83,7 +84,7 @@ class FrankaBridge(Node):
         ActionServer(self, GripperCommand, "gripper", execute_callback=self.execute_gripper, **accept)
 
     def _forward(
-        self, client: ActionClient, goal: Any, handle: ServerGoalHandle, on_feedback: Any = None
+        self, client: ThreadSafeActionClient, goal: Any, handle: ServerGoalHandle, on_feedback: Any = None
     ) -> Any:
         """Send ``goal`` to the robot's action and relay cancels; its result, or None if unreachable."""
         if not client.wait_for_server(timeout_sec=2.0):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Duration
-from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -26,6 +26,7 @@ from visualization_msgs.msg import MarkerArray
 
 from maestro_msgs.action import ExecuteTrajectory, MoveArm
 from maestro_tools.common import markers
+from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
 from maestro_tools.common.errors import (
     ErrorCode,
@@ -81,7 +82,7 @@ class MotionNode(Node):
         group = ReentrantCallbackGroup()
         self.create_subscription(JointState, "joint_states", self._on_joints, STATE_QOS, callback_group=group)
         self.robot_action = robot_action
-        self.robot = ActionClient(self, ExecuteTrajectory, robot_action, callback_group=group)
+        self.robot = ThreadSafeActionClient(self, ExecuteTrajectory, robot_action, callback_group=group)
         self.markers = self.create_publisher(MarkerArray, "motion/markers", LATCHED_QOS)
         ActionServer(
             self,

@@ -19,12 +19,12 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from rclpy.action import ActionClient
 from rclpy.node import Node
 
 from maestro_msgs.action import GripperCommand, MoveArm
 from maestro_msgs.msg import ErrorCode
 from maestro_msgs.srv import Detect, GetTaskProgress, PlanGrasp, ResetScene
+from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
 from test.ros.helpers import call, goal_result, ros_graph, send_goal, unique, wait_for
 
@@ -41,13 +41,13 @@ class Program:
         self.planner = node.create_client(PlanGrasp, f"{NS}/plan_grasp")
         self.reset_client = node.create_client(ResetScene, f"{NS}/reset_scene")
         self.progress_client = node.create_client(GetTaskProgress, f"{NS}/get_task_progress")
-        self.arm = ActionClient(node, MoveArm, f"{NS}/move_arm")
-        self.hand = ActionClient(node, GripperCommand, f"{NS}/gripper")
+        self.arm = ThreadSafeActionClient(node, MoveArm, f"{NS}/move_arm")
+        self.hand = ThreadSafeActionClient(node, GripperCommand, f"{NS}/gripper")
 
     def call(self, client, request, timeout: float = 30.0):
         return call(client, request, timeout)
 
-    def act(self, client: ActionClient, goal, timeout: float = 60.0):
+    def act(self, client: ThreadSafeActionClient, goal, timeout: float = 60.0):
         return goal_result(send_goal(client, goal), timeout)
 
     def detect(self, label: str, camera: str):

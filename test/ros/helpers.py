@@ -104,3 +104,18 @@ def goal_result(handle, timeout: float = 60.0):
     future = handle.get_result_async()
     assert wait_future(future, timeout), f"no result within {timeout} s"
     return future.result().result
+
+
+def spawn_node(module: str, namespace: str, **parameters: object) -> subprocess.Popen[str]:
+    """Start one of maestro's node modules in its own OS process with ``-p name:=value`` parameters."""
+    arguments = [f"{name}:={value}" for name, value in parameters.items()]
+    command = [sys.executable, "-m", module, "--ros-args", "-r", f"__ns:={namespace}"]
+    for argument in arguments:
+        command += ["-p", argument]
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )

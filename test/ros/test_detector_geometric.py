@@ -2,53 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from rclpy.node import Node
 
 from maestro_msgs.msg import ErrorCode
 from maestro_msgs.srv import Detect
-from test.ros.helpers import call, ros_graph, stop, unique
+from test.ros.helpers import call, ros_graph, spawn_node, stop, unique
 
 
 def test_geometric_detector_over_the_sim_camera_topics() -> None:
     ns = "/" + unique("geo")
     processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "maestro_tools.sim.node",
-                "--ros-args",
-                "-r",
-                f"__ns:={ns}",
-                "-p",
-                "task:=clean_table",
-                "-p",
-                "camera_rate:=5.0",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "maestro_tools.perception.detector_node",
-                "--ros-args",
-                "-r",
-                f"__ns:={ns}",
-                "-p",
-                "backend:=geometric",
-                "-p",
-                "timeout:=20.0",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        ),
+        spawn_node("maestro_tools.sim.node", ns, task="clean_table", camera_rate=5.0),
+        spawn_node("maestro_tools.perception.detector_node", ns, backend="geometric", timeout=20.0),
     ]
     try:
         with ros_graph(lambda c: Node(unique("geo_client"), context=c)) as (node,):

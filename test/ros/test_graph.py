@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import rclpy
-from rclpy.action import ActionClient
 from rclpy.context import Context
 from rclpy.node import Node
 
 from maestro_msgs.action import GripperCommand
 from maestro_msgs.msg import ErrorCode
 from maestro_msgs.srv import Detect
+from maestro_tools.common.action_client import ThreadSafeActionClient
 from test.ros.helpers import ros_graph, spawn_fixture, stop, unique, wait_future
 
 
@@ -52,7 +52,7 @@ def test_cross_process_action_feedback_and_result() -> None:
     try:
         feedback: list[float] = []
         with ros_graph(lambda c: Node(unique("client"), context=c)) as (node,):
-            client = ActionClient(node, GripperCommand, f"{namespace}/gripper")
+            client = ThreadSafeActionClient(node, GripperCommand, f"{namespace}/gripper")
             assert client.wait_for_server(timeout_sec=20), "action server in the other process not found"
             goal = GripperCommand.Goal(command=GripperCommand.Goal.MOVE, width=0.08)
             sent = client.send_goal_async(goal, feedback_callback=lambda m: feedback.append(m.feedback.width))
@@ -80,7 +80,7 @@ def test_cross_process_cancel() -> None:
     server = spawn_fixture("echo_node.py", "-r", f"__ns:={namespace}", "-p", "steps:=50", "-p", "mode:=slow")
     try:
         with ros_graph(lambda c: Node(unique("client"), context=c)) as (node,):
-            client = ActionClient(node, GripperCommand, f"{namespace}/gripper")
+            client = ThreadSafeActionClient(node, GripperCommand, f"{namespace}/gripper")
             assert client.wait_for_server(timeout_sec=20)
             sent = client.send_goal_async(GripperCommand.Goal(width=0.05))
             assert wait_future(sent, 10)

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Duration
-from rclpy.action import ActionClient
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -19,10 +18,21 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from maestro_msgs.action import ExecuteTrajectory, GripperCommand
 from maestro_msgs.msg import ErrorCode
 from maestro_msgs.srv import GetSegmentation, GetTaskProgress, ResetScene
+from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.conversions import image_to_numpy
 from maestro_tools.common.qos import IMAGE_QOS, STATE_QOS
 from maestro_tools.sim.scene import HOME
-from test.ros.helpers import call, goal_result, ros_graph, send_goal, stop, unique, wait_for, wait_future
+from test.ros.helpers import (
+    call,
+    goal_result,
+    ros_graph,
+    send_goal,
+    spawn_node,
+    stop,
+    unique,
+    wait_for,
+    wait_future,
+)
 
 ARM = [f"panda_joint{i}" for i in range(1, 8)]
 
@@ -34,8 +44,8 @@ class Client:
         self.clock: list[Clock] = []
         node.create_subscription(JointState, f"{ns}/joint_states", self.joints.append, STATE_QOS)
         node.create_subscription(Clock, "/clock", self.clock.append, STATE_QOS)
-        self.trajectory = ActionClient(node, ExecuteTrajectory, f"{ns}/execute_trajectory")
-        self.gripper = ActionClient(node, GripperCommand, f"{ns}/gripper")
+        self.trajectory = ThreadSafeActionClient(node, ExecuteTrajectory, f"{ns}/execute_trajectory")
+        self.gripper = ThreadSafeActionClient(node, GripperCommand, f"{ns}/gripper")
         self.reset = node.create_client(ResetScene, f"{ns}/reset_scene")
         self.progress = node.create_client(GetTaskProgress, f"{ns}/get_task_progress")
         self.segmentation = node.create_client(GetSegmentation, f"{ns}/get_segmentation")
@@ -61,25 +71,7 @@ def trajectory(
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Client]:
     ns = "/" + unique("sim")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "maestro_tools.sim.node",
-            "--ros-args",
-            "-r",
-            f"__ns:={ns}",
-            "-p",
-            "image_width:=320",
-            "-p",
-            "image_height:=240",
-            "-p",
-            "camera_rate:=10.0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = spawn_node("maestro_tools.sim.node", ns, image_width=320, image_height=240, camera_rate=10.0)
     try:
         with ros_graph(lambda c: Node(unique("sim_client"), context=c)) as (node,):
             client = Client(node, ns)
@@ -244,23 +236,7 @@ def test_bad_start_up_parameter_exits_with_the_valid_choices() -> None:
 
 def test_sigterm_during_a_running_goal_exits_promptly_and_cleanly() -> None:
     ns = "/" + unique("term")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "maestro_tools.sim.node",
-            "--ros-args",
-            "-r",
-            f"__ns:={ns}",
-            "-p",
-            "use_sim_time:=true",
-            "-p",
-            "camera_rate:=0.0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = spawn_node("maestro_tools.sim.node", ns, use_sim_time="true", camera_rate=0.0)
     try:
         with ros_graph(lambda c: Node(unique("term_client"), context=c)) as (node,):
             client = Client(node, ns)
