@@ -6,7 +6,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 1 )))
 export MUJOCO_GL ?= egl
 
-.PHONY: setup test test-unit test-ros lint format clean bench bench-modules scenes
+.PHONY: setup test test-unit test-ros lint format clean bench bench-modules scenes demo
 
 setup:
 	bash scripts/setup.sh
@@ -44,3 +44,7 @@ scenes:
 bench-modules:
 	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
 	$(PY) bench/modules_bench.py
+
+demo:
+	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
+	MAESTRO_VENV=$(VENV) bash scripts/demo.sh

@@ -54,6 +54,10 @@ setup(
         "mink==1.3.0",
         "ompl==2.0.1",
         "daqp>=0.6",
+        # The agent: Gemini through google-genai (default VLM); OpenAI-compatible endpoints over HTTP.
+        "google-genai>=1.20",
+        "requests>=2.31",
+        "psutil>=5.9",
     ],
     extras_require={
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
@@ -67,6 +71,7 @@ setup(
             "keypointer_node = maestro_tools.perception.keypointer_node:main",
             "grasp_planner_node = maestro_tools.grasping.node:main",
             "motion_node = maestro_tools.motion.node:main",
+            "agent_node = maestro_agent.node:main",
         ],
     },
 )

@@ -27,6 +27,21 @@ def _scenes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from maestro_agent.run_client import RunOptions, run
+
+    options = RunOptions(
+        instruction=args.instruction,
+        max_substeps=args.max_substeps,
+        trials=args.trials,
+        namespace=args.namespace,
+        task=args.task or "",
+        seed=args.seed,
+        perturbation=args.perturbation,
+    )
+    return run(options)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maestro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -41,6 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--dry-run", action="store_true", help="print the resolved command lines and exit")
     launch.add_argument("--show-args", action="store_true", help="list the launch arguments and exit")
     launch.set_defaults(handler=_launch)
+
+    run = commands.add_parser(
+        "run",
+        help="send a task to the running agent and show its progress",
+        description="Send INSTRUCTION to the agent's run_task action, print live progress and the result. "
+        "Ctrl-C cancels the task. Exit status: 0 success, 1 failed, 2 error.",
+    )
+    run.add_argument("instruction", help='what the robot should do, e.g. "put the tennis ball into the bowl"')
+    run.add_argument("--max-substeps", type=int, default=0, help="substep budget (default: the agent's)")
+    run.add_argument("--trials", type=int, default=1, help=">1: self-evolution across trials (default: 1)")
+    run.add_argument("--namespace", default="/maestro", help="the graph's namespace (default: /maestro)")
+    run.add_argument("--task", help="simulation: reset the scene to this task first (e.g. clean_table)")
+    run.add_argument("--seed", type=int, default=0, help="simulation: scene seed for --task (default: 0)")
+    run.add_argument("--perturbation", default="", help="simulation: perturbation for --task")
+    run.set_defaults(handler=_run)
 
     scenes = commands.add_parser(
         "scenes",

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -84,6 +85,12 @@ class MotionNode(Node):
         self.robot_action = robot_action
         self.robot = ThreadSafeActionClient(self, ExecuteTrajectory, robot_action, callback_group=group)
         self.markers = self.create_publisher(MarkerArray, "motion/markers", LATCHED_QOS)
+        # The TCP in the base frame, from the joint states: what the agent's robot.get_state() reads.
+        self.tcp_pub = self.create_publisher(PoseStamped, "tcp_pose", STATE_QOS)
+        tcp_rate = declare(
+            self, "tcp_pose_rate", 30.0, "Hz of tcp_pose publishing", minimum=1.0, maximum=200.0
+        )
+        self.create_timer(1.0 / tcp_rate, self._publish_tcp, callback_group=group)
         ActionServer(
             self,
             MoveArm,
@@ -96,6 +103,19 @@ class MotionNode(Node):
 
     def _on_joints(self, message: JointState) -> None:
         self._joints = message
+
+    def _publish_tcp(self) -> None:
+        if self._joints is None:
+            return
+        try:
+            q = self.current_positions()
+        except NoDataError:
+            return
+        with self._lock:
+            pose = self.kinematics.fk(q)
+        message = PoseStamped(pose=matrix_to_pose(pose))
+        message.header.frame_id, message.header.stamp = "base", self._joints.header.stamp
+        self.tcp_pub.publish(message)
 
     def current_positions(self) -> np.ndarray:
         message = self._joints

@@ -39,16 +39,24 @@ class TopicFrameSource:
         self.timeout, self.cameras = timeout, tuple(cameras)
         self._latest: dict[tuple[str, str], dict[int, object]] = {}
         self._lock = threading.Lock()
+        self._node, self._subscriptions = node, []
         for camera in self.cameras:
             for kind, (kind_type, suffix, qos) in _KINDS.items():
                 self._latest[(camera, kind)] = {}
-                node.create_subscription(
+                subscription = node.create_subscription(
                     kind_type,
                     f"{camera}_camera/{suffix}",
                     lambda message, key=(camera, kind): self._store(key, message),
                     qos,
                     callback_group=group,
                 )
+                self._subscriptions.append(subscription)
+
+    def close(self) -> None:
+        """Unsubscribe (a simulated camera renders only while someone subscribes)."""
+        for subscription in self._subscriptions:
+            self._node.destroy_subscription(subscription)
+        self._subscriptions.clear()
 
     def _store(self, key: tuple[str, str], message: object) -> None:
         with self._lock:

@@ -1,0 +1,286 @@
+"""The closed loop: plan -> (execute -> observe -> react)* per trial, and reflection across trials.
+
+Plain Python: the VLM, the sandbox, the scene (images and score) and the event sink are passed in, so the
+loop runs the same under the ROS node, in tests with fakes, and in benchmarks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from maestro_agent import prompt
+from maestro_agent.prompt import Step
+from maestro_agent.vlm.base import VLM, Message, VLMError, VLMReply, VLMRequest
+from maestro_agent.vlm.parsing import (
+    Decision,
+    Judgement,
+    PlanReply,
+    ReplyFormatError,
+    parse_judgement,
+    parse_plan,
+)
+from maestro_tools.common.errors import InvalidArgumentError
+
+Images = list[tuple[str, np.ndarray]]
+
+
+class SandboxLike(Protocol):
+    def run(self, code: str) -> Any: ...  # -> maestro_agent.sandbox.Execution
+    def reset(self) -> None: ...
+    def cancel(self) -> None: ...
+
+
+class Scene(Protocol):
+    """What the agent reads from the world besides the sandbox: camera snapshots and the task score."""
+
+    def snapshot(self) -> Images: ...
+    def progress(self) -> float: ...  # 0..100, or -1 where the scene cannot score the task
+    def prepare_trial(self, index: int) -> None: ...  # e.g. reset a simulated scene before trial `index` > 0
+
+
+class Sink(Protocol):
+    """Receives every event of a trial: feedback for the action, records for the trace store."""
+
+    def record(self, kind: str, **fields: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    max_substeps: int = 20
+    max_images: int = 4  # images per react observation (the newest)
+    stdout_limit: int = 3000
+    format_retries: int = 1  # corrected replies asked for after an unusable one
+
+    def __post_init__(self) -> None:
+        if self.max_substeps < 1 or self.max_images < 0 or self.format_retries < 0:
+            raise InvalidArgumentError("max_substeps must be >= 1, max_images and format_retries >= 0")
+
+
+@dataclass
+class TrialResult:
+    trial_id: str
+    success: bool
+    progress: float
+    summary: str
+    substeps: int = 0
+    replans: int = 0
+    steps: list[Step] = field(default_factory=list)
+    keyframes: Images = field(default_factory=list)
+
+
+class TaskCancelledError(Exception):
+    """The goal was cancelled; the loop stopped the sandbox."""
+
+
+class Agent:
+    def __init__(
+        self, vlm: VLM, sandbox: SandboxLike, scene: Scene, sink: Sink, config: LoopConfig, system: str
+    ) -> None:
+        self.vlm, self.sandbox, self.scene, self.sink, self.config = vlm, sandbox, scene, sink, config
+        self.system = system
+        self.cancelled = threading.Event()
+
+    # -- VLM calls ---------------------------------------------------------------------------------
+    def _ask(
+        self, purpose: str, instruction: str, message: Message, parse: Callable[[str], Any]
+    ) -> tuple[Any, VLMReply]:
+        messages = [message]
+        for attempt in range(self.config.format_retries + 1):
+            self._check_cancel()
+            reply = self.vlm.generate(VLMRequest(self.system, tuple(messages), purpose, instruction))
+            self.sink.record(
+                "tokens",
+                purpose=purpose,
+                input_tokens=reply.usage.input_tokens,
+                output_tokens=reply.usage.output_tokens,
+                seconds=reply.seconds,
+                model=reply.model,
+            )
+            try:
+                return parse(reply.text), reply
+            except ReplyFormatError as exc:
+                if attempt == self.config.format_retries:
+                    raise
+                messages += [Message("model", (reply.text,)), prompt.correction_message(str(exc), purpose)]
+        raise AssertionError("unreachable")
+
+    def _check_cancel(self) -> None:
+        if self.cancelled.is_set():
+            raise TaskCancelledError("cancelled")
+
+    def cancel(self) -> None:
+        """Thread-safe: stop the running substep (the sandbox cancels the robot's actions) and the loop."""
+        self.cancelled.set()
+        self.sandbox.cancel()
+
+    # -- one trial ---------------------------------------------------------------------------------
+    def run_trial(
+        self, instruction: str, history: Sequence[str], max_substeps: int = 0, index: int = 0
+    ) -> TrialResult:
+        budget = max_substeps or self.config.max_substeps
+        trial = TrialResult(trial_id=uuid.uuid4().hex[:12], success=False, progress=-1.0, summary="")
+        self.sink.record("trial_start", trial_id=trial.trial_id, instruction=instruction, index=index)
+        self.sandbox.reset()
+        images = self.scene.snapshot()
+        trial.keyframes.extend(images[:1])
+        self.sink.record("phase", phase="planning", substep=0, plan=[], current_subtask=0, code="", replans=0)
+        for label, image in images:
+            self.sink.record("image", label=label, image=image, substep=0)
+        plan: PlanReply
+        plan, _ = self._ask(
+            "plan", instruction, prompt.plan_message(instruction, images, history), parse_plan
+        )
+        subtasks, code, current = list(plan.subtasks), plan.code, 0
+        self.sink.record("plan", plan=subtasks, reasoning=plan.reasoning)
+        outcome = "substep budget exhausted"
+        while trial.substeps < budget:
+            self._check_cancel()
+            trial.substeps += 1
+            subtask = subtasks[current] if current < len(subtasks) else "(beyond the plan)"
+            self.sink.record(
+                "phase",
+                phase="executing",
+                substep=trial.substeps,
+                plan=subtasks,
+                current_subtask=current,
+                code=code,
+                replans=trial.replans,
+            )
+            self.sink.record("code", substep=trial.substeps, code=code, current_subtask=current)
+            execution = self.sandbox.run(code)
+            self._check_cancel()
+            step = Step(trial.substeps, subtask, code, execution.status, execution.stdout, execution.error)
+            failures = [
+                f"{e.get('module')}.{e.get('function')}({e.get('arguments')}): {e.get('message')}"
+                for e in execution.events
+                if e.get("kind") == "tool_call" and not e.get("success", True) and e.get("depth", 0) == 0
+            ]
+            declared = [e for e in execution.events if e.get("kind") == "outcome"]
+            seen = [*execution.images, *self.scene.snapshot()[:1]][-self.config.max_images :]
+            for label, image in seen:
+                self.sink.record("image", label=label, image=image, substep=trial.substeps)
+            trial.keyframes.extend(seen[-1:])
+            self.sink.record(
+                "phase",
+                phase="reacting",
+                substep=trial.substeps,
+                plan=subtasks,
+                current_subtask=current,
+                code=code,
+                replans=trial.replans,
+                stdout_tail=execution.stdout[-500:],
+            )
+            message = prompt.react_message(
+                instruction, subtasks, current, step, trial.steps, failures, seen, self.config.stdout_limit
+            )
+            if declared:
+                message = Message("user", (*message.parts, f"The code declared: {declared[-1]}"))
+            judgement: Judgement
+            judgement, _ = self._ask("react", instruction, message, parse_judgement)
+            trial.steps.append(
+                Step(**{**step.__dict__, "decision": judgement.decision.value, "reason": judgement.reason})
+            )
+            self.sink.record(
+                "judgement",
+                substep=trial.substeps,
+                decision=judgement.decision.value,
+                reason=judgement.reason,
+                reasoning=judgement.reasoning,
+                progress=judgement.progress,
+            )
+            if judgement.decision in (Decision.COMPLETE, Decision.FAILED):
+                outcome = judgement.reason or judgement.decision.value
+                trial.success = judgement.decision == Decision.COMPLETE
+                break
+            if judgement.decision in (Decision.RETRY, Decision.REPLAN):
+                trial.replans += 1
+                if judgement.decision == Decision.REPLAN and judgement.subtasks:
+                    subtasks = list(judgement.subtasks)
+                self.sink.record(
+                    "replan",
+                    substep=trial.substeps,
+                    plan=subtasks,
+                    reason=judgement.reason,
+                    decision=judgement.decision.value,
+                )
+                self.sink.record(
+                    "phase",
+                    phase="replanning",
+                    substep=trial.substeps,
+                    plan=subtasks,
+                    current_subtask=current,
+                    code=judgement.code,
+                    replans=trial.replans,
+                )
+            if judgement.current_subtask is not None and 0 <= judgement.current_subtask < max(
+                1, len(subtasks)
+            ):
+                current = judgement.current_subtask
+            elif judgement.decision == Decision.CONTINUE:
+                current = min(current + 1, max(0, len(subtasks) - 1))
+            code = judgement.code
+        trial.progress = self.scene.progress()
+        if trial.success and trial.progress >= 0 and trial.progress < 100.0:
+            trial.success = False
+            outcome += f" (but the scene scores {trial.progress:.0f}/100)"
+        trial.summary = (
+            f"{'succeeded' if trial.success else 'failed'} after {trial.substeps} substep(s), "
+            f"{trial.replans} replan(s): {outcome}"
+        )
+        self.sink.record(
+            "outcome",
+            trial_id=trial.trial_id,
+            success=trial.success,
+            progress=trial.progress,
+            summary=trial.summary,
+            substeps=trial.substeps,
+            replans=trial.replans,
+        )
+        return trial
+
+    # -- across trials -----------------------------------------------------------------------------
+    def run_task(self, instruction: str, max_substeps: int = 0, trials: int = 1) -> TrialResult:
+        """Run up to ``trials`` trials, each after reflecting on the previous one; stop at a success."""
+        if not instruction.strip():
+            raise InvalidArgumentError("the instruction is empty; say what the robot should do")
+        self.cancelled.clear()
+        history: list[str] = []
+        result: TrialResult | None = None
+        for index in range(max(1, trials)):
+            if index:
+                self.scene.prepare_trial(index)
+            result = self.run_trial(instruction, history, max_substeps, index)
+            if result.success or index == max(1, trials) - 1:
+                break
+            history.append(self.reflect(instruction, result))
+        assert result is not None
+        return result
+
+    def reflect(self, instruction: str, trial: TrialResult) -> str:
+        self.sink.record(
+            "phase",
+            phase="reflecting",
+            substep=trial.substeps,
+            plan=[],
+            current_subtask=0,
+            code="",
+            replans=trial.replans,
+        )
+        frames = trial.keyframes[:: max(1, len(trial.keyframes) // 6)][:6]
+        message = prompt.reflect_message(instruction, trial.summary, trial.progress, trial.steps, frames)
+        self._check_cancel()
+        started = time.monotonic()
+        reply = self.vlm.generate(VLMRequest(self.system, (message,), "reflect", instruction))
+        text = reply.text.strip() or "(no reflection)"
+        self.sink.record("reflection", trial_id=trial.trial_id, text=text, seconds=time.monotonic() - started)
+        return f"trial {trial.trial_id}: {trial.summary}. Reflection: {text}"
+
+
+__all__ = ["Agent", "LoopConfig", "Scene", "Sink", "TaskCancelledError", "TrialResult", "VLMError"]

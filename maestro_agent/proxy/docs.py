@@ -1,0 +1,51 @@
+"""The tool documentation in the VLM's prompt, generated from the proxy's signatures and docstrings."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any
+
+from maestro_agent.proxy import types
+from maestro_agent.proxy.harness import Harness
+from maestro_agent.proxy.session import done, fail, tools
+
+RESULT_TYPES = (types.RobotState, types.GripperState, types.Detection, types.Keypoint, types.GraspCandidate)
+
+
+def _signature(function: Any, owner: str | None) -> str:
+    signature = inspect.signature(function)
+    parameters = [p for name, p in signature.parameters.items() if name != "self"]
+    text = str(signature.replace(parameters=parameters)).replace("'", "")
+    return f"{owner}.{function.__name__}{text}" if owner else f"{function.__name__}{text}"
+
+
+def _doc(thing: Any) -> str:
+    return " ".join(inspect.getdoc(thing).split()) if inspect.getdoc(thing) else ""
+
+
+def describe_tools(harness: bool = True) -> str:
+    """Markdown listing every tool the code may call, grouped by object, then the result types."""
+    lines: list[str] = []
+    for name, obj in tools(None, Harness(enabled=harness)).items():
+        lines.append(f"### {name}\n{_doc(type(obj))}")
+        for attribute, member in inspect.getmembers(type(obj), inspect.isfunction):
+            if attribute.startswith("_") or not hasattr(member, "__wrapped__"):
+                continue
+            lines.append(f"- `{_signature(member.__wrapped__, name)}`: {_doc(member)}")
+        constants = [a for a in vars(type(obj)) if a.isupper()]
+        lines.extend(f"- `{name}.{c}` = {getattr(obj, c).round(4).tolist()}" for c in constants)
+        lines.append("")
+    lines.append("### task")
+    lines.extend(f"- `{_signature(f, None)}`: {_doc(f)}" for f in (done, fail))
+    lines.append("\n### result types (dataclasses; numpy arrays; print them to see values)")
+    for result in RESULT_TYPES:
+        fields = ", ".join(f"{f.name}: {f.type}" for f in dataclasses.fields(result))
+        extra = [n for n, v in vars(result).items() if isinstance(v, property)]
+        lines.append(f"- `{result.__name__}({fields})`" + (f"; also {', '.join(extra)}" if extra else ""))
+    lines.append(
+        "\nErrors are exceptions (NotFoundError, UnreachableError, GraspFailedError, StalledError, ...) "
+        "whose "
+        "message says what to try next; a failing call ends the substep and you see the message."
+    )
+    return "\n".join(lines)

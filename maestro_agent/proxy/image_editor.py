@@ -1,0 +1,57 @@
+"""``image_editor``: draw on camera images and show them to the VLM."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from maestro_agent.proxy.harness import show, tool
+from maestro_agent.proxy.robot import CAMERAS
+from maestro_agent.proxy.ros_client import RosClient
+from maestro_tools.common import render
+from maestro_tools.common.errors import InvalidArgumentError
+
+
+def _image(image: np.ndarray) -> np.ndarray:
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise InvalidArgumentError("image must be an RGB uint8 array (H, W, 3), e.g. from robot.get_image()")
+    return array
+
+
+class ImageEditor:
+    """Annotate images so you can check positions visually; every result is shown to you."""
+
+    module = "image_editor"
+
+    def __init__(self, ros: RosClient) -> None:
+        self._ros = ros
+
+    @tool("perception")
+    def draw_point(self, position: Sequence[float], label: str = "", camera: str = "scene") -> np.ndarray:
+        """Draw the 3D base-frame ``position`` on a fresh image of ``camera`` and show it."""
+        if camera not in CAMERAS:
+            raise InvalidArgumentError(f"unknown camera {camera!r}; cameras: {', '.join(CAMERAS)}")
+        point = np.asarray(position, dtype=float).reshape(3)
+        frame = self._ros.frame(camera)
+        pixels, in_front = render.project(point, frame.intrinsics, frame.camera_pose)
+        if not in_front[0]:
+            raise InvalidArgumentError(f"{point.round(3).tolist()} is behind the {camera} camera")
+        image = render.draw_points(frame.rgb, pixels, [label or str(point.round(3).tolist())])
+        show(f"point {label} ({camera} camera)", image)
+        return image
+
+    @tool("perception")
+    def draw_box(self, image: np.ndarray, box: Sequence[int], label: str = "") -> np.ndarray:
+        """Draw a pixel box (x, y, width, height) with a label on ``image`` and show it."""
+        if len(box) != 4:
+            raise InvalidArgumentError("box must be (x, y, width, height) in pixels")
+        drawn = render.draw_detections(_image(image), [label], [tuple(int(v) for v in box)])
+        show(f"box {label}", drawn)
+        return drawn
+
+    @tool("perception")
+    def show(self, image: np.ndarray, label: str = "image") -> None:
+        """Show ``image`` to yourself in the next observation."""
+        show(label, _image(image))

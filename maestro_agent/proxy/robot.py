@@ -1,0 +1,220 @@
+"""``robot``: the arm, the gripper and the cameras, as generated code sees them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from transforms3d.euler import euler2mat, mat2euler
+
+from maestro_agent.proxy.harness import Harness, check_position, show, tool
+from maestro_agent.proxy.ros_client import ARM_JOINTS, FINGER_JOINTS, GRIPPER_MAX_WIDTH, RosClient, raise_for
+from maestro_agent.proxy.types import GripperState, RobotState
+from maestro_msgs.action import GripperCommand, MoveArm
+from maestro_tools.common.conversions import matrix_to_pose
+from maestro_tools.common.errors import (
+    CollisionError,
+    GraspFailedError,
+    InvalidArgumentError,
+    StalledError,
+    UnreachableError,
+)
+
+PATHS = {
+    "auto": MoveArm.Goal.PATH_AUTO,
+    "line": MoveArm.Goal.PATH_CARTESIAN,
+    "planned": MoveArm.Goal.PATH_PLANNED,
+}
+HOME = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
+FEEDBACK_FAILURES = {
+    MoveArm.Feedback.STALLED: (StalledError, "the arm stalled (blocked by contact?)"),
+    MoveArm.Feedback.BLOCKED: (CollisionError, "the path is blocked by a collision"),
+    MoveArm.Feedback.UNREACHABLE: (UnreachableError, "the target became unreachable"),
+}
+CAMERAS = ("scene", "wrist")
+
+
+def _position(pose: object) -> list[float]:
+    return np.round([pose.position.x, pose.position.y, pose.position.z], 3).tolist()
+
+
+class Robot:
+    """The arm and gripper. Positions are metres in the robot base frame (x forward, y left, z up; the table
+    top is z = 0); orientations are roll, pitch, yaw in radians; geometry.DOWN points the gripper down."""
+
+    module = "robot"
+
+    def __init__(self, ros: RosClient, harness: Harness) -> None:
+        self._ros, self._harness = ros, harness
+
+    # -- state -----------------------------------------------------------------------------------
+    def _gripper(self) -> GripperState:
+        joints = self._ros.joints()
+        width = float(sum(joints.get(name, 0.0) for name in FINGER_JOINTS))
+        fraction = float(np.clip(1.0 - width / GRIPPER_MAX_WIDTH, 0.0, 1.0))
+        return GripperState(width=width, fraction_closed=fraction, holding=0.1 <= fraction <= 0.9)
+
+    @tool("control")
+    def get_state(self) -> RobotState:
+        """Gripper position and orientation, joint positions, and the gripper: fraction_closed 0 (open) to 1
+        (closed); between 0.1 and 0.9 after a grasp means something is held."""
+        pose = self._ros.tcp_pose()
+        joints = self._ros.joints()
+        return RobotState(
+            position=pose[:3, 3].copy(),
+            orientation=np.array(mat2euler(pose[:3, :3], "sxyz")),
+            rotation=pose[:3, :3].copy(),
+            joint_positions=np.array([joints.get(name, np.nan) for name in ARM_JOINTS]),
+            gripper=self._gripper(),
+        )
+
+    @tool("perception")
+    def get_image(self, camera: str = "scene") -> np.ndarray:
+        """The current RGB image (H, W, 3) of camera "scene" or "wrist"; it is also shown to you."""
+        if camera not in CAMERAS:
+            raise InvalidArgumentError(f"unknown camera {camera!r}; cameras: {', '.join(CAMERAS)}")
+        image = self._ros.frame(camera).rgb
+        show(f"{camera} camera", image)
+        return image
+
+    # -- arm -------------------------------------------------------------------------------------
+    def _goal(self, poses: Sequence[np.ndarray], path: str, speed: float) -> MoveArm.Goal:
+        if path not in PATHS:
+            raise InvalidArgumentError(f"unknown path {path!r}; valid: {', '.join(PATHS)}")
+        if not 0.0 < speed <= 1.0:
+            raise InvalidArgumentError(f"speed must be in (0, 1]; got {speed}")
+        goal = MoveArm.Goal(
+            mode=MoveArm.Goal.POSE if len(poses) == 1 else MoveArm.Goal.WAYPOINTS,
+            path=PATHS[path],
+            velocity_scaling=float(speed),
+        )
+        for pose in poses:
+            stamped = PoseStamped(pose=matrix_to_pose(pose))
+            stamped.header.frame_id = "base"
+            goal.waypoints.append(stamped)
+        return goal
+
+    def _target(self, position: Sequence[float], orientation: Sequence[float] | None) -> np.ndarray:
+        pose = np.eye(4)
+        pose[:3, 3] = check_position(position)
+        if orientation is None:
+            pose[:3, :3] = self._ros.tcp_pose()[:3, :3]
+        else:
+            values = np.asarray(orientation, dtype=float).ravel()
+            if values.size != 3 or not np.isfinite(values).all():
+                raise InvalidArgumentError(
+                    f"orientation must be [roll, pitch, yaw] in radians; got {orientation!r}"
+                )
+            pose[:3, :3] = euler2mat(*values, "sxyz")
+        return pose
+
+    def _check_feedback(self, feedback: MoveArm.Feedback) -> None:
+        if self._harness.enabled and feedback.state in FEEDBACK_FAILURES:
+            error, text = FEEDBACK_FAILURES[feedback.state]
+            raise error(
+                f"{text} at {_position(feedback.current_pose)}; try another path or a higher approach"
+            )
+
+    def _move(self, goal: MoveArm.Goal) -> RobotState:
+        result = self._ros.act(
+            self._ros.move_arm, goal, self._harness.motion_timeout_s, on_feedback=self._check_feedback
+        )
+        raise_for(result)
+        return self.get_state()
+
+    @tool("control")
+    def move_gripper_to(
+        self,
+        position: Sequence[float],
+        orientation: Sequence[float] | None = None,
+        path: str = "auto",
+        speed: float = 1.0,
+    ) -> RobotState:
+        """Move the gripper to ``position`` [x, y, z] with ``orientation`` [roll, pitch, yaw] (None keeps the
+        current one). path: "auto" (straight line, or a planned path around obstacles), "line", "planned".
+        speed: 0..1 of the maximum. Raises UnreachableError / StalledError saying what failed."""
+        goal = self._goal([self._target(position, orientation)], path, speed)
+        if not self._harness.enabled or path != "line":
+            return self._move(goal)
+        try:
+            return self._move(goal)
+        except UnreachableError:  # harness: a blocked straight line may still have a planned path
+            goal.path = MoveArm.Goal.PATH_PLANNED
+            return self._move(goal)
+
+    @tool("control")
+    def move_gripper_by(self, offset: Sequence[float], path: str = "line", speed: float = 1.0) -> RobotState:
+        """Move the gripper by ``offset`` [dx, dy, dz] metres in the base frame, keeping its orientation."""
+        delta = np.asarray(offset, dtype=float).ravel()
+        if delta.size != 3 or not np.isfinite(delta).all():
+            raise InvalidArgumentError(f"offset must be [dx, dy, dz] in metres; got {offset!r}")
+        pose = self._ros.tcp_pose()
+        return self.move_gripper_to(pose[:3, 3] + delta, None, path=path, speed=speed)
+
+    @tool("control")
+    def move_gripper_along(
+        self, waypoints: Sequence[tuple[Sequence[float], Sequence[float] | None]], speed: float = 1.0
+    ) -> RobotState:
+        """Move through ``waypoints``, a list of (position, orientation or None), in straight lines."""
+        if not waypoints:
+            raise InvalidArgumentError("waypoints is empty; give a list of (position, orientation) pairs")
+        poses = [self._target(position, orientation) for position, orientation in waypoints]
+        return self._move(self._goal(poses, "auto", speed))
+
+    @tool("control")
+    def move_joints(self, positions: Sequence[float], speed: float = 1.0) -> RobotState:
+        """Move the 7 arm joints to ``positions`` (radians) along a collision-free path."""
+        values = np.asarray(positions, dtype=float).ravel()
+        if values.size != 7:
+            raise InvalidArgumentError(f"positions must have 7 joint angles; got {values.size}")
+        goal = MoveArm.Goal(
+            mode=MoveArm.Goal.JOINTS,
+            path=MoveArm.Goal.PATH_PLANNED,
+            joint_names=list(ARM_JOINTS),
+            joint_positions=values.tolist(),
+            velocity_scaling=float(speed),
+        )
+        return self._move(goal)
+
+    @tool("control")
+    def move_home(self) -> RobotState:
+        """Move the arm to its home posture above the table (gripper down, cameras unobstructed)."""
+        return self.move_joints(HOME)
+
+    # -- gripper ---------------------------------------------------------------------------------
+    def _gripper_command(self, command: int) -> GripperState:
+        result = self._ros.act(
+            self._ros.gripper, GripperCommand.Goal(command=command), self._harness.motion_timeout_s
+        )
+        state = GripperState(
+            width=float(result.width),
+            fraction_closed=float(result.closed_fraction),
+            holding=bool(result.object_held),
+        )
+        if not result.success and not (command == GripperCommand.Goal.GRASP and not self._harness.enabled):
+            raise_for(result)
+        return state
+
+    @tool("control")
+    def open_gripper(self) -> GripperState:
+        """Open the gripper fully."""
+        return self._gripper_command(GripperCommand.Goal.OPEN)
+
+    @tool("control")
+    def close_gripper(self) -> GripperState:
+        """Close the gripper fully (use grasp() to hold an object: it reports whether one is held)."""
+        return self._gripper_command(GripperCommand.Goal.CLOSE)
+
+    @tool("control")
+    def grasp(self) -> GripperState:
+        """Close on the object between the fingers. Raises GraspFailedError when it closed on nothing (the
+        fingers are then fully closed: move back up, open, and try again lower or re-detect the object)."""
+        try:
+            return self._gripper_command(GripperCommand.Goal.GRASP)
+        except GraspFailedError as exc:
+            pose = self._ros.tcp_pose()
+            raise GraspFailedError(
+                f"{exc}: the gripper closed on nothing at {np.round(pose[:3, 3], 3).tolist()} "
+                "(fraction_closed 1.0); open it and approach again, e.g. lower or re-detected"
+            ) from None

@@ -1,0 +1,202 @@
+"""The proxy's one ROS 2 node: service and action clients to the module nodes, spun in a background thread.
+
+Calls block the calling thread (the sandboxed code) with short sleeps, so a timeout or a cancel raised
+inside that thread by the sandbox interrupts them; a running action goal is then cancelled on the way
+out, which is what stops the robot when a task is cancelled.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+
+from maestro_msgs.action import GripperCommand, MoveArm
+from maestro_msgs.srv import Detect, GetTaskProgress, PlanGrasp, Point
+from maestro_tools.common.action_client import ThreadSafeActionClient
+from maestro_tools.common.conversions import pose_to_matrix
+from maestro_tools.common.errors import (
+    CanceledError,
+    MaestroError,
+    MaestroTimeoutError,
+    NoDataError,
+    UnavailableError,
+    error_from_code,
+)
+from maestro_tools.common.qos import STATE_QOS
+from maestro_tools.perception.objects import CameraFrame
+from maestro_tools.perception.topic_source import TopicFrameSource
+
+ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
+FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+GRIPPER_MAX_WIDTH = 0.08
+POLL_S = 0.01
+
+
+def _wait(done: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(POLL_S)
+    return True
+
+
+class RosClient:
+    """Clients for detect, point, plan_grasp, move_arm, gripper and the robot's state, in ``namespace``."""
+
+    def __init__(self, namespace: str = "/maestro", node_name: str = "agent_proxy") -> None:
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = Node(node_name, namespace=namespace, context=self.context)
+        group = ReentrantCallbackGroup()
+        self._group = group
+        self.detect = self.node.create_client(Detect, "detect", callback_group=group)
+        self.point = self.node.create_client(Point, "point", callback_group=group)
+        self.plan_grasp = self.node.create_client(PlanGrasp, "plan_grasp", callback_group=group)
+        self.task_progress = self.node.create_client(
+            GetTaskProgress, "get_task_progress", callback_group=group
+        )
+        self.move_arm = ThreadSafeActionClient(self.node, MoveArm, "move_arm", callback_group=group)
+        self.gripper = ThreadSafeActionClient(self.node, GripperCommand, "gripper", callback_group=group)
+        self._joints: JointState | None = None
+        self._tcp: PoseStamped | None = None
+        self.node.create_subscription(
+            JointState, "joint_states", self._on_joints, STATE_QOS, callback_group=group
+        )
+        self.node.create_subscription(PoseStamped, "tcp_pose", self._on_tcp, STATE_QOS, callback_group=group)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        self.executor.add_node(self.node)
+        self._spin = threading.Thread(target=self._spin_forever, name="proxy-ros", daemon=True)
+        self._spin.start()
+
+    def _spin_forever(self) -> None:
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except Exception:  # a shutdown race at exit; the loop condition ends it
+                if not self.context.ok():
+                    return
+                raise
+
+    def _on_joints(self, message: JointState) -> None:
+        self._joints = message
+
+    def _on_tcp(self, message: PoseStamped) -> None:
+        self._tcp = message
+
+    def close(self) -> None:
+        if self.context.ok():
+            rclpy.shutdown(context=self.context)
+        self._spin.join(timeout=2.0)
+
+    # -- state -----------------------------------------------------------------------------------
+    def joints(self, timeout: float = 5.0) -> dict[str, float]:
+        if not _wait(lambda: self._joints is not None, timeout):
+            raise NoDataError(
+                f"no joint_states within {timeout} s; is the robot (sim node or driver) running?"
+            )
+        message = self._joints
+        return dict(zip(message.name, message.position, strict=False))
+
+    def tcp_pose(self, timeout: float = 5.0) -> np.ndarray:
+        if not _wait(lambda: self._tcp is not None, timeout):
+            raise NoDataError(f"no tcp_pose within {timeout} s; is the motion node running?")
+        return pose_to_matrix(self._tcp.pose)
+
+    def frame(self, camera: str, timeout: float = 5.0) -> CameraFrame:
+        """One matched colour + depth + pose frame from ``camera`` (subscribes only for the grab)."""
+        source = TopicFrameSource(self.node, self._group, [camera], timeout)
+        try:
+            return source(camera)
+        finally:
+            source.close()
+
+    # -- calls -----------------------------------------------------------------------------------
+    def call(self, client: Any, request: Any, timeout: float) -> Any:
+        """Call a service; raise the typed error its response carries, or a timeout naming the service."""
+        name = client.srv_name
+        if not _wait(client.service_is_ready, min(timeout, 5.0)):
+            raise UnavailableError(f"service {name} is not available; is its node running?")
+        future = client.call_async(request)
+        try:
+            if not _wait(future.done, timeout):
+                raise MaestroTimeoutError(f"{name} did not answer within {timeout:.0f} s")
+        except BaseException:
+            future.cancel()
+            raise
+        response = future.result()
+        if hasattr(response, "success") and not response.success:
+            raise error_from_code(response.error_code, response.message)
+        return response
+
+    def act(
+        self,
+        client: ThreadSafeActionClient,
+        goal: Any,
+        timeout: float,
+        on_feedback: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """Run an action goal to its result. ``on_feedback`` runs in this thread and may raise to abort.
+
+        Any exception here (a timeout, a feedback check, the sandbox's cancel) cancels the goal before it
+        propagates, so the robot does not go on moving for code that is no longer running.
+        """
+        name = client._action_name
+        if not _wait(client.server_is_ready, min(timeout, 5.0)):
+            raise UnavailableError(f"action {name} is not available; is its node running?")
+        pending: list[Any] = []
+        lock = threading.Lock()
+
+        def queue(message: Any) -> None:
+            with lock:
+                pending.append(message.feedback)
+
+        sent = client.send_goal_async(goal, feedback_callback=queue)
+        handle = None
+        try:
+            if not _wait(sent.done, 10.0):
+                raise UnavailableError(f"{name} did not answer the goal within 10 s")
+            handle = sent.result()
+            if not handle.accepted:
+                raise UnavailableError(f"{name} rejected the goal")
+            result = handle.get_result_async()
+            deadline = time.monotonic() + timeout
+            while not result.done():
+                if time.monotonic() > deadline:
+                    raise MaestroTimeoutError(
+                        f"{name} did not finish within {timeout:.0f} s; it was cancelled"
+                    )
+                with lock:
+                    batch, pending[:] = pending[:], []
+                if on_feedback is not None:
+                    for feedback in batch:
+                        on_feedback(feedback)
+                time.sleep(POLL_S)
+        except BaseException:
+            if handle is not None and handle.accepted:
+                cancelling = handle.cancel_goal_async()
+                _wait(cancelling.done, 1.0)
+            raise
+        return result.result().result
+
+
+def raise_for(result: Any) -> Any:
+    """The result itself when it succeeded, else its typed error."""
+    if not result.success:
+        error = error_from_code(result.error_code, result.message)
+        raise CanceledError(result.message) if isinstance(error, CanceledError) else error
+    return result
+
+
+__all__ = ["ARM_JOINTS", "FINGER_JOINTS", "MaestroError", "RosClient", "raise_for"]

@@ -1,0 +1,107 @@
+"""What the proxy's tools return: small frozen dataclasses with numpy arrays, printed compactly.
+
+Generated code prints these to show the VLM what happened, so ``__str__`` is short, in metres and
+degrees, with three decimals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _vec(values: np.ndarray, digits: int = 3) -> str:
+    return "[" + ", ".join(f"{v:.{digits}f}" for v in np.asarray(values, dtype=float).ravel()) + "]"
+
+
+@dataclass(frozen=True)
+class GripperState:
+    width: float  # metres between the jaws
+    fraction_closed: float  # 0 = fully open, 1 = fully closed; 0.1..0.9 after a grasp = holding
+    holding: bool
+
+    def __str__(self) -> str:
+        return (
+            f"GripperState(width={self.width:.3f} m, fraction_closed={self.fraction_closed:.2f}, "
+            f"holding={self.holding})"
+        )
+
+
+@dataclass(frozen=True)
+class RobotState:
+    position: np.ndarray  # (3,) TCP position in the base frame, metres
+    orientation: np.ndarray  # (3,) TCP roll, pitch, yaw in radians (static xyz)
+    rotation: np.ndarray  # (3, 3) TCP rotation matrix
+    joint_positions: np.ndarray  # (7,) radians
+    gripper: GripperState
+
+    @property
+    def gripper_fraction_closed(self) -> float:
+        return self.gripper.fraction_closed
+
+    def __str__(self) -> str:
+        return (
+            f"RobotState(position={_vec(self.position)}, "
+            f"orientation_deg={_vec(np.degrees(self.orientation), 1)}, "
+            f"gripper_fraction_closed={self.gripper.fraction_closed:.2f}, holding={self.gripper.holding})"
+        )
+
+
+@dataclass(frozen=True)
+class Detection:
+    label: str
+    score: float
+    position: np.ndarray  # (3,) object centre in the base frame, metres
+    extent: np.ndarray  # (3,) size along the object's axes, metres
+    rotation: np.ndarray  # (3, 3) object axes in the base frame
+    box: tuple[int, int, int, int]  # x, y, width, height in pixels of `camera`
+    camera: str
+    has_3d: bool = True
+
+    @property
+    def top(self) -> np.ndarray:
+        """The centre of the object's top surface."""
+        return self.position + np.array([0.0, 0.0, self.extent[2] / 2])
+
+    def __str__(self) -> str:
+        return (
+            f"Detection({self.label!r}, score={self.score:.2f}, position={_vec(self.position)}, "
+            f"extent={_vec(self.extent)}, camera={self.camera!r})"
+        )
+
+
+@dataclass(frozen=True)
+class Keypoint:
+    label: str
+    score: float
+    pixel: tuple[float, float]  # u (column), v (row) in `camera`
+    position: np.ndarray  # (3,) base frame, metres (NaN when depth was missing)
+    camera: str
+
+    def __str__(self) -> str:
+        pixel = f"({self.pixel[0]:.0f}, {self.pixel[1]:.0f})"
+        return f"Keypoint({self.label!r}, position={_vec(self.position)}, pixel={pixel})"
+
+
+@dataclass(frozen=True)
+class GraspCandidate:
+    position: np.ndarray  # (3,) TCP position at the grasp, base frame
+    orientation: np.ndarray  # (3,) TCP roll, pitch, yaw, radians
+    rotation: np.ndarray  # (3, 3) TCP rotation; its z axis is the approach direction
+    width: float  # jaw opening at the grasp, metres
+    score: float
+    strategy: str  # "antipodal" | "top_down"
+    label: str
+    reachable: bool
+
+    @property
+    def approach(self) -> np.ndarray:
+        return self.rotation[:, 2].copy()
+
+    def __str__(self) -> str:
+        return (
+            f"GraspCandidate({self.label!r}, position={_vec(self.position)}, "
+            f"orientation_deg={_vec(np.degrees(self.orientation), 1)}, width={self.width:.3f}, "
+            f"score={self.score:.2f}, strategy={self.strategy!r})"
+        )

@@ -1,0 +1,169 @@
+"""The agent node's view of the world (camera snapshots, the task score) and its event outlet
+(RunTask feedback, TraceEvent messages)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from rclpy.action.server import ServerGoalHandle
+from rclpy.callback_groups import CallbackGroup
+from rclpy.node import Node
+
+from maestro_agent.loop import Sink
+from maestro_msgs.action import RunTask
+from maestro_msgs.msg import ToolCall, TraceEvent
+from maestro_msgs.srv import GetTaskProgress, ResetScene
+from maestro_tools.common.errors import MaestroError
+from maestro_tools.common.qos import LATCHED_QOS
+from maestro_tools.perception.topic_source import TopicFrameSource
+
+CAMERAS = ("scene", "wrist")
+KINDS = {
+    "plan": TraceEvent.PLAN,
+    "code": TraceEvent.CODE,
+    "line": TraceEvent.LINE,
+    "tool_call": TraceEvent.TOOL_CALL,
+    "image": TraceEvent.IMAGE,
+    "judgement": TraceEvent.REASONING,
+    "replan": TraceEvent.REPLAN,
+    "reflection": TraceEvent.REFLECTION,
+    "tokens": TraceEvent.TOKENS,
+    "outcome": TraceEvent.OUTCOME,
+}
+
+
+def _wait(future: Any, timeout: float) -> Any | None:
+    deadline = time.monotonic() + timeout
+    while not future.done():
+        if time.monotonic() > deadline:
+            future.cancel()
+            return None
+        time.sleep(0.01)
+    return future.result()
+
+
+class RosScene:
+    """Snapshots from the scene and wrist cameras; the sim's score (-1 on a real robot)."""
+
+    def __init__(self, node: Node, group: CallbackGroup, reset_seed: int | None) -> None:
+        self.node, self.group, self.reset_seed = node, group, reset_seed
+        self.progress_client = node.create_client(GetTaskProgress, "get_task_progress", callback_group=group)
+        self.reset_client = node.create_client(ResetScene, "reset_scene", callback_group=group)
+        self.task = ""  # the simulated task, from the sim's latched scene description
+        node.create_subscription(
+            ResetScene.Response, "scene", self._on_scene, LATCHED_QOS, callback_group=group
+        )
+
+    def _on_scene(self, message: ResetScene.Response) -> None:
+        self.task = message.task
+
+    def snapshot(self) -> list[tuple[str, np.ndarray]]:
+        images = []
+        for camera in CAMERAS:
+            source = TopicFrameSource(self.node, self.group, [camera], 3.0)
+            try:
+                images.append((f"{camera} camera", source(camera).rgb))
+            except MaestroError as exc:
+                self.node.get_logger().warning(f"no {camera} image for the VLM: {exc}")
+            finally:
+                source.close()
+        return images
+
+    def progress(self) -> float:
+        if not self.progress_client.wait_for_service(timeout_sec=0.5):
+            return -1.0
+        response = _wait(self.progress_client.call_async(GetTaskProgress.Request()), 5.0)
+        return float(response.progress) if response is not None and response.success else -1.0
+
+    def prepare_trial(self, index: int) -> None:
+        if self.reset_seed is None or not self.reset_client.wait_for_service(timeout_sec=0.5):
+            return
+        response = _wait(self.reset_client.call_async(ResetScene.Request(seed=self.reset_seed)), 10.0)
+        if response is None or not response.success:
+            self.node.get_logger().warning(f"could not reset the scene before trial {index + 1}")
+
+
+class RosSink:
+    """Publishes the loop's events: ``trace`` (TraceEvent, every event) and the goal's feedback."""
+
+    def __init__(self, node: Node, recorder: Sink | None = None) -> None:
+        self.node, self.recorder = node, recorder
+        self.trace = node.create_publisher(TraceEvent, "trace", 100)
+        self._lock = threading.Lock()
+        self._goal: ServerGoalHandle | None = None
+        self._trial_id, self._substep, self._subtask, self._stdout = "", 0, 0, ""
+        self._feedback = RunTask.Feedback()
+
+    def for_goal(self, handle: ServerGoalHandle) -> RosSink:
+        with self._lock:
+            self._goal = handle
+        return self
+
+    def live(self, event: dict[str, Any]) -> None:
+        """Events streamed by the sandbox while code runs (executing line, tool calls)."""
+        self.record(event.get("kind", "event"), **{k: v for k, v in event.items() if k != "kind"})
+
+    def record(self, kind: str, **fields: Any) -> None:
+        if self.recorder is not None:
+            self.recorder.record(kind, **fields)
+        if kind == "trial_start":
+            self._trial_id = fields["trial_id"]
+        if kind == "phase":
+            self._publish_feedback(fields)
+        if kind in KINDS:
+            self.trace.publish(self._event(kind, fields))
+
+    def _publish_feedback(self, fields: dict[str, Any]) -> None:
+        feedback = self._feedback
+        feedback.phase = fields["phase"]
+        feedback.substep = int(fields.get("substep", 0))
+        if fields.get("plan"):
+            feedback.plan = [str(p) for p in fields["plan"]]
+        feedback.current_subtask = int(fields.get("current_subtask", 0))
+        if fields.get("code"):
+            feedback.code = str(fields["code"])
+        if "stdout_tail" in fields:
+            feedback.stdout_tail = str(fields["stdout_tail"])
+        feedback.replans = int(fields.get("replans", 0))
+        self._substep, self._subtask = feedback.substep, feedback.current_subtask
+        with self._lock:
+            if self._goal is not None and self._goal.is_active:
+                self._goal.publish_feedback(feedback)
+
+    def _event(self, kind: str, fields: dict[str, Any]) -> TraceEvent:
+        event = TraceEvent(
+            trial_id=self._trial_id, kind=KINDS[kind], substep=self._substep, current_subtask=self._subtask
+        )
+        event.header.stamp = self.node.get_clock().now().to_msg()
+        event.line = int(fields.get("line", 0) or 0)
+        event.text = str(
+            fields.get("code")
+            or fields.get("reasoning")
+            or fields.get("text")
+            or fields.get("summary")
+            or fields.get("reason")
+            or fields.get("label")
+            or ""
+        )
+        event.plan = [str(p) for p in fields.get("plan", [])]
+        event.progress = float(fields.get("progress", -1.0) if fields.get("progress") is not None else -1.0)
+        event.input_tokens = int(fields.get("input_tokens", 0))
+        event.output_tokens = int(fields.get("output_tokens", 0))
+        if kind == "tool_call":
+            event.tool_call = ToolCall(
+                trial_id=self._trial_id,
+                substep=self._substep,
+                line=event.line,
+                module=str(fields.get("module", "")),
+                function=str(fields.get("function", "")),
+                category=str(fields.get("category", "")),
+                arguments=str(fields.get("arguments", "")),
+                duration=float(fields.get("duration", 0.0)),
+                success=bool(fields.get("success", True)),
+                error_code=int(fields.get("error_code", 0)),
+                message=str(fields.get("message", "")),
+            )
+        return event

@@ -1,0 +1,325 @@
+"""The sandbox child: ``python -m maestro_agent.sandbox.worker --fd N``.
+
+Talks JSON lines with the parent over the socket ``N`` (never its stdout). The first line is the
+init message; then it runs setup, reports ``ready`` and serves ``run``/``cancel``/``reset``/``close``.
+Submitted code runs in the main thread, so signals (SIGUSR1 cancel, SIGALRM wall time, SIGPROF CPU
+time) raise ``SandboxCancelled``/``SandboxTimeout`` inside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import importlib
+import io
+import json
+import os
+import queue
+import resource
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+import types
+from collections import OrderedDict
+from typing import Any
+
+from maestro_agent.sandbox import channel, guards
+from maestro_agent.sandbox.channel import USER_FILENAME_PREFIX, Link, SandboxCancelled, SandboxTimeout
+from maestro_agent.sandbox.policy import ALLOWED_IMPORTS
+
+STDOUT_LIMIT = 20_000
+RESERVE_BYTES = 16 * 2**20  # freed on MemoryError so the result can still be built and sent
+LINE_EVENT_MIN_S = 0.005  # at most ~200 line events per second
+_SIGNAL_STATUS = {signal.SIGUSR1: "cancelled", signal.SIGALRM: "timeout", signal.SIGPROF: "timeout"}
+
+
+class _Capture(io.TextIOBase):
+    """sys.stdout/sys.stderr during a run: keeps the first STDOUT_LIMIT characters."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        room = max(STDOUT_LIMIT - self.size, 0)
+        self.parts.append(s[:room])
+        self.size += min(len(s), room)
+        self.dropped += max(len(s) - room, 0)
+        return len(s)
+
+    def text(self) -> str:
+        out = "".join(self.parts)
+        if self.dropped:
+            out += f"\n[output truncated: {self.dropped} more characters not shown]"
+        return out
+
+
+class Worker:
+    def __init__(self, link: Link, init: dict[str, Any], injected: dict[str, Any]) -> None:
+        self.link = link
+        self.injected = injected
+        self.trace_lines = bool(init.get("trace_lines", True))
+        self.memory_bytes = int(init.get("memory_mb", 0)) * 2**20
+        self.allowed = frozenset(init.get("allowed_imports") or ALLOWED_IMPORTS)
+        self.builtins = guards.make_builtins(guards.make_import(self.allowed))
+        self.namespace = self.fresh_namespace()
+        self.sources: OrderedDict[str, list[str]] = OrderedDict()
+        self.commands: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.lock = threading.Lock()
+        self.current: int | None = None  # id of the run in progress
+        self.done = 0  # highest finished run id
+        self.cancelled: set[int] = set()  # cancels that arrived before their run started
+        self.cancel_requested = False
+        self.wall_deadline = self.cpu_limit = self.cpu0 = 0.0
+        self.limits = (0.0, 0.0)
+        self.emitted_line: int | None = None
+        self.last_line_emit = 0.0
+
+    def fresh_namespace(self) -> dict[str, Any]:
+        return {"__builtins__": self.builtins, "__name__": "__substep__", **self.injected}
+
+    # threads: commands from the parent, and a watchdog
+    def read_commands(self, reader: io.BufferedReader) -> None:
+        for raw in reader:
+            cmd = json.loads(raw)
+            if cmd.get("op") != "cancel":
+                self.commands.put(cmd)
+                continue
+            with self.lock:
+                rid = cmd.get("id")
+                if rid == self.current:
+                    self.cancel_requested = True
+                    if self.link.armed:
+                        signal.pthread_kill(self.link.main, signal.SIGUSR1)
+                elif isinstance(rid, int) and rid > self.done:
+                    self.cancelled.add(rid)
+        self.commands.put({"op": "close"})  # the parent went away
+
+    def watchdog(self) -> None:
+        """Backs up the interval timers with thread-directed signals and flushes stale line events."""
+        last_flush = 0.0
+        while True:
+            time.sleep(0.02)
+            link = self.link
+            if not link.armed or link.fired is not None:
+                continue
+            now = time.monotonic()
+            if now > self.wall_deadline + 0.05:
+                signal.pthread_kill(link.main, signal.SIGALRM)
+            elif time.process_time() - self.cpu0 > self.cpu_limit + 0.05:
+                signal.pthread_kill(link.main, signal.SIGPROF)
+            elif self.trace_lines and now - last_flush > 0.1 and link.line != self.emitted_line:
+                last_flush = now
+                self.emit_line(link.line)
+
+    # signals and tracing
+    def on_signal(self, signum: int, frame: types.FrameType | None) -> None:
+        link = self.link
+        if not link.armed or link.fired is not None:
+            return
+        wall_s, cpu_s = self.limits
+        link.fired = _SIGNAL_STATUS[signum]
+        exc: BaseException
+        if signum == signal.SIGUSR1:
+            exc = SandboxCancelled("the run was cancelled")
+        elif signum == signal.SIGALRM:
+            exc = SandboxTimeout(f"the run exceeded its wall-clock limit of {wall_s:g} s")
+        else:
+            exc = SandboxTimeout(f"the run exceeded its CPU time limit of {cpu_s:g} s")
+        if link.depth:  # in the middle of a write to the parent: raise when it is done
+            link.pending = exc
+            return
+        raise exc
+
+    def trace_global(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        return self.trace_local if frame.f_code.co_filename == self.link.filename else None
+
+    def trace_local(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        if event == "line" and frame.f_lineno != self.link.line:
+            self.link.line = frame.f_lineno
+            now = time.monotonic()
+            if now - self.last_line_emit >= LINE_EVENT_MIN_S:
+                self.last_line_emit = now
+                self.emit_line(frame.f_lineno)
+        return self.trace_local
+
+    def emit_line(self, line: int | None) -> None:
+        if line is not None:
+            self.emitted_line = line
+            self.link.send({"msg": "line", "line": line, "t": self.link.elapsed()})
+
+    # runs
+    def serve(self) -> None:
+        while True:
+            cmd = self.commands.get()
+            op = cmd.get("op")
+            if op == "run":
+                self.link.send(self.run(cmd))
+            elif op == "reset":
+                self.namespace = self.fresh_namespace()
+                self.sources.clear()
+                self.link.send({"msg": "reset_done"})
+            elif op == "close":
+                return
+
+    def run(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        rid = int(cmd["id"])
+        with self.lock:
+            skip = rid in self.cancelled
+            self.cancelled.discard(rid)
+            self.current, self.cancel_requested = rid, False
+        link = self.link
+        filename = f"{USER_FILENAME_PREFIX}-{rid}>"
+        self.sources[filename] = str(cmd["code"]).splitlines()
+        while len(self.sources) > 200:
+            self.sources.popitem(last=False)
+        self.limits = (float(cmd["wall_s"]), float(cmd["cpu_s"]))
+        link.filename, link.line, link.fired, link.pending = filename, None, None, None
+        link.images_sent = link.images_dropped = 0
+        self.emitted_line = None
+        capture = _Capture()
+        saved = sys.stdout, sys.stderr
+        reserve = bytearray(RESERVE_BYTES)
+        error: BaseException | None = None
+        link.t0 = time.monotonic()
+        try:
+            if skip:
+                link.fired = "cancelled"
+                raise SandboxCancelled("the run was cancelled before it started")
+            code = compile(str(cmd["code"]), filename, "exec", dont_inherit=True)
+            sys.stdout = sys.stderr = capture
+            self.arm()
+            exec(code, self.namespace)
+            link.armed = False  # no call between exec and here: a late signal lands in the except
+        except BaseException as e:
+            link.armed = False  # first statement, so a signal cannot raise past this handler
+            error = e
+        finally:
+            self.disarm()
+            sys.stdout, sys.stderr = saved
+            link.pending = None
+        if isinstance(error, MemoryError):
+            del reserve
+        with self.lock:
+            self.current, self.done = None, rid
+        result = {"msg": "result", "id": rid, "stdout": capture.text(), "images_dropped": link.images_dropped}
+        status = link.fired or ("ok" if error is None else "error")
+        result.update(status=status, error="", error_type="", error_line=None)
+        if error is not None:
+            result.update(self.describe(error, filename))
+        elif link.fired:
+            result.update(error=f"the run was stopped ({status}) but the code finished anyway")
+        result["memory_high"] = isinstance(error, MemoryError) and self.memory_high()
+        return result
+
+    def arm(self) -> None:
+        wall_s, cpu_s = self.limits
+        if self.trace_lines:
+            sys.settrace(self.trace_global)
+        self.wall_deadline = time.monotonic() + wall_s
+        self.cpu0, self.cpu_limit = time.process_time(), cpu_s
+        self.link.armed = True
+        signal.setitimer(signal.ITIMER_REAL, wall_s)
+        signal.setitimer(signal.ITIMER_PROF, cpu_s)
+        if self.cancel_requested:  # a cancel that raced with the start of the run
+            self.link.fired = "cancelled"
+            raise SandboxCancelled("the run was cancelled")
+
+    def disarm(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        sys.settrace(None)
+
+    def describe(self, error: BaseException, filename: str) -> dict[str, Any]:
+        """The error text with the submitted code's lines (frames of the proxy are left out)."""
+        frames: list[tuple[str, int]] = []
+        tb = error.__traceback__
+        while tb is not None:
+            name = tb.tb_frame.f_code.co_filename
+            if name in self.sources:
+                frames.append((name, tb.tb_lineno))
+            tb = tb.tb_next
+        try:
+            message = str(error)
+        except Exception:
+            message = "<the error message could not be rendered>"
+        kind = type(error).__name__
+        text = f"{kind}: {message}" if message else kind
+        if frames:
+            text += f" ({self.where(*frames[-1], filename)})"
+        if len(frames) > 1:
+            text += "\nTraceback of the submitted code (most recent call last):"
+            text += "".join(f"\n  {self.where(name, line, filename)}" for name, line in frames)
+        own = [line for name, line in frames if name == filename]
+        return {"error": text, "error_type": kind, "error_line": own[-1] if own else None}
+
+    def where(self, name: str, line: int, current: str) -> str:
+        lines = self.sources.get(name, [])
+        src = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        run_id = name[len(USER_FILENAME_PREFIX) + 1 : -1]
+        label = f"line {line}" if name == current else f"line {line} of an earlier substep (run {run_id})"
+        return f"{label}: `{src}`" if src else label
+
+    def memory_high(self) -> bool:
+        """After a MemoryError: is the process still near its limit (memory held by variables)?"""
+        try:
+            with open("/proc/self/status") as f:
+                data_kb = next(int(x.split()[1]) for x in f if x.startswith("VmData:"))
+        except (OSError, StopIteration, ValueError):
+            return True
+        return not self.memory_bytes or data_kb * 1024 > 0.7 * self.memory_bytes
+
+
+def _run_setup(spec: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    if not spec:
+        return {}
+    module_name, _, func_name = spec.partition(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    names = func(**kwargs)
+    if not isinstance(names, dict) or not all(isinstance(k, str) and k.isidentifier() for k in names):
+        raise TypeError(f"setup {spec} must return a dict of identifiers to objects, got {type(names).__name__}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fd", type=int, required=True, help="socket to the parent")
+    args = parser.parse_args(argv)
+    sock = socket.socket(fileno=args.fd)
+    reader = sock.makefile("rb")
+    init = json.loads(reader.readline())
+    faulthandler.enable()
+    memory_mb = int(init.get("memory_mb", 0))
+    if memory_mb > 0:  # RLIMIT_DATA: private writable memory (RLIMIT_AS would count rclpy's reservations)
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_mb * 2**20, memory_mb * 2**20))
+    link = Link(sock)
+    try:
+        guards.preload(frozenset(init.get("allowed_imports") or ALLOWED_IMPORTS))
+        injected = _run_setup(init.get("setup"), dict(init.get("setup_kwargs") or {}))
+    except BaseException:
+        link.send({"msg": "setup_error", "error": traceback.format_exc()})
+        return 1
+    channel._link = link
+    worker = Worker(link, init, injected)
+    for signum in _SIGNAL_STATUS:
+        signal.signal(signum, worker.on_signal)
+    guards.install_audit_hook(link)
+    threading.Thread(target=worker.read_commands, args=(reader,), daemon=True, name="sandbox-commands").start()
+    threading.Thread(target=worker.watchdog, daemon=True, name="sandbox-watchdog").start()
+    link.send({"msg": "ready", "pid": os.getpid()})
+    worker.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.stdout.flush()
+    os._exit(main())

@@ -1,0 +1,59 @@
+"""Turns the agent's events (the loop's and the sandbox's) into trace store rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from maestro_agent.traces.store import TraceStore
+
+BULKY = ("image",)
+
+
+class TraceRecorder:
+    """A loop ``Sink`` writing into a TraceStore; knows the current trial, substep and subtask."""
+
+    def __init__(
+        self, store: TraceStore, vlm: str = "", harness: bool = True, task_type: Callable[[], str] = str
+    ) -> None:
+        self.store, self.vlm, self.harness, self.task_type = store, vlm, harness, task_type
+        self.trial_id, self.substep, self.subtask = "", 0, 0
+
+    def record(self, kind: str, **fields: Any) -> None:
+        if kind == "trial_start":
+            self.trial_id, self.substep, self.subtask = fields["trial_id"], 0, 0
+            self.store.start_trial(
+                self.trial_id, fields.get("instruction", ""), self.task_type(), self.vlm, self.harness
+            )
+            return
+        if not self.trial_id:
+            return
+        if kind == "phase":
+            self.substep = int(fields.get("substep", self.substep))
+            self.subtask = int(fields.get("current_subtask", self.subtask))
+        if kind == "tool_call":
+            self.store.tool_call(self.trial_id, self.substep, fields)
+            return
+        if kind == "image" and isinstance(fields.get("image"), np.ndarray):
+            self.store.image(
+                self.trial_id,
+                int(fields.get("substep", self.substep)),
+                str(fields.get("label", "")),
+                fields["image"],
+            )
+            return
+        data = {k: v for k, v in fields.items() if k not in BULKY}
+        line = int(data.pop("line", 0) or 0)
+        data.pop("substep", None)
+        self.store.event(self.trial_id, kind, self.substep, self.subtask, line, **data)
+        if kind == "outcome":
+            self.store.end_trial(
+                self.trial_id,
+                bool(fields.get("success")),
+                float(fields.get("progress", -1.0)),
+                str(fields.get("summary", "")),
+                int(fields.get("substeps", 0)),
+                int(fields.get("replans", 0)),
+            )

@@ -1,0 +1,334 @@
+"""ScriptedVLM: a named fake VLM that replays YAML programs, for offline demos and tests.
+
+It is not a model and is never chosen silently: only ``create_vlm("scripted")`` (``vlm:=scripted``)
+makes one, and it logs a warning saying so. Replies are produced with ``format_plan`` and
+``format_judgement`` so the agent parses them with the same code as real model replies.
+
+Program files (YAML, format version 1; a directory means every ``*.yaml`` in it)::
+
+    version: 1
+    name: ball_in_bowl
+    description: "..."                 # optional, for people
+    instructions: ["put the tennis ball into the bowl"]
+    subtasks: ["locate the ball", "grasp the ball", "drop it into the bowl"]
+    steps:                             # exactly one per subtask, in order
+      - code: |
+          ...python for this subtask...
+        judge:                         # optional (default: always continue); the first matching rule wins
+          - when: {contains: ["closed on nothing"], absent: ["error"]}
+            decision: retry            # continue | retry | replan | complete | failed
+            reason: "the gripper closed on nothing; grasp 1 cm lower"
+            code: |                    # retry/replan only; default: this step's code again
+              ...
+          - decision: continue         # no `when`: always matches
+            reason: "holding the ball"
+    reflection: "text returned for purpose=reflect"   # optional
+
+Instructions match after lower-casing, replacing punctuation by spaces and collapsing whitespace;
+a trial instruction that starts with a listed one (at a word boundary) also matches, longest first.
+Rules read the observation: the text parts of the last user message. ``contains`` needs every
+substring, ``absent`` none of them (both case-insensitive). If no rule matches, the reply is
+``failed`` naming the step. ``continue`` moves to the next step and sends its code (after the last
+step it replies ``complete``); ``retry``/``replan`` send the rule's code and stay on the step;
+``complete``/``failed`` end the trial. A ``plan`` request starts a new trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from maestro_agent.vlm.base import NoProgramError, Usage, VLMConfigError, VLMReply, VLMRequest
+from maestro_agent.vlm.parsing import Decision, format_judgement, format_plan
+
+log = logging.getLogger(__name__)
+
+_TOP_KEYS = {"version", "name", "description", "instructions", "subtasks", "steps", "reflection"}
+_STEP_KEYS = {"code", "judge"}
+_RULE_KEYS = {"when", "decision", "reason", "code"}
+_WHEN_KEYS = {"contains", "absent"}
+
+
+def normalize_instruction(text: str) -> str:
+    """Lower case, punctuation to spaces, whitespace collapsed."""
+    return " ".join(re.sub(r"[^\w\s]|_", " ", text.lower()).split())
+
+
+@dataclass(frozen=True)
+class Rule:
+    decision: Decision
+    reason: str
+    code: str | None
+    contains: tuple[str, ...]
+    absent: tuple[str, ...]
+
+    def matches(self, observation: str) -> bool:
+        text = observation.lower()
+        return all(s in text for s in self.contains) and not any(s in text for s in self.absent)
+
+
+@dataclass(frozen=True)
+class Step:
+    code: str
+    judge: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    path: Path
+    instructions: tuple[str, ...]  # as written
+    subtasks: tuple[str, ...]
+    steps: tuple[Step, ...]
+    reflection: str
+
+
+class _Checker:
+    """Validation helpers whose errors name the file and the key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> VLMConfigError:
+        return VLMConfigError(f"{self.path}: {key}: {problem}")
+
+    def keys(self, value: Any, allowed: set[str], key: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(
+                key, f"expected a mapping with keys {sorted(allowed)}, got {type(value).__name__}"
+            )
+        unknown = sorted(str(k) for k in value if k not in allowed)
+        if unknown:
+            raise self.fail(
+                f"{key}.{unknown[0]}" if key else unknown[0], f"unknown key (valid: {sorted(allowed)})"
+            )
+        return value
+
+    def text(self, value: Any, key: str, required: bool = True) -> str:
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, "expected a non-empty string")
+        return value
+
+    def texts(self, value: Any, key: str) -> tuple[str, ...]:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items:
+            raise self.fail(key, "expected a non-empty list of strings")
+        return tuple(self.text(item, f"{key}[{i}]") for i, item in enumerate(items))
+
+
+def _load_rule(check: _Checker, raw: Any, key: str, step_code: str) -> Rule:
+    raw = check.keys(raw, _RULE_KEYS, key)
+    word = raw.get("decision")
+    valid = [d.value for d in Decision]
+    if word not in valid:
+        raise check.fail(f"{key}.decision", f"{word!r} is not one of {', '.join(valid)}")
+    decision = Decision(word)
+    code = check.text(raw.get("code"), f"{key}.code", required=False) or None
+    if code and decision not in (Decision.RETRY, Decision.REPLAN):
+        raise check.fail(
+            f"{key}.code", "only retry and replan rules carry code (continue sends the next step's)"
+        )
+    when = check.keys(raw.get("when") or {}, _WHEN_KEYS, f"{key}.when")
+    contains = check.texts(when["contains"], f"{key}.when.contains") if "contains" in when else ()
+    absent = check.texts(when["absent"], f"{key}.when.absent") if "absent" in when else ()
+    reason = check.text(raw.get("reason"), f"{key}.reason", required=False)
+    return Rule(
+        decision=decision,
+        reason=reason.strip(),
+        code=code if code or decision not in (Decision.RETRY, Decision.REPLAN) else step_code,
+        contains=tuple(s.lower() for s in contains),
+        absent=tuple(s.lower() for s in absent),
+    )
+
+
+def load_program(path: Path | str) -> Program:
+    """Read and validate one program file; VLMConfigError names the file and the offending key."""
+    path = Path(path)
+    check = _Checker(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise VLMConfigError(f"{path}: cannot read the program file: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise VLMConfigError(f"{path}: not valid YAML: {exc}") from None
+    raw = check.keys(raw, _TOP_KEYS, "")
+    for key in ("version", "name", "instructions", "subtasks", "steps"):
+        if key not in raw:
+            raise check.fail(key, "missing")
+    if raw["version"] != 1:
+        raise check.fail("version", f"unsupported version {raw['version']!r} (this reader knows 1)")
+    subtasks = check.texts(raw["subtasks"], "subtasks")
+    if not isinstance(raw["steps"], list) or len(raw["steps"]) != len(subtasks):
+        count = len(raw["steps"]) if isinstance(raw["steps"], list) else "no"
+        raise check.fail("steps", f"expected a list of {len(subtasks)} steps (one per subtask), got {count}")
+    steps = []
+    for i, raw_step in enumerate(raw["steps"]):
+        key = f"steps[{i}]"
+        raw_step = check.keys(raw_step, _STEP_KEYS, key)
+        code = check.text(raw_step.get("code"), f"{key}.code")
+        rules = raw_step.get("judge") or [{"decision": "continue"}]
+        if not isinstance(rules, list):
+            raise check.fail(f"{key}.judge", "expected a list of rules")
+        judge = tuple(_load_rule(check, rule, f"{key}.judge[{j}]", code) for j, rule in enumerate(rules))
+        steps.append(Step(code=code, judge=judge))
+    return Program(
+        name=check.text(raw["name"], "name").strip(),
+        path=path,
+        instructions=check.texts(raw["instructions"], "instructions"),
+        subtasks=subtasks,
+        steps=tuple(steps),
+        reflection=check.text(raw.get("reflection"), "reflection", required=False).strip(),
+    )
+
+
+def default_programs_dir() -> Path:
+    """config/programs of the source tree, else share/maestro/config/programs of an installed prefix."""
+    candidates = [Path(__file__).resolve().parents[2] / "config" / "programs"]
+    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
+        if prefix:
+            candidates.append(Path(prefix) / "share" / "maestro" / "config" / "programs")
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise VLMConfigError(
+        f"no scripted programs directory found (looked in {[str(c) for c in candidates]}); "
+        "pass programs:=<dir or file>"
+    )
+
+
+def load_programs(programs: Path | str | Sequence[Path | str]) -> tuple[Program, ...]:
+    """Programs from files and directories (every *.yaml); instructions must not repeat across them."""
+    paths = [programs] if isinstance(programs, str | os.PathLike) else list(programs)
+    files: list[Path] = []
+    for entry in map(Path, paths):
+        if entry.is_dir():
+            files += sorted(entry.glob("*.yaml"))
+        elif entry.is_file():
+            files.append(entry)
+        else:
+            raise VLMConfigError(f"scripted programs: {entry} is neither a file nor a directory")
+    if not files:
+        raise VLMConfigError(f"scripted programs: no *.yaml program files in {[str(p) for p in paths]}")
+    loaded = tuple(load_program(f) for f in files)
+    owner: dict[str, Program] = {}
+    for program in loaded:
+        for instruction in program.instructions:
+            key = normalize_instruction(instruction)
+            if key in owner and owner[key] is not program:
+                raise VLMConfigError(
+                    f"{program.path}: instructions: {instruction!r} is also in {owner[key].path}"
+                )
+            owner[key] = program
+    return loaded
+
+
+@dataclass
+class _Trial:
+    program: Program
+    instruction: str  # normalised
+    step: int = 0
+    ended: tuple[Decision, str] | None = None
+
+
+class ScriptedVLM:
+    """A fake VLM replaying scripted programs (see the module docstring). Not a model."""
+
+    name = "scripted"
+
+    def __init__(self, programs: Path | str | Sequence[Path | str] | None = None) -> None:
+        self.programs = load_programs(default_programs_dir() if programs is None else programs)
+        self._trial: _Trial | None = None
+        self._lock = threading.Lock()
+        log.warning(
+            "VLM backend 'scripted': replies come from %d scripted program(s) (%s), not from a model",
+            len(self.programs),
+            ", ".join(p.name for p in self.programs),
+        )
+
+    @property
+    def model(self) -> str:
+        trial = self._trial
+        return f"scripted:{trial.program.name}" if trial else "scripted"
+
+    def instructions(self) -> list[str]:
+        return [i for program in self.programs for i in program.instructions]
+
+    def find(self, instruction: str) -> Program:
+        """The program for ``instruction`` (exact match, else the longest listed prefix)."""
+        wanted = normalize_instruction(instruction)
+        best: tuple[int, Program] | None = None
+        for program in self.programs:
+            for listed in map(normalize_instruction, program.instructions):
+                if wanted == listed:
+                    return program
+                if wanted.startswith(listed + " ") and (best is None or len(listed) > best[0]):
+                    best = (len(listed), program)
+        if best is None:
+            known = "; ".join(repr(i) for i in self.instructions())
+            raise NoProgramError(
+                f"no scripted program for the instruction {instruction!r}; programs exist for: {known}"
+            )
+        return best[1]
+
+    def generate(self, request: VLMRequest) -> VLMReply:
+        start = time.perf_counter()
+        with self._lock:
+            wanted = normalize_instruction(request.instruction)
+            trial = self._trial
+            if request.purpose == "plan" or trial is None or trial.instruction != wanted:
+                if request.purpose == "reflect":
+                    text = "Scripted backend: no scripted trial of this instruction to reflect on."
+                    return VLMReply(text, Usage(), "scripted", time.perf_counter() - start)
+                trial = self._trial = _Trial(self.find(request.instruction), wanted)
+            if request.purpose == "plan":
+                text = format_plan(trial.program.subtasks, trial.program.steps[0].code, self._note(trial))
+            elif request.purpose == "react":
+                text = self._react(trial, request.last_user_text())
+            else:
+                text = (
+                    trial.program.reflection
+                    or f"Scripted program {trial.program.name}: no reflection written."
+                )
+            return VLMReply(text, Usage(), f"scripted:{trial.program.name}", time.perf_counter() - start)
+
+    @staticmethod
+    def _note(trial: _Trial) -> str:
+        program = trial.program
+        return f"(Scripted reply: program {program.name}, step {trial.step + 1} of {len(program.steps)}.)"
+
+    def _react(self, trial: _Trial, observation: str) -> str:
+        steps, note = trial.program.steps, self._note(trial)
+        if trial.ended is None:
+            rule = next((r for r in steps[trial.step].judge if r.matches(observation)), None)
+            if rule is None:
+                trial.ended = (
+                    Decision.FAILED,
+                    f"no rule of scripted step {trial.step + 1} matches the observation",
+                )
+            elif rule.decision is Decision.CONTINUE and trial.step + 1 < len(steps):
+                trial.step += 1
+                return self._judgement(trial, rule.decision, rule.reason, steps[trial.step].code, note)
+            elif rule.decision is Decision.CONTINUE:  # past the last step
+                trial.ended = (Decision.COMPLETE, rule.reason or "all subtasks are done")
+            elif rule.decision in (Decision.RETRY, Decision.REPLAN):
+                return self._judgement(trial, rule.decision, rule.reason, rule.code or "", note)
+            else:
+                trial.ended = (rule.decision, rule.reason)
+        return self._judgement(trial, trial.ended[0], trial.ended[1], "", note)
+
+    @staticmethod
+    def _judgement(trial: _Trial, decision: Decision, reason: str, code: str, note: str) -> str:
+        steps = len(trial.program.steps)
+        progress = 100.0 if decision is Decision.COMPLETE else round(100.0 * trial.step / steps, 1)
+        return format_judgement(decision, reason, code, None, trial.step, progress, note)

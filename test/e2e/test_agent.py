@@ -1,0 +1,128 @@
+"""The agent end to end: the Franka simulation graph with the scripted VLM, driven over ROS from this
+process (another process than every node of the graph)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+
+from maestro_msgs.action import RunTask
+from maestro_msgs.msg import TraceEvent
+from maestro_msgs.srv import ResetScene
+from maestro_tools.common.action_client import ThreadSafeActionClient
+from maestro_tools.common.qos import STATE_QOS
+from test.ros.helpers import call, goal_result, ros_graph, send_goal, unique, wait_for
+
+NS = "/maestro"
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+
+
+class Client:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.run_task = ThreadSafeActionClient(node, RunTask, f"{NS}/run_task")
+        self.reset = node.create_client(ResetScene, f"{NS}/reset_scene")
+        self.velocity = np.zeros(9)
+        self.trace: list[TraceEvent] = []
+        node.create_subscription(JointState, f"{NS}/joint_states", self._joints, STATE_QOS)
+        node.create_subscription(TraceEvent, f"{NS}/trace", self.trace.append, 100)
+
+    def _joints(self, message: JointState) -> None:
+        self.velocity = np.asarray(message.velocity)
+
+    def reset_scene(self, seed: int) -> None:
+        response = call(self.reset, ResetScene.Request(task="ball_in_bowl", seed=seed))
+        assert response.success, response.message
+
+
+@pytest.fixture(scope="module")
+def trace_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("traces")
+
+
+@pytest.fixture(scope="module")
+def franka(trace_dir: Path) -> Iterator[Client]:
+    command = [
+        sys.executable,
+        "-m",
+        "maestro_agent.cli",
+        "launch",
+        "franka",
+        "real_time_factor:=2.0",
+        "vlm:=scripted",
+        f"programs:={PROGRAMS}",
+    ]
+    launcher = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1", MAESTRO_TRACE_DIR=str(trace_dir)),
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(launcher.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        with ros_graph(lambda c: Node(unique("e2e_agent_client"), context=c)) as (node,):
+            client = Client(node)
+            assert client.run_task.wait_for_server(timeout_sec=60), "".join(lines)[-3000:]
+            yield client
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        launcher.wait(30)
+        reader.join(5)
+        text = "".join(lines)
+        assert "Traceback" not in text, text[-5000:]
+
+
+def test_a_missed_grasp_is_replanned_in_one_line_and_the_ball_ends_in_the_bowl(franka: Client) -> None:
+    franka.reset_scene(seed=0)
+    feedback: list = []
+    handle = send_goal(
+        franka.run_task, RunTask.Goal(instruction="Put the tennis ball into the bowl."), feedback
+    )
+    result = goal_result(handle, timeout=240)
+    phases = {f.feedback.phase for f in feedback}
+    assert result.success, (result.summary, [f.feedback.stdout_tail for f in feedback][-3:])
+    assert (result.progress, result.replans, result.substeps) == (100.0, 1, 3)
+    assert {"planning", "executing", "reacting", "replanning", "done"} <= phases
+    assert any(
+        "closed on nothing" in f.feedback.stdout_tail or f.feedback.phase == "replanning" for f in feedback
+    )
+    # the trace carried the failing tool call that triggered the replan, and the images shown to the VLM
+    assert wait_for(lambda: any(e.kind == TraceEvent.OUTCOME for e in franka.trace), 5)
+    failed = [e.tool_call for e in franka.trace if e.kind == TraceEvent.TOOL_CALL and not e.tool_call.success]
+    assert any(c.function == "grasp" and c.error_code == 9 for c in failed), failed
+    assert any(e.kind == TraceEvent.LINE for e in franka.trace)
+
+
+def test_cancelling_mid_motion_stops_the_arm_within_half_a_second(franka: Client) -> None:
+    franka.reset_scene(seed=1)
+    handle = send_goal(franka.run_task, RunTask.Goal(instruction="Put the tennis ball into the bowl."))
+    assert wait_for(lambda: np.abs(franka.velocity[:7]).max() > 0.05, 60), "the arm never moved"
+    cancelled_at = time.monotonic()
+    handle.cancel_goal_async()
+    assert wait_for(lambda: np.abs(franka.velocity[:7]).max() < 0.02, 5)
+    stopped_after = time.monotonic() - cancelled_at
+    result = goal_result(handle, timeout=30)
+    assert not result.success and "cancel" in result.summary
+    assert stopped_after < 0.5, f"the arm took {stopped_after:.2f} s (wall clock) to stop"
+
+
+def test_an_instruction_without_a_program_fails_clearly(franka: Client) -> None:
+    result = goal_result(
+        send_goal(franka.run_task, RunTask.Goal(instruction="juggle three eggs")), timeout=30
+    )
+    assert not result.success
+    assert "put the tennis ball into the bowl" in result.summary  # the instructions it has programs for
