@@ -6,7 +6,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 1 )))
 export MUJOCO_GL ?= egl
 
-.PHONY: setup test test-unit test-ros lint format clean bench bench-modules scenes demo
+.PHONY: setup test test-unit test-ros lint format clean bench bench-modules scenes demo bench-agent
 
 setup:
 	bash scripts/setup.sh
@@ -48,3 +48,7 @@ bench-modules:
 demo:
 	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
 	MAESTRO_VENV=$(VENV) bash scripts/demo.sh
+
+bench-agent:
+	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
+	$(PY) bench/agent_bench.py

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -188,6 +189,12 @@ class AgentNode(Node):
             self.get_logger().error(f"run_task {goal.instruction!r}: {exc}")
             handle.abort()
             return RunTask.Result(success=False, progress=-1.0, summary=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug must fail the goal, not the node
+            self.get_logger().error(f"run_task {goal.instruction!r} failed:\n{traceback.format_exc()}")
+            handle.abort()
+            return RunTask.Result(
+                success=False, progress=-1.0, summary=f"internal error: {type(exc).__name__}: {exc}"
+            )
         finally:
             watching.set()
             watcher.join(1.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -60,16 +61,18 @@ class RosScene:
     def _on_scene(self, message: ResetScene.Response) -> None:
         self.task = message.task
 
-    def snapshot(self) -> list[tuple[str, np.ndarray]]:
+    def snapshot(self, cameras: Sequence[str] = CAMERAS) -> list[tuple[str, np.ndarray]]:
+        """One image per camera; subscribed only for the grab (a simulated camera renders only then)."""
         images = []
-        for camera in CAMERAS:
-            source = TopicFrameSource(self.node, self.group, [camera], 3.0)
-            try:
-                images.append((f"{camera} camera", source(camera).rgb))
-            except MaestroError as exc:
-                self.node.get_logger().warning(f"no {camera} image for the VLM: {exc}")
-            finally:
-                source.close()
+        source = TopicFrameSource(self.node, self.group, cameras, 5.0)
+        try:
+            for camera in cameras:
+                try:
+                    images.append((f"{camera} camera", source(camera).rgb))
+                except MaestroError as exc:
+                    self.node.get_logger().warning(f"no {camera} image for the VLM: {exc}")
+        finally:
+            source.close()
         return images
 
     def progress(self) -> float:

@@ -14,10 +14,20 @@ RESULT_TYPES = (types.RobotState, types.GripperState, types.Detection, types.Key
 
 
 def _signature(function: Any, owner: str | None) -> str:
-    signature = inspect.signature(function)
-    parameters = [p for name, p in signature.parameters.items() if name != "self"]
-    text = str(signature.replace(parameters=parameters)).replace("'", "")
-    return f"{owner}.{function.__name__}{text}" if owner else f"{function.__name__}{text}"
+    parameters = []
+    for name, parameter in inspect.signature(function).parameters.items():
+        if name == "self":
+            continue
+        text = name
+        if parameter.annotation is not inspect.Parameter.empty:
+            text += f": {parameter.annotation}"  # a string under postponed evaluation
+        if parameter.default is not inspect.Parameter.empty:
+            text += f" = {parameter.default!r}"
+        parameters.append(text)
+    returns = inspect.signature(function).return_annotation
+    arrow = f" -> {returns}" if returns is not inspect.Signature.empty and returns != "None" else ""
+    prefix = f"{owner}.{function.__name__}" if owner else function.__name__
+    return f"{prefix}({', '.join(parameters)}){arrow}"
 
 
 def _doc(thing: Any) -> str:

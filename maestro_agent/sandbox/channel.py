@@ -96,7 +96,9 @@ def emit_event(kind: str, **payload: Any) -> None:
     """Report a JSON-able event (numpy scalars and arrays are converted); it gets "t" = seconds
     since the run started."""
     if not isinstance(kind, str) or not kind or kind in RESERVED_KINDS:
-        raise ValueError(f"event kind must be a non-empty string other than {sorted(RESERVED_KINDS)}, got {kind!r}")
+        raise ValueError(
+            f"event kind must be a non-empty string other than {sorted(RESERVED_KINDS)}, got {kind!r}"
+        )
     if "t" in payload or "kind" in payload:
         raise ValueError("event payload keys 'kind' and 't' are set by emit_event; use other names")
     try:  # validate now, in the caller's frame, and take a copy
@@ -118,7 +120,9 @@ def emit_image(label: str, rgb: np.ndarray) -> None:
         got = f"{rgb.dtype} {rgb.shape}" if isinstance(rgb, np.ndarray) else type(rgb).__name__
         raise ValueError(f"emit_image({label!r}) needs an RGB uint8 array of shape (H, W, 3), got {got}")
     if not (0 < rgb.shape[0] <= MAX_IMAGE_SIDE and 0 < rgb.shape[1] <= MAX_IMAGE_SIDE):
-        raise ValueError(f"emit_image({label!r}): sides must be 1..{MAX_IMAGE_SIDE} pixels, got {rgb.shape[:2]}")
+        raise ValueError(
+            f"emit_image({label!r}): sides must be 1..{MAX_IMAGE_SIDE} pixels, got {rgb.shape[:2]}"
+        )
     link = _link
     if link is None:
         images.append((label, rgb.copy()))
@@ -134,7 +138,7 @@ def emit_image(label: str, rgb: np.ndarray) -> None:
 def current_line() -> int | None:
     """The line of the submitted code now executing (None outside a running sandbox)."""
     link = _link
-    if link is None or link.filename is None:
+    if link is None or link.filename is None or not link.armed:
         return None
     frame = sys._getframe(1)
     while frame is not None:  # the innermost frame of the current submission
@@ -145,7 +149,7 @@ def current_line() -> int | None:
 
 
 def encode_png(rgb: np.ndarray) -> bytes:
-    """A minimal 8-bit RGB PNG (filter 0 on every row); sandbox.decode_png reads exactly this."""
+    """A minimal 8-bit RGB PNG (filter 0 on every row); decode_png reads exactly this."""
     h, w, _ = rgb.shape
     rows = np.zeros((h, w * 3 + 1), np.uint8)
     rows[:, 1:] = np.ascontiguousarray(rgb).reshape(h, w * 3)
@@ -160,6 +164,37 @@ def encode_png(rgb: np.ndarray) -> bytes:
         + chunk(b"IDAT", zlib.compress(rows.tobytes(), 3))
         + chunk(b"IEND", b"")
     )
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """Decode (in the parent) the base64 PNG that encode_png writes; strict and bounded."""
+    raw = base64.b64decode(data, validate=True)
+    if not raw.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError("not a PNG")
+    pos, header, idat = 8, None, []
+    while pos + 8 <= len(raw):
+        length, tag = struct.unpack(">I4s", raw[pos : pos + 8])
+        body = raw[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if tag == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif tag == b"IDAT":
+            idat.append(body)
+        elif tag == b"IEND":
+            break
+    if header is None or header[2:] != (8, 2, 0, 0, 0):
+        raise ValueError("only 8-bit RGB PNGs without interlace are accepted")
+    w, h = header[0], header[1]
+    if not (0 < w <= MAX_IMAGE_SIDE and 0 < h <= MAX_IMAGE_SIDE):
+        raise ValueError(f"image size {w}x{h} out of bounds")
+    size = h * (w * 3 + 1)
+    pixels = zlib.decompressobj().decompress(b"".join(idat), size)
+    if len(pixels) != size:
+        raise ValueError("truncated image data")
+    rows = np.frombuffer(pixels, np.uint8).reshape(h, w * 3 + 1)
+    if rows[:, 0].any():
+        raise ValueError("unsupported PNG row filter")
+    return rows[:, 1:].reshape(h, w, 3).copy()
 
 
 def _json_default(o: Any) -> Any:

@@ -3,7 +3,7 @@
 * restricted builtins: no open/exec/eval/compile/getattr/... however they are reached;
 * an import hook that admits only the allowlist and hands out read-only module views, so that
   ``dataclasses.sys`` or ``typing.operator`` (modules imported by allowed modules) stay out of reach;
-* an audit hook that, while submitted code runs, refuses files, processes, sockets, ctypes and
+* an audit hook that refuses files, processes, sockets, ctypes and
   frame/code introspection when reached from the submitted code (directly or through the standard
   library / numpy), and source compilation that fails the policy (e.g. evaluated string annotations).
   Code of the proxy and other packages (and the import system) is trusted.
@@ -12,19 +12,15 @@
 from __future__ import annotations
 
 import builtins
-import os
+import contextlib
 import sys
-import sysconfig
 import types
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from maestro_agent.sandbox.channel import USER_FILENAME_PREFIX, Link
 from maestro_agent.sandbox.policy import ALLOWED_IMPORTS, NUMPY_DENIED, check_code, import_refusal
 
-SAFE_BUILTIN_NAMES = (
+SAFE_BUILTIN_NAMES = (  # noqa: SIM905
     "abs all any ascii bin bool bytearray bytes callable chr classmethod complex dict dir divmod "
     "enumerate filter float format frozenset hasattr hash hex id int isinstance issubclass iter len "
     "list map max min next object oct ord pow print property range repr reversed round set slice "
@@ -44,18 +40,11 @@ _GATED_PREFIXES = frozenset(
     {"open", "os", "shutil", "subprocess", "socket", "ctypes", "pty", "fcntl", "mmap", "glob", "tempfile",
      "urllib", "http", "ftplib", "smtplib", "webbrowser", "marshal", "pickle", "code", "function"}
 )  # fmt: skip
-_GATED_EXACT = frozenset({"sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames"})
+_GATED_EXACT = frozenset({"sys.addaudithook", "sys._current_frames"})  # not sys.settrace: CPython
+# audits it when it drops a trace function that raised (the interrupt landing in the tracer)
 # Generated source these stdlib modules compile for dataclasses and namedtuples (names are validated).
-_CODEGEN_FILES = ("dataclasses.py", os.path.join("collections", "__init__.py"))
-
-
-def _library_dirs() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    dirs = {paths["stdlib"], paths["platstdlib"], os.path.dirname(np.__file__)}
-    return tuple(os.path.join(os.path.realpath(d), "") for d in dirs)
-
-
-_LIBRARY_DIRS = _library_dirs()
+_CODEGEN_MODULES = ("dataclasses", "collections")
+USER_MODULE = "__substep__"  # __name__ in the namespace of submitted code
 
 
 def make_builtins(import_hook: Callable[..., Any]) -> dict[str, Any]:
@@ -122,6 +111,10 @@ def make_import(allowed: frozenset[str] = ALLOWED_IMPORTS) -> Callable[..., Any]
     def restricted_import(
         name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
     ) -> types.ModuleType:
+        if isinstance(fromlist, list) and not fromlist and level == 0:
+            # PyImport_Import from native code (numpy importing its own parts while the user's frame
+            # is the innermost Python frame); import statements pass None or a tuple.
+            return real_import(name, globals, locals, fromlist, 0)
         if level:
             raise ImportError("relative imports are not allowed in the sandbox")
         if (reason := import_refusal(name, allowed)) is not None:
@@ -138,27 +131,33 @@ def make_import(allowed: frozenset[str] = ALLOWED_IMPORTS) -> Callable[..., Any]
 def preload(allowed: frozenset[str] = ALLOWED_IMPORTS) -> None:
     """Import the allowed modules now, so runs do not pay for (or trip the audit hook on) them."""
     for name in sorted(allowed):
-        try:
+        with contextlib.suppress(ImportError):  # a missing entry simply stays unavailable
             __import__(name)
-        except ImportError:  # an allowlist entry that is not installed simply stays unavailable
-            pass
+    if "numpy" in sys.modules:  # array printing imports more of numpy on first use
+        np = sys.modules["numpy"]
+        str(np.zeros((2, 2))), repr(np.float32(1.5))
 
 
-def _frame_kind(filename: str) -> str:
-    """'user', 'import' (the import system), 'library' (reachable from user code) or 'trusted'."""
-    if filename.startswith(USER_FILENAME_PREFIX):
+def _frame_kind(frame: types.FrameType) -> str:
+    """'user', 'import' (the import system), 'library' (reachable from user code) or 'trusted'.
+
+    Decided by the frame's module name: reading ``f_code`` would itself be an audited event.
+    """
+    name = frame.f_globals.get("__name__")
+    if name == USER_MODULE:
         return "user"
-    if filename.startswith("<frozen importlib"):
-        return "import"
-    if filename.startswith("<") or filename.startswith(_LIBRARY_DIRS):
+    if not isinstance(name, str):  # generated code, e.g. a dataclass __init__
         return "library"
-    return "trusted"
+    if name.startswith(("importlib._bootstrap", "_frozen_importlib")):
+        return "import"
+    root = name.partition(".")[0]
+    return "library" if root in sys.stdlib_module_names or root == "numpy" else "trusted"
 
 
 def _reached_from_user(frame: types.FrameType | None) -> bool:
-    """Whether the innermost non-library caller is submitted code."""
+    """Whether the innermost caller that is not the standard library or numpy is submitted code."""
     while frame is not None:
-        kind = _frame_kind(frame.f_code.co_filename)
+        kind = _frame_kind(frame)
         if kind == "user":
             return True
         if kind != "library":
@@ -167,14 +166,14 @@ def _reached_from_user(frame: types.FrameType | None) -> bool:
     return False
 
 
-def install_audit_hook(link: Link) -> None:
+def install_audit_hook() -> None:
+    """Gate events by who reached them, armed or not: user code also runs outside a run (a ``__del__``
+    called by the garbage collector, a callback called by a proxy thread)."""
     getframe = sys._getframe
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
-        if not link.armed:
-            return
         if event == "object.__getattr__":  # frame/code attributes read directly by submitted code
-            if _frame_kind(getframe(1).f_code.co_filename) == "user":
+            if _frame_kind(getframe(1)) == "user":
                 raise RuntimeError(f"reading {args[1]!r} is not allowed in the sandbox")
             return
         if event == "compile":
@@ -191,7 +190,7 @@ def install_audit_hook(link: Link) -> None:
 def _check_compile(frame: types.FrameType, args: tuple[Any, ...]) -> None:
     if not _reached_from_user(frame):
         return
-    if frame.f_code.co_filename.endswith(_CODEGEN_FILES):
+    if frame.f_globals.get("__name__") in _CODEGEN_MODULES:
         return
     source = args[0]
     if isinstance(source, bytes):

@@ -54,7 +54,14 @@ FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset(
 
 # Exceptions the sandbox uses to stop code; catching them would defeat cancellation and timeouts.
 UNCATCHABLE: frozenset[str] = frozenset(
-    {"BaseException", "SandboxCancelled", "SandboxTimeout", "KeyboardInterrupt", "SystemExit", "GeneratorExit"}
+    {
+        "BaseException",
+        "SandboxCancelled",
+        "SandboxTimeout",
+        "KeyboardInterrupt",
+        "SystemExit",
+        "GeneratorExit",
+    }
 )
 
 # Dunder methods a class body may define (defining them is harmless; reading dunders is not).
@@ -96,7 +103,7 @@ def check_code(code: str, allowed_imports: frozenset[str] = ALLOWED_IMPORTS) -> 
         tree = ast.parse(code, filename="<substep>", mode="exec")
     except SyntaxError as e:
         return [_syntax_violation(e)]
-    checker = _Checker(allowed_imports)
+    checker = _Checker(allowed_imports, _plain_module_names(tree))
     checker.visit(tree)
     if checker.violations:
         return sorted(checker.violations, key=lambda v: (v.line, v.col))
@@ -105,6 +112,26 @@ def check_code(code: str, allowed_imports: frozenset[str] = ALLOWED_IMPORTS) -> 
     except SyntaxError as e:
         return [_syntax_violation(e)]
     return []
+
+
+def _plain_module_names(tree: ast.AST) -> frozenset[str]:
+    """Names bound only by imports of allowed non-numpy modules in this code (e.g. ``json``), so
+    ``json.loads`` is not mistaken for numpy's; any other binding of the name disqualifies it."""
+    bound: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                bound.setdefault(a.asname or a.name.split(".")[0], set()).add(a.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            for a in node.names:
+                bound.setdefault(a.asname or a.name, set()).add("numpy")  # a member: not a module name
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.setdefault(node.id, set()).add("numpy")
+        elif isinstance(node, ast.arg | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.setdefault(node.arg if isinstance(node, ast.arg) else node.name, set()).add("numpy")
+        elif isinstance(node, ast.MatchAs | ast.MatchStar | ast.ExceptHandler) and node.name:
+            bound.setdefault(node.name, set()).add("numpy")
+    return frozenset(name for name, roots in bound.items() if "numpy" not in roots)
 
 
 def _uncatchable(name: str) -> str:
@@ -120,12 +147,12 @@ def _syntax_violation(e: SyntaxError) -> Violation:
 
 
 class _Checker(ast.NodeVisitor):
-    def __init__(self, allowed: frozenset[str]) -> None:
+    def __init__(self, allowed: frozenset[str], plain_modules: frozenset[str]) -> None:
         self.allowed = allowed
+        self.plain_modules = plain_modules
         self.violations: list[Violation] = []
         self.depth = 0  # function nesting; 0 is the top level
         self.class_depth = 0
-        self.module_aliases: dict[str, str] = {}  # local name -> module it was imported as
 
     def refuse(self, node: ast.AST, message: str) -> None:
         self.violations.append(Violation(getattr(node, "lineno", 1), getattr(node, "col_offset", 0), message))
@@ -145,7 +172,6 @@ class _Checker(ast.NodeVisitor):
                 self.refuse(node, reason)
             if alias.asname:
                 self.check_name(node, alias.asname)
-            self.module_aliases[alias.asname or alias.name.split(".")[0]] = alias.name.split(".")[0]
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level:
@@ -179,7 +205,9 @@ class _Checker(ast.NodeVisitor):
         if attr.startswith("_"):
             self.check_name(node, attr, "attribute")
         elif attr in ("format", "format_map"):
-            self.refuse(node, f"attribute {attr!r} is not allowed (str.format can read attributes); use f-strings")
+            self.refuse(
+                node, f"attribute {attr!r} is not allowed (str.format can read attributes); use f-strings"
+            )
         elif attr in FORBIDDEN_ATTRIBUTES:
             self.refuse(node, f"attribute {attr!r} is not allowed: it exposes interpreter internals")
         elif attr in UNCATCHABLE:
@@ -194,7 +222,7 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _non_numpy_module(self, value: ast.expr) -> bool:
-        return isinstance(value, ast.Name) and self.module_aliases.get(value.id, "numpy") != "numpy"
+        return isinstance(value, ast.Name) and value.id in self.plain_modules
 
     # definitions
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
@@ -212,8 +240,8 @@ class _Checker(ast.NodeVisitor):
         self.depth -= 1
         self.class_depth = saved
 
-    visit_AsyncFunctionDef = visit_FunctionDef
-    visit_Lambda = visit_FunctionDef
+    visit_AsyncFunctionDef = visit_FunctionDef  # noqa: N815
+    visit_Lambda = visit_FunctionDef  # noqa: N815
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self.check_name(node, node.name)
@@ -251,7 +279,7 @@ class _Checker(ast.NodeVisitor):
         for name in node.names:
             self.check_name(node, name)
 
-    visit_Nonlocal = visit_Global
+    visit_Nonlocal = visit_Global  # noqa: N815
 
     # exceptions
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
@@ -264,7 +292,9 @@ class _Checker(ast.NodeVisitor):
         else:  # uncatchable names are reported by visit_Name / visit_Attribute
             for expr in node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]:
                 if not isinstance(expr, ast.Name | ast.Attribute):
-                    self.refuse(expr, "except clauses must name exception classes (e.g. `except ValueError:`)")
+                    self.refuse(
+                        expr, "except clauses must name exception classes (e.g. `except ValueError:`)"
+                    )
         if node.name:
             self.check_name(node, node.name)
         self.generic_visit(node)
@@ -304,4 +334,4 @@ class _Checker(ast.NodeVisitor):
             )
         self.generic_visit(node)
 
-    visit_YieldFrom = visit_Yield
+    visit_YieldFrom = visit_Yield  # noqa: N815

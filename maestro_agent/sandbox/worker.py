@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import gc
 import importlib
 import io
 import json
+import linecache
 import os
 import queue
 import resource
@@ -37,10 +39,12 @@ _SIGNAL_STATUS = {signal.SIGUSR1: "cancelled", signal.SIGALRM: "timeout", signal
 
 
 class _Capture(io.TextIOBase):
-    """sys.stdout/sys.stderr during a run: keeps the first STDOUT_LIMIT characters."""
+    """sys.stdout/sys.stderr during a run: streams the first STDOUT_LIMIT characters to the parent,
+    a line (or 1000 characters) at a time."""
 
-    def __init__(self) -> None:
-        self.parts: list[str] = []
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self.buffer = ""
         self.size = 0
         self.dropped = 0
 
@@ -50,17 +54,18 @@ class _Capture(io.TextIOBase):
     def write(self, s: str) -> int:
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
-        room = max(STDOUT_LIMIT - self.size, 0)
-        self.parts.append(s[:room])
-        self.size += min(len(s), room)
-        self.dropped += max(len(s) - room, 0)
+        kept = s[: max(STDOUT_LIMIT - self.size, 0)]
+        self.size += len(kept)
+        self.dropped += len(s) - len(kept)
+        self.buffer += kept
+        if "\n" in kept or len(self.buffer) >= 1000:
+            self.flush()
         return len(s)
 
-    def text(self) -> str:
-        out = "".join(self.parts)
-        if self.dropped:
-            out += f"\n[output truncated: {self.dropped} more characters not shown]"
-        return out
+    def flush(self) -> None:
+        if self.buffer:
+            text, self.buffer = self.buffer, ""
+            self.link.send({"msg": "stdout", "text": text, "t": self.link.elapsed()})
 
 
 class Worker:
@@ -85,7 +90,7 @@ class Worker:
         self.last_line_emit = 0.0
 
     def fresh_namespace(self) -> dict[str, Any]:
-        return {"__builtins__": self.builtins, "__name__": "__substep__", **self.injected}
+        return {"__builtins__": self.builtins, "__name__": guards.USER_MODULE, **self.injected}
 
     # threads: commands from the parent, and a watchdog
     def read_commands(self, reader: io.BufferedReader) -> None:
@@ -102,11 +107,18 @@ class Worker:
                         signal.pthread_kill(self.link.main, signal.SIGUSR1)
                 elif isinstance(rid, int) and rid > self.done:
                     self.cancelled.add(rid)
-        self.commands.put({"op": "close"})  # the parent went away
+        # The parent went away (closed or killed): stop the code, leave once idle or after 5 s.
+        self.commands.put({"op": "close"})
+        with self.lock:
+            if self.current is not None and self.link.armed:
+                signal.pthread_kill(self.link.main, signal.SIGUSR1)
+        exit_timer = threading.Timer(5.0, os._exit, (0,))
+        exit_timer.daemon = True
+        exit_timer.start()
 
     def watchdog(self) -> None:
-        """Backs up the interval timers with thread-directed signals and flushes stale line events."""
-        last_flush = 0.0
+        """Backs up the interval timers with thread-directed signals and sends line events the
+        tracer held back (a line entered right after another one, then running long)."""
         while True:
             time.sleep(0.02)
             link = self.link
@@ -117,8 +129,8 @@ class Worker:
                 signal.pthread_kill(link.main, signal.SIGALRM)
             elif time.process_time() - self.cpu0 > self.cpu_limit + 0.05:
                 signal.pthread_kill(link.main, signal.SIGPROF)
-            elif self.trace_lines and now - last_flush > 0.1 and link.line != self.emitted_line:
-                last_flush = now
+            elif self.trace_lines and link.line != self.emitted_line and now >= self.last_line_emit + 0.005:
+                self.last_line_emit = now
                 self.emit_line(link.line)
 
     # signals and tracing
@@ -140,17 +152,25 @@ class Worker:
             return
         raise exc
 
-    def trace_global(self, frame: types.FrameType, event: str, arg: Any) -> Any:
-        return self.trace_local if frame.f_code.co_filename == self.link.filename else None
+    def make_tracer(self) -> Any:
+        """sys.settrace function: line events of the current submission's frames only."""
+        link, namespace, filename, monotonic = self.link, self.namespace, self.link.filename, time.monotonic
 
-    def trace_local(self, frame: types.FrameType, event: str, arg: Any) -> Any:
-        if event == "line" and frame.f_lineno != self.link.line:
-            self.link.line = frame.f_lineno
-            now = time.monotonic()
-            if now - self.last_line_emit >= LINE_EVENT_MIN_S:
-                self.last_line_emit = now
-                self.emit_line(frame.f_lineno)
-        return self.trace_local
+        def trace_local(frame: types.FrameType, event: str, arg: Any) -> Any:
+            if event == "line" and frame.f_lineno != link.line:
+                line = link.line = frame.f_lineno
+                now = monotonic()
+                if now - self.last_line_emit >= LINE_EVENT_MIN_S:
+                    self.last_line_emit = now
+                    self.emit_line(line)
+            return trace_local
+
+        def trace_global(frame: types.FrameType, event: str, arg: Any) -> Any:
+            if frame.f_globals is not namespace:  # cheap test first: f_code is an audited read
+                return None
+            return trace_local if frame.f_code.co_filename == filename else None
+
+        return trace_global
 
     def emit_line(self, line: int | None) -> None:
         if line is not None:
@@ -166,7 +186,10 @@ class Worker:
                 self.link.send(self.run(cmd))
             elif op == "reset":
                 self.namespace = self.fresh_namespace()
+                for name in self.sources:
+                    linecache.cache.pop(name, None)
                 self.sources.clear()
+                gc.collect()  # free the old trial's memory now (functions keep their namespace in a cycle)
                 self.link.send({"msg": "reset_done"})
             elif op == "close":
                 return
@@ -180,15 +203,20 @@ class Worker:
         link = self.link
         filename = f"{USER_FILENAME_PREFIX}-{rid}>"
         self.sources[filename] = str(cmd["code"]).splitlines()
+        lines = [f"{x}\n" for x in self.sources[filename]]
+        linecache.cache[filename] = (0, None, lines, filename)  # so warnings can quote the line
         while len(self.sources) > 200:
-            self.sources.popitem(last=False)
+            linecache.cache.pop(self.sources.popitem(last=False)[0], None)
         self.limits = (float(cmd["wall_s"]), float(cmd["cpu_s"]))
         link.filename, link.line, link.fired, link.pending = filename, None, None, None
         link.images_sent = link.images_dropped = 0
         self.emitted_line = None
-        capture = _Capture()
+        capture = _Capture(link)
         saved = sys.stdout, sys.stderr
-        reserve = bytearray(RESERVE_BYTES)
+        try:
+            reserve = bytearray(RESERVE_BYTES)
+        except MemoryError:
+            reserve = bytearray()
         error: BaseException | None = None
         link.t0 = time.monotonic()
         try:
@@ -207,11 +235,17 @@ class Worker:
             self.disarm()
             sys.stdout, sys.stderr = saved
             link.pending = None
+            capture.flush()
         if isinstance(error, MemoryError):
             del reserve
         with self.lock:
             self.current, self.done = None, rid
-        result = {"msg": "result", "id": rid, "stdout": capture.text(), "images_dropped": link.images_dropped}
+        result = {
+            "msg": "result",
+            "id": rid,
+            "stdout_dropped": capture.dropped,
+            "images_dropped": link.images_dropped,
+        }
         status = link.fired or ("ok" if error is None else "error")
         result.update(status=status, error="", error_type="", error_line=None)
         if error is not None:
@@ -224,7 +258,7 @@ class Worker:
     def arm(self) -> None:
         wall_s, cpu_s = self.limits
         if self.trace_lines:
-            sys.settrace(self.trace_global)
+            sys.settrace(self.make_tracer())
         self.wall_deadline = time.monotonic() + wall_s
         self.cpu0, self.cpu_limit = time.process_time(), cpu_s
         self.link.armed = True
@@ -286,7 +320,9 @@ def _run_setup(spec: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
     func = getattr(importlib.import_module(module_name), func_name)
     names = func(**kwargs)
     if not isinstance(names, dict) or not all(isinstance(k, str) and k.isidentifier() for k in names):
-        raise TypeError(f"setup {spec} must return a dict of identifiers to objects, got {type(names).__name__}")
+        raise TypeError(
+            f"setup {spec} must return a dict of identifiers to objects, got {type(names).__name__}"
+        )
     return names
 
 
@@ -312,8 +348,10 @@ def main(argv: list[str] | None = None) -> int:
     worker = Worker(link, init, injected)
     for signum in _SIGNAL_STATUS:
         signal.signal(signum, worker.on_signal)
-    guards.install_audit_hook(link)
-    threading.Thread(target=worker.read_commands, args=(reader,), daemon=True, name="sandbox-commands").start()
+    guards.install_audit_hook()
+    threading.Thread(
+        target=worker.read_commands, args=(reader,), daemon=True, name="sandbox-commands"
+    ).start()
     threading.Thread(target=worker.watchdog, daemon=True, name="sandbox-watchdog").start()
     link.send({"msg": "ready", "pid": os.getpid()})
     worker.serve()

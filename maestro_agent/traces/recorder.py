@@ -47,7 +47,7 @@ class TraceRecorder:
         data = {k: v for k, v in fields.items() if k not in BULKY}
         line = int(data.pop("line", 0) or 0)
         data.pop("substep", None)
-        self.store.event(self.trial_id, kind, self.substep, self.subtask, line, **data)
+        self.store.event(self.trial_id, kind, self.substep, self.subtask, line, data)
         if kind == "outcome":
             self.store.end_trial(
                 self.trial_id,

@@ -112,13 +112,19 @@ class TraceStore:
         )
 
     def event(
-        self, trial_id: str, kind: str, substep: int = 0, subtask: int = 0, line: int = 0, **data: Any
+        self,
+        trial_id: str,
+        kind: str,
+        substep: int = 0,
+        subtask: int = 0,
+        line: int = 0,
+        data: dict[str, Any] | None = None,
     ) -> None:
         self._queue.put(
             (
                 "INSERT INTO events (trial_id, t, kind, substep, subtask, line, data) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (trial_id, time.time(), kind, substep, subtask, line, json.dumps(data, default=str)),
+                (trial_id, time.time(), kind, substep, subtask, line, json.dumps(data or {}, default=str)),
             )
         )
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import CallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -49,6 +50,9 @@ class TopicFrameSource:
                     lambda message, key=(camera, kind): self._store(key, message),
                     qos,
                     callback_group=group,
+                    # No QoS-event handlers: rclpy (Jazzy) races destroying them against a spinning
+                    # executor's wait set ("cannot use Destroyable"), and close() destroys these.
+                    event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False),
                 )
                 self._subscriptions.append(subscription)
 

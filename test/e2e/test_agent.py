@@ -33,13 +33,23 @@ class Client:
         self.node = node
         self.run_task = ThreadSafeActionClient(node, RunTask, f"{NS}/run_task")
         self.reset = node.create_client(ResetScene, f"{NS}/reset_scene")
-        self.velocity = np.zeros(9)
+        self.positions: list[tuple[float, np.ndarray]] = []  # (wall time, arm joints)
         self.trace: list[TraceEvent] = []
         node.create_subscription(JointState, f"{NS}/joint_states", self._joints, STATE_QOS)
         node.create_subscription(TraceEvent, f"{NS}/trace", self.trace.append, 100)
 
     def _joints(self, message: JointState) -> None:
-        self.velocity = np.asarray(message.velocity)
+        self.positions = [*self.positions[-200:], (time.monotonic(), np.asarray(message.position[:7]))]
+
+    def motion(self, window: float = 0.1) -> float:
+        """Largest joint travel (rad) over the last ``window`` seconds of wall time. Judged by positions:
+        the simulated joint 7 servo chatters (about +-0.1 rad/s, +-0.0005 rad) while holding."""
+        now, recent = time.monotonic(), list(self.positions)
+        window_positions = [q for t, q in recent if now - t <= window]
+        if len(window_positions) < 2:
+            return float("inf")
+        stacked = np.array(window_positions)
+        return float((stacked.max(axis=0) - stacked.min(axis=0)).max())
 
     def reset_scene(self, seed: int) -> None:
         response = call(self.reset, ResetScene.Request(task="ball_in_bowl", seed=seed))
@@ -110,11 +120,11 @@ def test_a_missed_grasp_is_replanned_in_one_line_and_the_ball_ends_in_the_bowl(f
 def test_cancelling_mid_motion_stops_the_arm_within_half_a_second(franka: Client) -> None:
     franka.reset_scene(seed=1)
     handle = send_goal(franka.run_task, RunTask.Goal(instruction="Put the tennis ball into the bowl."))
-    assert wait_for(lambda: np.abs(franka.velocity[:7]).max() > 0.05, 60), "the arm never moved"
+    assert wait_for(lambda: franka.motion() > 0.01, 60), "the arm never moved"
     cancelled_at = time.monotonic()
     handle.cancel_goal_async()
-    assert wait_for(lambda: np.abs(franka.velocity[:7]).max() < 0.02, 5)
-    stopped_after = time.monotonic() - cancelled_at
+    assert wait_for(lambda: franka.motion() < 0.002, 5), "the arm kept moving"
+    stopped_after = time.monotonic() - cancelled_at - 0.1  # the still window itself
     result = goal_result(handle, timeout=30)
     assert not result.success and "cancel" in result.summary
     assert stopped_after < 0.5, f"the arm took {stopped_after:.2f} s (wall clock) to stop"

@@ -47,7 +47,10 @@ def test_unknown_robot_names_the_valid_ones() -> None:
 
 def test_bad_argument_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["launch", "franka", "--dry-run", "colour:=red"]) == 2
-    assert "valid: sim, task, seed, real_time_factor, perturbation" in capsys.readouterr().err
+    assert (
+        "valid: sim, task, seed, real_time_factor, vlm, model, base_url, programs, harness, perturbation"
+        in (capsys.readouterr().err)
+    )
 
 
 def test_malformed_spec_names_the_line(tmp_path: Path) -> None:

@@ -94,7 +94,7 @@ class FakeScene:
     def __init__(self, score: float = 100.0) -> None:
         self.score, self.prepared = score, []
 
-    def snapshot(self):
+    def snapshot(self, cameras=("scene", "wrist")):
         return [("scene camera", np.full((8, 8, 3), 100, np.uint8))]
 
     def progress(self) -> float:

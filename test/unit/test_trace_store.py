@@ -58,7 +58,7 @@ def test_a_process_killed_midway_leaves_its_committed_rows_readable(tmp_path: Pa
         "from maestro_agent.traces.store import TraceStore\n"
         "s = TraceStore(sys.argv[1], batch_s=0.01)\n"
         "s.start_trial('t', 'task')\n"
-        "for i in range(200): s.event('t', 'line', line=i)\n"
+        "for i in range(200): s.event('t', 'line', line=i, data={'i': i})\n"
         "s.flush()\n"
         "os.kill(os.getpid(), 9)\n"
     )

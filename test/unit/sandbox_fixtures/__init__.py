@@ -1,0 +1,1 @@
+"""Setup functions for the sandbox tests (imported inside the sandbox child)."""

@@ -1,0 +1,70 @@
+"""The proxy without a robot: the generated tool docs, geometry, and the harness helpers."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+from maestro_agent.proxy.docs import describe_tools
+from maestro_agent.proxy.geometry import Geometry
+from maestro_agent.proxy.harness import Harness, check_position, retry
+from maestro_agent.proxy.session import tools
+from maestro_tools.common.errors import GraspFailedError, InvalidArgumentError, OutOfLimitsError
+
+
+def test_every_public_tool_is_recorded_and_documented_from_its_signature() -> None:
+    docs = describe_tools()
+    for name, obj in tools(None, Harness()).items():
+        for attribute, member in inspect.getmembers(type(obj), inspect.isfunction):
+            if attribute.startswith("_"):
+                continue
+            assert hasattr(member, "__wrapped__"), f"{name}.{attribute} is not a recorded @tool"
+            assert f"`{name}.{attribute}(" in docs, f"{name}.{attribute} missing from the prompt"
+            assert inspect.getdoc(member), f"{name}.{attribute} has no docstring"
+    assert (
+        "robot.move_gripper_to(position: Sequence[float], orientation: Sequence[float] | None = None" in docs
+    )
+    assert "`done(reason: str = '')`" in docs and "`fail(reason: str)`" in docs
+    assert "GraspCandidate(position: np.ndarray" in docs and "geometry.DOWN" in docs
+
+
+def test_geometry_round_trips_and_rotates_in_the_gripper_frame() -> None:
+    geometry = Geometry()
+    rpy = np.array([0.3, -0.2, 1.1])
+    assert np.allclose(geometry.rmat_to_euler(geometry.euler_to_rmat(rpy)), rpy)
+    turned = geometry.rotate_by(Geometry.DOWN, "z", 90)
+    assert geometry.measure_relative_rotation(Geometry.DOWN, turned) == pytest.approx(90.0)
+    down = geometry.euler_to_rmat(Geometry.DOWN)
+    assert np.allclose(down[:, 2], [0, 0, -1])  # approach axis points down
+    assert geometry.distance([0, 0, 0], [0.3, 0.4, 0]) == pytest.approx(0.5)
+    pose = geometry.pose([0.5, 0.0, 0.2], Geometry.DOWN)
+    assert np.allclose(geometry.transform_point(pose, [0, 0, 0.1]), [0.5, 0.0, 0.1])
+    with pytest.raises(InvalidArgumentError, match="axis must be"):
+        geometry.rotate_by(rpy, "w", 10)
+
+
+def test_positions_are_validated_against_the_workspace() -> None:
+    assert np.allclose(check_position([0.5, 0.1, 0.2]), [0.5, 0.1, 0.2])
+    with pytest.raises(InvalidArgumentError, match="NaN"):
+        check_position([0.5, np.nan, 0.2])
+    with pytest.raises(OutOfLimitsError, match="table top is z = 0"):
+        check_position([0.5, 0.1, -0.3])
+    with pytest.raises(InvalidArgumentError, match=r"\[x, y, z\]"):
+        check_position([1, 2])
+
+
+def test_retry_varies_the_attempt_and_names_earlier_failures() -> None:
+    seen: list[int] = []
+
+    def step(attempt: int) -> str:
+        seen.append(attempt)
+        if attempt < 2:
+            raise GraspFailedError(f"miss {attempt}")
+        return "held"
+
+    assert retry(3, step) == "held" and seen == [0, 1, 2]
+    with pytest.raises(GraspFailedError, match=r"miss 1 \(after 2 attempts: attempt 1: miss 0\)"):
+        retry(2, lambda k: step(k - 0) if False else (_ for _ in ()).throw(GraspFailedError(f"miss {k}")))
+    assert Harness(enabled=False).tries == 1
