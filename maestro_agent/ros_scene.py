@@ -102,7 +102,8 @@ class RosSink:
 
     def for_goal(self, handle: ServerGoalHandle) -> RosSink:
         with self._lock:
-            self._goal = handle
+            if self._goal is not handle:
+                self._goal, self._feedback = handle, RunTask.Feedback()
         return self
 
     def live(self, event: dict[str, Any]) -> None:

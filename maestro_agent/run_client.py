@@ -51,7 +51,8 @@ class ProgressPrinter:
         if key == self.last:
             return
         self.last = key
-        subtask = fb.plan[fb.current_subtask] if fb.current_subtask < len(fb.plan) else ""
+        within = fb.phase not in ("done", "planning") and fb.current_subtask < len(fb.plan)
+        subtask = fb.plan[fb.current_subtask] if within else ""
         replans = f" replans {fb.replans}" if fb.replans else ""
         print(f"{fb.phase:<11} {bar(fb.substep, self.budget)}{replans}  {subtask}", file=self.out, flush=True)
 
