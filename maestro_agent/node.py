@@ -19,6 +19,7 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
+from sensor_msgs.msg import JointState
 
 from maestro_agent import prompt
 from maestro_agent.bringup.paths import share_dir
@@ -32,6 +33,7 @@ from maestro_msgs.action import RunTask
 from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
+from maestro_tools.common.qos import STATE_QOS
 
 VLM_CHOICES = ("gemini", "openai", "scripted")
 
@@ -120,6 +122,13 @@ class AgentNode(Node):
         self.store = TraceStore(trace_dir)
         recorder = TraceRecorder(self.store, backend, harness, task_type=lambda: self.scene.task)
         self.sink = RosSink(self, recorder)
+        self.create_subscription(
+            JointState,
+            "joint_states",
+            lambda m: recorder.robot_state(list(m.name), list(m.position)),
+            STATE_QOS,
+            callback_group=group,
+        )
         namespace = self.get_namespace()
         self.sandbox = Sandbox(
             setup="maestro_agent.proxy.session:make_globals",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,10 +21,19 @@ class TraceRecorder:
     ) -> None:
         self.store, self.vlm, self.harness, self.task_type = store, vlm, harness, task_type
         self.trial_id, self.substep, self.subtask = "", 0, 0
+        self.active, self._last_state = False, 0.0
+
+    def robot_state(self, names: list[str], positions: list[float], period: float = 0.1) -> None:
+        """Record the joints while a trial runs, at most every ``period`` seconds (wall clock)."""
+        now = time.time()
+        if self.active and now - self._last_state >= period:
+            self._last_state = now
+            self.store.robot_state(self.trial_id, now, names, positions)
 
     def record(self, kind: str, **fields: Any) -> None:
         if kind == "trial_start":
             self.trial_id, self.substep, self.subtask = fields["trial_id"], 0, 0
+            self.active = True
             self.store.start_trial(
                 self.trial_id, fields.get("instruction", ""), self.task_type(), self.vlm, self.harness
             )
@@ -49,6 +59,7 @@ class TraceRecorder:
         data.pop("substep", None)
         self.store.event(self.trial_id, kind, self.substep, self.subtask, line, data)
         if kind == "outcome":
+            self.active = False
             self.store.end_trial(
                 self.trial_id,
                 bool(fields.get("success")),

@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS tool_calls (
     error_code INTEGER NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '',
     depth INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS tool_calls_by_trial ON tool_calls (trial_id, t);
+CREATE TABLE IF NOT EXISTS robot_states (
+    id INTEGER PRIMARY KEY, trial_id TEXT NOT NULL, t REAL NOT NULL, names TEXT NOT NULL,
+    positions TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS robot_states_by_trial ON robot_states (trial_id, t);
 CREATE TABLE IF NOT EXISTS images (
     id INTEGER PRIMARY KEY, trial_id TEXT NOT NULL, t REAL NOT NULL, substep INTEGER NOT NULL DEFAULT 0,
     label TEXT NOT NULL, path TEXT NOT NULL);
@@ -149,6 +153,15 @@ class TraceStore:
                     str(call.get("message", "")),
                     int(call.get("depth", 0)),
                 ),
+            )
+        )
+
+    def robot_state(self, trial_id: str, stamp: float, names: list[str], positions: list[float]) -> None:
+        """Joint positions (JSON lists) at ``stamp`` (unix time): the trajectory exports replay."""
+        self._queue.put(
+            (
+                "INSERT INTO robot_states (trial_id, t, names, positions) VALUES (?, ?, ?, ?)",
+                (trial_id, stamp, json.dumps(list(names)), json.dumps([float(p) for p in positions])),
             )
         )
 

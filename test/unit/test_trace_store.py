@@ -33,6 +33,8 @@ def test_a_recorded_trial_reads_back(tmp_path: Path) -> None:
         duration=0.5,
     )
     recorder.record("image", label="scene camera", image=np.zeros((4, 4, 3), np.uint8), substep=1)
+    recorder.robot_state(["j1", "j2"], [0.1, 0.2])
+    recorder.robot_state(["j1", "j2"], [0.1, 0.3])  # within the period: dropped
     recorder.record("outcome", success=True, progress=100.0, summary="ok", substeps=1, replans=0)
     store.close()
     db = open_database(tmp_path / "traces.db")
@@ -47,6 +49,9 @@ def test_a_recorded_trial_reads_back(tmp_path: Path) -> None:
     ]
     assert db.execute("SELECT function, success, error_code, substep FROM tool_calls").fetchall() == [
         ("grasp", 0, 9, 1)
+    ]
+    assert db.execute("SELECT names, positions FROM robot_states").fetchall() == [
+        ('["j1", "j2"]', "[0.1, 0.2]")
     ]
     (path,) = db.execute("SELECT path FROM images").fetchone()
     assert (tmp_path / path).is_file()
