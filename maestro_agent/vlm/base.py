@@ -23,7 +23,7 @@ from maestro_tools.common.errors import (
 
 log = logging.getLogger(__name__)
 
-Purpose = Literal["plan", "react", "reflect"]
+Purpose = Literal["plan", "react", "reflect", "perceive"]  # perceive: boxes and points for perception nodes
 Role = Literal["user", "model"]
 T = TypeVar("T")
 

@@ -282,6 +282,10 @@ class ScriptedVLM:
         return best[1]
 
     def generate(self, request: VLMRequest) -> VLMReply:
+        if request.purpose == "perceive":
+            raise VLMConfigError(
+                "the scripted backend answers no perception requests; use backend sim or geometric"
+            )
         start = time.perf_counter()
         with self._lock:
             wanted = normalize_instruction(request.instruction)

@@ -27,6 +27,7 @@ from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.perception import geometric
+from maestro_tools.perception.gemini_node import make_vision
 from maestro_tools.perception.objects import ObjectDetection, detect_objects, visible_labels
 from maestro_tools.perception.sim_source import SimFrameSource
 from maestro_tools.perception.topic_source import TopicFrameSource
@@ -41,9 +42,10 @@ class DetectorNode(Node):
             self,
             "backend",
             "sim",
-            "Detection backend: sim (the simulator's ground-truth segmentation) or geometric (open3d: table "
-            "plane, clusters, colour and size names, from the camera topics)",
-            choices=("sim", "geometric"),
+            "Detection backend: sim (the simulator's ground-truth segmentation), geometric (open3d: table "
+            "plane, clusters, colour and size names, from the camera topics) or gemini (Gemini robotics "
+            "boxes from the camera topics, lifted to 3D with depth; needs GEMINI_API_KEY)",
+            choices=("sim", "geometric", "gemini"),
             read_only=True,
         )
         self.default_camera = declare(
@@ -62,6 +64,7 @@ class DetectorNode(Node):
                 read_only=True,
             )
             self.frame = TopicFrameSource(self, group, cameras, self.timeout)
+        self.vision = make_vision(self) if self.backend == "gemini" else None
         self.create_service(Detect, "detect", self.on_detect, callback_group=group)
         self.markers = self.create_publisher(MarkerArray, "detector/markers", LATCHED_QOS)
 
@@ -69,7 +72,10 @@ class DetectorNode(Node):
         camera = request.camera or self.default_camera
         try:
             frame = self.frame(camera)
-            if frame.instances is None:  # geometric: names come from colour and size
+            if self.vision is not None:
+                detections = self.vision.detect(frame, list(request.labels))
+                response.visible_labels = [d.label for d in detections]
+            elif frame.instances is None:  # geometric: names come from colour and size
                 detections = geometric.detect(
                     frame.rgb, frame.depth, frame.intrinsics, frame.camera_pose, list(request.labels)
                 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+import numpy as np
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import Header
@@ -24,19 +25,22 @@ from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.common.render import project
+from maestro_tools.perception.gemini_node import make_vision
 from maestro_tools.perception.keypoints import keypoint
 from maestro_tools.perception.sim_source import SimFrameSource
+from maestro_tools.perception.topic_source import TopicFrameSource
 
 
 class KeypointerNode(Node):
     def __init__(self) -> None:
         super().__init__("keypointer")
-        declare(
+        backend = declare(
             self,
             "backend",
             "geometric",
-            "Keypoint backend: geometric (named parts of segmented objects)",
-            choices=("geometric",),
+            "Keypoint backend: geometric (named parts of the sim's segmented objects) or gemini (Gemini "
+            "robotics pointing on the camera topics, lifted to 3D with depth; needs GEMINI_API_KEY)",
+            choices=("geometric", "gemini"),
             read_only=True,
         )
         self.default_camera = declare(
@@ -44,7 +48,17 @@ class KeypointerNode(Node):
         )
         timeout = declare(self, "timeout", 5.0, "Seconds to wait for the camera data", minimum=0.1)
         group = ReentrantCallbackGroup()
-        self.frame = SimFrameSource(self, group, timeout)
+        if backend == "gemini":
+            cameras = declare(
+                self,
+                "cameras",
+                ["scene", "wrist"],
+                "Cameras whose topics the gemini backend reads",
+                read_only=True,
+            )
+            self.frame, self.vision = TopicFrameSource(self, group, cameras, timeout), make_vision(self)
+        else:
+            self.frame, self.vision = SimFrameSource(self, group, timeout), None
         self.create_service(Point, "point", self.on_point, callback_group=group)
         self.markers = self.create_publisher(MarkerArray, "keypointer/markers", LATCHED_QOS)
 
@@ -52,6 +66,8 @@ class KeypointerNode(Node):
         camera = request.camera or self.default_camera
         try:
             frame = self.frame(camera)
+            if self.vision is not None:
+                return self._vlm_points(request, response, frame, camera)
             found = keypoint(frame, request.description)
         except MaestroError as exc:
             response.success, response.error_code, response.message = False, int(exc.code), str(exc)
@@ -67,6 +83,28 @@ class KeypointerNode(Node):
         response.image = numpy_to_image(frame.rgb, "rgb8", header)
         response.image.header.frame_id = f"{camera}_camera_optical_frame"
         response.success, response.message = True, f"{found.label} on {found.object_label}"
+        return response
+
+    def _vlm_points(
+        self, request: Point.Request, response: Point.Response, frame: object, camera: str
+    ) -> Point.Response:
+        header = Header(frame_id="base")
+        header.stamp.sec, header.stamp.nanosec = int(frame.stamp), int((frame.stamp % 1) * 1e9)
+        for label, (u, v), position in self.vision.point(frame, request.description, request.max_points or 1):
+            point = Keypoint(header=header, label=label, score=1.0, camera=camera, u=float(u), v=float(v))
+            point.has_3d = bool(np.isfinite(position).all())
+            if point.has_3d:
+                point.position.x, point.position.y, point.position.z = (float(c) for c in position)
+            response.points.append(point)
+        found = [p for p in response.points if p.has_3d]
+        positions = [np.array([p.position.x, p.position.y, p.position.z]) for p in found]
+        self.markers.publish(markers.points("keypoints", [p.label for p in found], positions, header))
+        response.image = numpy_to_image(frame.rgb, "rgb8", header)
+        response.image.header.frame_id = f"{camera}_camera_optical_frame"
+        response.success, response.message = (
+            True,
+            f"{len(response.points)} point(s) for {request.description!r}",
+        )
         return response
 
 
