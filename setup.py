@@ -61,6 +61,8 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
+        # Real robots: open-vocabulary detection (pulls torch; weights come with the deployment).
+        "yolo": ["ultralytics>=8.3"],
     },
     entry_points={
         "console_scripts": [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -31,6 +32,7 @@ from maestro_tools.perception.gemini_node import make_vision
 from maestro_tools.perception.objects import ObjectDetection, detect_objects, visible_labels
 from maestro_tools.perception.sim_source import SimFrameSource
 from maestro_tools.perception.topic_source import TopicFrameSource
+from maestro_tools.perception.yolo_backend import YoloDetector, load_model
 
 BASE_FRAME = "base"
 
@@ -44,8 +46,9 @@ class DetectorNode(Node):
             "sim",
             "Detection backend: sim (the simulator's ground-truth segmentation), geometric (open3d: table "
             "plane, clusters, colour and size names, from the camera topics) or gemini (Gemini robotics "
-            "boxes from the camera topics, lifted to 3D with depth; needs GEMINI_API_KEY)",
-            choices=("sim", "geometric", "gemini"),
+            "boxes from the camera topics, lifted to 3D with depth; needs GEMINI_API_KEY) or yolo "
+            "(ultralytics open-vocabulary weights from the 'weights' parameter; optional extra [yolo])",
+            choices=("sim", "geometric", "gemini", "yolo"),
             read_only=True,
         )
         self.default_camera = declare(
@@ -64,7 +67,14 @@ class DetectorNode(Node):
                 read_only=True,
             )
             self.frame = TopicFrameSource(self, group, cameras, self.timeout)
-        self.vision = make_vision(self) if self.backend == "gemini" else None
+        self.vision: Any = None
+        if self.backend == "gemini":
+            self.vision = make_vision(self)
+        elif self.backend == "yolo":
+            weights = declare(
+                self, "weights", "", "yolo: local YOLO-World / YOLOE weights file", read_only=True
+            )
+            self.vision = YoloDetector(load_model(weights))
         self.create_service(Detect, "detect", self.on_detect, callback_group=group)
         self.markers = self.create_publisher(MarkerArray, "detector/markers", LATCHED_QOS)
 
