@@ -27,7 +27,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["maestro_agent", "maestro_agent.*", "maestro_tools", "maestro_tools.*"]),
-    package_data={"maestro_agent": ["py.typed"], "maestro_tools": ["py.typed"]},
+    package_data={"maestro_agent": ["py.typed", "traces/web/*"], "maestro_tools": ["py.typed"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/maestro"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -58,9 +58,13 @@ setup(
         "google-genai>=1.20",
         "requests>=2.31",
         "psutil>=5.9",
+        # Trace exports: rosbag2 with MCAP storage (rosbags, pure Python) and LeRobot datasets (Parquet).
+        "rosbags>=0.11",
+        "pyarrow>=14",
     ],
     extras_require={
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
+        # websockets: the browser tests drive Chromium over the DevTools protocol.
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "websockets>=12"],
         # Real robots: open-vocabulary detection (pulls torch; weights come with the deployment).
         "yolo": ["ultralytics>=8.3"],
     },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -40,6 +41,30 @@ def _run(args: argparse.Namespace) -> int:
         perturbation=args.perturbation,
     )
     return run(options)
+
+
+def _default_store() -> Path:
+    return Path(os.environ.get("MAESTRO_TRACE_DIR", "~/.maestro/traces")).expanduser()
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from maestro_agent.traces.dashboard import serve
+
+    serve(args.store, args.host, args.port)
+    return 0
+
+
+def _analytics(args: argparse.Namespace) -> int:
+    from maestro_agent.traces import analytics
+
+    vla = None if args.vla is None else args.vla == "yes"
+    result = analytics.load(args.store, args.task_type or "", vla)
+    print(analytics.format_tables(result), end="")
+    if args.csv:
+        print(f"wrote {analytics.write_csv(result, args.csv)}")
+    if args.png:
+        print(f"wrote {analytics.write_png(result, args.png)}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,6 +112,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--camera", action="append", choices=("scene", "wrist"), help="camera (repeatable; default: scene)"
     )
     scenes.set_defaults(handler=_scenes)
+
+    store_help = "trace store folder (default: $MAESTRO_TRACE_DIR or ~/.maestro/traces)"
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="serve the trace dashboard: trial list, replay, live follow, analytics",
+        description="Serve a web dashboard over the trace store (read-only; safe while an agent records).",
+    )
+    dashboard.add_argument("--store", type=Path, default=_default_store(), help=store_help)
+    dashboard.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    dashboard.set_defaults(handler=_dashboard)
+
+    stats = commands.add_parser(
+        "analytics",
+        help="print which tools the generated code called and in what order (tables, CSV, PNG)",
+        description="Aggregate the depth-0 tool calls of the recorded trials: calls per module, function and "
+        "category, module transitions and top function bigrams, per-trial summaries.",
+    )
+    stats.add_argument("--store", type=Path, default=_default_store(), help=store_help)
+    stats.add_argument("--task-type", help="only trials of this task type")
+    stats.add_argument("--vla", choices=("yes", "no"), help="only trials that used (yes) or did not use VLA")
+    stats.add_argument("--csv", type=Path, help="also write the tables to this CSV file")
+    stats.add_argument("--png", type=Path, help="also write the heat map and bar charts to this PNG file")
+    stats.set_defaults(handler=_analytics)
+    from maestro_agent.traces.export_cli import register as register_export
+
+    register_export(commands)
     return parser
 
 

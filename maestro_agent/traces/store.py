@@ -53,19 +53,26 @@ CREATE TABLE IF NOT EXISTS images (
 
 
 def open_database(path: Path, create: bool = False) -> sqlite3.Connection:
-    """A connection to a trace database, checked to be one (and of a schema version this code reads)."""
-    if not create and not path.is_file():
+    """A connection to a trace database, checked to be one (and of a schema version this code reads).
+
+    A file that is not a Maestro trace store is refused before anything is written to it.
+    """
+    existed = path.is_file() and path.stat().st_size > 0
+    if not create and not existed:
         raise NotFoundError(f"no trace store at {path}")
     connection = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
     try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        if create:
-            connection.executescript(SCHEMA)
+        row = None
+        if existed:
+            row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if create and (not existed or (row is not None and int(row[0]) == SCHEMA_VERSION)):
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(SCHEMA)  # IF NOT EXISTS: adds tables a newer writer knows
             connection.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
             connection.commit()
-        row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     except sqlite3.DatabaseError as exc:
         connection.close()
         raise InvalidArgumentError(f"{path} is not a Maestro trace store ({exc})") from None

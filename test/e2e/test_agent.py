@@ -3,12 +3,14 @@ process (another process than every node of the graph)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pytest
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
+from maestro_agent.traces.dashboard import make_server
 from maestro_msgs.action import RunTask
 from maestro_msgs.msg import TraceEvent
 from maestro_msgs.srv import ResetScene
@@ -96,7 +99,9 @@ def franka(trace_dir: Path) -> Iterator[Client]:
         assert "Traceback" not in text, text[-5000:]
 
 
-def test_a_missed_grasp_is_replanned_in_one_line_and_the_ball_ends_in_the_bowl(franka: Client) -> None:
+def test_a_missed_grasp_is_replanned_in_one_line_and_the_ball_ends_in_the_bowl(
+    franka: Client, trace_dir: Path
+) -> None:
     franka.reset_scene(seed=0)
     feedback: list = []
     handle = send_goal(
@@ -115,6 +120,29 @@ def test_a_missed_grasp_is_replanned_in_one_line_and_the_ball_ends_in_the_bowl(f
     failed = [e.tool_call for e in franka.trace if e.kind == TraceEvent.TOOL_CALL and not e.tool_call.success]
     assert any(c.function == "grasp" and c.error_code == 9 for c in failed), failed
     assert any(e.kind == TraceEvent.LINE for e in franka.trace)
+    replay, image_status = replay_over_http(trace_dir, result.trial_id)
+    assert replay["trial"]["success"] == 1 and replay["trial"]["replans"] == 1
+    assert set(replay["code"]) == {"1", "2", "3"} and "grasp_height" in replay["code"]["1"]
+    assert any(e["kind"] == "line" and e["line"] > 0 for e in replay["events"])
+    assert replay["images"] and image_status == [200] * min(3, len(replay["images"]))
+
+
+def replay_over_http(trace_dir: Path, trial_id: str) -> tuple[dict, list[int]]:
+    """The recorded trial as the dashboard serves it to its replay page, and its first images' statuses."""
+    server = make_server(trace_dir, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{base}/api/trials/{trial_id}", timeout=10) as response:
+            replay = json.loads(response.read())
+        statuses = []
+        for image in replay["images"][:3]:
+            with opener.open(base + image["url"], timeout=10) as response:
+                statuses.append(response.status)
+        return replay, statuses
+    finally:
+        server.shutdown()
 
 
 def test_cancelling_mid_motion_stops_the_arm_within_half_a_second(franka: Client) -> None:

@@ -75,8 +75,12 @@ def test_a_process_killed_midway_leaves_its_committed_rows_readable(tmp_path: Pa
 def test_foreign_and_corrupt_files_are_refused_with_a_clear_message(tmp_path: Path) -> None:
     foreign = tmp_path / "foreign.db"
     sqlite3.connect(foreign).execute("CREATE TABLE x (y)").connection.commit()
+    before = foreign.read_bytes()
     with pytest.raises(ValueError, match=r"not a Maestro trace store|schema no version"):
         open_database(foreign)
+    with pytest.raises(ValueError, match=r"not a Maestro trace store|schema no version"):
+        open_database(foreign, create=True)
+    assert foreign.read_bytes() == before  # refused without writing to it
     corrupt = tmp_path / "corrupt.db"
     corrupt.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(ValueError, match="not a Maestro trace store"):
