@@ -117,7 +117,9 @@ def run_goal(substeps: int = 10) -> dict[str, float]:
                 while not result.done():
                     time.sleep(0.01)
                 total = time.monotonic() - started
-                outcome = result.result().result  # "fails": the ball_in_bowl scene scores 0 for reading states
+                outcome = (
+                    result.result().result
+                )  # "fails": the ball_in_bowl scene scores 0 for reading states
                 assert outcome.substeps == substeps, outcome.summary
                 times = list(np.diff(stamps))
             return {
