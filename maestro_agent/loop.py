@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -120,6 +120,14 @@ class Agent:
         self.cancelled.set()
         self.sandbox.cancel()
 
+    def _phase(
+        self, phase: str, trial: TrialResult, plan: list[str], current: int, code: str, **extra: Any
+    ) -> None:
+        self.sink.record(
+            "phase", phase=phase, substep=trial.substeps, plan=plan, current_subtask=current, code=code,
+            replans=trial.replans, **extra,
+        )  # fmt: skip
+
     # -- one trial ---------------------------------------------------------------------------------
     def run_trial(
         self, instruction: str, history: Sequence[str], max_substeps: int = 0, index: int = 0
@@ -144,15 +152,7 @@ class Agent:
             self._check_cancel()
             trial.substeps += 1
             subtask = subtasks[current] if current < len(subtasks) else "(beyond the plan)"
-            self.sink.record(
-                "phase",
-                phase="executing",
-                substep=trial.substeps,
-                plan=subtasks,
-                current_subtask=current,
-                code=code,
-                replans=trial.replans,
-            )
+            self._phase("executing", trial, subtasks, current, code)
             self.sink.record("code", substep=trial.substeps, code=code, current_subtask=current)
             execution = self.sandbox.run(code)
             self._check_cancel()
@@ -167,16 +167,7 @@ class Agent:
             for label, image in seen:
                 self.sink.record("image", label=label, image=image, substep=trial.substeps)
             trial.keyframes.extend(seen[-1:])
-            self.sink.record(
-                "phase",
-                phase="reacting",
-                substep=trial.substeps,
-                plan=subtasks,
-                current_subtask=current,
-                code=code,
-                replans=trial.replans,
-                stdout_tail=execution.stdout[-500:],
-            )
+            self._phase("reacting", trial, subtasks, current, code, stdout_tail=execution.stdout[-500:])
             message = prompt.react_message(
                 instruction, subtasks, current, step, trial.steps, failures, seen, self.config.stdout_limit
             )
@@ -184,9 +175,7 @@ class Agent:
                 message = Message("user", (*message.parts, f"The code declared: {declared[-1]}"))
             judgement: Judgement
             judgement, _ = self._ask("react", instruction, message, parse_judgement)
-            trial.steps.append(
-                Step(**{**step.__dict__, "decision": judgement.decision.value, "reason": judgement.reason})
-            )
+            trial.steps.append(replace(step, decision=judgement.decision.value, reason=judgement.reason))
             self.sink.record(
                 "judgement",
                 substep=trial.substeps,
@@ -210,15 +199,7 @@ class Agent:
                     reason=judgement.reason,
                     decision=judgement.decision.value,
                 )
-                self.sink.record(
-                    "phase",
-                    phase="replanning",
-                    substep=trial.substeps,
-                    plan=subtasks,
-                    current_subtask=current,
-                    code=judgement.code,
-                    replans=trial.replans,
-                )
+                self._phase("replanning", trial, subtasks, current, judgement.code)
             if judgement.current_subtask is not None and 0 <= judgement.current_subtask < max(
                 1, len(subtasks)
             ):

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from maestro_msgs.msg import ToolCall, TraceEvent
 from maestro_msgs.srv import GetTaskProgress, ResetScene
 from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.qos import LATCHED_QOS
+from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.perception.topic_source import TopicFrameSource
 
 CAMERAS = ("scene", "wrist")
@@ -34,16 +34,6 @@ KINDS = {
     "tokens": TraceEvent.TOKENS,
     "outcome": TraceEvent.OUTCOME,
 }
-
-
-def _wait(future: Any, timeout: float) -> Any | None:
-    deadline = time.monotonic() + timeout
-    while not future.done():
-        if time.monotonic() > deadline:
-            future.cancel()
-            return None
-        time.sleep(0.01)
-    return future.result()
 
 
 class RosScene:
@@ -78,13 +68,15 @@ class RosScene:
     def progress(self) -> float:
         if not self.progress_client.wait_for_service(timeout_sec=0.5):
             return -1.0
-        response = _wait(self.progress_client.call_async(GetTaskProgress.Request()), 5.0)
+        response = wait_future_blocking(self.progress_client.call_async(GetTaskProgress.Request()), 5.0)
         return float(response.progress) if response is not None and response.success else -1.0
 
     def prepare_trial(self, index: int) -> None:
         if self.reset_seed is None or not self.reset_client.wait_for_service(timeout_sec=0.5):
             return
-        response = _wait(self.reset_client.call_async(ResetScene.Request(seed=self.reset_seed)), 10.0)
+        response = wait_future_blocking(
+            self.reset_client.call_async(ResetScene.Request(seed=self.reset_seed)), 10.0
+        )
         if response is None or not response.success:
             self.node.get_logger().warning(f"could not reset the scene before trial {index + 1}")
 

@@ -19,7 +19,7 @@ from maestro_msgs.action import RunTask
 from maestro_msgs.srv import ResetScene
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.errors import MaestroTimeoutError, UnavailableError, error_from_code
-from maestro_tools.common.spinning import BackgroundSpinner
+from maestro_tools.common.spinning import BackgroundSpinner, wait_future_blocking
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,10 @@ class ProgressPrinter:
 
 
 def _wait(future: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not future.done():
-        if time.monotonic() > deadline:
-            raise MaestroTimeoutError(f"{what} did not answer within {timeout:.0f} s")
-        time.sleep(0.02)
-    return future.result()
+    result = wait_future_blocking(future, timeout)
+    if not future.done():
+        raise MaestroTimeoutError(f"{what} did not answer within {timeout:.0f} s")
+    return result
 
 
 def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
