@@ -130,11 +130,15 @@ def round_trips(repeats: int = 100) -> dict[str, dict[str, float]]:
 
         detection = call(detect, Detect.Request(labels=["red block"])).detections[0]
         plan_request = PlanGrasp.Request(detection=detection)
+        checked_request = PlanGrasp.Request(detection=detection, check_reachability=True)
         results = {
             "detect round trip (renders rgb+depth+segmentation in the sim)": timed(
                 lambda: call(detect, Detect.Request(labels=["red block"])), repeats // 4
             ),
             "plan_grasp round trip (no reachability check)": timed(lambda: call(plan, plan_request), repeats),
+            "plan_grasp round trip (IK reachability + scene collision, grabs a camera frame)": timed(
+                lambda: call(plan, checked_request), repeats // 4
+            ),
         }
     finally:
         node.destroy_node()

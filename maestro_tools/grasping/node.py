@@ -1,9 +1,10 @@
 """The ``grasp_planner`` node: ``plan_grasp`` (maestro_msgs/srv/PlanGrasp) -> ranked grasps.
 
 Takes the object as a detection (pose + extent, from ``detect``) or as a point cloud in the base
-frame, proposes top-down grasps across its box axes, and with ``check_reachability`` keeps only
-those whose grasp and pre-grasp (``pregrasp_height`` above) have IK solutions. Antipodal sampling on
-clouds with normals is planned (issue 4) and not built yet.
+frame. Proposes top-down grasps across its box axes and antipodal grasps on a cloud. With
+``check_reachability`` it keeps only grasps whose grasp and pre-grasp (``pregrasp_height`` above) have
+IK solutions and, when the detection names its camera, whose open gripper does not sweep through the
+scene's depth points on the way in (a hand camera's view of the gripper itself is dropped).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Sequence
 
 import numpy as np
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
@@ -20,15 +22,22 @@ from visualization_msgs.msg import MarkerArray
 from maestro_msgs.msg import Grasp
 from maestro_msgs.srv import PlanGrasp
 from maestro_tools.common import markers
-from maestro_tools.common.conversions import matrix_to_pose, pointcloud2_to_points, pose_to_matrix, vector3
-from maestro_tools.common.errors import InvalidArgumentError, MaestroError, UnreachableError
+from maestro_tools.common.conversions import (
+    matrix_to_pose,
+    pointcloud2_to_points,
+    pose_to_matrix,
+    vector3,
+)
+from maestro_tools.common.errors import CollisionError, InvalidArgumentError, MaestroError, UnreachableError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.grasping.antipodal import antipodal_grasps
+from maestro_tools.grasping.collision import collision_free, depth_cloud, scene_points
 from maestro_tools.grasping.top_down import GRIPPER_MAX_WIDTH, GraspCandidate, top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics
-from maestro_tools.perception.objects import box_pose
+from maestro_tools.perception.objects import CameraFrame, box_pose
+from maestro_tools.perception.topic_source import TopicFrameSource
 from maestro_tools.sim.scene import HOME
 
 
@@ -56,9 +65,27 @@ class GraspPlannerNode(Node):
             minimum=0.0,
             maximum=0.3,
         )
+        self.collision_check = declare(
+            self,
+            "collision_check",
+            True,
+            "Drop grasps whose approach sweeps through the camera's scene points",
+        )
+        self.timeout = declare(self, "timeout", 5.0, "Seconds to wait for a camera frame", minimum=0.1)
+        self.hand_cameras = declare(
+            self,
+            "hand_cameras",
+            ["wrist"],
+            "Cameras on the hand: their view of the gripper itself is dropped",
+        )
+        self.hand_camera_min_depth = declare(
+            self, "hand_camera_min_depth", 0.15, "Hand cameras: depth below which points are the gripper, m",
+            minimum=0.0, maximum=1.0,
+        )  # fmt: skip
         self.kinematics = ArmKinematics()
         self._lock = threading.Lock()
-        self.create_service(PlanGrasp, "plan_grasp", self.on_plan)
+        self._group = ReentrantCallbackGroup()
+        self.create_service(PlanGrasp, "plan_grasp", self.on_plan, callback_group=self._group)
         self.markers = self.create_publisher(MarkerArray, "grasp_planner/markers", LATCHED_QOS)
 
     def object_box(self, request: PlanGrasp.Request) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:
@@ -81,6 +108,23 @@ class GraspPlannerNode(Node):
             "give the object as a detection with 3D data (from detect) or as a point cloud"
         )
 
+    def camera_frame(self, camera: str) -> CameraFrame:
+        source = TopicFrameSource(self, self._group, [camera], self.timeout)
+        try:
+            return source(camera)
+        finally:
+            source.close()
+
+    def scene(self, request: PlanGrasp.Request) -> tuple[CameraFrame | None, str]:
+        """The detection's camera frame for the collision check, or why there is none."""
+        camera = request.detection.camera
+        if not camera or not self.collision_check:
+            return None, "no camera in the detection" if not camera else "collision_check is off"
+        try:
+            return self.camera_frame(camera), ""
+        except MaestroError as exc:
+            return None, str(exc)
+
     def reachable(self, grasp: GraspCandidate) -> bool:
         pregrasp = grasp.pose.copy()
         pregrasp[2, 3] += self.pregrasp_height
@@ -95,6 +139,7 @@ class GraspPlannerNode(Node):
     def on_plan(self, request: PlanGrasp.Request, response: PlanGrasp.Response) -> PlanGrasp.Response:
         try:
             pose, extent, label, points = self.object_box(request)
+            frame, no_scene = self.scene(request) if request.check_reachability else (None, "")
             max_width = request.max_width if 0 < request.max_width <= GRIPPER_MAX_WIDTH else GRIPPER_MAX_WIDTH
             if self.backend == "antipodal" and points is None:
                 raise InvalidArgumentError("the antipodal backend needs the object as a point cloud")
@@ -109,6 +154,17 @@ class GraspPlannerNode(Node):
                     f"the object ({np.round(extent[:2], 3).tolist()} m across) is wider than "
                     f"the gripper's {max_width} m opening on both sides"
                 )
+            if request.check_reachability and frame is not None and self.collision_check:
+                near = self.hand_camera_min_depth if frame.camera in self.hand_cameras else 0.0
+                free = collision_free(
+                    candidates, scene_points(depth_cloud(frame, near)), self.pregrasp_height
+                )
+                if not free:
+                    raise CollisionError(
+                        f"all {len(candidates)} grasp(s) on {label or 'the object'} would sweep the open "
+                        "gripper through other objects; clear the space around it or try the other camera"
+                    )
+                candidates = free
             grasps = []
             for candidate in candidates:
                 reachable = self.reachable(candidate) if request.check_reachability else False
@@ -144,9 +200,14 @@ class GraspPlannerNode(Node):
                 Header(frame_id="base"),
             )
         )
+        checked = (
+            ""
+            if not request.check_reachability or not no_scene
+            else f" (no scene collision check: {no_scene})"
+        )
         response.success, response.message = (
             True,
-            f"{len(response.grasps)} grasp(s) for {label or 'the object'}",
+            f"{len(response.grasps)} grasp(s) for {label or 'the object'}{checked}",
         )
         return response
 
