@@ -43,6 +43,7 @@ from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
 from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.motion.kinematics import ArmKinematics, time_path
+from maestro_tools.motion.moveit_backend import MoveItMotion, load_moveit
 from maestro_tools.motion.planner import JointSpacePlanner
 
 ARM = tuple(f"panda_joint{i}" for i in range(1, 8))
@@ -57,14 +58,22 @@ def _duration(seconds: float) -> Duration:
 class MotionNode(Node):
     def __init__(self) -> None:
         super().__init__("motion")
-        declare(
+        backend = declare(
             self,
             "backend",
             "mink",
-            "Motion backend: mink (IK + Cartesian lines)",
-            choices=("mink",),
+            "Motion backend: mink (IK, Cartesian lines, OMPL paths; executes via robot_action) or moveit "
+            "(moveit_py on a stock ROS install with the robot's MoveIt config)",
+            choices=("mink", "moveit"),
             read_only=True,
         )
+        self.moveit: MoveItMotion | None = None
+        if backend == "moveit":
+            group = declare(self, "moveit_group", "panda_arm", "MoveIt planning group", read_only=True)
+            tcp = declare(
+                self, "moveit_tcp_link", "panda_hand_tcp", "Link the pose goals refer to", read_only=True
+            )
+            self.moveit = MoveItMotion(load_moveit(f"{self.get_name()}_moveit_py"), group, tcp)
         self.max_velocity = declare(
             self,
             "max_joint_velocity",
@@ -103,6 +112,38 @@ class MotionNode(Node):
 
     def _on_joints(self, message: JointState) -> None:
         self._joints = message
+
+    def execute_moveit(self, handle: ServerGoalHandle) -> MoveArm.Result:
+        """The moveit backend: MoveIt plans and executes; a cancel stops its execution."""
+        result, outcome = MoveArm.Result(), {}
+
+        def run() -> None:
+            try:
+                _moveit_goal(self.moveit, handle.request)
+            except MaestroError as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run, name="moveit-goal", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.02)
+            if handle.is_cancel_requested:
+                self.moveit.stop()
+                worker.join(2.0)
+                handle.canceled()
+                result.error_code, result.message = (
+                    int(ErrorCode.CANCELED),
+                    "canceled; MoveIt stopped the arm",
+                )
+                return result
+        error = outcome.get("error")
+        if error is not None:
+            handle.abort()
+            result.error_code, result.message = int(error.code), str(error)
+            return result
+        handle.succeed()
+        result.success, result.message = True, "MoveIt reached the goal"
+        return result
 
     def _publish_tcp(self) -> None:
         if self._joints is None:
@@ -191,6 +232,8 @@ class MotionNode(Node):
     # -- execution -----------------------------------------------------------------------------
     def execute(self, handle: ServerGoalHandle) -> MoveArm.Result:
         request, result = handle.request, MoveArm.Result()
+        if self.moveit is not None:
+            return self.execute_moveit(handle)
         try:
             start = self.current_positions()
             path = self.plan(request, start)
@@ -264,6 +307,17 @@ class MotionNode(Node):
         result.success, result.error_code, result.message = robot.success, robot.error_code, robot.message
         (handle.succeed if result.success else handle.abort)()
         return result
+
+
+def _moveit_goal(moveit: MoveItMotion, request: MoveArm.Goal) -> None:
+    if request.mode == MoveArm.Goal.JOINTS:
+        moveit.move_to_joints(list(request.joint_names), list(request.joint_positions))
+    elif request.waypoints and all(w.header.frame_id for w in request.waypoints):
+        moveit.move_to_poses(list(request.waypoints))
+    else:
+        raise InvalidArgumentError(
+            "give joint positions (JOINTS) or waypoints with a frame_id (POSE, WAYPOINTS)"
+        )
 
 
 def main(args: Sequence[str] | None = None) -> int:
