@@ -35,7 +35,7 @@ from maestro_tools.common.errors import (
 )
 from maestro_tools.common.qos import STATE_QOS
 from maestro_tools.perception.objects import CameraFrame
-from maestro_tools.perception.topic_source import TopicFrameSource
+from maestro_tools.perception.topic_source import grab_frame
 
 ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
@@ -116,11 +116,7 @@ class RosClient:
 
     def frame(self, camera: str, timeout: float = 5.0) -> CameraFrame:
         """One matched colour + depth + pose frame from ``camera`` (subscribes only for the grab)."""
-        source = TopicFrameSource(self.node, self._group, [camera], timeout)
-        try:
-            return source(camera)
-        finally:
-            source.close()
+        return grab_frame(self.node, self._group, camera, timeout)
 
     # -- calls -----------------------------------------------------------------------------------
     def call(self, client: Any, request: Any, timeout: float) -> Any:

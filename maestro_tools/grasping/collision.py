@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from maestro_tools.common.conversions import depth_to_points
 from maestro_tools.grasping.top_down import GraspCandidate
 from maestro_tools.perception.objects import CameraFrame
 
@@ -30,8 +29,7 @@ def depth_cloud(frame: CameraFrame, min_depth: float = 0.0) -> np.ndarray:
 
     ``min_depth`` drops what a camera on the hand sees of the gripper itself.
     """
-    points = depth_to_points(frame.depth, frame.intrinsics, frame.depth > min_depth)
-    return points @ frame.camera_pose[:3, :3].T + frame.camera_pose[:3, 3]
+    return frame.base_points(frame.depth > min_depth)
 
 
 def scene_points(points: np.ndarray, limit: int = 20000, seed: int = 0) -> np.ndarray:

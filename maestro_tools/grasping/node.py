@@ -37,7 +37,7 @@ from maestro_tools.grasping.collision import collision_free, depth_cloud, scene_
 from maestro_tools.grasping.top_down import GRIPPER_MAX_WIDTH, GraspCandidate, top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics
 from maestro_tools.perception.objects import CameraFrame, box_pose
-from maestro_tools.perception.topic_source import TopicFrameSource
+from maestro_tools.perception.topic_source import grab_frame
 from maestro_tools.sim.scene import HOME
 
 
@@ -108,20 +108,13 @@ class GraspPlannerNode(Node):
             "give the object as a detection with 3D data (from detect) or as a point cloud"
         )
 
-    def camera_frame(self, camera: str) -> CameraFrame:
-        source = TopicFrameSource(self, self._group, [camera], self.timeout)
-        try:
-            return source(camera)
-        finally:
-            source.close()
-
     def scene(self, request: PlanGrasp.Request) -> tuple[CameraFrame | None, str]:
         """The detection's camera frame for the collision check, or why there is none."""
         camera = request.detection.camera
         if not camera or not self.collision_check:
             return None, "no camera in the detection" if not camera else "collision_check is off"
         try:
-            return self.camera_frame(camera), ""
+            return grab_frame(self, self._group, camera, self.timeout), ""
         except MaestroError as exc:
             return None, str(exc)
 

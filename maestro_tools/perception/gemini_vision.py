@@ -18,7 +18,6 @@ import numpy as np
 
 from maestro_agent.vlm.base import VLM, Message, VLMRequest
 from maestro_agent.vlm.markdown import loads_lenient
-from maestro_tools.common.conversions import depth_to_points
 from maestro_tools.common.errors import BackendError, InvalidArgumentError, NoDataError, NotFoundError
 from maestro_tools.perception.objects import CameraFrame, ObjectDetection, box_pose
 
@@ -92,8 +91,7 @@ def lift_box(
     x, y, w, h = box
     mask = np.zeros(frame.depth.shape, bool)
     mask[max(0, y) : y + h, max(0, x) : x + w] = True
-    points = depth_to_points(frame.depth, frame.intrinsics, mask)
-    points = points @ frame.camera_pose[:3, :3].T + frame.camera_pose[:3, 3]
+    points = frame.base_points(mask)
     points = points[points[:, 2] > support_height + 0.005] if len(points) else points
     pose, extent = box_pose(points) if len(points) >= 3 else (np.eye(4), np.zeros(3))
     return ObjectDetection(label, 0, 1.0, box, mask, points, pose, extent)

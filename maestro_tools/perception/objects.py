@@ -31,6 +31,11 @@ class CameraFrame:
     camera_pose: np.ndarray  # 4x4 optical frame in base
     stamp: float
 
+    def base_points(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """The valid depth pixels (inside ``mask`` when given) as (N, 3) points in the base frame."""
+        points = depth_to_points(self.depth, self.intrinsics, mask)
+        return points @ self.camera_pose[:3, :3].T + self.camera_pose[:3, 3]
+
 
 @dataclass(frozen=True)
 class ObjectDetection:
@@ -105,8 +110,7 @@ def detect_objects(frame: CameraFrame, labels: Sequence[str], min_pixels: int = 
         instance = by_label[label]
         mask = frame.instances == instance
         rows, cols = np.nonzero(mask)
-        camera_points = depth_to_points(frame.depth, frame.intrinsics, mask)
-        points = camera_points @ frame.camera_pose[:3, :3].T + frame.camera_pose[:3, 3]
+        points = frame.base_points(mask)
         pose, extent = box_pose(points) if len(points) >= 3 else (np.eye(4), np.zeros(3))
         detections.append(
             ObjectDetection(

@@ -99,3 +99,12 @@ class TopicFrameSource:
             camera_pose=pose_to_matrix(pose.pose),
             stamp=stamp * 1e-9,
         )
+
+
+def grab_frame(node: Node, group: CallbackGroup, camera: str, timeout: float) -> CameraFrame:
+    """One matched frame from ``camera``; subscribed only for the grab (a sim camera renders only then)."""
+    source = TopicFrameSource(node, group, [camera], timeout)
+    try:
+        return source(camera)
+    finally:
+        source.close()
