@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import transforms3d
+from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
@@ -240,3 +241,9 @@ def matrix_to_pose(matrix: np.ndarray) -> Pose:
 def vector3(values: Sequence[float]) -> Vector3:
     x, y, z = (float(v) for v in values)
     return Vector3(x=x, y=y, z=z)
+
+
+def seconds_to_time(seconds: float) -> Time:
+    """A builtin_interfaces/Time from seconds (sim time, or time.time())."""
+    nanoseconds = round(seconds * 1e9)
+    return Time(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9)

@@ -1,8 +1,9 @@
 """The ``keypointer`` node: ``point`` (maestro_msgs/srv/Point) -> 2D and 3D points for a description.
 
-Backend ``geometric``: named geometric parts (centre, top, bottom, left, right, front, back) of an
-object found in the simulator's segmentation ("the top of the red block"). The Gemini pointing
-backend arrives with the agent's Gemini client.
+Backends: ``geometric``, named geometric parts (centre, top, bottom, left, right, front, back) of an
+object found in the simulator's segmentation ("the top of the red block"); ``gemini``, Gemini
+robotics pointing lifted to 3D with depth; ``sim``, the simulator's named sites ("mug/handle"), exact
+points for tests.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.common.render import project
 from maestro_tools.perception.gemini_node import make_vision
-from maestro_tools.perception.keypoints import keypoint
+from maestro_tools.perception.keypoints import keypoint, site_keypoints
 from maestro_tools.perception.sim_source import SimFrameSource
 from maestro_tools.perception.topic_source import TopicFrameSource
 
@@ -38,9 +39,10 @@ class KeypointerNode(Node):
             self,
             "backend",
             "geometric",
-            "Keypoint backend: geometric (named parts of the sim's segmented objects) or gemini (Gemini "
-            "robotics pointing on the camera topics, lifted to 3D with depth; needs GEMINI_API_KEY)",
-            choices=("geometric", "gemini"),
+            "Keypoint backend: geometric (named parts of the sim's segmented objects), gemini (Gemini "
+            "robotics pointing on the camera topics, lifted to 3D with depth; needs GEMINI_API_KEY) or sim "
+            "(the simulator's named sites, e.g. mug/handle: exact points for tests)",
+            choices=("geometric", "gemini", "sim"),
             read_only=True,
         )
         self.default_camera = declare(
@@ -59,6 +61,7 @@ class KeypointerNode(Node):
             self.frame, self.vision = TopicFrameSource(self, group, cameras, timeout), make_vision(self)
         else:
             self.frame, self.vision = SimFrameSource(self, group, timeout), None
+        self.sites = backend == "sim"
         self.create_service(Point, "point", self.on_point, callback_group=group)
         self.markers = self.create_publisher(MarkerArray, "keypointer/markers", LATCHED_QOS)
 
@@ -68,21 +71,27 @@ class KeypointerNode(Node):
             frame = self.frame(camera)
             if self.vision is not None:
                 return self._vlm_points(request, response, frame, camera)
-            found = keypoint(frame, request.description)
+            if self.sites:
+                found = site_keypoints(frame, request.description, request.max_points or 1)
+            else:
+                found = [keypoint(frame, request.description)]
         except MaestroError as exc:
             response.success, response.error_code, response.message = False, int(exc.code), str(exc)
             return response
         header = Header(frame_id="base")
         header.stamp.sec, header.stamp.nanosec = int(frame.stamp), int((frame.stamp % 1) * 1e9)
-        pixel, in_front = project(found.position, frame.intrinsics, frame.camera_pose)
-        point = Keypoint(header=header, label=found.label, score=1.0, camera=camera, has_3d=True)
-        point.u, point.v = (float(pixel[0, 0]), float(pixel[0, 1])) if in_front[0] else (-1.0, -1.0)
-        point.position.x, point.position.y, point.position.z = (float(c) for c in found.position)
-        response.points = [point]
-        self.markers.publish(markers.points("keypoints", [found.label], [found.position], header))
+        positions = np.array([f.position for f in found])
+        pixels, in_front = project(positions, frame.intrinsics, frame.camera_pose)
+        for item, pixel, visible in zip(found, pixels, in_front, strict=True):
+            point = Keypoint(header=header, label=item.label, score=1.0, camera=camera, has_3d=True)
+            point.u, point.v = (float(pixel[0]), float(pixel[1])) if visible else (-1.0, -1.0)
+            point.position.x, point.position.y, point.position.z = (float(c) for c in item.position)
+            response.points.append(point)
+        self.markers.publish(markers.points("keypoints", [f.label for f in found], list(positions), header))
         response.image = numpy_to_image(frame.rgb, "rgb8", header)
         response.image.header.frame_id = f"{camera}_camera_optical_frame"
-        response.success, response.message = True, f"{found.label} on {found.object_label}"
+        response.success = True
+        response.message = "; ".join(f"{f.label} on {f.object_label}" for f in found)
         return response
 
     def _vlm_points(

@@ -4,6 +4,9 @@ A description names an object (matched like detector labels) and optionally a pa
 centre, top, bottom, left, right, front, back (seen from the robot: front = nearest the robot, along
 -x; left = +y). The part is the centroid of the object's points within 1 cm of the extreme in that
 direction (the box centre for "centre"), so it lies on the visible surface.
+
+``site_keypoints`` (the ``sim`` backend, for tests) answers from the simulator's named sites instead:
+exact points such as "mug/handle" or "lower door/hinge", matched to the description by words.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from maestro_tools.common.errors import InvalidArgumentError, NoDataError
+from maestro_tools.common.errors import InvalidArgumentError, NoDataError, NotFoundError
 from maestro_tools.perception.objects import CameraFrame, detect_objects
 
 DIRECTIONS = {
@@ -73,3 +76,35 @@ def keypoint(frame: CameraFrame, description: str) -> GeometricKeypoint:
         along = points @ DIRECTIONS[part]
         position = points[along >= along.max() - 0.01].mean(axis=0)
     return GeometricKeypoint(label=description, object_label=detection.label, position=position)
+
+
+_FILLER = {"the", "of", "a", "an", "on", "at", "to", "its", "side", "part", "point"}
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower())) - _FILLER
+
+
+def site_keypoints(frame: CameraFrame, description: str, count: int = 1) -> list[GeometricKeypoint]:
+    """The simulator's named sites best matching ``description`` by shared words, best first: most
+    words shared, then fewest of the site's words left over, then whole objects before their parts
+    ("the mug" is the mug, "the handle of the mug" is "mug/handle")."""
+    wanted = _words(description)
+    if not wanted:
+        raise InvalidArgumentError(
+            f"describe a point like 'the handle of the mug'; sites: {', '.join(frame.sites)}"
+        )
+    ranked = []
+    for name in frame.sites:
+        words = _words(name)
+        shared = len(words & wanted)
+        if shared:
+            ranked.append(((-shared, len(words - wanted), "/" in name), name))
+    if not ranked:
+        raise NotFoundError(
+            f"no named site matches {description!r}; sites in this scene: {', '.join(frame.sites) or 'none'}"
+        )
+    return [
+        GeometricKeypoint(label=name, object_label=name.split("/")[0], position=frame.sites[name].copy())
+        for _, name in sorted(ranked)[: max(1, count)]
+    ]

@@ -9,7 +9,7 @@ the points' minimum-area horizontal box; extent is the box size.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -30,6 +30,7 @@ class CameraFrame:
     intrinsics: np.ndarray  # 3x3
     camera_pose: np.ndarray  # 4x4 optical frame in base
     stamp: float
+    sites: dict[str, np.ndarray] = field(default_factory=dict)  # named ground-truth points (simulator)
 
     def base_points(self, mask: np.ndarray | None = None) -> np.ndarray:
         """The valid depth pixels (inside ``mask`` when given) as (N, 3) points in the base frame."""

@@ -1,7 +1,9 @@
-"""Camera frames with instance segmentation from the simulator's ``get_segmentation`` service."""
+"""Camera frames with instance segmentation and named sites from the simulator's ``get_segmentation``
+service."""
 
 from __future__ import annotations
 
+import numpy as np
 from rclpy.callback_groups import CallbackGroup
 from rclpy.node import Node
 
@@ -43,4 +45,8 @@ class SimFrameSource:
             intrinsics=camera_info_to_intrinsics(reply.camera_info),
             camera_pose=pose_to_matrix(reply.camera_pose),
             stamp=stamp.sec + stamp.nanosec * 1e-9,
+            sites={
+                name: np.array([p.x, p.y, p.z])
+                for name, p in zip(reply.site_names, reply.site_positions, strict=True)
+            },
         )

@@ -2,7 +2,8 @@
 
 Publishes /clock, joint_states, and per camera (scene, wrist) colour rgb8 + depth 32FC1 images with
 CameraInfo and the camera pose (RELIABLE QoS). Actions: execute_trajectory (ExecuteTrajectory),
-gripper (GripperCommand). Services: reset_scene, get_task_progress, get_segmentation.
+gripper (GripperCommand). Services: reset_scene, get_task_progress, get_segmentation (ground
+truth: instances, named sites).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
@@ -25,24 +25,25 @@ from std_msgs.msg import Header
 from maestro_msgs.action import ExecuteTrajectory, GripperCommand
 from maestro_msgs.msg import TaskStage
 from maestro_msgs.srv import GetSegmentation, GetTaskProgress, ResetScene
-from maestro_tools.common.conversions import intrinsics_to_camera_info, matrix_to_pose, numpy_to_image
+from maestro_tools.common.conversions import (
+    intrinsics_to_camera_info,
+    matrix_to_pose,
+    numpy_to_image,
+    seconds_to_time,
+)
 from maestro_tools.common.errors import ErrorCode, InvalidArgumentError, MaestroError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import IMAGE_QOS, LATCHED_QOS, STATE_QOS
 from maestro_tools.sim.cameras import Frame
 from maestro_tools.sim.control import validate_trajectory
+from maestro_tools.sim.ground_truth import fill_segmentation, render_view
 from maestro_tools.sim.runner import Job, Outputs, PhysicsRunner, RunnerConfig
 from maestro_tools.sim.scene import CAMERAS, GRIPPER_MAX_WIDTH
 from maestro_tools.sim.tasks import PERTURBATIONS, TASKS
 from maestro_tools.sim.world import SimWorld
 
 BASE_FRAME = "base"
-
-
-def stamp(seconds: float) -> Time:
-    nanoseconds = round(seconds * 1e9)
-    return Time(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9)
 
 
 class SimNode(Node):
@@ -167,14 +168,14 @@ class SimNode(Node):
 
     # -- publishing (called from the physics thread) ----------------------------------------------
     def publish_clock(self, now: float) -> None:
-        self.clock_pub.publish(Clock(clock=stamp(now)))
+        self.clock_pub.publish(Clock(clock=seconds_to_time(now)))
 
     def publish_joint_state(
         self, now: float, names: list[str], position: np.ndarray, velocity: np.ndarray, effort: np.ndarray
     ) -> None:
         self.joint_pub.publish(
             JointState(
-                header=Header(stamp=stamp(now), frame_id=BASE_FRAME),
+                header=Header(stamp=seconds_to_time(now), frame_id=BASE_FRAME),
                 name=names,
                 position=position.tolist(),
                 velocity=velocity.tolist(),
@@ -188,7 +189,7 @@ class SimNode(Node):
 
     def publish_frame(self, camera: str, frame: Frame, intrinsics: np.ndarray, pose: np.ndarray) -> None:
         pubs = self.camera_pubs[camera]
-        header = Header(stamp=stamp(frame.time), frame_id=f"{camera}_camera_optical_frame")
+        header = Header(stamp=seconds_to_time(frame.time), frame_id=f"{camera}_camera_optical_frame")
         info = intrinsics_to_camera_info(intrinsics, frame.rgb.shape[1], frame.rgb.shape[0], header)
         pubs["color"].publish(numpy_to_image(frame.rgb, "rgb8", header))
         pubs["color_info"].publish(info)
@@ -247,35 +248,11 @@ class SimNode(Node):
         self, request: GetSegmentation.Request, response: GetSegmentation.Response
     ) -> GetSegmentation.Response:
         camera = request.camera or "scene"
-
-        def render() -> tuple[Any, ...]:
-            cameras = self.world.render_cameras()
-            frame = cameras.frame(self.world.data, camera)
-            ids = self.world.segmentation(camera)
-            return (
-                frame,
-                ids,
-                cameras.intrinsics(camera),
-                cameras.pose(self.world.data, camera),
-                list(self.world.instance_labels),
-            )
-
         try:
-            frame, ids, intrinsics, pose, labels = self.runner.call(render)
+            view = self.runner.call(lambda: render_view(self.world, camera))
         except MaestroError as exc:
             return self._fail(response, exc)
-        header = Header(stamp=stamp(frame.time), frame_id=f"{camera}_camera_optical_frame")
-        response.segmentation = numpy_to_image(ids, "32SC1", header)
-        response.image = numpy_to_image(frame.rgb, "rgb8", header)
-        response.depth = numpy_to_image(frame.depth, "32FC1", header)
-        response.camera_info = intrinsics_to_camera_info(
-            intrinsics, frame.rgb.shape[1], frame.rgb.shape[0], header
-        )
-        response.camera_pose = matrix_to_pose(pose)
-        response.instance_ids = list(range(1, len(labels)))
-        response.instance_labels = labels[1:]
-        response.success = True
-        return response
+        return fill_segmentation(response, view)
 
     # -- actions ---------------------------------------------------------------------------------
     def _follow(

@@ -201,6 +201,16 @@ class SimWorld:
     def position(self, label: str) -> np.ndarray:
         return self.data.xpos[self.body_id(label)].copy()
 
+    def named_sites(self) -> dict[str, np.ndarray]:
+        """Ground-truth keypoints in the base frame: each object's origin under its label, then the
+        scene's named sites ("mug/handle"); the robot's own sites are left out."""
+        sites = {label: self.position(label) for label in self._bodies}
+        for site in range(self.model.nsite):
+            name = self.model.site(site).name
+            if name and not name.startswith("panda/"):
+                sites[name] = self.data.site_xpos[site].copy()
+        return sites
+
     def rotation(self, label: str) -> np.ndarray:
         return self.data.xmat[self.body_id(label)].reshape(3, 3).copy()
 

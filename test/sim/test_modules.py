@@ -195,3 +195,37 @@ def test_antipodal_grasps_on_a_rendered_cloud(world: SimWorld) -> None:
         assert (
             grasp.width <= 0.08 and np.linalg.norm(grasp.pose[:2, 3] - world.position("green can")[:2]) < 0.04
         )
+
+
+def test_named_sites_are_exact_keypoints_seen_where_the_camera_sees_them() -> None:
+    from maestro_tools.common.render import project
+    from maestro_tools.perception.keypoints import site_keypoints
+    from maestro_tools.sim.ground_truth import render_view
+
+    cabinet = SimWorld("open_cabinet", 0, width=640, height=480)
+    try:
+        view = render_view(cabinet, "scene")
+        seen = CameraFrame(
+            "scene",
+            view.frame.rgb,
+            view.frame.depth,
+            view.instances,
+            dict(enumerate(view.labels)),
+            view.intrinsics,
+            view.camera_pose,
+            view.frame.time,
+            view.sites,
+        )
+        hinge = site_keypoints(seen, "the door hinge side")[0]
+        assert hinge.label == "lower door/hinge"
+        handle = site_keypoints(seen, "the yellow door handle")[0]
+        assert np.allclose(handle.position, cabinet.position("yellow door handle"))
+        pixels, in_front = project(handle.position, view.intrinsics, view.camera_pose)
+        u, v = np.round(pixels[0]).astype(int)
+        assert in_front[0]
+        around = view.instances[v - 3 : v + 4, u - 3 : u + 4]  # the site's pixel shows the handle
+        assert view.labels.index("yellow door handle") in around
+        with pytest.raises(NotFoundError, match="lower door/hinge"):
+            site_keypoints(seen, "the spout of the kettle")
+    finally:
+        cabinet.close()

@@ -75,6 +75,7 @@ class OpenCabinet(Task):
         # Lower door: hinged on the left edge (seen from the robot), swinging towards the robot.
         hinge_y = WIDTH / 2
         door = cabinet.add_body(name="lower_door", pos=[-DEPTH / 2 - WALL / 2, hinge_y, 0.0])
+        door.add_site(name="lower door/hinge", pos=[0, 0, HEIGHT / 4], size=[0.005, 0, 0], group=4)
         door.add_joint(
             name="lower_door/hinge",
             type=mujoco.mjtJoint.mjJNT_HINGE,
