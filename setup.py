@@ -54,6 +54,8 @@ setup(
         "mink==1.3.0",
         "ompl==2.0.1",
         "daqp>=0.6",
+        # Nearest-neighbour queries of the arm against the observed scene cloud (motion).
+        "scipy>=1.10",
         # The agent: Gemini through google-genai (default VLM); OpenAI-compatible endpoints over HTTP.
         "google-genai>=1.20",
         "requests>=2.31",

@@ -3,7 +3,8 @@ along the approach from the pre-grasp to the grasp, must not contain scene point
 
 Volumes are boxes in the TCP frame (z = approach, y = closing direction), measured from the MuJoCo Panda
 with the gripper fully open, as it approaches. The scene is a depth cloud in the base frame with the
-table (z near 0) removed; a few stray points are tolerated as depth noise.
+table (z near 0) removed (``perception.cloud.scene_points``); a few stray points are tolerated as depth
+noise.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from maestro_tools.grasping.top_down import GraspCandidate
-from maestro_tools.perception.objects import CameraFrame
 
 # (min, max) corners in the TCP frame, metres, gripper open to 0.08 m.
 FINGERS = (
@@ -21,24 +21,6 @@ FINGERS = (
     (np.array([-0.011, -0.067, -0.047]), np.array([0.011, -0.038, 0.010])),
 )
 HAND = (np.array([-0.032, -0.106, -0.131]), np.array([0.032, 0.102, -0.032]))
-TABLE_CLEARANCE = 0.004  # m above the table top (z = 0) below which points count as table
-
-
-def depth_cloud(frame: CameraFrame, min_depth: float = 0.0) -> np.ndarray:
-    """Every valid depth pixel of ``frame`` farther than ``min_depth`` from the camera, in the base frame.
-
-    ``min_depth`` drops what a camera on the hand sees of the gripper itself.
-    """
-    return frame.base_points(frame.depth > min_depth)
-
-
-def scene_points(points: np.ndarray, limit: int = 20000, seed: int = 0) -> np.ndarray:
-    """Base-frame points without the table, subsampled to at most ``limit``."""
-    points = np.asarray(points, dtype=np.float64)
-    points = points[np.isfinite(points).all(axis=1) & (points[:, 2] > TABLE_CLEARANCE)]
-    if len(points) > limit:
-        points = points[np.random.default_rng(seed).choice(len(points), limit, replace=False)]
-    return points
 
 
 def colliding_points(

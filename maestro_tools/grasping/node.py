@@ -33,9 +33,10 @@ from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.grasping.antipodal import antipodal_grasps
-from maestro_tools.grasping.collision import collision_free, depth_cloud, scene_points
+from maestro_tools.grasping.collision import collision_free
 from maestro_tools.grasping.top_down import GRIPPER_MAX_WIDTH, GraspCandidate, top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics
+from maestro_tools.perception.cloud import depth_cloud, scene_points
 from maestro_tools.perception.objects import CameraFrame, box_pose
 from maestro_tools.perception.topic_source import grab_frame
 from maestro_tools.sim.scene import HOME

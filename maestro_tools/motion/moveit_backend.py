@@ -13,8 +13,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from geometry_msgs.msg import PoseStamped
+from rclpy.action.server import ServerGoalHandle
 
-from maestro_tools.common.errors import BackendError, InvalidArgumentError, UnavailableError, UnreachableError
+from maestro_msgs.action import MoveArm
+from maestro_tools.common.errors import (
+    BackendError,
+    ErrorCode,
+    InvalidArgumentError,
+    MaestroError,
+    UnavailableError,
+    UnreachableError,
+)
 
 
 def load_moveit(node_name: str) -> Any:
@@ -68,3 +77,45 @@ class MoveItMotion:
     def stop(self) -> None:
         """Stop the running execution (the action's cancel)."""
         self.moveit.get_trajectory_execution_manager().stop_execution()
+
+    def run_goal(self, handle: ServerGoalHandle) -> MoveArm.Result:
+        """A MoveArm goal: MoveIt plans and executes in a worker thread; a cancel stops its execution."""
+        result, outcome = MoveArm.Result(), {}
+
+        def run() -> None:
+            try:
+                self._goal(handle.request)
+            except MaestroError as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run, name="moveit-goal", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.02)
+            if handle.is_cancel_requested:
+                self.stop()
+                worker.join(2.0)
+                handle.canceled()
+                result.error_code, result.message = (
+                    int(ErrorCode.CANCELED),
+                    "canceled; MoveIt stopped the arm",
+                )
+                return result
+        error = outcome.get("error")
+        if error is not None:
+            handle.abort()
+            result.error_code, result.message = int(error.code), str(error)
+            return result
+        handle.succeed()
+        result.success, result.message = True, "MoveIt reached the goal"
+        return result
+
+    def _goal(self, request: MoveArm.Goal) -> None:
+        if request.mode == MoveArm.Goal.JOINTS:
+            self.move_to_joints(list(request.joint_names), list(request.joint_positions))
+        elif request.waypoints and all(w.header.frame_id for w in request.waypoints):
+            self.move_to_poses(list(request.waypoints))
+        else:
+            raise InvalidArgumentError(
+                "give joint positions (JOINTS) or waypoints with a frame_id (POSE, WAYPOINTS)"
+            )

@@ -1,9 +1,12 @@
 """The ``motion`` node: MoveArm goals (TCP pose, waypoints, joint goal) turned into executed trajectories.
 
-Plans from the latest ``joint_states`` with ``ArmKinematics`` (mink IK, straight Cartesian lines) and
-``JointSpacePlanner`` (OMPL RRTConnect avoiding the table and self-collision: PATH_PLANNED, or
-PATH_AUTO when the straight line is blocked), and executes through the robot's ``execute_trajectory``
-action (the sim node or the Franka bridge), relaying its feedback and cancels.
+Plans from the latest ``joint_states`` with a ``PathBuilder``: mink IK and straight Cartesian lines,
+checked against the table, the arm itself and the scene camera's depth cloud (the objects on the
+table; what the gripper holds moves with it), and OMPL RRTConnect paths around them (PATH_PLANNED, or
+PATH_AUTO when the line is blocked). Executes through the robot's ``execute_trajectory`` action (the
+sim node or the Franka bridge), relaying its feedback (progress, waypoint, distance remaining) and
+cancels; feedback reports PLANNING, and UNREACHABLE, BLOCKED or STALLED before such a goal aborts. A
+joint lagging its trajectory beyond ``stall_tolerance`` for ``stall_time`` stops the motion.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from maestro_tools.common import markers
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
 from maestro_tools.common.errors import (
+    CollisionError,
     ErrorCode,
     InvalidArgumentError,
     MaestroError,
     NoDataError,
     NotFoundError,
+    StalledError,
     UnavailableError,
     UnreachableError,
 )
@@ -44,7 +49,12 @@ from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
 from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.motion.kinematics import ArmKinematics, time_path
 from maestro_tools.motion.moveit_backend import MoveItMotion, load_moveit
+from maestro_tools.motion.path_builder import PathBuilder, PlannedMotion
 from maestro_tools.motion.planner import JointSpacePlanner
+from maestro_tools.motion.tracking import TrackingWatch
+from maestro_tools.perception.cloud import depth_cloud, scene_points
+from maestro_tools.perception.topic_source import grab_frame
+from maestro_tools.sim.scene import GRIPPER_MAX_WIDTH
 
 ARM = tuple(f"panda_joint{i}" for i in range(1, 8))
 FRAMES = ("", "base", "world")
@@ -85,11 +95,37 @@ class MotionNode(Node):
         robot_action = declare(
             self, "robot_action", "execute_trajectory", "The robot's ExecuteTrajectory action", read_only=True
         )
+        self.scene_camera = declare(
+            self,
+            "scene_camera",
+            "scene",
+            "Camera whose depth cloud motions keep clear of (the objects on the table); empty: plan against "
+            "the robot and the table only",
+        )
+        self.scene_timeout = declare(
+            self, "scene_timeout", 1.0, "Seconds to wait for a scene camera frame", minimum=0.05, maximum=10.0
+        )
+        self.clearance = declare(
+            self, "clearance", 0.015, "Metres the arm keeps from scene points", minimum=0.0, maximum=0.1
+        )
+        self.stall_tolerance = declare(
+            self,
+            "stall_tolerance",
+            0.15,
+            "Radians a joint may lag its trajectory before it counts as stalled",
+            minimum=0.01,
+            maximum=1.0,
+        )
+        self.stall_time = declare(
+            self, "stall_time", 0.3, "Seconds of lag beyond stall_tolerance that stop a motion", minimum=0.05
+        )
         self.kinematics = ArmKinematics()
         self.planner = JointSpacePlanner(self.kinematics.model)
+        self.paths = PathBuilder(self.kinematics, self.planner)
         self._lock = threading.Lock()  # the kinematics model is not thread-safe
         self._joints: JointState | None = None
         group = ReentrantCallbackGroup()
+        self.group = group
         self.create_subscription(JointState, "joint_states", self._on_joints, STATE_QOS, callback_group=group)
         self.robot_action = robot_action
         self.robot = ThreadSafeActionClient(self, ExecuteTrajectory, robot_action, callback_group=group)
@@ -112,38 +148,6 @@ class MotionNode(Node):
 
     def _on_joints(self, message: JointState) -> None:
         self._joints = message
-
-    def execute_moveit(self, handle: ServerGoalHandle) -> MoveArm.Result:
-        """The moveit backend: MoveIt plans and executes; a cancel stops its execution."""
-        result, outcome = MoveArm.Result(), {}
-
-        def run() -> None:
-            try:
-                _moveit_goal(self.moveit, handle.request)
-            except MaestroError as exc:
-                outcome["error"] = exc
-
-        worker = threading.Thread(target=run, name="moveit-goal", daemon=True)
-        worker.start()
-        while worker.is_alive():
-            worker.join(0.02)
-            if handle.is_cancel_requested:
-                self.moveit.stop()
-                worker.join(2.0)
-                handle.canceled()
-                result.error_code, result.message = (
-                    int(ErrorCode.CANCELED),
-                    "canceled; MoveIt stopped the arm",
-                )
-                return result
-        error = outcome.get("error")
-        if error is not None:
-            handle.abort()
-            result.error_code, result.message = int(error.code), str(error)
-            return result
-        handle.succeed()
-        result.success, result.message = True, "MoveIt reached the goal"
-        return result
 
     def _publish_tcp(self) -> None:
         if self._joints is None:
@@ -172,80 +176,111 @@ class MotionNode(Node):
                 f"joint_states lacks the arm joints {ARM}; it has {list(message.name)}"
             ) from None
 
+    def holding(self) -> bool:
+        """The gripper is partly closed: it holds something (closed on nothing reads about 0)."""
+        message = self._joints
+        fingers = [p for n, p in zip(message.name, message.position, strict=False) if "finger" in n]
+        return bool(fingers) and 0.004 < sum(fingers) < GRIPPER_MAX_WIDTH - 0.004
+
+    def scene_cloud(self) -> tuple[np.ndarray | None, str]:
+        """The scene camera's depth cloud without the table, or None and why (no camera or no frame)."""
+        if not self.scene_camera:
+            return None, ""
+        try:
+            frame = grab_frame(self, self.group, self.scene_camera, self.scene_timeout)
+        except MaestroError as exc:
+            note = f"no {self.scene_camera} camera frame ({exc}): planned against the robot and table only"
+            self.get_logger().warning(note, throttle_duration_sec=30.0)
+            return None, note
+        return scene_points(depth_cloud(frame)), ""
+
     # -- planning ------------------------------------------------------------------------------
-    def plan(self, request: MoveArm.Goal, start: np.ndarray) -> list[np.ndarray]:
+    def plan(self, request: MoveArm.Goal, start: np.ndarray) -> PlannedMotion:
+        if request.path not in (
+            MoveArm.Goal.PATH_AUTO,
+            MoveArm.Goal.PATH_CARTESIAN,
+            MoveArm.Goal.PATH_PLANNED,
+        ):
+            raise InvalidArgumentError(f"unknown path {request.path}; valid: 0 AUTO, 1 CARTESIAN, 2 PLANNED")
         if request.mode == MoveArm.Goal.JOINTS:
-            names = list(request.joint_names)
-            if sorted(names) != sorted(ARM) or len(request.joint_positions) != len(names):
-                raise InvalidArgumentError(
-                    f"a joint goal needs all of {', '.join(ARM)} with one position each"
-                )
-            goal = np.array([request.joint_positions[names.index(n)] for n in ARM])
-            if not np.isfinite(goal).all():
-                raise InvalidArgumentError("joint goal has NaN or infinite positions")
-            outside = [
-                f"{ARM[i]} in [{self.kinematics.lower[i]:.3f}, {self.kinematics.upper[i]:.3f}]"
-                for i in range(7)
-                if not self.kinematics.lower[i] <= goal[i] <= self.kinematics.upper[i]
-            ]
-            if outside:
-                raise InvalidArgumentError(
-                    f"joint goal outside the limits; valid ranges: {'; '.join(outside)}"
-                )
-            if request.path == MoveArm.Goal.PATH_PLANNED:
-                with self._lock:
-                    return self.planner.plan(start, goal)
-            return [goal]
+            goal = self.joint_goal(request)
+            (cloud, note), holding = self.scene_cloud(), self.holding()
+            with self._lock:
+                motion = self.paths.to_joints(start, goal, request.path, cloud, holding)
+            motion.note = note
+            return motion
         if request.mode not in (MoveArm.Goal.POSE, MoveArm.Goal.WAYPOINTS):
             raise InvalidArgumentError(f"unknown mode {request.mode}; valid: 0 POSE, 1 WAYPOINTS, 2 JOINTS")
         if not request.waypoints or (request.mode == MoveArm.Goal.POSE and len(request.waypoints) != 1):
             raise InvalidArgumentError("POSE needs exactly one waypoint, WAYPOINTS at least one")
-        path, q = [], start
+        targets = []
         for index, stamped in enumerate(request.waypoints):
             if stamped.header.frame_id not in FRAMES:
                 raise NotFoundError(f"unknown frame {stamped.header.frame_id!r}; poses must be in: base")
             try:
-                target = pose_to_matrix(stamped.pose)
+                targets.append(pose_to_matrix(stamped.pose))
             except MaestroError as exc:
                 raise InvalidArgumentError(f"waypoint {index}: {exc}") from None
-            if not np.isfinite(target).all():
+            if not np.isfinite(targets[-1]).all():
                 raise InvalidArgumentError(f"waypoint {index} has NaN coordinates")
-            with self._lock:
-                segment = self.segment(q, target, request.path)
-            path.extend(segment)
-            q = segment[-1]
-        return path
+        (cloud, note), holding = self.scene_cloud(), self.holding()
+        with self._lock:
+            motion = self.paths.to_poses(start, targets, request.path, cloud, holding)
+        motion.note = note
+        return motion
 
-    def segment(self, start: np.ndarray, target: np.ndarray, path: int) -> list[np.ndarray]:
-        """Joint waypoints to a TCP target: a straight line, or a planned path when asked or when the line is
-        blocked (PATH_AUTO) but the target itself is reachable."""
-        if path == MoveArm.Goal.PATH_PLANNED:
-            return self.planner.plan(start, self.kinematics.solve(target, start).q)
-        try:
-            return self.kinematics.cartesian_path(start, target)
-        except UnreachableError:
-            if path != MoveArm.Goal.PATH_AUTO:
-                raise
-            goal = self.kinematics.solve(target, start).q  # raises if the target itself is out of reach
-            return self.planner.plan(start, goal)
+    def joint_goal(self, request: MoveArm.Goal) -> np.ndarray:
+        names = list(request.joint_names)
+        if sorted(names) != sorted(ARM) or len(request.joint_positions) != len(names):
+            raise InvalidArgumentError(f"a joint goal needs all of {', '.join(ARM)} with one position each")
+        goal = np.array([request.joint_positions[names.index(n)] for n in ARM])
+        if not np.isfinite(goal).all():
+            raise InvalidArgumentError("joint goal has NaN or infinite positions")
+        lower, upper = self.kinematics.lower, self.kinematics.upper
+        outside = [
+            f"{ARM[i]} in [{lower[i]:.3f}, {upper[i]:.3f}]"
+            for i in range(7)
+            if not lower[i] <= goal[i] <= upper[i]
+        ]
+        if outside:
+            raise InvalidArgumentError(f"joint goal outside the limits; valid ranges: {'; '.join(outside)}")
+        return goal
 
     # -- execution -----------------------------------------------------------------------------
+    def _fk(self, q: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return self.kinematics.fk(q)
+
+    def _feedback(self, handle: ServerGoalHandle, state: int, **fields: Any) -> None:
+        handle.publish_feedback(MoveArm.Feedback(state=state, **fields))
+
+    def _fail(self, handle: ServerGoalHandle, exc: MaestroError, state: int | None = None) -> MoveArm.Result:
+        if state is not None:
+            self._feedback(handle, state)
+        handle.abort()
+        return MoveArm.Result(error_code=int(exc.code), message=str(exc))
+
     def execute(self, handle: ServerGoalHandle) -> MoveArm.Result:
-        request, result = handle.request, MoveArm.Result()
+        request = handle.request
         if self.moveit is not None:
-            return self.execute_moveit(handle)
+            return self.moveit.run_goal(handle)
+        self._feedback(handle, MoveArm.Feedback.PLANNING)
         try:
             start = self.current_positions()
-            path = self.plan(request, start)
+            motion = self.plan(request, start)
             if not self.robot.wait_for_server(timeout_sec=2.0):
                 raise UnavailableError(
                     f"the robot's {self.robot_action} action is not available; is the sim or "
                     "the Franka bridge running?"
                 )
+        except (UnreachableError, CollisionError) as exc:
+            unreachable = isinstance(exc, UnreachableError)
+            return self._fail(
+                handle, exc, MoveArm.Feedback.UNREACHABLE if unreachable else MoveArm.Feedback.BLOCKED
+            )
         except MaestroError as exc:
-            handle.abort()
-            result.error_code, result.message = int(exc.code), str(exc)
-            return result
+            return self._fail(handle, exc)
+        path = motion.waypoints
         with self._lock:
             tcp_path = [self.kinematics.fk(q)[:3, 3] for q in [start, *path]]
         self.markers.publish(markers.path("planned_path", tcp_path, Header(frame_id="base")))
@@ -258,16 +293,21 @@ class MotionNode(Node):
                 for q, t in zip(path, times, strict=True)
             ],
         )
+        watch = TrackingWatch(
+            ARM, times, motion.segment_ends, tcp_path[-1], self._fk, self.stall_tolerance, self.stall_time
+        )
 
         def relay(message: Any) -> None:
             fb = message.feedback
             if len(fb.actual) == 7:
-                with self._lock:
-                    pose = self.kinematics.fk(np.asarray(fb.actual))
-                handle.publish_feedback(
-                    MoveArm.Feedback(
-                        state=MoveArm.Feedback.MOVING, progress=fb.progress, current_pose=matrix_to_pose(pose)
-                    )
+                state = watch.update(fb.time_from_start, np.asarray(fb.desired), np.asarray(fb.actual))
+                self._feedback(
+                    handle,
+                    MoveArm.Feedback.MOVING,
+                    progress=fb.progress,
+                    waypoint=state.waypoint,
+                    current_pose=matrix_to_pose(state.tcp),
+                    distance_remaining=state.distance_remaining,
                 )
 
         sent = wait_future_blocking(
@@ -277,47 +317,43 @@ class MotionNode(Node):
             10.0,
         )
         if sent is None or not sent.accepted:
-            handle.abort()
-            result.error_code, result.message = (
-                int(ErrorCode.UNAVAILABLE),
-                "the robot did not accept the trajectory",
-            )
-            return result
+            return self._fail(handle, UnavailableError("the robot did not accept the trajectory"))
         done = threading.Event()
         outcome = sent.get_result_async()
         outcome.add_done_callback(lambda _: done.set())
-        while not done.wait(0.02):
-            if handle.is_cancel_requested:
+        while not done.wait(0.01):
+            if handle.is_cancel_requested or watch.stalled:
                 wait_future_blocking(sent.cancel_goal_async(), 2.0)
                 done.wait(2.0)
+                if watch.stalled:
+                    return self._fail(handle, StalledError(watch.stalled), MoveArm.Feedback.STALLED)
                 handle.canceled()
-                result.error_code, result.message = (
-                    int(ErrorCode.CANCELED),
-                    "canceled; the arm holds its position",
+                return MoveArm.Result(
+                    error_code=int(ErrorCode.CANCELED), message="canceled; the arm holds its position"
                 )
-                return result
         robot = outcome.result().result
         final = np.asarray(robot.final_positions) if len(robot.final_positions) == 7 else path[-1]
         with self._lock:
-            pose = self.kinematics.fk(final)
-            goal_pose = self.kinematics.fk(path[-1])
-        result.final_joint_positions = final.tolist()
-        result.final_pose = matrix_to_pose(pose)
-        result.position_error = float(np.linalg.norm(pose[:3, 3] - goal_pose[:3, 3]))
-        result.success, result.error_code, result.message = robot.success, robot.error_code, robot.message
+            pose, goal_pose = self.kinematics.fk(final), self.kinematics.fk(path[-1])
+        result = MoveArm.Result(
+            success=robot.success,
+            error_code=robot.error_code,
+            final_joint_positions=final.tolist(),
+            final_pose=matrix_to_pose(pose),
+            position_error=float(np.linalg.norm(pose[:3, 3] - goal_pose[:3, 3])),
+        )
+        detail = (
+            f" ({motion.planned_segments} planned segment(s), {motion.obstacle_points} scene points avoided)"
+        )
+        result.message = (
+            robot.message
+            + (detail if motion.planned_segments else "")
+            + (f"; {motion.note}" if motion.note else "")
+        )
+        if robot.error_code == ErrorCode.STALLED:
+            self._feedback(handle, MoveArm.Feedback.STALLED, current_pose=result.final_pose)
         (handle.succeed if result.success else handle.abort)()
         return result
-
-
-def _moveit_goal(moveit: MoveItMotion, request: MoveArm.Goal) -> None:
-    if request.mode == MoveArm.Goal.JOINTS:
-        moveit.move_to_joints(list(request.joint_names), list(request.joint_positions))
-    elif request.waypoints and all(w.header.frame_id for w in request.waypoints):
-        moveit.move_to_poses(list(request.waypoints))
-    else:
-        raise InvalidArgumentError(
-            "give joint positions (JOINTS) or waypoints with a frame_id (POSE, WAYPOINTS)"
-        )
 
 
 def main(args: Sequence[str] | None = None) -> int:

@@ -1,8 +1,8 @@
 """Collision-free joint-space paths with OMPL (RRTConnect), MuJoCo as the collision checker.
 
 The checker uses the motion model (the Panda on its table): a configuration is invalid when a robot
-geom penetrates the table or a non-adjacent robot link. Task objects are not in this model, so the
-planner avoids the table and the arm itself, not the objects on the table.
+geom penetrates the table or a non-adjacent robot link, or, once ``use_scene`` has been given an
+observed cloud, when the arm (and what it holds) comes within the clearance of the scene's points.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from ompl import geometric as og
 from ompl import util as ou
 
 from maestro_tools.common.errors import CollisionError, UnreachableError
-from maestro_tools.sim.scene import ARM_JOINTS
+from maestro_tools.motion.obstacles import ArmSurface, SceneObstacles
+from maestro_tools.sim.scene import ARM_JOINTS, FINGER_JOINTS, GRIPPER_MAX_WIDTH
 
 
 class JointSpacePlanner:
@@ -31,6 +32,40 @@ class JointSpacePlanner:
             bounds.setHigh(i, float(model.jnt_range[joint, 1]))
         self.space.setBounds(bounds)
         self.resolution = resolution
+        self.arm = ArmSurface(model, "panda/TCP")
+        fingers = [model.joint(n).id for n in FINGER_JOINTS]
+        self.finger_qpos = model.jnt_qposadr[fingers]
+        self.set_gripper(GRIPPER_MAX_WIDTH)
+        self.obstacles = SceneObstacles(np.zeros((0, 3)))
+
+    def set_gripper(self, width: float) -> None:
+        """Finger opening (m) of the configurations checked from now on (the fingers keep it while moving)."""
+        self.data.qpos[self.finger_qpos] = np.clip(width, 0.0, GRIPPER_MAX_WIDTH) / 2
+
+    def _data_at(self, q: np.ndarray) -> mujoco.MjData:
+        data = mujoco.MjData(self.model)
+        data.qpos[self.finger_qpos] = self.data.qpos[self.finger_qpos]
+        data.qpos[self.qpos_index] = q
+        mujoco.mj_kinematics(self.model, data)
+        return data
+
+    def use_scene(
+        self,
+        cloud: np.ndarray | None,
+        start: np.ndarray,
+        goal: np.ndarray | None = None,
+        holding: bool = False,
+        clearance: float = 0.015,
+    ) -> int:
+        """Plan around ``cloud`` (base-frame points without the table; None: the robot and table only)
+        for a motion from ``start`` to ``goal``; return how many points count as obstacles."""
+        if cloud is None:
+            self.obstacles, self.arm.held = SceneObstacles(np.zeros((0, 3))), np.zeros((0, 3))
+            return 0
+        goal_data = None if goal is None else self._data_at(goal)
+        points = self.arm.prepare(cloud, self._data_at(start), goal_data, holding)
+        self.obstacles = SceneObstacles(points, clearance)
+        return len(points)
 
     def in_collision(self, q: np.ndarray) -> bool:
         self.data.qpos[self.qpos_index] = q
@@ -43,12 +78,18 @@ class JointSpacePlanner:
                 return True  # the arm in the table
             if all(robot) and contact.dist < -1e-3 and abs(int(first) - int(second)) > 1:
                 return True  # non-adjacent links of the arm
-        return False
+        return self.obstacles.collides(self.arm, self.data)
+
+    def first_collision(self, path: list[np.ndarray]) -> int | None:
+        """Index of the first configuration of ``path`` in collision, or None."""
+        return next((k for k, q in enumerate(path) if self.in_collision(q)), None)
 
     def plan(self, start: np.ndarray, goal: np.ndarray, timeout: float = 2.0) -> list[np.ndarray]:
         """Joint waypoints from ``start`` to ``goal`` avoiding collisions (simplified, start excluded)."""
         if self.in_collision(goal):
-            raise CollisionError("the goal configuration collides with the table or the arm itself")
+            raise CollisionError(
+                "the goal configuration collides with the table, the arm itself or the objects seen near it"
+            )
         setup = og.SimpleSetup(self.space)
         setup.setStateValidityChecker(
             lambda state: not self.in_collision(np.array([state[i] for i in range(7)]))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from maestro_tools.grasping.collision import colliding_points, collision_free, depth_cloud, scene_points
+from maestro_tools.grasping.collision import colliding_points, collision_free
 from maestro_tools.grasping.top_down import GraspCandidate, top_down_grasps
+from maestro_tools.perception.cloud import depth_cloud, scene_points
 from maestro_tools.perception.objects import detect_objects
 from maestro_tools.sim.world import SimWorld
 from test.sim.test_modules import frame

@@ -1,0 +1,137 @@
+"""Collision checks of the arm against an observed point cloud (the objects on the table).
+
+The arm is a set of points sampled every ``spacing`` metres on the surfaces of its collision meshes
+(base, links 1-7, hand, fingers); a configuration collides when any of them lies within ``clearance`` of a
+scene point. A bounding sphere per mesh, tested first, keeps configurations far from the scene cheap.
+
+Before planning, the cloud is cleaned for the current configuration and the target:
+- the arm's own surface (what the camera sees of the robot) is removed;
+- what the closed gripper holds is attached to the hand: it moves with it and must not hit anything;
+- the target's surroundings (the gripper's volume at the goal, with room above) are allowed: that is
+  where a grasp or a placement is meant to reach into. The grasp planner checks those finer.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+from scipy.spatial import cKDTree
+
+SELF_FILTER = 0.05  # m: scene points this close to the arm's (convex) collision surface are the arm
+# Gripper volume in the TCP frame (z = approach): held objects at the start, allowed at the goal.
+HELD_BOX = (np.array([-0.05, -0.05, -0.03]), np.array([0.05, 0.05, 0.08]))
+TARGET_BOX = (np.array([-0.06, -0.09, -0.06]), np.array([0.06, 0.09, 0.12]))
+
+
+def _voxel_unique(points: np.ndarray, spacing: float) -> np.ndarray:
+    """One point per ``spacing`` cube."""
+    if len(points) == 0:
+        return points
+    _, keep = np.unique(np.floor(points / spacing).astype(np.int64), axis=0, return_index=True)
+    return points[np.sort(keep)]
+
+
+def _surface_samples(
+    model: mujoco.MjModel, geom: int, spacing: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Points on a mesh geom's triangles (area-weighted) and its vertices, in the geom frame."""
+    mesh = model.geom_dataid[geom]
+    vertices = model.mesh_vert[model.mesh_vertadr[mesh] : model.mesh_vertadr[mesh] + model.mesh_vertnum[mesh]]
+    faces = model.mesh_face[model.mesh_faceadr[mesh] : model.mesh_faceadr[mesh] + model.mesh_facenum[mesh]]
+    a, b, c = (vertices[faces[:, k]] for k in range(3))
+    areas = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    count = max(50, int(8 * areas.sum() / spacing**2))
+    chosen = rng.choice(len(faces), count, p=areas / areas.sum())
+    u, v = rng.random((2, count))
+    flip = u + v > 1
+    u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
+    samples = a[chosen] + u[:, None] * (b - a)[chosen] + v[:, None] * (c - a)[chosen]
+    return _voxel_unique(np.vstack([samples, vertices]).astype(np.float64), spacing)
+
+
+def _in_box(local: np.ndarray, box: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    return np.all((local >= box[0]) & (local <= box[1]), axis=1)
+
+
+class ArmSurface:
+    """The arm's surface samples for one MuJoCo model; poses come from an ``MjData`` after kinematics."""
+
+    def __init__(self, model: mujoco.MjModel, tcp_site: str, spacing: float = 0.02) -> None:
+        rng = np.random.default_rng(0)
+        moving = {
+            g
+            for g in range(model.ngeom)
+            if model.body(model.geom_bodyid[g]).name.startswith("panda/")
+            and model.geom_type[g] == mujoco.mjtGeom.mjGEOM_MESH
+            and (model.geom_contype[g] or model.geom_conaffinity[g])
+        }
+        self.geoms = sorted(moving)
+        self.samples = [_surface_samples(model, g, spacing, rng) for g in self.geoms]
+        self.radius = np.array([np.linalg.norm(s, axis=1).max() for s in self.samples])
+        self.tcp_site = model.site(tcp_site).id
+        self.hand_body = model.body("panda/hand").id
+        self.held = np.zeros((0, 3))  # in the hand body's frame
+
+    def points(self, data: mujoco.MjData) -> np.ndarray:
+        """Every surface sample (and held point) in the base frame."""
+        parts = [
+            s @ data.geom_xmat[g].reshape(3, 3).T + data.geom_xpos[g]
+            for g, s in zip(self.geoms, self.samples, strict=True)
+        ]
+        return np.vstack([*parts, self._held_points(data)])
+
+    def _held_points(self, data: mujoco.MjData) -> np.ndarray:
+        return self.held @ data.xmat[self.hand_body].reshape(3, 3).T + data.xpos[self.hand_body]
+
+    def _tcp_local(self, data: mujoco.MjData, points: np.ndarray) -> np.ndarray:
+        rotation = data.site_xmat[self.tcp_site].reshape(3, 3)
+        return (points - data.site_xpos[self.tcp_site]) @ rotation
+
+    def prepare(
+        self,
+        cloud: np.ndarray,
+        start: mujoco.MjData,
+        goal: mujoco.MjData | None,
+        holding: bool,
+    ) -> np.ndarray:
+        """The scene points that count as obstacles for a motion from ``start`` (to ``goal``, when
+        known); with ``holding``, what lies in the gripper at the start is attached to the hand."""
+        cloud = np.asarray(cloud, dtype=np.float64).reshape(-1, 3)
+        in_gripper = _in_box(self._tcp_local(start, cloud), HELD_BOX)
+        held = cloud[in_gripper] if holding else np.zeros((0, 3))
+        hand_rotation = start.xmat[self.hand_body].reshape(3, 3)
+        self.held = _voxel_unique((held - start.xpos[self.hand_body]) @ hand_rotation, 0.01)
+        cloud = cloud[~in_gripper]
+        if len(cloud):
+            near_arm = cKDTree(self.points(start)).query(cloud, distance_upper_bound=SELF_FILTER)[0]
+            cloud = cloud[~np.isfinite(near_arm)]
+        if goal is not None:
+            cloud = cloud[~_in_box(self._tcp_local(goal, cloud), TARGET_BOX)]
+        return cloud
+
+
+class SceneObstacles:
+    """A point cloud the arm must keep ``clearance`` from."""
+
+    def __init__(self, points: np.ndarray, clearance: float = 0.015) -> None:
+        self.points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        self.tree = cKDTree(self.points) if len(self.points) else None
+        self.clearance = clearance
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def collides(self, arm: ArmSurface, data: mujoco.MjData) -> bool:
+        if self.tree is None:
+            return False
+        for geom, samples, radius in zip(arm.geoms, arm.samples, arm.radius, strict=True):
+            centre = data.geom_xpos[geom]
+            if not self.tree.query_ball_point(centre, radius + self.clearance, return_length=True):
+                continue  # nothing near this link at all
+            world = samples @ data.geom_xmat[geom].reshape(3, 3).T + centre
+            if np.isfinite(self.tree.query(world, distance_upper_bound=self.clearance)[0]).any():
+                return True
+        if len(arm.held):
+            held = arm._held_points(data)
+            return bool(np.isfinite(self.tree.query(held, distance_upper_bound=self.clearance)[0]).any())
+        return False

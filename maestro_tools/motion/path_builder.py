@@ -1,0 +1,113 @@
+"""From a motion request to joint waypoints: straight lines where they are free, planned paths where not.
+
+Plain Python (no ROS): ``ArmKinematics`` solves IK and straight Cartesian lines, ``JointSpacePlanner``
+checks configurations (table, self-collision, the observed scene) and plans with OMPL. Path modes
+follow MoveArm: AUTO takes the straight line unless it is unreachable or collides, then plans;
+CARTESIAN fails on a blocked line; PLANNED always plans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from maestro_tools.common.errors import CollisionError, UnreachableError
+from maestro_tools.motion.kinematics import ArmKinematics
+from maestro_tools.motion.planner import JointSpacePlanner
+
+AUTO, CARTESIAN, PLANNED = 0, 1, 2  # MoveArm.Goal.PATH_*
+
+
+@dataclass
+class PlannedMotion:
+    waypoints: list[np.ndarray] = field(default_factory=list)  # joint positions, start excluded
+    segment_ends: list[int] = field(default_factory=list)  # waypoint count at the end of each target
+    planned_segments: int = 0  # segments that needed OMPL
+    obstacle_points: int = 0  # scene points the last segment avoided
+    note: str = ""  # what the plan could not take into account
+
+    def extend(self, segment: list[np.ndarray], planned: bool) -> None:
+        self.waypoints.extend(segment)
+        self.segment_ends.append(len(self.waypoints))
+        self.planned_segments += int(planned)
+
+
+def _where(target: np.ndarray) -> list[float]:
+    return np.round(target[:3, 3], 3).tolist()
+
+
+class PathBuilder:
+    def __init__(self, kinematics: ArmKinematics, planner: JointSpacePlanner) -> None:
+        self.kinematics, self.planner = kinematics, planner
+
+    def to_poses(
+        self,
+        start: np.ndarray,
+        targets: list[np.ndarray],
+        path: int,
+        cloud: np.ndarray | None = None,
+        holding: bool = False,
+    ) -> PlannedMotion:
+        """TCP targets (4x4, base frame) in order, each segment from where the previous one ended."""
+        motion, q = PlannedMotion(), np.asarray(start, dtype=np.float64)
+        for index, target in enumerate(targets):
+            try:
+                goal = self.kinematics.solve(target, q).q
+                motion.obstacle_points = self.planner.use_scene(cloud, q, goal, holding)
+                segment, planned = self._to_pose(q, target, goal, path)
+            except (UnreachableError, CollisionError) as exc:
+                prefix = f"waypoint {index}: " if len(targets) > 1 else ""
+                raise type(exc)(prefix + str(exc)) from None
+            motion.extend(segment, planned)
+            q = segment[-1]
+        return motion
+
+    def to_joints(
+        self,
+        start: np.ndarray,
+        goal: np.ndarray,
+        path: int,
+        cloud: np.ndarray | None = None,
+        holding: bool = False,
+    ) -> PlannedMotion:
+        """A joint goal: the straight joint-space move (interpolated by the robot) where it is free."""
+        motion = PlannedMotion()
+        motion.obstacle_points = self.planner.use_scene(cloud, start, goal, holding)
+        if path != PLANNED:
+            steps = max(2, int(np.ceil(np.max(np.abs(goal - start)) / 0.02)) + 1)
+            line = [start + s * (goal - start) for s in np.linspace(0.0, 1.0, steps)[1:]]
+            hit = self.planner.first_collision(line)
+            if hit is None:
+                motion.extend([goal], False)
+                return motion
+            if path == CARTESIAN:
+                raise CollisionError(
+                    f"the straight joint move is blocked {100 * (hit + 1) / len(line):.0f}% of the way "
+                    "(table, the arm itself or the objects seen there); try path 'auto' or 'planned'"
+                )
+        motion.extend(self.planner.plan(start, goal), True)
+        return motion
+
+    def _to_pose(
+        self, start: np.ndarray, target: np.ndarray, goal: np.ndarray, path: int
+    ) -> tuple[list[np.ndarray], bool]:
+        if path == PLANNED:
+            return self.planner.plan(start, goal), True
+        try:
+            line = self.kinematics.cartesian_path(start, target)
+        except UnreachableError:
+            if path != AUTO:
+                raise
+            return self.planner.plan(start, goal), True
+        hit = self.planner.first_collision(line)
+        if hit is None:
+            return line, False
+        if path == CARTESIAN:
+            tcp = self.kinematics.fk(line[hit])
+            raise CollisionError(
+                f"the straight line to {_where(target)} is blocked {100 * (hit + 1) / len(line):.0f}% of the "
+                f"way, with the gripper at {_where(tcp)} (table, the arm itself or the objects seen there); "
+                "try path 'auto' or 'planned', or a waypoint above the obstacle"
+            )
+        return self.planner.plan(start, goal), True

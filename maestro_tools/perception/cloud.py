@@ -1,0 +1,26 @@
+"""Scene clouds from depth: what a camera sees in the base frame, and the same without the table."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from maestro_tools.perception.objects import CameraFrame
+
+TABLE_CLEARANCE = 0.004  # m above the table top (z = 0) below which points count as table
+
+
+def depth_cloud(frame: CameraFrame, min_depth: float = 0.0) -> np.ndarray:
+    """Every valid depth pixel of ``frame`` farther than ``min_depth`` from the camera, in the base frame.
+
+    ``min_depth`` drops what a camera on the hand sees of the gripper itself.
+    """
+    return frame.base_points(frame.depth > min_depth)
+
+
+def scene_points(points: np.ndarray, limit: int = 20000, seed: int = 0) -> np.ndarray:
+    """Base-frame points without the table, subsampled to at most ``limit``."""
+    points = np.asarray(points, dtype=np.float64)
+    points = points[np.isfinite(points).all(axis=1) & (points[:, 2] > TABLE_CLEARANCE)]
+    if len(points) > limit:
+        points = points[np.random.default_rng(seed).choice(len(points), limit, replace=False)]
+    return points

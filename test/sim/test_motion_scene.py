@@ -1,0 +1,121 @@
+"""Motion against the observed scene, without ROS: lines blocked by objects, planned paths around them,
+held objects moving with the hand, and the stall watch."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+import pytest
+
+from maestro_tools.common.errors import CollisionError
+from maestro_tools.motion.kinematics import ArmKinematics
+from maestro_tools.motion.path_builder import AUTO, CARTESIAN, PLANNED, PathBuilder
+from maestro_tools.motion.planner import JointSpacePlanner
+from maestro_tools.motion.tracking import TrackingWatch
+from maestro_tools.perception.cloud import depth_cloud, scene_points
+from maestro_tools.perception.objects import CameraFrame
+from maestro_tools.sim.scene import HOME
+from maestro_tools.sim.world import SimWorld
+
+
+@pytest.fixture(scope="module")
+def builder() -> PathBuilder:
+    kinematics = ArmKinematics()
+    return PathBuilder(kinematics, JointSpacePlanner(kinematics.model))
+
+
+@pytest.fixture(scope="module")
+def world() -> SimWorld:
+    sim = SimWorld("clean_table", 3, width=640, height=480)
+    yield sim
+    sim.close()
+
+
+def down(x: float, y: float, z: float) -> np.ndarray:
+    pose = np.eye(4)
+    pose[:3, :3], pose[:3, 3] = np.diag([1.0, -1.0, -1.0]), [x, y, z]
+    return pose
+
+
+def cloud_seen_at(world: SimWorld, q: np.ndarray) -> np.ndarray:
+    """The scene camera's cloud with the simulated arm at ``q`` (as the node grabs it before a motion)."""
+    world.data.qpos[world.arm_qpos] = q
+    mujoco.mj_forward(world.model, world.data)
+    cameras = world.render_cameras()
+    rendered = cameras.frame(world.data, "scene")
+    frame = CameraFrame(
+        "scene", rendered.rgb, rendered.depth, None, {}, cameras.intrinsics("scene"),
+        cameras.pose(world.data, "scene"), rendered.time,
+    )  # fmt: skip
+    return scene_points(depth_cloud(frame))
+
+
+def test_a_line_through_an_object_is_blocked_and_auto_plans_over_it(
+    builder: PathBuilder, world: SimWorld
+) -> None:
+    can = world.position("green can")
+    start = builder.kinematics.solve(down(can[0], can[1] - 0.15, 0.04), np.array(HOME)).q
+    target = down(can[0], can[1] + 0.13, 0.04)
+    cloud = cloud_seen_at(world, start)
+
+    free = builder.to_poses(start, [target], CARTESIAN)  # robot and table only: the line is fine
+    assert free.planned_segments == 0
+    with pytest.raises(CollisionError, match=r"blocked .* try path 'auto' or 'planned'"):
+        builder.to_poses(start, [target], CARTESIAN, cloud)
+    for mode in (AUTO, PLANNED):
+        motion = builder.to_poses(start, [target], mode, cloud)
+        assert motion.planned_segments == 1 and motion.obstacle_points > 500
+        assert builder.planner.first_collision(motion.waypoints) is None
+        tcp = np.array([builder.kinematics.fk(q)[:3, 3] for q in motion.waypoints])
+        assert tcp[:, 2].max() > 0.1  # over the 6.6 cm can
+        assert np.linalg.norm(tcp[-1] - target[:3, 3]) < 0.005
+
+
+def test_reaching_into_the_target_is_allowed(builder: PathBuilder, world: SimWorld) -> None:
+    block = world.position("red block")
+    above = builder.kinematics.solve(down(block[0], block[1], 0.2), np.array(HOME)).q
+    motion = builder.to_poses(above, [down(*block[:2], block[2])], CARTESIAN, cloud_seen_at(world, above))
+    assert motion.planned_segments == 0 and len(motion.waypoints) > 10
+
+
+def test_what_the_gripper_holds_moves_with_it(builder: PathBuilder) -> None:
+    start = builder.kinematics.solve(down(0.45, -0.2, 0.15), np.array(HOME)).q
+    rng = np.random.default_rng(1)
+    held = np.column_stack([0.45 + rng.uniform(-0.02, 0.02, 300), -0.2 + rng.uniform(-0.02, 0.02, 300)])
+    held = np.column_stack([held, rng.uniform(0.085, 0.14, 300)])  # 6 cm of object below the TCP
+    wall = np.column_stack([rng.uniform(0.4, 0.5, 2000), rng.uniform(-0.01, 0.01, 2000)])
+    wall = np.column_stack([wall, rng.uniform(0.0, 0.09, 2000)])  # 9 cm high, the fingers pass 4 cm over
+    cloud, target = np.vstack([held, wall]), down(0.45, 0.2, 0.15)
+    assert builder.to_poses(start, [target], CARTESIAN, cloud, holding=False).planned_segments == 0
+    with pytest.raises(CollisionError, match="blocked"):
+        builder.to_poses(start, [target], CARTESIAN, cloud, holding=True)
+    assert len(builder.planner.arm.held) > 50
+    motion = builder.to_poses(start, [target], AUTO, cloud, holding=True)
+    assert motion.planned_segments == 1 and builder.planner.first_collision(motion.waypoints) is None
+
+
+def test_joint_goals_take_the_direct_move_unless_it_is_blocked(builder: PathBuilder) -> None:
+    start, goal = np.array(HOME), np.array(HOME) + [0.8, 0.3, 0.0, 0.4, 0.0, -0.3, 0.0]
+    direct = builder.to_joints(start, goal, AUTO)
+    assert direct.planned_segments == 0 and len(direct.waypoints) == 1
+    planned = builder.to_joints(start, goal, PLANNED)
+    assert planned.planned_segments == 1 and np.allclose(planned.waypoints[-1], goal)
+
+
+def test_the_watch_reports_waypoints_distance_and_stalls() -> None:
+    kinematics = ArmKinematics()
+    home = np.array(HOME)
+    watch = TrackingWatch(
+        [f"joint{i}" for i in range(1, 8)], np.array([0.5, 1.0, 1.5, 2.0]), [2, 4],
+        kinematics.fk(home)[:3, 3], kinematics.fk, tolerance=0.15, stall_time=0.3,
+    )  # fmt: skip
+    assert watch.update(0.2, home, home).waypoint == 0
+    state = watch.update(1.2, home, home)
+    assert state.waypoint == 1 and state.distance_remaining < 1e-9
+    lagging = home + [0, 0, 0, 0.3, 0, 0, 0]
+    watch.update(1.3, lagging, home)
+    watch.update(1.5, home, home)  # caught up: the lag clock restarts
+    watch.update(1.6, lagging, home)
+    assert not watch.stalled
+    watch.update(1.95, lagging, home)
+    assert "joint4 lags its trajectory by 0.30 rad" in watch.stalled
