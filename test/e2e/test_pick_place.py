@@ -222,3 +222,69 @@ def test_grasps_from_a_cloud_include_antipodal_ones(franka: Program) -> None:
     assert reply.success, reply.message
     assert {"antipodal", "top_down"} <= {g.strategy for g in reply.grasps}
     assert all(g.width <= 0.08 for g in reply.grasps)
+
+
+def _down(x: float, y: float, z: float) -> np.ndarray:
+    pose = np.eye(4)
+    pose[:3, :3], pose[:3, 3] = np.diag([1.0, -1.0, -1.0]), [x, y, z]
+    return pose
+
+
+def test_a_line_through_the_ball_is_blocked_and_auto_goes_over_it(franka: Program) -> None:
+    franka.call(franka.reset_client, ResetScene.Request(task="ball_in_bowl", seed=0))
+    ball = franka.detect("tennis ball", "scene").pose.position
+    bowl = franka.detect("bowl", "scene").pose.position
+    away = np.array([ball.x - bowl.x, ball.y - bowl.y])
+    side = np.array([-away[1], away[0]]) / np.linalg.norm(away)  # across the ball, away from the bowl
+    start, end = (np.array([ball.x, ball.y]) + s * side for s in (-0.15, 0.13))
+    franka.move(_down(*start, 0.035))
+
+    def move(path: int, feedback: list) -> MoveArm.Result:
+        goal = MoveArm.Goal(
+            mode=MoveArm.Goal.POSE, path=path, waypoints=[franka._stamped(_down(*end, 0.035))]
+        )
+        return goal_result(send_goal(franka.arm, goal, feedback))
+
+    feedback: list = []
+    blocked = move(MoveArm.Goal.PATH_CARTESIAN, feedback)
+    assert blocked.error_code == ErrorCode.COLLISION and "blocked" in blocked.message, blocked.message
+    states = [f.feedback.state for f in feedback]
+    assert states[0] == MoveArm.Feedback.PLANNING and states[-1] == MoveArm.Feedback.BLOCKED
+    feedback.clear()
+    around = move(MoveArm.Goal.PATH_AUTO, feedback)
+    assert around.success and "planned segment" in around.message, around.message
+    moving = [f.feedback for f in feedback if f.feedback.state == MoveArm.Feedback.MOVING]
+    assert max(f.current_pose.position.z for f in moving) > 0.1  # over the ball, not through it
+    assert moving[0].distance_remaining > moving[-1].distance_remaining
+
+
+def test_cancel_stops_the_arm_promptly(franka: Program) -> None:
+    from sensor_msgs.msg import JointState
+
+    from maestro_tools.sim.scene import HOME
+
+    franka.call(franka.reset_client, ResetScene.Request(task="ball_in_bowl", seed=0))
+    speeds: list[tuple[float, float]] = []  # (wall time, |joint 1 velocity|)
+    subscription = franka.node.create_subscription(
+        JointState, f"{NS}/joint_states", lambda m: speeds.append((time.monotonic(), abs(m.velocity[0]))), 10
+    )
+    goal = MoveArm.Goal(
+        mode=MoveArm.Goal.JOINTS,
+        joint_names=[f"panda_joint{i}" for i in range(1, 8)],
+        joint_positions=(np.array(HOME) + [1.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]).tolist(),
+        velocity_scaling=0.5,  # about 0.16 rad/s (one segment, ramped at both ends)
+    )
+    handle = send_goal(franka.arm, goal)
+    assert wait_for(lambda: speeds and speeds[-1][1] > 0.12, 20), goal_result(handle, 1).message
+    cancelled_at = time.monotonic()
+    handle.cancel_goal_async()
+    result = goal_result(handle, 10)
+    time.sleep(0.3)
+    franka.node.destroy_subscription(subscription)
+    assert result.error_code == ErrorCode.CANCELED and "holds" in result.message
+    after = [(t, v) for t, v in speeds if t >= cancelled_at]
+    stopped = next(t for t, v in after if v < 0.01)  # about 6 % of the speed it had
+    assert all(v < 0.03 for t, v in after if t >= stopped), "the arm moved again"
+    print(f"cancel -> joint 1 below 0.01 rad/s: {1000 * (stopped - cancelled_at):.0f} ms (wall clock)")
+    # target 0.2 s (25-104 ms measured here); the bound leaves room for a loaded CI machine
+    assert stopped - cancelled_at < 0.5, f"the arm took {stopped - cancelled_at:.2f} s to stop"
