@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from maestro_tools.common.conversions import transform_points
 from maestro_tools.common.errors import InvalidArgumentError
 
 PALETTE = (
@@ -52,7 +53,7 @@ def project(
     """Base-frame points (N, 3) -> pixels (N, 2) and a mask of those in front of the camera."""
     points = np.atleast_2d(np.asarray(points, dtype=np.float64))
     world_to_camera = np.linalg.inv(camera_pose)
-    camera = points @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
+    camera = transform_points(points, world_to_camera[:3, :3], world_to_camera[:3, 3])
     in_front = camera[:, 2] > 1e-3
     z = np.where(in_front, camera[:, 2], 1.0)
     pixels = np.stack(

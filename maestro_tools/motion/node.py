@@ -182,17 +182,17 @@ class MotionNode(Node):
         fingers = [p for n, p in zip(message.name, message.position, strict=False) if "finger" in n]
         return bool(fingers) and 0.004 < sum(fingers) < GRIPPER_MAX_WIDTH - 0.004
 
-    def scene_cloud(self) -> tuple[np.ndarray | None, str]:
-        """The scene camera's depth cloud without the table, or None and why (no camera or no frame)."""
+    def scene_cloud(self) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+        """The scene camera's depth cloud without the table and where it looked from, or None and why."""
         if not self.scene_camera:
-            return None, ""
+            return None, None, ""
         try:
             frame = grab_frame(self, self.group, self.scene_camera, self.scene_timeout)
         except MaestroError as exc:
             note = f"no {self.scene_camera} camera frame ({exc}): planned against the robot and table only"
             self.get_logger().warning(note, throttle_duration_sec=30.0)
-            return None, note
-        return scene_points(depth_cloud(frame)), ""
+            return None, None, note
+        return scene_points(depth_cloud(frame), limit=400_000), frame.camera_pose[:3, 3], ""
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, request: MoveArm.Goal, start: np.ndarray) -> PlannedMotion:
@@ -204,9 +204,9 @@ class MotionNode(Node):
             raise InvalidArgumentError(f"unknown path {request.path}; valid: 0 AUTO, 1 CARTESIAN, 2 PLANNED")
         if request.mode == MoveArm.Goal.JOINTS:
             goal = self.joint_goal(request)
-            (cloud, note), holding = self.scene_cloud(), self.holding()
+            (cloud, viewpoint, note), holding = self.scene_cloud(), self.holding()
             with self._lock:
-                motion = self.paths.to_joints(start, goal, request.path, cloud, holding)
+                motion = self.paths.to_joints(start, goal, request.path, cloud, holding, viewpoint)
             motion.note = note
             return motion
         if request.mode not in (MoveArm.Goal.POSE, MoveArm.Goal.WAYPOINTS):
@@ -223,9 +223,9 @@ class MotionNode(Node):
                 raise InvalidArgumentError(f"waypoint {index}: {exc}") from None
             if not np.isfinite(targets[-1]).all():
                 raise InvalidArgumentError(f"waypoint {index} has NaN coordinates")
-        (cloud, note), holding = self.scene_cloud(), self.holding()
+        (cloud, viewpoint, note), holding = self.scene_cloud(), self.holding()
         with self._lock:
-            motion = self.paths.to_poses(start, targets, request.path, cloud, holding)
+            motion = self.paths.to_poses(start, targets, request.path, cloud, holding, viewpoint)
         motion.note = note
         return motion
 

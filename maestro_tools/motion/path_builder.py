@@ -1,5 +1,7 @@
 """From a motion request to joint waypoints: straight lines where they are free, planned paths where not.
 
+``cloud`` is what a camera at ``viewpoint`` saw (base frame, table removed); see ``motion.obstacles``.
+
 Plain Python (no ROS): ``ArmKinematics`` solves IK and straight Cartesian lines, ``JointSpacePlanner``
 checks configurations (table, self-collision, the observed scene) and plans with OMPL. Path modes
 follow MoveArm: AUTO takes the straight line unless it is unreachable or collides, then plans;
@@ -48,13 +50,14 @@ class PathBuilder:
         path: int,
         cloud: np.ndarray | None = None,
         holding: bool = False,
+        viewpoint: np.ndarray | None = None,
     ) -> PlannedMotion:
         """TCP targets (4x4, base frame) in order, each segment from where the previous one ended."""
         motion, q = PlannedMotion(), np.asarray(start, dtype=np.float64)
         for index, target in enumerate(targets):
             try:
                 goal = self.kinematics.solve(target, q).q
-                motion.obstacle_points = self.planner.use_scene(cloud, q, goal, holding)
+                motion.obstacle_points = self.planner.use_scene(cloud, q, goal, holding, viewpoint)
                 segment, planned = self._to_pose(q, target, goal, path)
             except (UnreachableError, CollisionError) as exc:
                 prefix = f"waypoint {index}: " if len(targets) > 1 else ""
@@ -70,10 +73,11 @@ class PathBuilder:
         path: int,
         cloud: np.ndarray | None = None,
         holding: bool = False,
+        viewpoint: np.ndarray | None = None,
     ) -> PlannedMotion:
         """A joint goal: the straight joint-space move (interpolated by the robot) where it is free."""
         motion = PlannedMotion()
-        motion.obstacle_points = self.planner.use_scene(cloud, start, goal, holding)
+        motion.obstacle_points = self.planner.use_scene(cloud, start, goal, holding, viewpoint)
         if path != PLANNED:
             steps = max(2, int(np.ceil(np.max(np.abs(goal - start)) / 0.02)) + 1)
             line = [start + s * (goal - start) for s in np.linspace(0.0, 1.0, steps)[1:]]

@@ -55,6 +55,7 @@ class JointSpacePlanner:
         start: np.ndarray,
         goal: np.ndarray | None = None,
         holding: bool = False,
+        viewpoint: np.ndarray | None = None,
         clearance: float = 0.015,
     ) -> int:
         """Plan around ``cloud`` (base-frame points without the table; None: the robot and table only)
@@ -63,7 +64,7 @@ class JointSpacePlanner:
             self.obstacles, self.arm.held = SceneObstacles(np.zeros((0, 3))), np.zeros((0, 3))
             return 0
         goal_data = None if goal is None else self._data_at(goal)
-        points = self.arm.prepare(cloud, self._data_at(start), goal_data, holding)
+        points = self.arm.prepare(cloud, self._data_at(start), goal_data, holding, viewpoint)
         self.obstacles = SceneObstacles(points, clearance)
         return len(points)
 

@@ -24,3 +24,16 @@ def scene_points(points: np.ndarray, limit: int = 20000, seed: int = 0) -> np.nd
     if len(points) > limit:
         points = points[np.random.default_rng(seed).choice(len(points), limit, replace=False)]
     return points
+
+
+def with_hidden_side(
+    points: np.ndarray, viewpoint: np.ndarray, depth: float = 0.08, step: float = 0.015
+) -> np.ndarray:
+    """``points`` seen from ``viewpoint`` plus the space behind them along the camera's rays, ``depth``
+    metres deep in ``step``s, above the table: a conservative stand-in for the objects' unseen backs."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    rays = points - np.asarray(viewpoint, dtype=np.float64)
+    rays /= np.maximum(np.linalg.norm(rays, axis=1, keepdims=True), 1e-9)
+    layers = [points + distance * rays for distance in np.arange(step, depth + 1e-9, step)]
+    filled = np.vstack([points, *layers])
+    return filled[filled[:, 2] > TABLE_CLEARANCE]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from maestro_tools.common.conversions import depth_to_points
+from maestro_tools.common.conversions import depth_to_points, transform_points
 from maestro_tools.common.errors import NoDataError, NotFoundError
 
 NOT_OBJECTS = {"background", "table", "robot"}
@@ -35,7 +35,7 @@ class CameraFrame:
     def base_points(self, mask: np.ndarray | None = None) -> np.ndarray:
         """The valid depth pixels (inside ``mask`` when given) as (N, 3) points in the base frame."""
         points = depth_to_points(self.depth, self.intrinsics, mask)
-        return points @ self.camera_pose[:3, :3].T + self.camera_pose[:3, 3]
+        return transform_points(points, self.camera_pose[:3, :3], self.camera_pose[:3, 3])
 
 
 @dataclass(frozen=True)

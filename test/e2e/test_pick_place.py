@@ -254,7 +254,12 @@ def test_a_line_through_the_ball_is_blocked_and_auto_goes_over_it(franka: Progra
     around = move(MoveArm.Goal.PATH_AUTO, feedback)
     assert around.success and "planned segment" in around.message, around.message
     moving = [f.feedback for f in feedback if f.feedback.state == MoveArm.Feedback.MOVING]
-    assert max(f.current_pose.position.z for f in moving) > 0.1  # over the ball, not through it
+    tcp = np.array(
+        [[f.current_pose.position.x, f.current_pose.position.y, f.current_pose.position.z] for f in moving]
+    )
+    line = np.array([*end, 0.035]) - np.array([*start, 0.035])
+    along = np.clip((tcp - [*start, 0.035]) @ line / (line @ line), 0, 1)
+    assert np.linalg.norm(tcp - ([*start, 0.035] + along[:, None] * line), axis=1).max() > 0.05  # not through
     assert moving[0].distance_remaining > moving[-1].distance_remaining
 
 
