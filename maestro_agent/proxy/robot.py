@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,6 +34,28 @@ FEEDBACK_FAILURES = {
     MoveArm.Feedback.UNREACHABLE: (UnreachableError, "the target became unreachable"),
 }
 CAMERAS = ("scene", "wrist")
+FAILURE_GRACE_S = 0.3
+
+
+class FailureFeedback:
+    """The harness's feedback check: raise inside the running code when a motion keeps reporting STALLED,
+    BLOCKED or UNREACHABLE for FAILURE_GRACE_S. A node that stops on such a failure sends its result, with
+    the fuller reason, well within that time; this catches a backend that reports the failure and goes on."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def __call__(self, feedback: MoveArm.Feedback) -> None:
+        if feedback.state not in FEEDBACK_FAILURES:
+            self.since = None
+            return
+        now = time.monotonic()
+        self.since = now if self.since is None else self.since
+        if now - self.since >= FAILURE_GRACE_S:
+            error, text = FEEDBACK_FAILURES[feedback.state]
+            raise error(
+                f"{text} at {_position(feedback.current_pose)}; try another path or a higher approach"
+            )
 
 
 def _position(pose: object) -> list[float]:
@@ -109,17 +132,9 @@ class Robot:
             pose[:3, :3] = euler2mat(*values, "sxyz")
         return pose
 
-    def _check_feedback(self, feedback: MoveArm.Feedback) -> None:
-        if self._harness.enabled and feedback.state in FEEDBACK_FAILURES:
-            error, text = FEEDBACK_FAILURES[feedback.state]
-            raise error(
-                f"{text} at {_position(feedback.current_pose)}; try another path or a higher approach"
-            )
-
     def _move(self, goal: MoveArm.Goal) -> RobotState:
-        result = self._ros.act(
-            self._ros.move_arm, goal, self._harness.motion_timeout_s, on_feedback=self._check_feedback
-        )
+        watch = FailureFeedback() if self._harness.enabled else None
+        result = self._ros.act(self._ros.move_arm, goal, self._harness.motion_timeout_s, on_feedback=watch)
         raise_for(result)
         return self.get_state()
 

@@ -256,7 +256,10 @@ class MotionNode(Node):
 
     def _fail(self, handle: ServerGoalHandle, exc: MaestroError, state: int | None = None) -> MoveArm.Result:
         if state is not None:
-            self._feedback(handle, state)
+            try:
+                self._feedback(handle, state, current_pose=matrix_to_pose(self._fk(self.current_positions())))
+            except NoDataError:
+                self._feedback(handle, state)
         handle.abort()
         return MoveArm.Result(error_code=int(exc.code), message=str(exc))
 

@@ -68,3 +68,23 @@ def test_retry_varies_the_attempt_and_names_earlier_failures() -> None:
     with pytest.raises(GraspFailedError, match=r"miss 1 \(after 2 attempts: attempt 1: miss 0\)"):
         retry(2, lambda k: step(k - 0) if False else (_ for _ in ()).throw(GraspFailedError(f"miss {k}")))
     assert Harness(enabled=False).tries == 1
+
+
+def test_failure_feedback_raises_only_when_the_failure_persists(monkeypatch: pytest.MonkeyPatch) -> None:
+    from maestro_agent.proxy import robot
+    from maestro_msgs.action import MoveArm
+    from maestro_tools.common.errors import StalledError
+
+    now = [100.0]
+    monkeypatch.setattr(robot.time, "monotonic", lambda: now[0])
+    watch = robot.FailureFeedback()
+    stalled, moving = MoveArm.Feedback(state=MoveArm.Feedback.STALLED), MoveArm.Feedback()
+    watch(stalled)  # a node that stops on it sends its result (with the reason) right after
+    now[0] += 0.2
+    watch(moving)  # recovered: the clock restarts
+    watch(stalled)
+    now[0] += 0.2
+    watch(stalled)
+    now[0] += 0.2
+    with pytest.raises(StalledError, match="stalled"):
+        watch(stalled)
