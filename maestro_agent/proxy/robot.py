@@ -10,7 +10,14 @@ from geometry_msgs.msg import PoseStamped
 from transforms3d.euler import euler2mat, mat2euler
 
 from maestro_agent.proxy.harness import Harness, check_position, show, tool
-from maestro_agent.proxy.ros_client import ARM_JOINTS, FINGER_JOINTS, GRIPPER_MAX_WIDTH, RosClient, raise_for
+from maestro_agent.proxy.ros_client import (
+    ARM_JOINTS,
+    CAMERAS,
+    FINGER_JOINTS,
+    GRIPPER_MAX_WIDTH,
+    RosClient,
+    raise_for,
+)
 from maestro_agent.proxy.types import GripperState, RobotState
 from maestro_msgs.action import GripperCommand, MoveArm
 from maestro_tools.common.conversions import matrix_to_pose
@@ -33,7 +40,6 @@ FEEDBACK_FAILURES = {
     MoveArm.Feedback.BLOCKED: (CollisionError, "the path is blocked by a collision"),
     MoveArm.Feedback.UNREACHABLE: (UnreachableError, "the target became unreachable"),
 }
-CAMERAS = ("scene", "wrist")
 FAILURE_GRACE_S = 0.3
 
 

@@ -35,10 +35,11 @@ from maestro_tools.common.errors import (
 )
 from maestro_tools.common.qos import STATE_QOS
 from maestro_tools.perception.objects import CameraFrame
-from maestro_tools.perception.topic_source import grab_frame
+from maestro_tools.perception.topic_source import TopicFrameSource
 
 ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+CAMERAS = ("scene", "wrist")
 GRIPPER_MAX_WIDTH = 0.08
 POLL_S = 0.01
 
@@ -61,6 +62,7 @@ class RosClient:
         self.node = Node(node_name, namespace=namespace, context=self.context)
         group = ReentrantCallbackGroup()
         self._group = group
+        self._frames = TopicFrameSource(self.node, group, CAMERAS, 5.0, on_demand=True)
         self.detect = self.node.create_client(Detect, "detect", callback_group=group)
         self.point = self.node.create_client(Point, "point", callback_group=group)
         self.plan_grasp = self.node.create_client(PlanGrasp, "plan_grasp", callback_group=group)
@@ -116,7 +118,7 @@ class RosClient:
 
     def frame(self, camera: str, timeout: float = 5.0) -> CameraFrame:
         """One matched colour + depth + pose frame from ``camera`` (subscribes only for the grab)."""
-        return grab_frame(self.node, self._group, camera, timeout)
+        return self._frames.grab(camera, timeout)
 
     # -- calls -----------------------------------------------------------------------------------
     def call(self, client: Any, request: Any, timeout: float) -> Any:

@@ -38,7 +38,7 @@ from maestro_tools.grasping.top_down import GRIPPER_MAX_WIDTH, GraspCandidate, t
 from maestro_tools.motion.kinematics import ArmKinematics
 from maestro_tools.perception.cloud import depth_cloud, scene_points
 from maestro_tools.perception.objects import CameraFrame, box_pose
-from maestro_tools.perception.topic_source import grab_frame
+from maestro_tools.perception.topic_source import TopicFrameSource
 from maestro_tools.sim.scene import HOME
 
 
@@ -86,6 +86,14 @@ class GraspPlannerNode(Node):
         self.kinematics = ArmKinematics()
         self._lock = threading.Lock()
         self._group = ReentrantCallbackGroup()
+        cameras = declare(
+            self,
+            "cameras",
+            ["scene", "wrist"],
+            "Cameras a detection may come from (collision check)",
+            read_only=True,
+        )
+        self.frames = TopicFrameSource(self, self._group, cameras, self.timeout, on_demand=True)
         self.create_service(PlanGrasp, "plan_grasp", self.on_plan, callback_group=self._group)
         self.markers = self.create_publisher(MarkerArray, "grasp_planner/markers", LATCHED_QOS)
 
@@ -115,7 +123,7 @@ class GraspPlannerNode(Node):
         if not camera or not self.collision_check:
             return None, "no camera in the detection" if not camera else "collision_check is off"
         try:
-            return grab_frame(self, self._group, camera, self.timeout), ""
+            return self.frames.grab(camera), ""
         except MaestroError as exc:
             return None, str(exc)
 

@@ -53,7 +53,7 @@ from maestro_tools.motion.path_builder import PathBuilder, PlannedMotion
 from maestro_tools.motion.planner import JointSpacePlanner
 from maestro_tools.motion.tracking import TrackingWatch
 from maestro_tools.perception.cloud import depth_cloud, scene_points
-from maestro_tools.perception.topic_source import grab_frame
+from maestro_tools.perception.topic_source import TopicFrameSource
 from maestro_tools.sim.scene import GRIPPER_MAX_WIDTH
 
 ARM = tuple(f"panda_joint{i}" for i in range(1, 8))
@@ -103,7 +103,7 @@ class MotionNode(Node):
             "the robot and the table only",
         )
         self.scene_timeout = declare(
-            self, "scene_timeout", 1.0, "Seconds to wait for a scene camera frame", minimum=0.05, maximum=10.0
+            self, "scene_timeout", 3.0, "Seconds to wait for a scene camera frame", minimum=0.05, maximum=10.0
         )
         self.clearance = declare(
             self, "clearance", 0.015, "Metres the arm keeps from scene points", minimum=0.0, maximum=0.1
@@ -125,7 +125,8 @@ class MotionNode(Node):
         self._lock = threading.Lock()  # the kinematics model is not thread-safe
         self._joints: JointState | None = None
         group = ReentrantCallbackGroup()
-        self.group = group
+        cameras = [self.scene_camera] if self.scene_camera else []
+        self.frames = TopicFrameSource(self, group, cameras, self.scene_timeout, on_demand=True)
         self.create_subscription(JointState, "joint_states", self._on_joints, STATE_QOS, callback_group=group)
         self.robot_action = robot_action
         self.robot = ThreadSafeActionClient(self, ExecuteTrajectory, robot_action, callback_group=group)
@@ -187,7 +188,7 @@ class MotionNode(Node):
         if not self.scene_camera:
             return None, None, ""
         try:
-            frame = grab_frame(self, self.group, self.scene_camera, self.scene_timeout)
+            frame = self.frames.grab(self.scene_camera)
         except MaestroError as exc:
             note = f"no {self.scene_camera} camera frame ({exc}): planned against the robot and table only"
             self.get_logger().warning(note, throttle_duration_sec=30.0)

@@ -16,6 +16,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import CallbackGroup
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
+from rclpy.subscription import Subscription
 from sensor_msgs.msg import CameraInfo, Image
 
 from maestro_tools.common.conversions import camera_info_to_intrinsics, image_to_numpy, pose_to_matrix
@@ -29,6 +30,7 @@ _KINDS = {
     "info": (CameraInfo, "color/camera_info", STATE_QOS),
     "pose": (PoseStamped, "pose", STATE_QOS),
 }
+_IMAGES = ("color", "depth")
 
 
 def _stamp(message: Image | CameraInfo | PoseStamped) -> int:
@@ -36,31 +38,67 @@ def _stamp(message: Image | CameraInfo | PoseStamped) -> int:
 
 
 class TopicFrameSource:
-    def __init__(self, node: Node, group: CallbackGroup, cameras: Sequence[str], timeout: float) -> None:
+    """The newest matched frame per camera. With ``on_demand``, colour and depth are subscribed only for
+    the duration of a ``grab`` (a simulated camera renders only while they are watched), while camera
+    info and pose stay subscribed: they cost nothing, and a fresh subscription's discovery sometimes
+    takes over a second, so a grab waits for two new subscriptions rather than four."""
+
+    def __init__(
+        self,
+        node: Node,
+        group: CallbackGroup,
+        cameras: Sequence[str],
+        timeout: float,
+        on_demand: bool = False,
+    ) -> None:
         self.timeout, self.cameras = timeout, tuple(cameras)
         self._latest: dict[tuple[str, str], dict[int, object]] = {}
         self._lock = threading.Lock()
-        self._node, self._subscriptions = node, []
+        self._node, self._group = node, group
+        self._subscriptions: dict[tuple[str, str], Subscription] = {}
         for camera in self.cameras:
-            for kind, (kind_type, suffix, qos) in _KINDS.items():
+            for kind in _KINDS:
                 self._latest[(camera, kind)] = {}
-                subscription = node.create_subscription(
-                    kind_type,
-                    f"{camera}_camera/{suffix}",
-                    lambda message, key=(camera, kind): self._store(key, message),
-                    qos,
-                    callback_group=group,
-                    # No QoS-event handlers: rclpy (Jazzy) races destroying them against a spinning
-                    # executor's wait set ("cannot use Destroyable"), and close() destroys these.
-                    event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False),
-                )
-                self._subscriptions.append(subscription)
+                if not (on_demand and kind in _IMAGES):
+                    self._subscribe(camera, kind)
+
+    def _subscribe(self, camera: str, kind: str) -> None:
+        kind_type, suffix, qos = _KINDS[kind]
+        self._subscriptions[(camera, kind)] = self._node.create_subscription(
+            kind_type,
+            f"{camera}_camera/{suffix}",
+            lambda message, key=(camera, kind): self._store(key, message),
+            qos,
+            callback_group=self._group,
+            # No QoS-event handlers: rclpy (Jazzy) races destroying them against a spinning
+            # executor's wait set ("cannot use Destroyable"), and grabs destroy these.
+            event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False),
+        )
+
+    def _unsubscribe(self, keys: Sequence[tuple[str, str]]) -> None:
+        for key in keys:
+            subscription = self._subscriptions.pop(key, None)
+            if subscription is not None:
+                self._node.destroy_subscription(subscription)
+
+    def grab(self, camera: str, timeout: float | None = None) -> CameraFrame:
+        """A frame taken now: colour and depth are subscribed for the grab when they are not already."""
+        if camera not in self.cameras:
+            raise NotFoundError(f"unknown camera {camera!r}; cameras: {', '.join(self.cameras)}")
+        added = [(camera, kind) for kind in _IMAGES if (camera, kind) not in self._subscriptions]
+        with self._lock:
+            for key in added:
+                self._latest[key].clear()  # only frames rendered for this grab
+        for _, kind in added:
+            self._subscribe(camera, kind)
+        try:
+            return self(camera, timeout)
+        finally:
+            self._unsubscribe(added)
 
     def close(self) -> None:
-        """Unsubscribe (a simulated camera renders only while someone subscribes)."""
-        for subscription in self._subscriptions:
-            self._node.destroy_subscription(subscription)
-        self._subscriptions.clear()
+        """Unsubscribe everything."""
+        self._unsubscribe(list(self._subscriptions))
 
     def _store(self, key: tuple[str, str], message: object) -> None:
         with self._lock:
@@ -69,10 +107,11 @@ class TopicFrameSource:
             for stale in sorted(recent)[:-5]:  # keep the last few per topic to pair stamps
                 del recent[stale]
 
-    def __call__(self, camera: str) -> CameraFrame:
+    def __call__(self, camera: str, timeout: float | None = None) -> CameraFrame:
         if camera not in self.cameras:
             raise NotFoundError(f"unknown camera {camera!r}; cameras: {', '.join(self.cameras)}")
-        deadline = time.monotonic() + self.timeout
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
                 colours, depths = self._latest[(camera, "color")], self._latest[(camera, "depth")]
@@ -86,7 +125,7 @@ class TopicFrameSource:
             time.sleep(0.01)
         else:
             raise NoDataError(
-                f"no matching colour, depth and pose from the {camera} camera within {self.timeout} s; "
+                f"no matching colour, depth and pose from the {camera} camera within {timeout} s; "
                 f"is {camera}_camera publishing?"
             )
         return CameraFrame(
@@ -99,12 +138,3 @@ class TopicFrameSource:
             camera_pose=pose_to_matrix(pose.pose),
             stamp=stamp * 1e-9,
         )
-
-
-def grab_frame(node: Node, group: CallbackGroup, camera: str, timeout: float) -> CameraFrame:
-    """One matched frame from ``camera``; subscribed only for the grab (a sim camera renders only then)."""
-    source = TopicFrameSource(node, group, [camera], timeout)
-    try:
-        return source(camera)
-    finally:
-        source.close()
