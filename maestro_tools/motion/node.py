@@ -101,12 +101,25 @@ class MotionNode(Node):
             "scene",
             "Camera whose depth cloud motions keep clear of (the objects on the table); empty: plan against "
             "the robot and the table only",
+            read_only=True,
         )
         self.scene_timeout = declare(
-            self, "scene_timeout", 3.0, "Seconds to wait for a scene camera frame", minimum=0.05, maximum=10.0
+            self,
+            "scene_timeout",
+            3.0,
+            "Seconds to wait for a scene camera frame",
+            minimum=0.05,
+            maximum=10.0,
+            read_only=True,
         )
-        self.clearance = declare(
-            self, "clearance", 0.015, "Metres the arm keeps from scene points", minimum=0.0, maximum=0.1
+        clearance = declare(
+            self,
+            "clearance",
+            0.015,
+            "Metres the arm keeps from scene points",
+            minimum=0.0,
+            maximum=0.1,
+            read_only=True,
         )
         self.stall_tolerance = declare(
             self,
@@ -115,12 +128,18 @@ class MotionNode(Node):
             "Radians a joint may lag its trajectory before it counts as stalled",
             minimum=0.01,
             maximum=1.0,
+            read_only=True,
         )
         self.stall_time = declare(
-            self, "stall_time", 0.3, "Seconds of lag beyond stall_tolerance that stop a motion", minimum=0.05
+            self,
+            "stall_time",
+            0.3,
+            "Seconds of lag beyond stall_tolerance that stop a motion",
+            minimum=0.05,
+            read_only=True,
         )
         self.kinematics = ArmKinematics()
-        self.planner = JointSpacePlanner(self.kinematics.model)
+        self.planner = JointSpacePlanner(self.kinematics.model, clearance=clearance)
         self.paths = PathBuilder(self.kinematics, self.planner)
         self._lock = threading.Lock()  # the kinematics model is not thread-safe
         self._joints: JointState | None = None
@@ -203,13 +222,16 @@ class MotionNode(Node):
             MoveArm.Goal.PATH_PLANNED,
         ):
             raise InvalidArgumentError(f"unknown path {request.path}; valid: 0 AUTO, 1 CARTESIAN, 2 PLANNED")
-        if request.mode == MoveArm.Goal.JOINTS:
-            goal = self.joint_goal(request)
-            (cloud, viewpoint, note), holding = self.scene_cloud(), self.holding()
-            with self._lock:
-                motion = self.paths.to_joints(start, goal, request.path, cloud, holding, viewpoint)
-            motion.note = note
-            return motion
+        joints = request.mode == MoveArm.Goal.JOINTS
+        goal = self.joint_goal(request) if joints else self.pose_targets(request)
+        (cloud, viewpoint, note), holding = self.scene_cloud(), self.holding()
+        with self._lock:
+            to = self.paths.to_joints if joints else self.paths.to_poses
+            motion = to(start, goal, request.path, cloud, holding, viewpoint)
+        motion.note = note
+        return motion
+
+    def pose_targets(self, request: MoveArm.Goal) -> list[np.ndarray]:
         if request.mode not in (MoveArm.Goal.POSE, MoveArm.Goal.WAYPOINTS):
             raise InvalidArgumentError(f"unknown mode {request.mode}; valid: 0 POSE, 1 WAYPOINTS, 2 JOINTS")
         if not request.waypoints or (request.mode == MoveArm.Goal.POSE and len(request.waypoints) != 1):
@@ -224,11 +246,7 @@ class MotionNode(Node):
                 raise InvalidArgumentError(f"waypoint {index}: {exc}") from None
             if not np.isfinite(targets[-1]).all():
                 raise InvalidArgumentError(f"waypoint {index} has NaN coordinates")
-        (cloud, viewpoint, note), holding = self.scene_cloud(), self.holding()
-        with self._lock:
-            motion = self.paths.to_poses(start, targets, request.path, cloud, holding, viewpoint)
-        motion.note = note
-        return motion
+        return targets
 
     def joint_goal(self, request: MoveArm.Goal) -> np.ndarray:
         names = list(request.joint_names)
@@ -346,14 +364,12 @@ class MotionNode(Node):
             final_pose=matrix_to_pose(pose),
             position_error=float(np.linalg.norm(pose[:3, 3] - goal_pose[:3, 3])),
         )
-        detail = (
-            f" ({motion.planned_segments} planned segment(s), {motion.obstacle_points} scene points avoided)"
-        )
-        result.message = (
-            robot.message
-            + (detail if motion.planned_segments else "")
-            + (f"; {motion.note}" if motion.note else "")
-        )
+        result.message = robot.message
+        if motion.planned_segments:
+            planned, avoided = motion.planned_segments, motion.obstacle_points
+            result.message += f" ({planned} planned segment(s), {avoided} scene points avoided)"
+        if motion.note:
+            result.message += f"; {motion.note}"
         if robot.error_code == ErrorCode.STALLED:
             self._feedback(handle, MoveArm.Feedback.STALLED, current_pose=result.final_pose)
         (handle.succeed if result.success else handle.abort)()

@@ -2,8 +2,8 @@
 
 The arm is a set of points sampled every ``spacing`` metres on the surfaces of its collision meshes
 (base, links 1-7; the hand and fingers, which come closest to objects, every ``fine_spacing``); a
-configuration collides when any of them lies within ``clearance`` of a
-scene point. A bounding sphere per mesh, tested first, keeps configurations far from the scene cheap.
+configuration collides when any of them lies within ``clearance`` of a scene point. A bounding sphere
+per mesh, tested first, keeps configurations far from the scene cheap.
 
 Before planning, the cloud is cleaned for the current configuration and the target:
 - the arm's own surface (what the camera sees of the robot) is removed;
@@ -94,9 +94,9 @@ class ArmSurface:
             s @ data.geom_xmat[g].reshape(3, 3).T + data.geom_xpos[g]
             for g, s in zip(self.geoms, self.samples, strict=True)
         ]
-        return np.vstack([*parts, self._held_points(data)])
+        return np.vstack([*parts, self.held_points(data)])
 
-    def _held_points(self, data: mujoco.MjData) -> np.ndarray:
+    def held_points(self, data: mujoco.MjData) -> np.ndarray:
         return self.held @ data.xmat[self.hand_body].reshape(3, 3).T + data.xpos[self.hand_body]
 
     def _tcp_local(self, data: mujoco.MjData, points: np.ndarray) -> np.ndarray:
@@ -152,6 +152,6 @@ class SceneObstacles:
             if np.isfinite(self.tree.query(world, distance_upper_bound=self.clearance)[0]).any():
                 return True
         if len(arm.held):
-            held = arm._held_points(data)
+            held = arm.held_points(data)
             return bool(np.isfinite(self.tree.query(held, distance_upper_bound=self.clearance)[0]).any())
         return False

@@ -19,7 +19,7 @@ from maestro_tools.sim.scene import ARM_JOINTS, FINGER_JOINTS, GRIPPER_MAX_WIDTH
 
 
 class JointSpacePlanner:
-    def __init__(self, model: mujoco.MjModel, resolution: float = 0.002) -> None:
+    def __init__(self, model: mujoco.MjModel, resolution: float = 0.002, clearance: float = 0.015) -> None:
         ou.setLogLevel(ou.LogLevel.LOG_WARN)  # OMPL prints every planning step at INFO
         self.model, self.data = model, mujoco.MjData(model)
         joints = [model.joint(n).id for n in ARM_JOINTS]
@@ -31,7 +31,7 @@ class JointSpacePlanner:
             bounds.setLow(i, float(model.jnt_range[joint, 0]))
             bounds.setHigh(i, float(model.jnt_range[joint, 1]))
         self.space.setBounds(bounds)
-        self.resolution = resolution
+        self.resolution, self.clearance = resolution, clearance  # clearance: metres from scene points
         self.arm = ArmSurface(model, "panda/TCP")
         fingers = [model.joint(n).id for n in FINGER_JOINTS]
         self.finger_qpos = model.jnt_qposadr[fingers]
@@ -56,7 +56,6 @@ class JointSpacePlanner:
         goal: np.ndarray | None = None,
         holding: bool = False,
         viewpoint: np.ndarray | None = None,
-        clearance: float = 0.015,
     ) -> int:
         """Plan around ``cloud`` (base-frame points without the table; None: the robot and table only)
         for a motion from ``start`` to ``goal``; return how many points count as obstacles."""
@@ -65,7 +64,7 @@ class JointSpacePlanner:
             return 0
         goal_data = None if goal is None else self._data_at(goal)
         points = self.arm.prepare(cloud, self._data_at(start), goal_data, holding, viewpoint)
-        self.obstacles = SceneObstacles(points, clearance)
+        self.obstacles = SceneObstacles(points, self.clearance)
         return len(points)
 
     def in_collision(self, q: np.ndarray) -> bool:

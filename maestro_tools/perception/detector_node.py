@@ -22,7 +22,7 @@ from visualization_msgs.msg import MarkerArray
 from maestro_msgs.msg import Detection
 from maestro_msgs.srv import Detect
 from maestro_tools.common import markers
-from maestro_tools.common.conversions import matrix_to_pose, numpy_to_image, vector3
+from maestro_tools.common.conversions import matrix_to_pose, numpy_to_image, seconds_to_time, vector3
 from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
@@ -96,9 +96,7 @@ class DetectorNode(Node):
         except MaestroError as exc:
             response.success, response.error_code, response.message = False, int(exc.code), str(exc)
             return response
-        header = Header(frame_id=BASE_FRAME)
-        header.stamp.sec = int(frame.stamp)
-        header.stamp.nanosec = int((frame.stamp % 1) * 1e9)
+        header = Header(frame_id=BASE_FRAME, stamp=seconds_to_time(frame.stamp))
         response.detections = [self.to_message(d, camera, header, request.with_masks) for d in detections]
         found = [d for d in detections if d.has_3d]
         self.markers.publish(

@@ -20,7 +20,7 @@ from visualization_msgs.msg import MarkerArray
 from maestro_msgs.msg import Keypoint
 from maestro_msgs.srv import Point
 from maestro_tools.common import markers
-from maestro_tools.common.conversions import numpy_to_image
+from maestro_tools.common.conversions import numpy_to_image, seconds_to_time
 from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
@@ -78,8 +78,7 @@ class KeypointerNode(Node):
         except MaestroError as exc:
             response.success, response.error_code, response.message = False, int(exc.code), str(exc)
             return response
-        header = Header(frame_id="base")
-        header.stamp.sec, header.stamp.nanosec = int(frame.stamp), int((frame.stamp % 1) * 1e9)
+        header = Header(frame_id="base", stamp=seconds_to_time(frame.stamp))
         positions = np.array([f.position for f in found])
         pixels, in_front = project(positions, frame.intrinsics, frame.camera_pose)
         for item, pixel, visible in zip(found, pixels, in_front, strict=True):
@@ -97,8 +96,7 @@ class KeypointerNode(Node):
     def _vlm_points(
         self, request: Point.Request, response: Point.Response, frame: object, camera: str
     ) -> Point.Response:
-        header = Header(frame_id="base")
-        header.stamp.sec, header.stamp.nanosec = int(frame.stamp), int((frame.stamp % 1) * 1e9)
+        header = Header(frame_id="base", stamp=seconds_to_time(frame.stamp))
         for label, (u, v), position in self.vision.point(frame, request.description, request.max_points or 1):
             point = Keypoint(header=header, label=label, score=1.0, camera=camera, u=float(u), v=float(v))
             point.has_3d = bool(np.isfinite(position).all())
