@@ -103,6 +103,9 @@ def test_what_the_gripper_holds_moves_with_it(builder: PathBuilder) -> None:
     wall = np.column_stack([wall, rng.uniform(0.0, 0.09, 2000)])  # 9 cm high, the fingers pass 4 cm over
     cloud, target = np.vstack([held, wall]), down(0.45, 0.2, 0.15)
     assert builder.to_poses(start, [target], CARTESIAN, cloud, holding=False).planned_segments == 0
+    wide = PathBuilder(builder.kinematics, JointSpacePlanner(builder.kinematics.model, clearance=0.05))
+    with pytest.raises(CollisionError, match="blocked"):  # 5 cm of clearance: the 4 cm gap is too small
+        wide.to_poses(start, [target], CARTESIAN, cloud, holding=False)
     with pytest.raises(CollisionError, match="blocked"):
         builder.to_poses(start, [target], CARTESIAN, cloud, holding=True)
     assert len(builder.planner.arm.held) > 50
