@@ -100,11 +100,11 @@ def test_what_the_gripper_holds_moves_with_it(builder: PathBuilder) -> None:
     held = np.column_stack([0.45 + rng.uniform(-0.02, 0.02, 300), -0.2 + rng.uniform(-0.02, 0.02, 300)])
     held = np.column_stack([held, rng.uniform(0.085, 0.14, 300)])  # 6 cm of object below the TCP
     wall = np.column_stack([rng.uniform(0.4, 0.5, 2000), rng.uniform(-0.01, 0.01, 2000)])
-    wall = np.column_stack([wall, rng.uniform(0.0, 0.09, 2000)])  # 9 cm high, the fingers pass 4 cm over
+    wall = np.column_stack([wall, rng.uniform(0.0, 0.09, 2000)])  # 9 cm high: 6 cm under the TCP
     cloud, target = np.vstack([held, wall]), down(0.45, 0.2, 0.15)
     assert builder.to_poses(start, [target], CARTESIAN, cloud, holding=False).planned_segments == 0
-    wide = PathBuilder(builder.kinematics, JointSpacePlanner(builder.kinematics.model, clearance=0.05))
-    with pytest.raises(CollisionError, match="blocked"):  # 5 cm of clearance: the 4 cm gap is too small
+    wide = PathBuilder(builder.kinematics, JointSpacePlanner(builder.kinematics.model, clearance=0.08))
+    with pytest.raises(CollisionError, match="blocked"):  # 8 cm of clearance: the 6 cm gap is too small
         wide.to_poses(start, [target], CARTESIAN, cloud, holding=False)
     with pytest.raises(CollisionError, match="blocked"):
         builder.to_poses(start, [target], CARTESIAN, cloud, holding=True)
