@@ -5,6 +5,9 @@
 
 A value outside its range or choices raises InvalidArgumentError naming the valid values, at
 start-up (from a params file or ``-p``) and on later ``set_parameters`` calls (rejected).
+
+Parameters are read-only unless declared with ``read_only=False``: the nodes read them once at
+start-up, so a later ``ros2 param set`` is refused rather than accepted and silently ignored.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def declare(
     minimum: float | None = None,
     maximum: float | None = None,
     choices: Sequence[Any] | None = None,
-    read_only: bool = False,
+    read_only: bool = True,
 ) -> T:
     """Declare ``name`` with a typed default and a description; return its (validated) value."""
     descriptor = ParameterDescriptor(description=description, read_only=read_only)

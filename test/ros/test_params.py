@@ -18,8 +18,11 @@ def make(context: Context, overrides: list[Parameter] | None = None) -> Node:
 
 def test_declare_with_description_range_and_choices() -> None:
     with ros_graph(make) as (node,):
-        speed = declare(node, "speed", 0.5, "Arm speed scaling", minimum=0.0, maximum=1.0)
-        backend = declare(node, "backend", "sim", "Detector backend", choices=("sim", "geometric"))
+        speed = declare(node, "speed", 0.5, "Arm speed scaling", minimum=0.0, maximum=1.0, read_only=False)
+        backend = declare(
+            node, "backend", "sim", "Detector backend", choices=("sim", "geometric"), read_only=False
+        )
+        declare(node, "camera", "scene", "Read at start-up")  # the default: read-only
         assert (speed, backend) == (0.5, "sim")
         descriptor = node.describe_parameter("speed")
         assert descriptor.description == "Arm speed scaling"
@@ -29,6 +32,8 @@ def test_declare_with_description_range_and_choices() -> None:
         assert not rejected.successful and "one of sim, geometric" in rejected.reason
         assert not node.set_parameters([Parameter("speed", value=2.0)])[0].successful
         assert node.set_parameters([Parameter("backend", value="geometric")])[0].successful
+        assert not node.set_parameters([Parameter("camera", value="wrist")])[0].successful
+        assert node.describe_parameter("camera").read_only
 
 
 def test_bad_start_up_value_raises_naming_the_choices() -> None:
