@@ -44,6 +44,7 @@ class RosScene:
         self.progress_client = node.create_client(GetTaskProgress, "get_task_progress", callback_group=group)
         self.reset_client = node.create_client(ResetScene, "reset_scene", callback_group=group)
         self.task = ""  # the simulated task, from the sim's latched scene description
+        self.frames = TopicFrameSource(node, group, CAMERAS, 5.0, on_demand=True)
         node.create_subscription(
             ResetScene.Response, "scene", self._on_scene, LATCHED_QOS, callback_group=group
         )
@@ -52,17 +53,14 @@ class RosScene:
         self.task = message.task
 
     def snapshot(self, cameras: Sequence[str] = CAMERAS) -> list[tuple[str, np.ndarray]]:
-        """One image per camera; subscribed only for the grab (a simulated camera renders only then)."""
+        """One image per camera; colour and depth subscribed only for the grab (a simulated camera
+        renders only then)."""
         images = []
-        source = TopicFrameSource(self.node, self.group, cameras, 5.0)
-        try:
-            for camera in cameras:
-                try:
-                    images.append((f"{camera} camera", source(camera).rgb))
-                except MaestroError as exc:
-                    self.node.get_logger().warning(f"no {camera} image for the VLM: {exc}")
-        finally:
-            source.close()
+        for camera in cameras:
+            try:
+                images.append((f"{camera} camera", self.frames.grab(camera).rgb))
+            except MaestroError as exc:
+                self.node.get_logger().warning(f"no {camera} image for the VLM: {exc}")
         return images
 
     def progress(self) -> float:

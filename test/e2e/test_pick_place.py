@@ -27,6 +27,7 @@ from maestro_msgs.srv import Detect, GetTaskProgress, PlanGrasp, ResetScene
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
 from test.ros.helpers import call, goal_result, ros_graph, send_goal, unique, wait_for
+from test.sim.test_motion_scene import down
 
 NS = "/maestro"
 SEEDS = [(seed, "none") for seed in range(10)] + [(seed, "pose") for seed in range(10, 20)]
@@ -224,12 +225,6 @@ def test_grasps_from_a_cloud_include_antipodal_ones(franka: Program) -> None:
     assert all(g.width <= 0.08 for g in reply.grasps)
 
 
-def _down(x: float, y: float, z: float) -> np.ndarray:
-    pose = np.eye(4)
-    pose[:3, :3], pose[:3, 3] = np.diag([1.0, -1.0, -1.0]), [x, y, z]
-    return pose
-
-
 def test_a_line_through_the_ball_is_blocked_and_auto_goes_over_it(franka: Program) -> None:
     franka.call(franka.reset_client, ResetScene.Request(task="ball_in_bowl", seed=0))
     ball = franka.detect("tennis ball", "scene").pose.position
@@ -237,12 +232,10 @@ def test_a_line_through_the_ball_is_blocked_and_auto_goes_over_it(franka: Progra
     away = np.array([ball.x - bowl.x, ball.y - bowl.y])
     side = np.array([-away[1], away[0]]) / np.linalg.norm(away)  # across the ball, away from the bowl
     start, end = (np.array([ball.x, ball.y]) + s * side for s in (-0.15, 0.13))
-    franka.move(_down(*start, 0.035))
+    franka.move(down(*start, 0.035))
 
     def move(path: int, feedback: list) -> MoveArm.Result:
-        goal = MoveArm.Goal(
-            mode=MoveArm.Goal.POSE, path=path, waypoints=[franka._stamped(_down(*end, 0.035))]
-        )
+        goal = MoveArm.Goal(mode=MoveArm.Goal.POSE, path=path, waypoints=[franka._stamped(down(*end, 0.035))])
         return goal_result(send_goal(franka.arm, goal, feedback))
 
     feedback: list = []

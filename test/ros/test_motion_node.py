@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 
@@ -11,12 +10,11 @@ from maestro_msgs.msg import ErrorCode
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.conversions import matrix_to_pose
 from test.ros.helpers import goal_result, ros_graph, send_goal, spawn_node, stop, unique
+from test.sim.test_motion_scene import down
 
 
 def _pose(x: float, y: float, z: float) -> PoseStamped:
-    pose = np.eye(4)
-    pose[:3, :3], pose[:3, 3] = np.diag([1.0, -1.0, -1.0]), [x, y, z]
-    return PoseStamped(pose=matrix_to_pose(pose))
+    return PoseStamped(pose=matrix_to_pose(down(x, y, z)))
 
 
 def test_without_its_scene_camera_motion_plans_against_robot_and_table_and_says_so() -> None:

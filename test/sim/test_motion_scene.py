@@ -3,7 +3,6 @@ held objects moving with the hand, and the stall watch."""
 
 from __future__ import annotations
 
-import mujoco
 import numpy as np
 import pytest
 
@@ -13,10 +12,10 @@ from maestro_tools.motion.path_builder import AUTO, CARTESIAN, PLANNED, PathBuil
 from maestro_tools.motion.planner import JointSpacePlanner
 from maestro_tools.motion.tracking import TrackingWatch
 from maestro_tools.perception.cloud import depth_cloud, scene_points
-from maestro_tools.perception.objects import CameraFrame
 from maestro_tools.sim.control import validate_trajectory
 from maestro_tools.sim.scene import HOME
 from maestro_tools.sim.world import SimWorld
+from test.sim.test_modules import frame
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +39,9 @@ def down(x: float, y: float, z: float) -> np.ndarray:
 
 def cloud_seen_at(world: SimWorld, q: np.ndarray) -> dict[str, np.ndarray]:
     """The scene camera's cloud and viewpoint with the simulated arm at ``q`` (as the node grabs them)."""
-    world.data.qpos[world.arm_qpos] = q
-    mujoco.mj_forward(world.model, world.data)
-    cameras = world.render_cameras()
-    rendered = cameras.frame(world.data, "scene")
-    frame = CameraFrame(
-        "scene", rendered.rgb, rendered.depth, None, {}, cameras.intrinsics("scene"),
-        cameras.pose(world.data, "scene"), rendered.time,
-    )  # fmt: skip
-    return {"cloud": scene_points(depth_cloud(frame), limit=400_000), "viewpoint": frame.camera_pose[:3, 3]}
+    world.set_arm(q)
+    seen = frame(world, "scene")
+    return {"cloud": scene_points(depth_cloud(seen), limit=400_000), "viewpoint": seen.camera_pose[:3, 3]}
 
 
 def can_moved_by(world: SimWorld, start: np.ndarray, path: list[np.ndarray]) -> float:
