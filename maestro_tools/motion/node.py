@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,6 +59,10 @@ from maestro_tools.sim.scene import GRIPPER_MAX_WIDTH
 
 ARM = tuple(f"panda_joint{i}" for i in range(1, 8))
 FRAMES = ("", "base", "world")
+
+
+def _seconds(stamp: Any) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def _duration(seconds: float) -> Duration:
@@ -212,10 +217,18 @@ class MotionNode(Node):
             note = f"no {self.scene_camera} camera frame ({exc}): planned against the robot and table only"
             self.get_logger().warning(note, throttle_duration_sec=30.0)
             return None, None, note
+        # The plan starts from the joint states of the frame's moment (the arm's own points are removed
+        # around that configuration): wait for one at least as new as the frame.
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and (
+            self._joints is None or _seconds(self._joints.header.stamp) < frame.stamp
+        ):
+            time.sleep(0.005)
         return scene_points(depth_cloud(frame), limit=400_000), frame.camera_pose[:3, 3], ""
 
     # -- planning ------------------------------------------------------------------------------
-    def plan(self, request: MoveArm.Goal, start: np.ndarray) -> PlannedMotion:
+    def plan(self, request: MoveArm.Goal) -> PlannedMotion:
+        """Validate the goal, look at the scene, then plan from the joint positions of that moment."""
         if request.path not in (
             MoveArm.Goal.PATH_AUTO,
             MoveArm.Goal.PATH_CARTESIAN,
@@ -224,7 +237,8 @@ class MotionNode(Node):
             raise InvalidArgumentError(f"unknown path {request.path}; valid: 0 AUTO, 1 CARTESIAN, 2 PLANNED")
         joints = request.mode == MoveArm.Goal.JOINTS
         goal = self.joint_goal(request) if joints else self.pose_targets(request)
-        (cloud, viewpoint, note), holding = self.scene_cloud(), self.holding()
+        cloud, viewpoint, note = self.scene_cloud()
+        start, holding = self.current_positions(), self.holding()
         with self._lock:
             to = self.paths.to_joints if joints else self.paths.to_poses
             motion = to(start, goal, request.path, cloud, holding, viewpoint)
@@ -288,8 +302,7 @@ class MotionNode(Node):
             return self.moveit.run_goal(handle)
         self._feedback(handle, MoveArm.Feedback.PLANNING)
         try:
-            start = self.current_positions()
-            motion = self.plan(request, start)
+            motion = self.plan(request)
             if not self.robot.wait_for_server(timeout_sec=2.0):
                 raise UnavailableError(
                     f"the robot's {self.robot_action} action is not available; is the sim or "
@@ -302,7 +315,7 @@ class MotionNode(Node):
             )
         except MaestroError as exc:
             return self._fail(handle, exc)
-        path = motion.waypoints
+        start, path = motion.start, motion.waypoints
         with self._lock:
             tcp_path = [self.kinematics.fk(q)[:3, 3] for q in [start, *path]]
         self.markers.publish(markers.path("planned_path", tcp_path, Header(frame_id="base")))

@@ -23,6 +23,7 @@ AUTO, CARTESIAN, PLANNED = 0, 1, 2  # MoveArm.Goal.PATH_*
 
 @dataclass
 class PlannedMotion:
+    start: np.ndarray  # joint positions the motion starts from
     waypoints: list[np.ndarray] = field(default_factory=list)  # joint positions, start excluded
     segment_ends: list[int] = field(default_factory=list)  # waypoint count at the end of each target
     planned_segments: int = 0  # segments that needed OMPL
@@ -53,7 +54,8 @@ class PathBuilder:
         viewpoint: np.ndarray | None = None,
     ) -> PlannedMotion:
         """TCP targets (4x4, base frame) in order, each segment from where the previous one ended."""
-        motion, q = PlannedMotion(), np.asarray(start, dtype=np.float64)
+        q = np.asarray(start, dtype=np.float64)
+        motion = PlannedMotion(q)
         for index, target in enumerate(targets):
             try:
                 goal = self.kinematics.solve(target, q).q
@@ -76,7 +78,7 @@ class PathBuilder:
         viewpoint: np.ndarray | None = None,
     ) -> PlannedMotion:
         """A joint goal: the straight joint-space move (interpolated by the robot) where it is free."""
-        motion = PlannedMotion()
+        motion = PlannedMotion(np.asarray(start, dtype=np.float64))
         motion.obstacle_points = self.planner.use_scene(cloud, start, goal, holding, viewpoint)
         if path != PLANNED:
             steps = max(2, int(np.ceil(np.max(np.abs(goal - start)) / 0.02)) + 1)
