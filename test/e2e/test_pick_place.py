@@ -259,6 +259,7 @@ def test_a_line_through_the_ball_is_blocked_and_auto_goes_over_it(franka: Progra
 
 
 def test_cancel_stops_the_arm_promptly(franka: Program) -> None:
+    from rclpy.event_handler import SubscriptionEventCallbacks
     from sensor_msgs.msg import JointState
 
     from maestro_tools.sim.scene import HOME
@@ -266,7 +267,11 @@ def test_cancel_stops_the_arm_promptly(franka: Program) -> None:
     franka.call(franka.reset_client, ResetScene.Request(task="ball_in_bowl", seed=0))
     speeds: list[tuple[float, float]] = []  # (wall time, |joint 1 velocity|)
     subscription = franka.node.create_subscription(
-        JointState, f"{NS}/joint_states", lambda m: speeds.append((time.monotonic(), abs(m.velocity[0]))), 10
+        JointState,
+        f"{NS}/joint_states",
+        lambda m: speeds.append((time.monotonic(), abs(m.velocity[0]))),
+        10,
+        event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False),  # destroyed while spinning
     )
     goal = MoveArm.Goal(
         mode=MoveArm.Goal.JOINTS,
