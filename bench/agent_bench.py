@@ -34,10 +34,10 @@ from rclpy.node import Node
 
 from maestro_agent import prompt
 from maestro_agent.prompt import Step
-from maestro_agent.vlm.base import encode_image
 from maestro_msgs.action import RunTask
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.spinning import BackgroundSpinner
+from maestro_tools.vlm.base import encode_image
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -62,7 +62,7 @@ def prompt_bytes() -> dict[str, int]:
     message = prompt.react_message("put the tennis ball into the bowl", ["a", "b"], 0, step, [], [], images)
     text = sum(len(p.encode()) for p in message.parts if isinstance(p, str))
     pictures = sum(len(encode_image(p, 768, "jpeg")[0]) for p in message.parts if isinstance(p, np.ndarray))
-    system = len(prompt.system_prompt().encode())
+    system = len(prompt.system_prompt("franka").encode())
     return {
         "system_prompt": system,
         "react_text": text,

@@ -41,8 +41,8 @@ from maestro_tools.perception import geometric
 from maestro_tools.perception.cloud import depth_cloud, scene_points
 from maestro_tools.perception.keypoints import keypoint
 from maestro_tools.perception.objects import CameraFrame, detect_objects
-from maestro_tools.sim.scene import HOME
 from maestro_tools.sim.world import SimWorld
+from test.sim.franka_cell import CELL_SURFACES, HOME, TOP_DOWN, franka_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -84,8 +84,8 @@ def backends() -> dict[str, dict[str, float]]:
         np.sign(box_cloud[np.arange(3000), face]) * np.array([0.06, 0.02, 0.03])[face]
     )
     box_cloud += [0.5, 0.0, 0.03]
-    kinematics = ArmKinematics()
-    planner = JointSpacePlanner(kinematics.model)
+    kinematics = ArmKinematics(franka_model())
+    planner = JointSpacePlanner(franka_model())
     target = kinematics.fk(np.array(HOME))
     target[:3, 3] = [0.5, 0.15, 0.12]
     results = {
@@ -97,7 +97,7 @@ def backends() -> dict[str, dict[str, float]]:
             20,
         ),
         "keypoint 'top of the red block'": timed(lambda: keypoint(frame, "the top of the red block"), 50),
-        "top_down_grasps": timed(lambda: top_down_grasps(block.pose, block.extent), 200),
+        "top_down_grasps": timed(lambda: top_down_grasps(block.pose, block.extent, *TOP_DOWN), 200),
         "antipodal_grasps, 500 samples on a 3000-point box cloud": timed(
             lambda: antipodal_grasps(box_cloud, samples=500), 10
         ),
@@ -134,10 +134,10 @@ def motion_with_scene(
     paths = PathBuilder(kinematics, planner)
 
     def prepare() -> None:
-        cloud = scene_points(depth_cloud(frame), limit=400_000)
+        cloud = scene_points(depth_cloud(frame), CELL_SURFACES, limit=400_000)
         planner.use_scene(cloud, start, goal, viewpoint=pose[:3, 3])
 
-    cloud = scene_points(depth_cloud(frame), limit=400_000)
+    cloud = scene_points(depth_cloud(frame), CELL_SURFACES, limit=400_000)
     return {
         "motion: 640x480 depth frame -> obstacle cloud (voxels, arm removed, hidden backs filled)": timed(
             prepare, 20

@@ -17,8 +17,7 @@ import numpy as np
 
 from maestro_agent import prompt
 from maestro_agent.prompt import Step
-from maestro_agent.vlm.base import VLM, Message, VLMError, VLMReply, VLMRequest
-from maestro_agent.vlm.parsing import (
+from maestro_agent.replies import (
     Decision,
     Judgement,
     PlanReply,
@@ -27,6 +26,7 @@ from maestro_agent.vlm.parsing import (
     parse_plan,
 )
 from maestro_tools.common.errors import InvalidArgumentError
+from maestro_tools.vlm.base import VLM, Message, VLMError, VLMReply, VLMRequest
 
 Images = list[tuple[str, np.ndarray]]
 

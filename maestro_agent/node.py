@@ -28,12 +28,13 @@ from maestro_agent.ros_scene import RosScene, RosSink
 from maestro_agent.sandbox import Sandbox, SandboxLimits
 from maestro_agent.traces.recorder import TraceRecorder
 from maestro_agent.traces.store import TraceStore
-from maestro_agent.vlm import create_vlm
+from maestro_agent.vlm_backends import create_vlm
 from maestro_msgs.action import RunTask
 from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import STATE_QOS
+from maestro_tools.robots.params import declare_robot
 
 VLM_CHOICES = ("gemini", "openai", "scripted")
 
@@ -41,6 +42,7 @@ VLM_CHOICES = ("gemini", "openai", "scripted")
 class AgentNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("agent", **kwargs)
+        self.robot = declare_robot(self)
         backend = declare(
             self,
             "vlm",
@@ -111,7 +113,9 @@ class AgentNode(Node):
             self.vlm_error = f"the {backend} VLM backend is not usable: {exc}"
             self.get_logger().error(self.vlm_error)
         group = ReentrantCallbackGroup()
-        self.scene = RosScene(self, group, self.trial_seed if self.reset_between_trials else None)
+        self.scene = RosScene(
+            self, group, self.trial_seed if self.reset_between_trials else None, self.robot.camera_names
+        )
         trace_dir = declare(
             self,
             "trace_dir",
@@ -132,12 +136,12 @@ class AgentNode(Node):
         namespace = self.get_namespace()
         self.sandbox = Sandbox(
             setup="maestro_agent.proxy.session:make_globals",
-            setup_kwargs={"namespace": namespace, "harness": harness},
+            setup_kwargs={"robot": self.robot.name, "namespace": namespace, "harness": harness},
             limits=limits,
             on_event=self.sink.live,
         )
         self.sandbox.start()
-        self.system = prompt.system_prompt(harness)
+        self.system = prompt.system_prompt(self.robot.name, harness)
         self._busy = threading.Lock()
         self._running = ""
         ActionServer(

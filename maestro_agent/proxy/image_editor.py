@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from maestro_agent.proxy.harness import show, tool
-from maestro_agent.proxy.robot import CAMERAS
+from maestro_agent.proxy.harness import Harness, show, tool
 from maestro_agent.proxy.ros_client import RosClient
 from maestro_tools.common import render
 from maestro_tools.common.errors import InvalidArgumentError
@@ -25,14 +24,13 @@ class ImageEditor:
 
     module = "image_editor"
 
-    def __init__(self, ros: RosClient) -> None:
-        self._ros = ros
+    def __init__(self, ros: RosClient, harness: Harness) -> None:
+        self._ros, self._harness = ros, harness
 
     @tool("perception")
     def draw_point(self, position: Sequence[float], label: str = "", camera: str = "scene") -> np.ndarray:
         """Draw the 3D base-frame ``position`` on a fresh image of ``camera`` and show it."""
-        if camera not in CAMERAS:
-            raise InvalidArgumentError(f"unknown camera {camera!r}; cameras: {', '.join(CAMERAS)}")
+        self._harness.check_camera(camera)
         point = np.asarray(position, dtype=float).reshape(3)
         frame = self._ros.frame(camera)
         pixels, in_front = render.project(point, frame.intrinsics, frame.camera_pose)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from maestro_agent.proxy.harness import Harness, retry, show, tool
-from maestro_agent.proxy.robot import CAMERAS, Robot
+from maestro_agent.proxy.robot import Robot
 from maestro_agent.proxy.ros_client import RosClient
 from maestro_agent.proxy.types import Detection, Keypoint
 from maestro_msgs.srv import Detect, Point
@@ -53,8 +53,7 @@ class Perception:
     def _detect_once(
         self, labels: list[str], camera: str, masks: bool = False
     ) -> tuple[list[object], object]:
-        if camera not in CAMERAS:
-            raise InvalidArgumentError(f"unknown camera {camera!r}; cameras: {', '.join(CAMERAS)}")
+        self._harness.check_camera(camera)
         request = Detect.Request(labels=labels, camera=camera, with_masks=masks)
         response = self._ros.call(self._ros.detect, request, self._harness.service_timeout_s)
         found = [d for d in response.detections if not self._harness.enabled or self._valid(d)]
@@ -71,7 +70,7 @@ class Perception:
         return bool(message.has_3d) and bool(np.isfinite([position.x, position.y, position.z]).all())
 
     def _cameras(self, camera: str) -> list[str]:
-        others = [c for c in CAMERAS if c != camera]
+        others = [c for c in self._harness.robot.camera_names if c != camera]
         return [camera, *others, camera]
 
     def _find(self, labels: list[str], camera: str, masks: bool = False) -> list[object]:

@@ -9,15 +9,8 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 from transforms3d.euler import euler2mat, mat2euler
 
-from maestro_agent.proxy.harness import Harness, check_position, show, tool
-from maestro_agent.proxy.ros_client import (
-    ARM_JOINTS,
-    CAMERAS,
-    FINGER_JOINTS,
-    GRIPPER_MAX_WIDTH,
-    RosClient,
-    raise_for,
-)
+from maestro_agent.proxy.harness import Harness, show, tool
+from maestro_agent.proxy.ros_client import RosClient, raise_for
 from maestro_agent.proxy.types import GripperState, RobotState
 from maestro_msgs.action import GripperCommand, MoveArm
 from maestro_tools.common.conversions import matrix_to_pose
@@ -34,7 +27,6 @@ PATHS = {
     "line": MoveArm.Goal.PATH_CARTESIAN,
     "planned": MoveArm.Goal.PATH_PLANNED,
 }
-HOME = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
 FEEDBACK_FAILURES = {
     MoveArm.Feedback.STALLED: (StalledError, "the arm stalled (blocked by contact?)"),
     MoveArm.Feedback.BLOCKED: (CollisionError, "the path is blocked by a collision"),
@@ -76,12 +68,14 @@ class Robot:
 
     def __init__(self, ros: RosClient, harness: Harness) -> None:
         self._ros, self._harness = ros, harness
+        self._profile = harness.robot
 
     # -- state -----------------------------------------------------------------------------------
     def _gripper(self) -> GripperState:
         joints = self._ros.joints()
-        width = float(sum(joints.get(name, 0.0) for name in FINGER_JOINTS))
-        fraction = float(np.clip(1.0 - width / GRIPPER_MAX_WIDTH, 0.0, 1.0))
+        gripper = self._profile.gripper
+        width = float(sum(joints.get(name, 0.0) for name in gripper.finger_joints))
+        fraction = float(np.clip(1.0 - width / gripper.max_width, 0.0, 1.0))
         return GripperState(width=width, fraction_closed=fraction, holding=0.1 <= fraction <= 0.9)
 
     @tool("control")
@@ -94,15 +88,14 @@ class Robot:
             position=pose[:3, 3].copy(),
             orientation=np.array(mat2euler(pose[:3, :3], "sxyz")),
             rotation=pose[:3, :3].copy(),
-            joint_positions=np.array([joints.get(name, np.nan) for name in ARM_JOINTS]),
+            joint_positions=np.array([joints.get(name, np.nan) for name in self._profile.arm.joints]),
             gripper=self._gripper(),
         )
 
     @tool("perception")
     def get_image(self, camera: str = "scene") -> np.ndarray:
-        """The current RGB image (H, W, 3) of camera "scene" or "wrist"; it is also shown to you."""
-        if camera not in CAMERAS:
-            raise InvalidArgumentError(f"unknown camera {camera!r}; cameras: {', '.join(CAMERAS)}")
+        """The current RGB image (H, W, 3) of a camera (see the robot's cameras); it is also shown to you."""
+        self._harness.check_camera(camera)
         image = self._ros.frame(camera).rgb
         show(f"{camera} camera", image)
         return image
@@ -120,13 +113,13 @@ class Robot:
         )
         for pose in poses:
             stamped = PoseStamped(pose=matrix_to_pose(pose))
-            stamped.header.frame_id = "base"
+            stamped.header.frame_id = self._profile.base_frame
             goal.waypoints.append(stamped)
         return goal
 
     def _target(self, position: Sequence[float], orientation: Sequence[float] | None) -> np.ndarray:
         pose = np.eye(4)
-        pose[:3, 3] = check_position(position)
+        pose[:3, 3] = self._harness.check_position(position)
         if orientation is None:
             pose[:3, :3] = self._ros.tcp_pose()[:3, :3]
         else:
@@ -185,14 +178,16 @@ class Robot:
 
     @tool("control")
     def move_joints(self, positions: Sequence[float], speed: float = 1.0) -> RobotState:
-        """Move the 7 arm joints to ``positions`` (radians) along a collision-free path."""
+        """Move the arm joints (all of them, radians, in get_state().joint_positions order) to ``positions``
+        along a collision-free path."""
+        joints = self._profile.arm.joints
         values = np.asarray(positions, dtype=float).ravel()
-        if values.size != 7:
-            raise InvalidArgumentError(f"positions must have 7 joint angles; got {values.size}")
+        if values.size != len(joints):
+            raise InvalidArgumentError(f"positions must have {len(joints)} joint angles; got {values.size}")
         goal = MoveArm.Goal(
             mode=MoveArm.Goal.JOINTS,
             path=MoveArm.Goal.PATH_PLANNED,
-            joint_names=list(ARM_JOINTS),
+            joint_names=list(joints),
             joint_positions=values.tolist(),
             velocity_scaling=float(speed),
         )
@@ -200,8 +195,8 @@ class Robot:
 
     @tool("control")
     def move_home(self) -> RobotState:
-        """Move the arm to its home posture above the table (gripper down, cameras unobstructed)."""
-        return self.move_joints(HOME)
+        """Move the arm to its home posture (gripper down, cameras unobstructed)."""
+        return self.move_joints(self._profile.arm.home)
 
     # -- gripper ---------------------------------------------------------------------------------
     def _gripper_command(self, command: int) -> GripperState:

@@ -37,10 +37,6 @@ from maestro_tools.common.qos import STATE_QOS
 from maestro_tools.perception.objects import CameraFrame
 from maestro_tools.perception.topic_source import TopicFrameSource
 
-ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
-FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
-CAMERAS = ("scene", "wrist")
-GRIPPER_MAX_WIDTH = 0.08
 POLL_S = 0.01
 
 
@@ -56,13 +52,15 @@ def _wait(done: Callable[[], bool], timeout: float) -> bool:
 class RosClient:
     """Clients for detect, point, plan_grasp, move_arm, gripper and the robot's state, in ``namespace``."""
 
-    def __init__(self, namespace: str = "/maestro", node_name: str = "agent_proxy") -> None:
+    def __init__(
+        self, cameras: tuple[str, ...], namespace: str = "/maestro", node_name: str = "agent_proxy"
+    ) -> None:
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = Node(node_name, namespace=namespace, context=self.context)
         group = ReentrantCallbackGroup()
         self._group = group
-        self._frames = TopicFrameSource(self.node, group, CAMERAS, 5.0, on_demand=True)
+        self._frames = TopicFrameSource(self.node, group, cameras, 5.0, on_demand=True)
         self.detect = self.node.create_client(Detect, "detect", callback_group=group)
         self.point = self.node.create_client(Point, "point", callback_group=group)
         self.plan_grasp = self.node.create_client(PlanGrasp, "plan_grasp", callback_group=group)
@@ -197,4 +195,4 @@ def raise_for(result: Any) -> Any:
     return result
 
 
-__all__ = ["ARM_JOINTS", "FINGER_JOINTS", "MaestroError", "RosClient", "raise_for"]
+__all__ = ["MaestroError", "RosClient", "raise_for"]

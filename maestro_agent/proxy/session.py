@@ -20,6 +20,7 @@ from maestro_agent.proxy.robot import Robot
 from maestro_agent.proxy.ros_client import RosClient
 from maestro_agent.sandbox import channel
 from maestro_tools.common.errors import InvalidArgumentError
+from maestro_tools.robots import get_robot
 
 
 def done(reason: str = "") -> None:
@@ -43,12 +44,15 @@ def tools(ros: Any, harness: Harness) -> dict[str, Any]:
         "perception": perception,
         "grasping": Grasping(ros, harness, robot, perception),
         "geometry": Geometry(),
-        "image_editor": ImageEditor(ros),
+        "image_editor": ImageEditor(ros, harness),
     }
 
 
-def make_globals(namespace: str = "/maestro", harness: bool = True, attempts: int = 3) -> dict[str, Any]:
-    ros = RosClient(namespace=namespace)
+def make_globals(
+    robot: str, namespace: str = "/maestro", harness: bool = True, attempts: int = 3
+) -> dict[str, Any]:
+    profile = get_robot(robot)
+    ros = RosClient(profile.camera_names, namespace=namespace)
     atexit.register(ros.close)
-    names = tools(ros, Harness(enabled=harness, attempts=attempts))
+    names = tools(ros, Harness(profile, enabled=harness, attempts=attempts))
     return {**names, "done": done, "fail": fail, "np": np}

@@ -14,7 +14,7 @@ import numpy as np
 import open3d as o3d
 
 from maestro_tools.common.errors import InvalidArgumentError
-from maestro_tools.grasping.top_down import GRIPPER_MAX_WIDTH, PAD_CLEARANCE, GraspCandidate
+from maestro_tools.grasping.top_down import GraspCandidate
 
 
 def estimate_normals(points: np.ndarray, neighbours: int = 20) -> np.ndarray:
@@ -32,7 +32,8 @@ def antipodal_grasps(
     normals: np.ndarray | None = None,
     samples: int = 500,
     friction: float = 0.5,
-    max_width: float = GRIPPER_MAX_WIDTH,
+    max_width: float = 0.08,
+    pad_clearance: float = 0.012,
     seed: int = 0,
     keep: int = 10,
 ) -> list[GraspCandidate]:
@@ -42,6 +43,7 @@ def antipodal_grasps(
         raise InvalidArgumentError("antipodal sampling needs a finite (N >= 10, 3) point cloud")
     normals = estimate_normals(points) if normals is None else np.asarray(normals, dtype=np.float64)
     cone = np.cos(np.arctan(friction))
+    lowest = float(points[:, 2].min()) + pad_clearance  # the pads stay off what the object stands on
     rng = np.random.default_rng(seed)
     candidates = []
     for index in rng.choice(len(points), size=min(samples, len(points)), replace=False):
@@ -70,7 +72,7 @@ def antipodal_grasps(
         pose = np.eye(4)
         pose[:3, :3] = np.stack([x, closing, approach], axis=1)
         pose[:3, 3] = (points[index] + points[partner]) / 2
-        pose[2, 3] = max(pose[2, 3], PAD_CLEARANCE)
+        pose[2, 3] = max(pose[2, 3], lowest)
         candidates.append(
             GraspCandidate(pose, float(distances[partner]) + 0.01, float(quality[best]), "antipodal")
         )

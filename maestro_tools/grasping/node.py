@@ -34,17 +34,22 @@ from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.grasping.antipodal import antipodal_grasps
 from maestro_tools.grasping.collision import collision_free
-from maestro_tools.grasping.top_down import GRIPPER_MAX_WIDTH, GraspCandidate, top_down_grasps
+from maestro_tools.grasping.top_down import GraspCandidate, top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics
 from maestro_tools.perception.cloud import depth_cloud, scene_points
 from maestro_tools.perception.objects import CameraFrame, box_pose
 from maestro_tools.perception.topic_source import TopicFrameSource
-from maestro_tools.sim.scene import HOME
+from maestro_tools.robots.model import RobotModel
+from maestro_tools.robots.params import declare_robot, declare_surfaces
 
 
 class GraspPlannerNode(Node):
     def __init__(self) -> None:
         super().__init__("grasp_planner")
+        self.profile = declare_robot(self)
+        self.profile.require("gripper")
+        self.gripper = self.profile.gripper
+        self.robot_model = RobotModel(self.profile, declare_surfaces(self))
         self.backend = declare(
             self,
             "backend",
@@ -73,23 +78,24 @@ class GraspPlannerNode(Node):
             "Drop grasps whose approach sweeps through the camera's scene points",
         )
         self.timeout = declare(self, "timeout", 5.0, "Seconds to wait for a camera frame", minimum=0.1)
+        on_hand = [c.name for c in self.profile.cameras if c.mjcf_camera] or [""]
         self.hand_cameras = declare(
             self,
             "hand_cameras",
-            ["wrist"],
+            on_hand,
             "Cameras on the hand: their view of the gripper itself is dropped",
         )
         self.hand_camera_min_depth = declare(
             self, "hand_camera_min_depth", 0.15, "Hand cameras: depth below which points are the gripper, m",
             minimum=0.0, maximum=1.0,
         )  # fmt: skip
-        self.kinematics = ArmKinematics()
+        self.kinematics = ArmKinematics(self.robot_model)
         self._lock = threading.Lock()
         self._group = ReentrantCallbackGroup()
         cameras = declare(
             self,
             "cameras",
-            ["scene", "wrist"],
+            list(self.profile.camera_names),
             "Cameras a detection may come from (collision check)",
             read_only=True,
         )
@@ -132,9 +138,9 @@ class GraspPlannerNode(Node):
         pregrasp[2, 3] += self.pregrasp_height
         with self._lock:
             try:
-                seed = self.kinematics.solve(pregrasp, np.array(HOME)).q
+                seed = self.kinematics.solve(pregrasp, self.robot_model.home).q
                 self.kinematics.solve(grasp.pose, seed)
-            except UnreachableError:
+            except (UnreachableError, CollisionError):
                 return False
         return True
 
@@ -142,15 +148,20 @@ class GraspPlannerNode(Node):
         try:
             pose, extent, label, points = self.object_box(request)
             frame, no_scene = self.scene(request) if request.check_reachability else (None, "")
-            max_width = request.max_width if 0 < request.max_width <= GRIPPER_MAX_WIDTH else GRIPPER_MAX_WIDTH
+            gripper = self.gripper
+            max_width = request.max_width if 0 < request.max_width <= gripper.max_width else gripper.max_width
             if self.backend == "antipodal" and points is None:
                 raise InvalidArgumentError("the antipodal backend needs the object as a point cloud")
-            candidates = [] if self.backend == "antipodal" else top_down_grasps(pose, extent, max_width)
+            candidates = (
+                []
+                if self.backend == "antipodal"
+                else top_down_grasps(pose, extent, max_width, gripper.finger_depth, gripper.pad_clearance)
+            )
             if points is not None and self.backend != "top_down":
-                candidates = sorted(
-                    [*candidates, *antipodal_grasps(points, samples=self.samples, max_width=max_width)],
-                    key=lambda c: -c.score,
+                sampled = antipodal_grasps(
+                    points, samples=self.samples, max_width=max_width, pad_clearance=gripper.pad_clearance
                 )
+                candidates = sorted([*candidates, *sampled], key=lambda c: -c.score)
             if not candidates:
                 raise UnreachableError(
                     f"the object ({np.round(extent[:2], 3).tolist()} m across) is wider than "
@@ -159,7 +170,10 @@ class GraspPlannerNode(Node):
             if request.check_reachability and frame is not None and self.collision_check:
                 near = self.hand_camera_min_depth if frame.camera in self.hand_cameras else 0.0
                 free = collision_free(
-                    candidates, scene_points(depth_cloud(frame, near)), self.pregrasp_height
+                    candidates,
+                    scene_points(depth_cloud(frame, near), self.robot_model.surfaces),
+                    self.gripper.volumes,
+                    self.pregrasp_height,
                 )
                 if not free:
                     raise CollisionError(
@@ -192,14 +206,14 @@ class GraspPlannerNode(Node):
             response.success, response.error_code, response.message = False, int(exc.code), str(exc)
             return response
         for grasp in grasps:
-            grasp.header.frame_id = "base"
+            grasp.header.frame_id = self.profile.base_frame
         response.grasps = grasps[: request.max_grasps or self.max_grasps]
         self.markers.publish(
             markers.grippers(
                 "grasps",
                 [pose_to_matrix(g.pose) for g in response.grasps],
                 [g.width for g in response.grasps],
-                Header(frame_id="base"),
+                Header(frame_id=self.profile.base_frame),
             )
         )
         checked = (

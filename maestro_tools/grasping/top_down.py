@@ -1,10 +1,10 @@
 """Top-down grasps aligned to an object's box (plain numpy).
 
-The Panda hand closes along its TCP y axis and approaches along TCP z. A top-down grasp points z
+A parallel gripper closes along its TCP y axis and approaches along TCP z. A top-down grasp points z
 down and closes across one of the object's horizontal box axes (the narrower first). The TCP goes
 ``finger_depth`` below the object's top (not below its middle, and never so low that the finger
-pads touch the table). The yaw is chosen of the two equivalent ones to keep the wrist near its
-home orientation (TCP x along base +x).
+pads touch what the object stands on: ``pad_clearance`` above its bottom). The yaw is chosen of the
+two equivalent ones to keep the wrist near its home orientation (TCP x along base +x).
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from maestro_tools.common.errors import InvalidArgumentError
-
-GRIPPER_MAX_WIDTH = 0.08
-PAD_CLEARANCE = 0.012  # m: lowest TCP height that keeps the finger pads off the table (z = 0)
 
 
 @dataclass(frozen=True)
@@ -34,8 +31,9 @@ class GraspCandidate:
 def top_down_grasps(
     object_pose: np.ndarray,
     extent: np.ndarray,
-    max_width: float = GRIPPER_MAX_WIDTH,
-    finger_depth: float = 0.03,
+    max_width: float,
+    finger_depth: float,
+    pad_clearance: float,
     clearance: float = 0.01,
 ) -> list[GraspCandidate]:
     """Top-down grasps across the object's horizontal axes, best first; empty if it is too wide."""
@@ -48,7 +46,8 @@ def top_down_grasps(
         raise InvalidArgumentError("the object needs a finite 4x4 pose and a 3-vector extent")
     centre = object_pose[:3, 3]
     top = centre[2] + extent[2] / 2
-    height = max(top - min(finger_depth, extent[2] / 2), PAD_CLEARANCE)
+    bottom = centre[2] - extent[2] / 2
+    height = max(top - min(finger_depth, extent[2] / 2), bottom + pad_clearance)
     order = sorted(range(2), key=lambda axis: extent[axis])  # the narrow side first
     candidates = []
     for rank, axis in enumerate(order):

@@ -1,7 +1,8 @@
-"""Panda kinematics for motion planning: forward kinematics, IK and straight-line Cartesian paths (mink).
+"""Arm kinematics for motion planning: forward kinematics, IK and straight-line Cartesian paths (mink).
 
-Plain Python on a robot-and-table MuJoCo model (no task objects): differential IK with mink and the
-daqp QP solver, with joint limits and a hand-to-table collision-avoidance limit. A Cartesian path is
+Plain Python on the robot's own model plus its declared support surfaces (``robots.RobotModel``):
+differential IK with mink and the daqp QP solver, with joint limits and a hand-to-support
+collision-avoidance limit. A Cartesian path is
 a straight line in position and a slerp in orientation, sampled every ``step`` metres and solved
 sequentially from the start configuration, so consecutive joint waypoints stay close.
 """
@@ -13,53 +14,57 @@ from dataclasses import dataclass
 import mink
 import numpy as np
 
-from maestro_tools.common.errors import InvalidArgumentError, UnreachableError
-from maestro_tools.sim.scene import ARM_JOINTS, HOME, SceneBuilder
-
-TCP_SITE = "panda/TCP"
-REACH = 0.855  # m, shoulder-to-TCP reach of the Panda
+from maestro_tools.common.errors import CollisionError, InvalidArgumentError, UnreachableError
+from maestro_tools.robots.model import RobotModel
 
 
 @dataclass(frozen=True)
 class IKResult:
-    q: np.ndarray  # (7,)
+    q: np.ndarray  # (number of arm joints,)
     position_error: float
     orientation_error: float
 
 
 class ArmKinematics:
-    def __init__(self, position_tolerance: float = 0.002, orientation_tolerance: float = 0.02) -> None:
-        self.model = SceneBuilder().compile()
+    def __init__(
+        self, robot: RobotModel, position_tolerance: float = 0.002, orientation_tolerance: float = 0.02
+    ) -> None:
+        self.robot = robot
+        self.model = robot.model
+        self.name = robot.profile.name
+        self.reach = robot.arm.reach
+        self.tcp_site = robot.arm.tcp_site
         self.configuration = mink.Configuration(self.model)
-        self.qpos_index = np.array([self.model.jnt_qposadr[self.model.joint(n).id] for n in ARM_JOINTS])
-        self.lower = np.array([self.model.jnt_range[self.model.joint(n).id][0] for n in ARM_JOINTS])
-        self.upper = np.array([self.model.jnt_range[self.model.joint(n).id][1] for n in ARM_JOINTS])
+        self.qpos_index, self.lower, self.upper = robot.qpos_index, robot.lower, robot.upper
         self.position_tolerance, self.orientation_tolerance = position_tolerance, orientation_tolerance
-        self._tcp = mink.FrameTask(TCP_SITE, "site", position_cost=1.0, orientation_cost=0.5, lm_damping=1e-3)
+        self._tcp = mink.FrameTask(
+            self.tcp_site, "site", position_cost=1.0, orientation_cost=0.5, lm_damping=1e-3
+        )
         self._posture = mink.PostureTask(self.model, cost=1e-3)
-        hand = mink.get_subtree_geom_ids(self.model, self.model.body("panda/hand").id)
-        self._limits = [
-            mink.ConfigurationLimit(self.model),
-            mink.CollisionAvoidanceLimit(
-                self.model,
-                geom_pairs=[(hand, ["table/0"])],
-                minimum_distance_from_collisions=0.004,
-                collision_detection_distance=0.04,
-            ),
-        ]
-        self._set(np.array(HOME))
+        self._limits: list = [mink.ConfigurationLimit(self.model)]
+        if robot.support_geoms:
+            hand = mink.get_subtree_geom_ids(self.model, self.model.body(robot.arm.hand_body).id)
+            self._limits.append(
+                mink.CollisionAvoidanceLimit(
+                    self.model,
+                    geom_pairs=[(hand, list(robot.support_geoms))],
+                    minimum_distance_from_collisions=0.004,
+                    collision_detection_distance=0.04,
+                )
+            )
+        self._set(robot.home)
         self._posture.set_target(self.configuration.q.copy())
 
     def _set(self, q: np.ndarray) -> None:
         full = self.configuration.q.copy()
         full[self.qpos_index] = q
-        full[self.qpos_index[-1] + 1 : self.qpos_index[-1] + 3] = 0.04
+        self.robot.set_fingers(full, self.robot.max_width)
         self.configuration.update(full)
 
     def fk(self, q: np.ndarray) -> np.ndarray:
         """4x4 TCP pose in the base frame for arm joints ``q``."""
         self._set(np.asarray(q, dtype=np.float64))
-        return self.configuration.get_transform_frame_to_world(TCP_SITE, "site").as_matrix()
+        return self.configuration.get_transform_frame_to_world(self.tcp_site, "site").as_matrix()
 
     def solve(self, target: np.ndarray, seed: np.ndarray, iterations: int = 200) -> IKResult:
         """Joint positions reaching ``target`` (4x4) from ``seed``; raise UnreachableError if none."""
@@ -67,11 +72,17 @@ class ArmKinematics:
         if target.shape != (4, 4) or not np.isfinite(target).all():
             raise InvalidArgumentError("the target pose must be a finite 4x4 transform (no NaN)")
         distance = float(np.linalg.norm(target[:2, 3]))
-        if distance > REACH or target[2, 3] < -0.01:
+        if distance > self.reach:
             raise UnreachableError(
-                f"target at {np.round(target[:3, 3], 3).tolist()} is out of reach: the Panda reaches about "
-                f"{REACH} m from its base above the table (this is {distance:.2f} m away horizontally)"
+                f"target at {np.round(target[:3, 3], 3).tolist()} is out of reach: the {self.name} arm "
+                f"reaches about {self.reach} m from its base (this is {distance:.2f} m away horizontally)"
             )
+        for surface in self.robot.surfaces:
+            if surface.on_or_in(target[:3, 3], clearance=0.0)[0]:
+                raise CollisionError(
+                    f"target at {np.round(target[:3, 3], 3).tolist()} is inside the {surface.name} (its top "
+                    f"is at z = {surface.top:.3f} m); choose a point above it"
+                )
         self._set(np.clip(seed, self.lower, self.upper))
         self._tcp.set_target(mink.SE3.from_matrix(target))
         position_error = orientation_error = np.inf
@@ -97,8 +108,8 @@ class ArmKinematics:
             raise UnreachableError(
                 f"no IK solution for {np.round(target[:3, 3], 3).tolist()}: "
                 f"{position_error * 1000:.1f} mm and {np.degrees(orientation_error):.1f} deg off at best "
-                "(joint limits or the table in the way); try a pose nearer the robot, higher, or with the "
-                "gripper pointing down"
+                "(joint limits or a support surface in the way); try a pose nearer the robot, higher, or "
+                "with the gripper pointing down"
             )
         return IKResult(q, position_error, orientation_error)
 

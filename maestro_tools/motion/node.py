@@ -1,10 +1,10 @@
 """The ``motion`` node: MoveArm goals (TCP pose, waypoints, joint goal) turned into executed trajectories.
 
 Plans from the latest ``joint_states`` with a ``PathBuilder``: mink IK and straight Cartesian lines,
-checked against the table, the arm itself and the scene camera's depth cloud (the objects on the
-table; what the gripper holds moves with it), and OMPL RRTConnect paths around them (PATH_PLANNED, or
-PATH_AUTO when the line is blocked). Executes through the robot's ``execute_trajectory`` action (the
-sim node or the Franka bridge), relaying its feedback (progress, waypoint, distance remaining) and
+checked against the declared support surfaces, the arm itself and the scene camera's depth cloud
+(the objects around it; what the gripper holds moves with it), and OMPL RRTConnect paths around them
+(PATH_PLANNED, or PATH_AUTO when the line is blocked). Executes through the robot's trajectory action
+(the sim node or the robot's controller), relaying its feedback (progress, waypoint, distance remaining) and
 cancels; feedback reports PLANNING, and UNREACHABLE, BLOCKED or STALLED before such a goal aborts. A
 joint lagging its trajectory beyond ``stall_tolerance`` for ``stall_time`` stops the motion.
 """
@@ -55,10 +55,8 @@ from maestro_tools.motion.planner import JointSpacePlanner
 from maestro_tools.motion.tracking import TrackingWatch
 from maestro_tools.perception.cloud import depth_cloud, scene_points
 from maestro_tools.perception.topic_source import TopicFrameSource
-from maestro_tools.sim.scene import GRIPPER_MAX_WIDTH
-
-ARM = tuple(f"panda_joint{i}" for i in range(1, 8))
-FRAMES = ("", "base", "world")
+from maestro_tools.robots.model import RobotModel
+from maestro_tools.robots.params import declare_robot, declare_surfaces
 
 
 def _seconds(stamp: Any) -> float:
@@ -73,6 +71,16 @@ def _duration(seconds: float) -> Duration:
 class MotionNode(Node):
     def __init__(self) -> None:
         super().__init__("motion")
+        self.profile = declare_robot(self)
+        surfaces = declare_surfaces(self)
+        prefix = declare(
+            self,
+            "joint_prefix",
+            "",
+            "The driver's joint-name prefix if it differs from the profile's (franka_ros2: fr3_)",
+            read_only=True,
+        )
+        self.joint_names = self.profile.joint_names(prefix)
         backend = declare(
             self,
             "backend",
@@ -84,15 +92,21 @@ class MotionNode(Node):
         )
         self.moveit: MoveItMotion | None = None
         if backend == "moveit":
-            group = declare(self, "moveit_group", "panda_arm", "MoveIt planning group", read_only=True)
+            default_group = str(self.profile.extra.get("moveit_group", "arm"))
+            group = declare(self, "moveit_group", default_group, "MoveIt planning group", read_only=True)
             tcp = declare(
-                self, "moveit_tcp_link", "panda_hand_tcp", "Link the pose goals refer to", read_only=True
+                self,
+                "moveit_tcp_link",
+                self.profile.arm.tcp_frame,
+                "Link the pose goals refer to",
+                read_only=True,
             )
             self.moveit = MoveItMotion(load_moveit(f"{self.get_name()}_moveit_py"), group, tcp)
+        self.robot_model = RobotModel(self.profile, surfaces)
         self.max_velocity = declare(
             self,
             "max_joint_velocity",
-            0.8,
+            self.robot_model.arm.max_joint_velocity,
             "Joint speed limit at velocity_scaling 1, rad/s",
             minimum=0.05,
             maximum=2.5,
@@ -104,8 +118,8 @@ class MotionNode(Node):
             self,
             "scene_camera",
             "scene",
-            "Camera whose depth cloud motions keep clear of (the objects on the table); empty: plan against "
-            "the robot and the table only",
+            "Camera whose depth cloud motions keep clear of (the objects around the robot); empty: plan "
+            "against the robot and the support surfaces only",
             read_only=True,
         )
         self.scene_timeout = declare(
@@ -143,8 +157,8 @@ class MotionNode(Node):
             minimum=0.05,
             read_only=True,
         )
-        self.kinematics = ArmKinematics()
-        self.planner = JointSpacePlanner(self.kinematics.model, clearance=clearance)
+        self.kinematics = ArmKinematics(self.robot_model)
+        self.planner = JointSpacePlanner(self.robot_model, clearance=clearance)
         self.paths = PathBuilder(self.kinematics, self.planner)
         self._lock = threading.Lock()  # the kinematics model is not thread-safe
         self._joints: JointState | None = None
@@ -184,7 +198,7 @@ class MotionNode(Node):
         with self._lock:
             pose = self.kinematics.fk(q)
         message = PoseStamped(pose=matrix_to_pose(pose))
-        message.header.frame_id, message.header.stamp = "base", self._joints.header.stamp
+        message.header.frame_id, message.header.stamp = self.profile.base_frame, self._joints.header.stamp
         self.tcp_pub.publish(message)
 
     def current_positions(self) -> np.ndarray:
@@ -194,27 +208,27 @@ class MotionNode(Node):
                 f"no joint_states received on {self.resolve_topic_name('joint_states')}; "
                 "is the robot (sim node or driver) running?"
             )
-        try:
-            return np.array([message.position[list(message.name).index(n)] for n in ARM])
-        except ValueError:
-            raise NoDataError(
-                f"joint_states lacks the arm joints {ARM}; it has {list(message.name)}"
-            ) from None
+        return self.joint_names.arm_positions(message.name, message.position)
 
     def holding(self) -> bool:
         """The gripper is partly closed: it holds something (closed on nothing reads about 0)."""
-        message = self._joints
-        fingers = [p for n, p in zip(message.name, message.position, strict=False) if "finger" in n]
-        return bool(fingers) and 0.004 < sum(fingers) < GRIPPER_MAX_WIDTH - 0.004
+        message, gripper = self._joints, self.profile.gripper
+        if message is None or gripper is None:
+            return False
+        width = self.joint_names.gripper_width(message.name, message.position)
+        return width is not None and gripper.empty_width < width < gripper.max_width - gripper.empty_width
 
     def scene_cloud(self) -> tuple[np.ndarray | None, np.ndarray | None, str]:
-        """The scene camera's depth cloud without the table and where it looked from, or None and why."""
+        """The scene camera's depth cloud off the supports and where it looked from, or None and why."""
         if not self.scene_camera:
             return None, None, ""
         try:
             frame = self.frames.grab(self.scene_camera)
         except MaestroError as exc:
-            note = f"no {self.scene_camera} camera frame ({exc}): planned against the robot and table only"
+            note = (
+                f"no {self.scene_camera} camera frame ({exc}): planned against the robot and the support "
+                "surfaces only"
+            )
             self.get_logger().warning(note, throttle_duration_sec=30.0)
             return None, None, note
         # The plan starts from the joint states of the frame's moment (the arm's own points are removed
@@ -224,7 +238,8 @@ class MotionNode(Node):
             self._joints is None or _seconds(self._joints.header.stamp) < frame.stamp
         ):
             time.sleep(0.005)
-        return scene_points(depth_cloud(frame), limit=400_000), frame.camera_pose[:3, 3], ""
+        cloud = scene_points(depth_cloud(frame), self.robot_model.surfaces, limit=400_000)
+        return cloud, frame.camera_pose[:3, 3], ""
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, request: MoveArm.Goal) -> PlannedMotion:
@@ -252,8 +267,10 @@ class MotionNode(Node):
             raise InvalidArgumentError("POSE needs exactly one waypoint, WAYPOINTS at least one")
         targets = []
         for index, stamped in enumerate(request.waypoints):
-            if stamped.header.frame_id not in FRAMES:
-                raise NotFoundError(f"unknown frame {stamped.header.frame_id!r}; poses must be in: base")
+            if stamped.header.frame_id not in ("", self.profile.base_frame):
+                raise NotFoundError(
+                    f"unknown frame {stamped.header.frame_id!r}; poses must be in: {self.profile.base_frame}"
+                )
             try:
                 targets.append(pose_to_matrix(stamped.pose))
             except MaestroError as exc:
@@ -263,16 +280,16 @@ class MotionNode(Node):
         return targets
 
     def joint_goal(self, request: MoveArm.Goal) -> np.ndarray:
-        names = list(request.joint_names)
-        if sorted(names) != sorted(ARM) or len(request.joint_positions) != len(names):
-            raise InvalidArgumentError(f"a joint goal needs all of {', '.join(ARM)} with one position each")
-        goal = np.array([request.joint_positions[names.index(n)] for n in ARM])
+        names, arm = list(request.joint_names), self.profile.arm.joints
+        if sorted(names) != sorted(arm) or len(request.joint_positions) != len(names):
+            raise InvalidArgumentError(f"a joint goal needs all of {', '.join(arm)} with one position each")
+        goal = np.array([request.joint_positions[names.index(n)] for n in arm])
         if not np.isfinite(goal).all():
             raise InvalidArgumentError("joint goal has NaN or infinite positions")
         lower, upper = self.kinematics.lower, self.kinematics.upper
         outside = [
-            f"{ARM[i]} in [{lower[i]:.3f}, {upper[i]:.3f}]"
-            for i in range(7)
+            f"{arm[i]} in [{lower[i]:.3f}, {upper[i]:.3f}]"
+            for i in range(len(arm))
             if not lower[i] <= goal[i] <= upper[i]
         ]
         if outside:
@@ -318,23 +335,29 @@ class MotionNode(Node):
         start, path = motion.start, motion.waypoints
         with self._lock:
             tcp_path = [self.kinematics.fk(q)[:3, 3] for q in [start, *path]]
-        self.markers.publish(markers.path("planned_path", tcp_path, Header(frame_id="base")))
+        self.markers.publish(markers.path("planned_path", tcp_path, Header(frame_id=self.profile.base_frame)))
         scaling = request.velocity_scaling if 0 < request.velocity_scaling <= 1 else 1.0
         times = time_path(start, path, self.max_velocity * scaling)
         trajectory = JointTrajectory(
-            joint_names=list(ARM),
+            joint_names=list(self.joint_names.arm),
             points=[
                 JointTrajectoryPoint(positions=q.tolist(), time_from_start=_duration(t))
                 for q, t in zip(path, times, strict=True)
             ],
         )
         watch = TrackingWatch(
-            ARM, times, motion.segment_ends, tcp_path[-1], self._fk, self.stall_tolerance, self.stall_time
+            self.joint_names.arm,
+            times,
+            motion.segment_ends,
+            tcp_path[-1],
+            self._fk,
+            self.stall_tolerance,
+            self.stall_time,
         )
 
         def relay(message: Any) -> None:
             fb = message.feedback
-            if len(fb.actual) == 7:
+            if len(fb.actual) == len(path[-1]):
                 state = watch.update(fb.time_from_start, np.asarray(fb.desired), np.asarray(fb.actual))
                 self._feedback(
                     handle,
@@ -367,7 +390,7 @@ class MotionNode(Node):
                     error_code=int(ErrorCode.CANCELED), message="canceled; the arm holds its position"
                 )
         robot = outcome.result().result
-        final = np.asarray(robot.final_positions) if len(robot.final_positions) == 7 else path[-1]
+        final = np.asarray(robot.final_positions) if len(robot.final_positions) == len(path[-1]) else path[-1]
         with self._lock:
             pose, goal_pose = self.kinematics.fk(final), self.kinematics.fk(path[-1])
         result = MoveArm.Result(

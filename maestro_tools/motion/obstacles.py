@@ -1,4 +1,4 @@
-"""Collision checks of the arm against an observed point cloud (the objects on the table).
+"""Collision checks of the arm against an observed point cloud (the objects around it).
 
 The arm is a set of points sampled every ``spacing`` metres on the surfaces of its collision meshes
 (base, links 1-7; the hand and fingers, which come closest to objects, every ``fine_spacing``); a
@@ -20,7 +20,9 @@ import mujoco
 import numpy as np
 from scipy.spatial import cKDTree
 
+from maestro_tools.common.surfaces import SupportSurface
 from maestro_tools.perception.cloud import with_hidden_side
+from maestro_tools.robots.model import RobotModel
 
 VOXEL = 0.01  # m: the scene cloud keeps one point per cube of this size
 SELF_FILTER = 0.05  # m: scene points this close to the arm's (convex) collision surface are the arm
@@ -64,28 +66,27 @@ def _in_box(local: np.ndarray, box: tuple[np.ndarray, np.ndarray]) -> np.ndarray
 
 
 class ArmSurface:
-    """The arm's surface samples for one MuJoCo model; poses come from an ``MjData`` after kinematics."""
+    """The arm's surface samples for a robot model; poses come from an ``MjData`` after kinematics."""
 
-    def __init__(
-        self, model: mujoco.MjModel, tcp_site: str, spacing: float = 0.02, fine_spacing: float = 0.008
-    ) -> None:
+    def __init__(self, robot: RobotModel, spacing: float = 0.02, fine_spacing: float = 0.008) -> None:
         rng = np.random.default_rng(0)
+        model = robot.model
         moving = {
             g
             for g in range(model.ngeom)
-            if model.body(model.geom_bodyid[g]).name.startswith("panda/")
+            if model.geom_bodyid[g] in robot.robot_bodies
             and model.geom_type[g] == mujoco.mjtGeom.mjGEOM_MESH
             and (model.geom_contype[g] or model.geom_conaffinity[g])
         }
         self.geoms = sorted(moving)
-        fine = {model.body(n).id for n in ("panda/hand", "panda/left_finger", "panda/right_finger")}
+        fine = {model.body(n).id for n in robot.arm.fine_bodies}
         self.samples = [
             _surface_samples(model, g, fine_spacing if model.geom_bodyid[g] in fine else spacing, rng)
             for g in self.geoms
         ]
         self.radius = np.array([np.linalg.norm(s, axis=1).max() for s in self.samples])
-        self.tcp_site = model.site(tcp_site).id
-        self.hand_body = model.body("panda/hand").id
+        self.tcp_site = model.site(robot.arm.tcp_site).id
+        self.hand_body = model.body(robot.arm.hand_body).id
         self.held = np.zeros((0, 3))  # in the hand body's frame
 
     def points(self, data: mujoco.MjData) -> np.ndarray:
@@ -110,6 +111,7 @@ class ArmSurface:
         goal: mujoco.MjData | None,
         holding: bool,
         viewpoint: np.ndarray | None = None,
+        surfaces: tuple[SupportSurface, ...] = (),
     ) -> np.ndarray:
         """The scene points that count as obstacles for a motion from ``start`` (to ``goal``, when
         known); with ``holding``, what lies in the gripper at the start is attached to the hand. With the
@@ -124,7 +126,7 @@ class ArmSurface:
             near_arm = cKDTree(self.points(start)).query(cloud, distance_upper_bound=SELF_FILTER)[0]
             cloud = cloud[~np.isfinite(near_arm)]
         if viewpoint is not None:
-            cloud = with_hidden_side(cloud, viewpoint)
+            cloud = with_hidden_side(cloud, viewpoint, surfaces)
         if goal is not None:
             cloud = cloud[~_in_box(self._tcp_local(goal, cloud), TARGET_BOX)]
         return cloud
@@ -142,16 +144,23 @@ class SceneObstacles:
         return len(self.points)
 
     def collides(self, arm: ArmSurface, data: mujoco.MjData) -> bool:
+        return self.first_hit(arm, data) is not None
+
+    def first_hit(self, arm: ArmSurface, data: mujoco.MjData) -> list[float] | None:
+        """The first scene point (rounded, base frame) within the clearance of the arm, or None."""
         if self.tree is None:
-            return False
+            return None
         for geom, samples, radius in zip(arm.geoms, arm.samples, arm.radius, strict=True):
             centre = data.geom_xpos[geom]
             if not self.tree.query_ball_point(centre, radius + self.clearance, return_length=True):
                 continue  # nothing near this link at all
             world = samples @ data.geom_xmat[geom].reshape(3, 3).T + centre
-            if np.isfinite(self.tree.query(world, distance_upper_bound=self.clearance)[0]).any():
-                return True
-        if len(arm.held):
-            held = arm.held_points(data)
-            return bool(np.isfinite(self.tree.query(held, distance_upper_bound=self.clearance)[0]).any())
-        return False
+            hit = self._hit(world)
+            if hit is not None:
+                return hit
+        return self._hit(arm.held_points(data)) if len(arm.held) else None
+
+    def _hit(self, points: np.ndarray) -> list[float] | None:
+        distances, index = self.tree.query(points, distance_upper_bound=self.clearance)  # type: ignore[union-attr]
+        near = np.flatnonzero(np.isfinite(distances))
+        return np.round(self.points[index[near[0]]], 3).tolist() if len(near) else None

@@ -1,9 +1,10 @@
 """From a motion request to joint waypoints: straight lines where they are free, planned paths where not.
 
-``cloud`` is what a camera at ``viewpoint`` saw (base frame, table removed); see ``motion.obstacles``.
+``cloud`` is what a camera at ``viewpoint`` saw (base frame, support surfaces removed); see
+``motion.obstacles``.
 
 Plain Python (no ROS): ``ArmKinematics`` solves IK and straight Cartesian lines, ``JointSpacePlanner``
-checks configurations (table, self-collision, the observed scene) and plans with OMPL. Path modes
+checks configurations (support surfaces, self-collision, the observed scene) and plans with OMPL. Path modes
 follow MoveArm: AUTO takes the straight line unless it is unreachable or collides, then plans;
 CARTESIAN fails on a blocked line; PLANNED always plans.
 """
@@ -89,8 +90,8 @@ class PathBuilder:
                 return motion
             if path == CARTESIAN:
                 raise CollisionError(
-                    f"the straight joint move is blocked {100 * (hit + 1) / len(line):.0f}% of the way "
-                    "(table, the arm itself or the objects seen there); try path 'auto' or 'planned'"
+                    f"the straight joint move is blocked {100 * (hit + 1) / len(line):.0f}% of the way: "
+                    f"{self.planner.collision(line[hit])}; try path 'auto' or 'planned'"
                 )
         motion.extend(self.planner.plan(start, goal), True)
         return motion
@@ -113,7 +114,7 @@ class PathBuilder:
             tcp = self.kinematics.fk(line[hit])
             raise CollisionError(
                 f"the straight line to {_where(target)} is blocked {100 * (hit + 1) / len(line):.0f}% of the "
-                f"way, with the gripper at {_where(tcp)} (table, the arm itself or the objects seen there); "
+                f"way, with the gripper at {_where(tcp)}: {self.planner.collision(line[hit])}; "
                 "try path 'auto' or 'planned', or a waypoint above the obstacle"
             )
         return self.planner.plan(start, goal), True

@@ -1,7 +1,7 @@
 """Collision-free joint-space paths with OMPL (RRTConnect), MuJoCo as the collision checker.
 
-The checker uses the motion model (the Panda on its table): a configuration is invalid when a robot
-geom penetrates the table or a non-adjacent robot link, or, once ``use_scene`` has been given an
+The checker uses the robot's model with its declared support surfaces: a configuration is invalid when
+a robot geom penetrates a support or a non-adjacent robot link, or, once ``use_scene`` has been given an
 observed cloud, when the arm (and what it holds) comes within the clearance of the scene's points.
 """
 
@@ -15,32 +15,33 @@ from ompl import util as ou
 
 from maestro_tools.common.errors import CollisionError, UnreachableError
 from maestro_tools.motion.obstacles import ArmSurface, SceneObstacles
-from maestro_tools.sim.scene import ARM_JOINTS, FINGER_JOINTS, GRIPPER_MAX_WIDTH
+from maestro_tools.robots.model import RobotModel
 
 
 class JointSpacePlanner:
-    def __init__(self, model: mujoco.MjModel, resolution: float = 0.002, clearance: float = 0.015) -> None:
+    def __init__(self, robot: RobotModel, resolution: float = 0.002, clearance: float = 0.015) -> None:
         ou.setLogLevel(ou.LogLevel.LOG_WARN)  # OMPL prints every planning step at INFO
+        self.robot = robot
+        model = robot.model
         self.model, self.data = model, mujoco.MjData(model)
-        joints = [model.joint(n).id for n in ARM_JOINTS]
-        self.qpos_index = model.jnt_qposadr[joints]
-        self.robot_bodies = {b for b in range(model.nbody) if model.body(b).name.startswith("panda/")}
-        self.space = ob.RealVectorStateSpace(7)
-        bounds = ob.RealVectorBounds(7)
-        for i, joint in enumerate(joints):
-            bounds.setLow(i, float(model.jnt_range[joint, 0]))
-            bounds.setHigh(i, float(model.jnt_range[joint, 1]))
+        self.qpos_index = robot.qpos_index
+        self.dof = len(self.qpos_index)
+        self.robot_bodies = robot.robot_bodies
+        self.space = ob.RealVectorStateSpace(self.dof)
+        bounds = ob.RealVectorBounds(self.dof)
+        for i in range(self.dof):
+            bounds.setLow(i, float(robot.lower[i]))
+            bounds.setHigh(i, float(robot.upper[i]))
         self.space.setBounds(bounds)
         self.resolution, self.clearance = resolution, clearance  # clearance: metres from scene points
-        self.arm = ArmSurface(model, "panda/TCP")
-        fingers = [model.joint(n).id for n in FINGER_JOINTS]
-        self.finger_qpos = model.jnt_qposadr[fingers]
-        self.set_gripper(GRIPPER_MAX_WIDTH)
+        self.arm = ArmSurface(robot)
+        self.finger_qpos = robot.finger_qpos
+        self.set_gripper(robot.max_width)
         self.obstacles = SceneObstacles(np.zeros((0, 3)))
 
     def set_gripper(self, width: float) -> None:
         """Finger opening (m) of the configurations checked from now on (the fingers keep it while moving)."""
-        self.data.qpos[self.finger_qpos] = np.clip(width, 0.0, GRIPPER_MAX_WIDTH) / 2
+        self.robot.set_fingers(self.data.qpos, width)
 
     def _data_at(self, q: np.ndarray) -> mujoco.MjData:
         data = mujoco.MjData(self.model)
@@ -57,17 +58,23 @@ class JointSpacePlanner:
         holding: bool = False,
         viewpoint: np.ndarray | None = None,
     ) -> int:
-        """Plan around ``cloud`` (base-frame points without the table; None: the robot and table only)
+        """Plan around ``cloud`` (base-frame points off the supports; None: the robot and supports only)
         for a motion from ``start`` to ``goal``; return how many points count as obstacles."""
         if cloud is None:
             self.obstacles, self.arm.held = SceneObstacles(np.zeros((0, 3))), np.zeros((0, 3))
             return 0
         goal_data = None if goal is None else self._data_at(goal)
-        points = self.arm.prepare(cloud, self._data_at(start), goal_data, holding, viewpoint)
+        points = self.arm.prepare(
+            cloud, self._data_at(start), goal_data, holding, viewpoint, self.robot.surfaces
+        )
         self.obstacles = SceneObstacles(points, self.clearance)
         return len(points)
 
     def in_collision(self, q: np.ndarray) -> bool:
+        return self.collision(q) is not None
+
+    def collision(self, q: np.ndarray) -> str | None:
+        """What configuration ``q`` collides with, in words, or None when it is free."""
         self.data.qpos[self.qpos_index] = q
         mujoco.mj_kinematics(self.model, self.data)
         mujoco.mj_collision(self.model, self.data)
@@ -75,10 +82,17 @@ class JointSpacePlanner:
             first, second = self.model.geom_bodyid[contact.geom1], self.model.geom_bodyid[contact.geom2]
             robot = (first in self.robot_bodies, second in self.robot_bodies)
             if robot[0] != robot[1] and contact.dist < 0:
-                return True  # the arm in the table
+                support, link = (contact.geom2, contact.geom1) if robot[0] else (contact.geom1, contact.geom2)
+                return f"{self.robot.geom_owner(link)} would hit {self.robot.geom_owner(support)}"
             if all(robot) and contact.dist < -1e-3 and abs(int(first) - int(second)) > 1:
-                return True  # non-adjacent links of the arm
-        return self.obstacles.collides(self.arm, self.data)
+                return (
+                    f"the arm would hit itself ({self.robot.geom_owner(contact.geom1)} and "
+                    f"{self.robot.geom_owner(contact.geom2)})"
+                )
+        hit = self.obstacles.first_hit(self.arm, self.data)
+        if hit is not None:
+            return f"the arm would come within {self.clearance * 100:.1f} cm of a seen object at {hit}"
+        return None
 
     def first_collision(self, path: list[np.ndarray]) -> int | None:
         """Index of the first configuration of ``path`` in collision, or None."""
@@ -86,17 +100,16 @@ class JointSpacePlanner:
 
     def plan(self, start: np.ndarray, goal: np.ndarray, timeout: float = 2.0) -> list[np.ndarray]:
         """Joint waypoints from ``start`` to ``goal`` avoiding collisions (simplified, start excluded)."""
-        if self.in_collision(goal):
-            raise CollisionError(
-                "the goal configuration collides with the table, the arm itself or the objects seen near it"
-            )
+        cause = self.collision(goal)
+        if cause is not None:
+            raise CollisionError(f"the goal configuration collides: {cause}")
         setup = og.SimpleSetup(self.space)
         setup.setStateValidityChecker(
-            lambda state: not self.in_collision(np.array([state[i] for i in range(7)]))
+            lambda state: not self.in_collision(np.array([state[i] for i in range(self.dof)]))
         )
         setup.getSpaceInformation().setStateValidityCheckingResolution(self.resolution)
         start_state, goal_state = self.space.allocState(), self.space.allocState()
-        for i in range(7):
+        for i in range(self.dof):
             start_state[i], goal_state[i] = float(start[i]), float(goal[i])
         setup.setStartAndGoalStates(start_state, goal_state)
         setup.setPlanner(og.RRTConnect(setup.getSpaceInformation()))
@@ -105,5 +118,7 @@ class JointSpacePlanner:
         setup.simplifySolution(0.5)
         path = setup.getSolutionPath()
         path.interpolate(max(2, int(np.ceil(path.length() / 0.05))))
-        states = [np.array([path.getState(k)[i] for i in range(7)]) for k in range(path.getStateCount())]
+        states = [
+            np.array([path.getState(k)[i] for i in range(self.dof)]) for k in range(path.getStateCount())
+        ]
         return states[1:]

@@ -1,12 +1,15 @@
-"""Scene clouds from depth: what a camera sees in the base frame, and the same without the table."""
+"""Scene clouds from depth: what a camera sees in the base frame, and the same without the supports."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from maestro_tools.common.surfaces import SupportSurface, off_surfaces
 from maestro_tools.perception.objects import CameraFrame
 
-TABLE_CLEARANCE = 0.004  # m above the table top (z = 0) below which points count as table
+SUPPORT_CLEARANCE = 0.004  # m above a support surface's top below which points count as the surface
 
 
 def depth_cloud(frame: CameraFrame, min_depth: float = 0.0) -> np.ndarray:
@@ -17,23 +20,27 @@ def depth_cloud(frame: CameraFrame, min_depth: float = 0.0) -> np.ndarray:
     return frame.base_points(frame.depth > min_depth)
 
 
-def scene_points(points: np.ndarray, limit: int = 20000, seed: int = 0) -> np.ndarray:
-    """Base-frame points without the table, subsampled to at most ``limit``."""
-    points = np.asarray(points, dtype=np.float64)
-    points = points[np.isfinite(points).all(axis=1) & (points[:, 2] > TABLE_CLEARANCE)]
+def scene_points(
+    points: np.ndarray, surfaces: Sequence[SupportSurface], limit: int = 20000, seed: int = 0
+) -> np.ndarray:
+    """Base-frame points without those on the declared support ``surfaces``, subsampled to ``limit``."""
+    points = off_surfaces(points, surfaces, SUPPORT_CLEARANCE)
     if len(points) > limit:
         points = points[np.random.default_rng(seed).choice(len(points), limit, replace=False)]
     return points
 
 
 def with_hidden_side(
-    points: np.ndarray, viewpoint: np.ndarray, depth: float = 0.08, step: float = 0.015
+    points: np.ndarray,
+    viewpoint: np.ndarray,
+    surfaces: Sequence[SupportSurface],
+    depth: float = 0.08,
+    step: float = 0.015,
 ) -> np.ndarray:
     """``points`` seen from ``viewpoint`` plus the space behind them along the camera's rays, ``depth``
-    metres deep in ``step``s, above the table: a conservative stand-in for the objects' unseen backs."""
+    metres deep in ``step``s, outside the supports: a conservative stand-in for the objects' unseen backs."""
     points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     rays = points - np.asarray(viewpoint, dtype=np.float64)
     rays /= np.maximum(np.linalg.norm(rays, axis=1, keepdims=True), 1e-9)
     layers = [points + distance * rays for distance in np.arange(step, depth + 1e-9, step)]
-    filled = np.vstack([points, *layers])
-    return filled[filled[:, 2] > TABLE_CLEARANCE]
+    return off_surfaces(np.vstack([points, *layers]), surfaces, SUPPORT_CLEARANCE)

@@ -4,7 +4,7 @@ The model answers JSON: boxes ``[{"box_2d": [ymin, xmin, ymax, xmax], "label": .
 ``[{"point": [y, x], "label": ...}]``, normalised to 0-1000 with y first. Models sometimes return x
 first or pixels; entries outside 0-1000 or inverted are dropped (and named in the log) rather than
 guessed, and every result is rendered back by the caller for checking. The backend is any
-``maestro_agent.vlm`` VLM (Gemini by default; an OpenAI-compatible model works if it follows the format).
+``maestro_tools.vlm`` VLM (Gemini by default; an OpenAI-compatible model works if it follows the format).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from maestro_agent.vlm.base import VLM, Message, VLMRequest
-from maestro_agent.vlm.markdown import loads_lenient
 from maestro_tools.common.errors import BackendError, InvalidArgumentError, NoDataError, NotFoundError
 from maestro_tools.perception.objects import CameraFrame, ObjectDetection, box_pose
+from maestro_tools.vlm.base import VLM, Message, VLMRequest
+from maestro_tools.vlm.markdown import loads_lenient
 
 log = logging.getLogger(__name__)
 SYSTEM = "You are a precise robotics perception model. Answer only with the JSON requested."
@@ -114,7 +114,7 @@ def lift_point(frame: CameraFrame, pixel: tuple[float, float], window: int = 2) 
 
 
 class VLMVision:
-    """Boxes and points from a VLM (``maestro_agent.vlm``), lifted to 3D with the frame's depth."""
+    """Boxes and points from a VLM (``maestro_tools.vlm``), lifted to 3D with the frame's depth."""
 
     def __init__(self, vlm: VLM, max_objects: int = 10) -> None:
         self.vlm, self.max_objects = vlm, max_objects

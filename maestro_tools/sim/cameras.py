@@ -15,7 +15,6 @@ from maestro_tools.common.errors import NotFoundError
 
 # MuJoCo cameras look along -z with y up; ROS optical frames look along +z with y down.
 _MJ_TO_OPTICAL = np.diag([1.0, -1.0, -1.0])
-CAMERA_NAMES = {"scene": "scene", "wrist": "panda/wrist_camera"}
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,8 @@ class Frame:
 class Cameras:
     """Renders the named cameras of a model at a fixed resolution."""
 
-    def __init__(self, model: mujoco.MjModel, width: int, height: int) -> None:
+    def __init__(self, model: mujoco.MjModel, width: int, height: int, names: dict[str, str]) -> None:
+        """``names`` maps each camera's ROS name to its MuJoCo camera ("wrist" -> "panda/wrist_camera")."""
         self.model, self.width, self.height = model, width, height
         # One renderer per mode: switching a renderer into segmentation mode and back costs ~0.25 s.
         self._renderer = mujoco.Renderer(model, height=height, width=width)
@@ -38,7 +38,7 @@ class Cameras:
         self._options.sitegroup[:] = 0  # hide site markers
         self._options.geomgroup[3] = 0  # hide collision-only geoms of the robot
         self.ids = {}
-        for name, mj_name in CAMERA_NAMES.items():
+        for name, mj_name in names.items():
             camera_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, mj_name)
             if camera_id >= 0:
                 self.ids[name] = camera_id
@@ -78,7 +78,11 @@ class Cameras:
             self._depth_renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
             self._depth_renderer.enable_depth_rendering()
         self._depth_renderer.update_scene(data, camera=self.camera_id(camera), scene_option=self._options)
-        return self._depth_renderer.render().astype(np.float32)
+        depth = self._depth_renderer.render().astype(np.float32)
+        # Where the ray hit nothing MuJoCo reports the far clip plane; a depth camera reports 0 (no data).
+        far = self.model.vis.map.zfar * self.model.stat.extent
+        depth[depth >= 0.99 * far] = 0.0
+        return depth
 
     def frame(self, data: mujoco.MjData, camera: str) -> Frame:
         return Frame(self.rgb(data, camera), self.depth(data, camera), float(data.time))

@@ -39,7 +39,6 @@ from maestro_tools.sim.cameras import Frame
 from maestro_tools.sim.control import validate_trajectory
 from maestro_tools.sim.ground_truth import fill_segmentation, render_view
 from maestro_tools.sim.runner import Job, Outputs, PhysicsRunner, RunnerConfig
-from maestro_tools.sim.scene import CAMERAS, GRIPPER_MAX_WIDTH
 from maestro_tools.sim.tasks import PERTURBATIONS, TASKS
 from maestro_tools.sim.world import SimWorld
 
@@ -111,7 +110,7 @@ class SimNode(Node):
         self.clock_pub = self.create_publisher(Clock, "/clock", STATE_QOS)
         self.joint_pub = self.create_publisher(JointState, "joint_states", STATE_QOS)
         self.camera_pubs: dict[str, dict[str, Any]] = {}
-        for camera in CAMERAS:
+        for camera in self.world.profile.camera_names:
             prefix = f"{camera}_camera"
             self.camera_pubs[camera] = {
                 "color": self.create_publisher(Image, f"{prefix}/color/image_raw", IMAGE_QOS),
@@ -325,7 +324,7 @@ class SimNode(Node):
     def execute_gripper(self, goal_handle: ServerGoalHandle) -> GripperCommand.Result:
         request, result = goal_handle.request, GripperCommand.Result()
         targets = {
-            GripperCommand.Goal.OPEN: GRIPPER_MAX_WIDTH,
+            GripperCommand.Goal.OPEN: self.world.gripper.max_width,
             GripperCommand.Goal.CLOSE: 0.0,
             GripperCommand.Goal.GRASP: 0.0,
             GripperCommand.Goal.MOVE: float(request.width),
@@ -344,7 +343,9 @@ class SimNode(Node):
 
         def feedback(job: Job) -> GripperCommand.Feedback:
             width = float(job.details.get("width", 0.0))
-            return GripperCommand.Feedback(width=width, closed_fraction=1.0 - width / GRIPPER_MAX_WIDTH)
+            return GripperCommand.Feedback(
+                width=width, closed_fraction=1.0 - width / self.world.gripper.max_width
+            )
 
         if not self._follow(goal_handle, job, lambda: None, feedback):
             goal_handle.canceled()
@@ -352,7 +353,7 @@ class SimNode(Node):
             return result
         width = float(job.details.get("width", 0.0))
         held = job.details.get("held", [])
-        result.width, result.closed_fraction = width, 1.0 - width / GRIPPER_MAX_WIDTH
+        result.width, result.closed_fraction = width, 1.0 - width / self.world.gripper.max_width
         result.object_held = bool(held)
         result.error_code, result.message = int(job.code), job.message
         if job.code == ErrorCode.OK and request.command == GripperCommand.Goal.GRASP and not held:

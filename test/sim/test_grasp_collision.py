@@ -10,6 +10,7 @@ from maestro_tools.grasping.top_down import GraspCandidate, top_down_grasps
 from maestro_tools.perception.cloud import depth_cloud, scene_points
 from maestro_tools.perception.objects import detect_objects
 from maestro_tools.sim.world import SimWorld
+from test.sim.franka_cell import CELL_SURFACES, GRIPPER, TOP_DOWN
 from test.sim.test_modules import frame
 
 
@@ -27,7 +28,7 @@ def scene(world: SimWorld):
 
 
 def cloud(scene_frame) -> np.ndarray:
-    return scene_points(depth_cloud(scene_frame))
+    return scene_points(depth_cloud(scene_frame), CELL_SURFACES)
 
 
 def test_the_planned_top_down_grasps_are_free_and_misplaced_ones_are_not(scene) -> None:
@@ -35,16 +36,16 @@ def test_the_planned_top_down_grasps_are_free_and_misplaced_ones_are_not(scene) 
     assert len(points) > 1000 and points[:, 2].min() > 0.003  # the table is gone
     detections = {d.label: d for d in detect_objects(scene, [])}
     block = detections["red block"]
-    candidates = top_down_grasps(block.pose, block.extent, 0.08)
-    free = collision_free(candidates, points)
-    assert free, [colliding_points(c.pose, points) for c in candidates]
+    candidates = top_down_grasps(block.pose, block.extent, *TOP_DOWN)
+    free = collision_free(candidates, points, GRIPPER.volumes)
+    assert free, [colliding_points(c.pose, points, GRIPPER.volumes) for c in candidates]
     sunk = free[0].pose.copy()
     sunk[2, 3] -= 0.03  # fingers 3 cm into the block's top
     on_can = free[0].pose.copy()
     on_can[:2, 3] = detections["green can"].pose[:2, 3] + [0.0, 0.035]  # a finger lands on the can
     for pose in (sunk, on_can):
-        assert colliding_points(pose, points) > 20
-        assert not collision_free([GraspCandidate(pose, 0.05, 1.0, "test")], points)
+        assert colliding_points(pose, points, GRIPPER.volumes) > 20
+        assert not collision_free([GraspCandidate(pose, 0.05, 1.0, "test")], points, GRIPPER.volumes)
 
 
 def test_a_hand_camera_sees_its_own_gripper_unless_near_points_are_dropped(world: SimWorld) -> None:

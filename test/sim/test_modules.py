@@ -9,8 +9,8 @@ from maestro_tools.common.errors import InvalidArgumentError, NotFoundError, Unr
 from maestro_tools.grasping.top_down import top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics, time_path
 from maestro_tools.perception.objects import CameraFrame, detect_objects, match_label
-from maestro_tools.sim.scene import HOME
 from maestro_tools.sim.world import SimWorld
+from test.sim.franka_cell import HOME, TOP_DOWN, franka_model
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def world() -> SimWorld:
 
 @pytest.fixture(scope="module")
 def kinematics() -> ArmKinematics:
-    return ArmKinematics()
+    return ArmKinematics(franka_model())
 
 
 def frame(world: SimWorld, camera: str) -> CameraFrame:
@@ -61,15 +61,15 @@ def test_label_matching_and_unknown_labels(world: SimWorld) -> None:
 def test_top_down_grasps_close_across_the_narrow_side() -> None:
     pose = np.eye(4)
     pose[:3, 3] = [0.5, 0.1, 0.03]
-    grasps = top_down_grasps(pose, np.array([0.12, 0.04, 0.06]))
+    grasps = top_down_grasps(pose, np.array([0.12, 0.04, 0.06]), *TOP_DOWN)
     assert len(grasps) == 1  # 12 cm is wider than the gripper
     best = grasps[0]
     np.testing.assert_allclose(np.abs(best.pose[:3, 1]), [0, 1, 0], atol=1e-9)  # closing along y
     np.testing.assert_allclose(best.approach, [0, 0, -1])
     assert abs(best.width - 0.05) < 1e-9 and abs(best.pose[2, 3] - 0.03) < 1e-9
-    assert top_down_grasps(pose, np.array([0.2, 0.2, 0.05])) == []
+    assert top_down_grasps(pose, np.array([0.2, 0.2, 0.05]), *TOP_DOWN) == []
     with pytest.raises(InvalidArgumentError):
-        top_down_grasps(np.full((4, 4), np.nan), np.ones(3))
+        top_down_grasps(np.full((4, 4), np.nan), np.ones(3), *TOP_DOWN)
 
 
 def test_ik_and_cartesian_paths(kinematics: ArmKinematics) -> None:
@@ -101,7 +101,7 @@ def test_rendered_overlays_land_on_the_objects(world: SimWorld, artifacts_dir) -
     )
     assert (boxed != seen.rgb).any() and (seen.rgb == frame(world, "scene").rgb).all()  # input untouched
     block = next(d for d in detections if d.label == "red block")
-    grasp = top_down_grasps(block.pose, block.extent)[0]
+    grasp = top_down_grasps(block.pose, block.extent, *TOP_DOWN)[0]
     pixel, in_front = project(grasp.pose[:3, 3], seen.intrinsics, seen.camera_pose)
     x, y, w, h = block.box
     assert in_front[0] and x - 10 <= pixel[0, 0] <= x + w + 10 and y - 10 <= pixel[0, 1] <= y + h + 10
@@ -147,7 +147,7 @@ def test_planned_joint_paths_avoid_the_table_and_the_arm(kinematics: ArmKinemati
     from maestro_tools.common.errors import CollisionError
     from maestro_tools.motion.planner import JointSpacePlanner
 
-    planner = JointSpacePlanner(kinematics.model)
+    planner = JointSpacePlanner(franka_model())
     start = np.array(HOME)
     goal = start + [1.2, 0.5, 0.0, 0.6, 0.0, -0.4, 0.0]
     path = planner.plan(start, goal)
@@ -156,7 +156,7 @@ def test_planned_joint_paths_avoid_the_table_and_the_arm(kinematics: ArmKinemati
     in_table = start.copy()
     in_table[1], in_table[3] = 1.5, -0.5  # reaching down through the table top
     assert planner.in_collision(in_table)
-    with pytest.raises(CollisionError, match="collides with the table"):
+    with pytest.raises(CollisionError, match="would hit the table"):
         planner.plan(start, in_table)
 
 

@@ -13,15 +13,15 @@ from maestro_tools.motion.planner import JointSpacePlanner
 from maestro_tools.motion.tracking import TrackingWatch
 from maestro_tools.perception.cloud import depth_cloud, scene_points
 from maestro_tools.sim.control import validate_trajectory
-from maestro_tools.sim.scene import HOME
 from maestro_tools.sim.world import SimWorld
+from test.sim.franka_cell import CELL_SURFACES, HOME, franka_model
 from test.sim.test_modules import frame
 
 
 @pytest.fixture(scope="module")
 def builder() -> PathBuilder:
-    kinematics = ArmKinematics()
-    return PathBuilder(kinematics, JointSpacePlanner(kinematics.model))
+    kinematics = ArmKinematics(franka_model())
+    return PathBuilder(kinematics, JointSpacePlanner(franka_model()))
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,10 @@ def cloud_seen_at(world: SimWorld, q: np.ndarray) -> dict[str, np.ndarray]:
     """The scene camera's cloud and viewpoint with the simulated arm at ``q`` (as the node grabs them)."""
     world.set_arm(q)
     seen = frame(world, "scene")
-    return {"cloud": scene_points(depth_cloud(seen), limit=400_000), "viewpoint": seen.camera_pose[:3, 3]}
+    return {
+        "cloud": scene_points(depth_cloud(seen), CELL_SURFACES, limit=400_000),
+        "viewpoint": seen.camera_pose[:3, 3],
+    }
 
 
 def can_moved_by(world: SimWorld, start: np.ndarray, path: list[np.ndarray]) -> float:
@@ -96,7 +99,7 @@ def test_what_the_gripper_holds_moves_with_it(builder: PathBuilder) -> None:
     wall = np.column_stack([wall, rng.uniform(0.0, 0.09, 2000)])  # 9 cm high: 6 cm under the TCP
     cloud, target = np.vstack([held, wall]), down(0.45, 0.2, 0.15)
     assert builder.to_poses(start, [target], CARTESIAN, cloud, holding=False).planned_segments == 0
-    wide = PathBuilder(builder.kinematics, JointSpacePlanner(builder.kinematics.model, clearance=0.08))
+    wide = PathBuilder(builder.kinematics, JointSpacePlanner(franka_model(), clearance=0.08))
     with pytest.raises(CollisionError, match="blocked"):  # 8 cm of clearance: the 6 cm gap is too small
         wide.to_poses(start, [target], CARTESIAN, cloud, holding=False)
     with pytest.raises(CollisionError, match="blocked"):
@@ -115,7 +118,7 @@ def test_joint_goals_take_the_direct_move_unless_it_is_blocked(builder: PathBuil
 
 
 def test_the_watch_reports_waypoints_distance_and_stalls() -> None:
-    kinematics = ArmKinematics()
+    kinematics = ArmKinematics(franka_model())
     home = np.array(HOME)
     watch = TrackingWatch(
         [f"joint{i}" for i in range(1, 8)], np.array([0.5, 1.0, 1.5, 2.0]), [2, 4],

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from maestro_agent.vlm.gemini import GeminiVLM
 from maestro_tools.common.errors import NotFoundError
 from maestro_tools.perception.gemini_vision import VLMVision, parse_boxes, parse_points
 from maestro_tools.perception.objects import detect_objects
 from maestro_tools.sim.world import SimWorld
+from maestro_tools.vlm.gemini import GeminiVLM
 from test.fakes.gemini_server import FakeGeminiServer
 from test.sim.test_modules import frame
 

@@ -7,9 +7,9 @@ import pytest
 
 from maestro_tools.common.errors import InvalidArgumentError, NotFoundError, OutOfLimitsError
 from maestro_tools.sim.control import validate_trajectory
-from maestro_tools.sim.scene import HOME
 from maestro_tools.sim.tasks import PERTURBATIONS, TASKS
 from maestro_tools.sim.world import SimWorld
+from test.sim.franka_cell import HOME
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 
 from maestro_agent.loop import Agent, LoopConfig
 from maestro_agent.prompt import system_prompt
-from maestro_agent.vlm.gemini import GeminiVLM
+from maestro_tools.vlm.gemini import GeminiVLM
 from test.fakes.gemini_server import FakeGeminiServer
 from test.unit.test_loop import Events, FakeExecution, FakeScene
 
@@ -76,7 +76,7 @@ def test_a_trial_through_the_real_sdk_sends_tool_docs_and_images_and_reads_messy
         server.reply(DONE)
         vlm = GeminiVLM(api_key="test-key", base_url=server.url, retries=0, backoff_s=0.01, timeout_s=10)
         sandbox, events = Sandbox(), Events()
-        agent = Agent(vlm, sandbox, FakeScene(), events, LoopConfig(), system_prompt())
+        agent = Agent(vlm, sandbox, FakeScene(), events, LoopConfig(), system_prompt("franka"))
         result = agent.run_task("Put the tennis ball into the bowl.")
     assert (result.success, result.substeps, result.replans) == (True, 2, 0)
     assert sandbox.runs[0].startswith('held = grasping.pick("tennis ball")')

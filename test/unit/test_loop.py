@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from maestro_agent.loop import Agent, LoopConfig, TaskCancelledError
-from maestro_agent.vlm.base import Usage, VLMReply, VLMRequest
-from maestro_agent.vlm.parsing import ReplyFormatError
-from maestro_agent.vlm.scripted import ScriptedVLM
+from maestro_agent.replies import ReplyFormatError
+from maestro_agent.scripted_vlm import ScriptedVLM
+from maestro_tools.vlm.base import Usage, VLMReply, VLMRequest
 
 PROGRAM = """
 version: 1

@@ -12,11 +12,14 @@ from maestro_agent.proxy.geometry import Geometry
 from maestro_agent.proxy.harness import Harness, check_position, retry
 from maestro_agent.proxy.session import tools
 from maestro_tools.common.errors import GraspFailedError, InvalidArgumentError, OutOfLimitsError
+from maestro_tools.robots import get_robot
+
+FRANKA = get_robot("franka")
 
 
 def test_every_public_tool_is_recorded_and_documented_from_its_signature() -> None:
-    docs = describe_tools()
-    for name, obj in tools(None, Harness()).items():
+    docs = describe_tools("franka")
+    for name, obj in tools(None, Harness(FRANKA)).items():
         for attribute, member in inspect.getmembers(type(obj), inspect.isfunction):
             if attribute.startswith("_"):
                 continue
@@ -46,13 +49,13 @@ def test_geometry_round_trips_and_rotates_in_the_gripper_frame() -> None:
 
 
 def test_positions_are_validated_against_the_workspace() -> None:
-    assert np.allclose(check_position([0.5, 0.1, 0.2]), [0.5, 0.1, 0.2])
+    assert np.allclose(check_position([0.5, 0.1, 0.2], FRANKA.workspace), [0.5, 0.1, 0.2])
     with pytest.raises(InvalidArgumentError, match="NaN"):
-        check_position([0.5, np.nan, 0.2])
-    with pytest.raises(OutOfLimitsError, match="table top is z = 0"):
-        check_position([0.5, 0.1, -0.3])
+        check_position([0.5, np.nan, 0.2], FRANKA.workspace)
+    with pytest.raises(OutOfLimitsError, match=r"outside the workspace x -0.2..0.9"):
+        check_position([0.5, 0.1, -0.3], FRANKA.workspace)
     with pytest.raises(InvalidArgumentError, match=r"\[x, y, z\]"):
-        check_position([1, 2])
+        check_position([1, 2], FRANKA.workspace)
 
 
 def test_retry_varies_the_attempt_and_names_earlier_failures() -> None:
@@ -67,7 +70,7 @@ def test_retry_varies_the_attempt_and_names_earlier_failures() -> None:
     assert retry(3, step) == "held" and seen == [0, 1, 2]
     with pytest.raises(GraspFailedError, match=r"miss 1 \(after 2 attempts: attempt 1: miss 0\)"):
         retry(2, lambda k: step(k - 0) if False else (_ for _ in ()).throw(GraspFailedError(f"miss {k}")))
-    assert Harness(enabled=False).tries == 1
+    assert Harness(FRANKA, enabled=False).tries == 1
 
 
 def test_failure_feedback_raises_only_when_the_failure_persists(monkeypatch: pytest.MonkeyPatch) -> None:

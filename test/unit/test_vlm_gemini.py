@@ -9,8 +9,19 @@ import cv2
 import numpy as np
 import pytest
 
-from maestro_agent.vlm import Message, VLMConfigError, VLMError, VLMRequest, VLMUnavailable, create_vlm
-from maestro_agent.vlm.gemini import GeminiVLM
+from maestro_agent import vlm_backends
+from maestro_tools.common.errors import ErrorCode, NotFoundError
+from maestro_tools.vlm import (
+    DEFAULT_AGENT_MODEL,
+    Message,
+    VLMConfigError,
+    VLMError,
+    VLMModelNotFoundError,
+    VLMRequest,
+    VLMUnavailable,
+    create_vlm,
+)
+from maestro_tools.vlm.gemini import GeminiVLM
 from test.fakes.gemini_server import FakeGeminiServer
 
 KEY = "test-key-0123456789-secret"
@@ -144,6 +155,33 @@ def test_client_errors_fail_at_once(server, status: int, error: type) -> None:
     assert str(status) in str(caught.value)
 
 
+NOT_FOUND = (
+    "models/gemini-2.5-flash is not found for API version v1beta, or is not supported for generateContent."
+)
+
+
+@pytest.mark.parametrize(
+    ("options", "parameter"), [({}, "model"), ({"model_parameter": "vlm_model"}, "vlm_model")]
+)
+def test_an_unknown_model_is_a_typed_error_naming_the_model_and_the_parameter(
+    server, options: dict, parameter: str
+) -> None:
+    server.fail(404, NOT_FOUND)  # what the Gemini API answers for a shut-down model: 404 NOT_FOUND
+    vlm = create_vlm(
+        "gemini", api_key=KEY, base_url=server.url, model="gemini-2.5-flash", retries=3, **options
+    )
+    with pytest.raises(VLMModelNotFoundError) as caught:
+        vlm.generate(request())
+    assert len(server.requests) == 1  # not retried
+    error = caught.value
+    assert isinstance(error, VLMConfigError) and isinstance(error, NotFoundError)
+    assert error.code == ErrorCode.INVALID_ARGUMENT  # a configuration error over ROS, not "object not found"
+    message = str(error)
+    assert "model 'gemini-2.5-flash' was not found" in message
+    assert f"Set the ROS parameter `{parameter}`" in message
+    assert "404 NOT_FOUND" in message and "ai.google.dev/gemini-api/docs/models" in message
+
+
 def test_key_never_in_error_messages(server) -> None:
     server.fail(400, f"bad key {KEY}")
     server.fail(503, f"echo {KEY}")
@@ -187,10 +225,13 @@ def test_empty_reply_is_unavailable(server) -> None:
 def test_registry(server) -> None:
     server.reply("ok")
     vlm = create_vlm("Gemini", api_key=KEY, base_url=server.url)
-    assert (vlm.name, vlm.model) == ("gemini", "gemini-2.5-flash")
+    assert (vlm.name, vlm.model) == ("gemini", DEFAULT_AGENT_MODEL)
     assert vlm.generate(request()).text == "ok"
-    with pytest.raises(VLMConfigError, match="gemini, openai, scripted"):
+    assert server.requests[0].path == f"/v1beta/models/{DEFAULT_AGENT_MODEL}:generateContent"
+    with pytest.raises(VLMConfigError, match=r"valid backends: gemini, openai$"):
         create_vlm("claude")
+    with pytest.raises(VLMConfigError, match=r"valid backends: gemini, openai, scripted$"):
+        vlm_backends.create_vlm("claude")  # the agent's registry adds its scripted fake
     with pytest.raises(VLMConfigError, match=r"temprature.*temperature"):
         create_vlm("gemini", api_key=KEY, temprature=0.1)
 

@@ -9,8 +9,16 @@ import cv2
 import numpy as np
 import pytest
 
-from maestro_agent.vlm import Message, VLMConfigError, VLMError, VLMRequest, VLMUnavailable, create_vlm
-from maestro_agent.vlm.openai_compat import OpenAICompatVLM
+from maestro_tools.vlm import (
+    Message,
+    VLMConfigError,
+    VLMError,
+    VLMModelNotFoundError,
+    VLMRequest,
+    VLMUnavailable,
+    create_vlm,
+)
+from maestro_tools.vlm.openai_compat import OpenAICompatVLM
 from test.fakes.openai_server import FakeOpenAIServer
 
 KEY = "sk-test-0123456789-secret"
@@ -151,6 +159,37 @@ def test_client_errors_fail_at_once(server, status: int, error: type) -> None:
     assert str(status) in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("status", "message", "code"),
+    [
+        (404, 'model "qwen-vl" not found, try pulling it first', None),  # Ollama
+        (404, "The model `qwen-vl` does not exist or you do not have access to it.", "model_not_found"),
+        (400, "no such deployment", "model_not_found"),  # the error code alone is enough
+    ],
+)
+def test_an_unknown_model_is_a_typed_error_naming_the_model_and_the_parameter(
+    server, status: int, message: str, code: str | None
+) -> None:
+    server.fail(status, message, code=code)
+    vlm = create_vlm(
+        "openai", model="qwen-vl", base_url=server.base_url, retries=3, model_parameter="vlm_model"
+    )
+    with pytest.raises(VLMModelNotFoundError) as caught:
+        vlm.generate(request())
+    assert len(server.requests) == 1  # not retried
+    text = str(caught.value)
+    assert "model 'qwen-vl' was not found" in text and message.rstrip(".") in text
+    assert "Set the ROS parameter `vlm_model`" in text and "ollama list" in text
+
+
+def test_a_404_that_names_no_model_is_a_wrong_url(server) -> None:
+    server.fail(404, "404 page not found")
+    with pytest.raises(VLMConfigError, match="check base_url") as caught:
+        make(server).generate(request())
+    assert not isinstance(caught.value, VLMModelNotFoundError)
+    assert len(server.requests) == 1
+
+
 def test_key_never_in_error_messages(server) -> None:
     server.fail(401, f"Incorrect API key provided: {KEY}")
     server.fail(500, f"echo {KEY}")
@@ -174,5 +213,5 @@ def test_empty_reply_is_unavailable(server) -> None:
 def test_registry(server) -> None:
     server.reply("ok")
     vlm = create_vlm("openai", model="llava", base_url=server.base_url)
-    assert (vlm.name, vlm.model) == ("openai", "llava")
+    assert (vlm.name, vlm.model, vlm.model_parameter) == ("openai", "llava", "model")
     assert vlm.generate(request()).text == "ok"

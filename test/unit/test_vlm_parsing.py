@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from maestro_agent.vlm.markdown import loads_lenient
-from maestro_agent.vlm.parsing import (
+from maestro_agent.replies import (
     Decision,
     Judgement,
     PlanReply,
@@ -17,6 +16,7 @@ from maestro_agent.vlm.parsing import (
     parse_plan,
     to_decision,
 )
+from maestro_tools.vlm.markdown import loads_lenient
 
 FENCE = "```"
 

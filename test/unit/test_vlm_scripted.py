@@ -7,17 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from maestro_agent.vlm import (
-    Decision,
-    Message,
-    NoProgramError,
-    VLMConfigError,
-    VLMRequest,
-    create_vlm,
-    parse_judgement,
-    parse_plan,
-)
-from maestro_agent.vlm.scripted import ScriptedVLM, load_program, normalize_instruction
+from maestro_agent.replies import Decision, parse_judgement, parse_plan
+from maestro_agent.scripted_vlm import NoProgramError, ScriptedVLM, load_program, normalize_instruction
+from maestro_agent.vlm_backends import create_vlm
+from maestro_tools.vlm import Message, VLMConfigError, VLMRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "programs" / "example_wave.yaml"

@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from maestro_agent.vlm.base import (
+from maestro_tools.vlm.base import (
     Message,
     TransientError,
     Usage,
@@ -22,6 +22,7 @@ from maestro_agent.vlm.base import (
     describe_connection_error,
     encode_image,
     is_retry_status,
+    model_not_found,
     redact,
     with_retries,
 )
@@ -31,7 +32,8 @@ DEFAULT_BASE_URL = "http://127.0.0.1:11434/v1"  # a local Ollama server
 
 class OpenAICompatVLM:
     """POST {base_url}/chat/completions. The key (optional) comes from OPENAI_API_KEY; a missing
-    model or base URL falls back to OPENAI_MODEL / OPENAI_BASE_URL, then to a local Ollama URL."""
+    model or base URL falls back to OPENAI_MODEL / OPENAI_BASE_URL, then to a local Ollama URL.
+    ``model_parameter`` names the ROS parameter that sets ``model`` (for the error of an unknown model)."""
 
     name = "openai"
 
@@ -46,6 +48,7 @@ class OpenAICompatVLM:
         retries: int = 4,
         backoff_s: float = 1.0,
         timeout_s: float = 120,
+        model_parameter: str = "model",
     ) -> None:
         model = model or os.environ.get("OPENAI_MODEL", "").strip()
         if not model:
@@ -58,6 +61,7 @@ class OpenAICompatVLM:
             raise VLMConfigError(f"base_url must start with http:// or https://, got {base_url!r}")
         check_retry_options(retries, backoff_s, timeout_s)
         self.model = model
+        self.model_parameter = model_parameter
         self.base_url = base_url
         self.temperature = float(temperature)
         self.max_image_side = max_image_side
@@ -87,7 +91,8 @@ class OpenAICompatVLM:
         return {"role": role, "content": content}
 
     def generate(self, request: VLMRequest) -> VLMReply:
-        """One reply for ``request``; retries 408/429/5xx and connection failures with backoff."""
+        """One reply for ``request``; retries 408/429/5xx and connection failures with backoff.
+        An unknown model (404 naming a model, or ``model_not_found``) raises VLMModelNotFoundError at once."""
         start = time.perf_counter()
         messages = [{"role": "system", "content": request.system}] if request.system else []
         messages += [self._message(message) for message in request.messages]
@@ -109,12 +114,18 @@ class OpenAICompatVLM:
                     return response.json()
                 except ValueError:
                     raise VLMUnavailable(f"{where} answered 200 with a body that is not JSON") from None
-            detail = redact(f"HTTP {response.status_code}: {_server_message(response)}", self._key)
+            message, code = _server_error(response)
+            detail = redact(f"HTTP {response.status_code}: {message}", self._key)
+            if _is_model_not_found(response.status_code, message, code):
+                hint = f"Ollama: `ollama list`; others: GET {self.base_url}/models"
+                raise model_not_found(where, self.model, self.model_parameter, detail, hint)
             if is_retry_status(response.status_code):
                 raise TransientError(detail, _retry_after(response))
             if response.status_code in (401, 403):
                 raise VLMConfigError(f"{where} refused the request: {detail} (check OPENAI_API_KEY)")
-            cls = VLMConfigError if response.status_code in (400, 404) else VLMUnavailable
+            if response.status_code == 404:
+                raise VLMConfigError(f"{where}: {detail}; check base_url (it usually ends in /v1)")
+            cls = VLMConfigError if response.status_code == 400 else VLMUnavailable
             raise cls(f"{where} refused the request: {detail}")
 
         data = with_retries(attempt, retries=self.retries, backoff_s=self.backoff_s, what=where)
@@ -141,16 +152,23 @@ def _reply_text(data: dict[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _server_message(response: requests.Response) -> str:
+def _server_error(response: requests.Response) -> tuple[str, str]:
+    """The error body's message and code ("" when absent); the raw text when it is not JSON."""
     try:
         error = response.json().get("error")
     except (ValueError, AttributeError):
         error = None
     if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])[:500]
+        return str(error["message"])[:500], str(error.get("code") or "")
     if isinstance(error, str):
-        return error[:500]
-    return (response.text or response.reason or "").strip()[:500]
+        return error[:500], ""
+    return (response.text or response.reason or "").strip()[:500], ""
+
+
+def _is_model_not_found(status: int, message: str, code: str) -> bool:
+    """OpenAI's ``model_not_found`` code, or a 404 whose message is about a model (Ollama, vLLM say
+    'model "x" not found'); a 404 that does not mention a model is a wrong URL."""
+    return code == "model_not_found" or (status == 404 and "model" in message.lower())
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -39,7 +39,7 @@ class VLMError(MaestroError):
 
 
 class VLMConfigError(VLMError, InvalidArgumentError):
-    """Bad or missing configuration (no API key, unknown backend or option, invalid program file)."""
+    """Bad or missing configuration (no API key, unknown backend, option or model, invalid program file)."""
 
     code = ErrorCode.INVALID_ARGUMENT
 
@@ -56,10 +56,21 @@ class VLMUnavailable(VLMError, UnavailableError):  # noqa: N818 (name fixed by t
     code = ErrorCode.UNAVAILABLE
 
 
-class NoProgramError(VLMError, NotFoundError):
-    """The scripted backend has no program for the trial's instruction."""
+class VLMModelNotFoundError(VLMConfigError, NotFoundError):
+    """The server does not know the configured model (HTTP 404 / NOT_FOUND, ``model_not_found``).
 
-    code = ErrorCode.NOT_FOUND
+    A configuration error, never retried; over ROS it travels as INVALID_ARGUMENT, so a client does not
+    mistake it for "the object was not found"."""
+
+    code = ErrorCode.INVALID_ARGUMENT
+
+
+def model_not_found(where: str, model: str, parameter: str, detail: str, hint: str) -> VLMModelNotFoundError:
+    """The error for an unknown model: names the model, says it was not found, names the ROS parameter."""
+    return VLMModelNotFoundError(
+        f"{where}: model {model!r} was not found ({detail.rstrip('.')}). "
+        f"Set the ROS parameter `{parameter}` to a model the server offers ({hint})"
+    )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from maestro_agent.vlm.base import (
+from maestro_tools.vlm.base import (
     Message,
     TransientError,
     Usage,
@@ -25,13 +25,19 @@ from maestro_agent.vlm.base import (
     describe_connection_error,
     encode_image,
     is_retry_status,
+    model_not_found,
     redact,
     with_retries,
 )
+from maestro_tools.vlm.defaults import DEFAULT_AGENT_MODEL, DEFAULT_PERCEPTION_MODEL, GEMINI_MODELS_URL
 
 log = logging.getLogger(__name__)
 
 KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+MODELS_HINT = (  # for the error of an unknown model
+    f"maestro's defaults: {DEFAULT_AGENT_MODEL} for the agent, {DEFAULT_PERCEPTION_MODEL} for perception; "
+    f"current Gemini models: {GEMINI_MODELS_URL}"
+)
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -50,13 +56,16 @@ _TRANSPORT_ERRORS = _transport_errors()
 
 
 class GeminiVLM:
-    """A Gemini model over the Gemini API (v1beta). The key comes from GEMINI_API_KEY or GOOGLE_API_KEY."""
+    """A Gemini model over the Gemini API (v1beta). The key comes from GEMINI_API_KEY or GOOGLE_API_KEY.
+
+    ``model_parameter`` names the ROS parameter that sets ``model`` (for the error of an unknown model).
+    """
 
     name = "gemini"
 
     def __init__(
         self,
-        model: str = "gemini-2.5-flash",
+        model: str = DEFAULT_AGENT_MODEL,
         api_key: str | None = None,
         base_url: str | None = None,
         temperature: float = 0.2,
@@ -66,6 +75,7 @@ class GeminiVLM:
         backoff_s: float = 1.0,
         timeout_s: float = 120,
         thinking_budget: int | None = None,
+        model_parameter: str = "model",
     ) -> None:
         key = (api_key or "").strip() or next(
             (os.environ[v].strip() for v in KEY_VARIABLES if os.environ.get(v, "").strip()), ""
@@ -77,9 +87,12 @@ class GeminiVLM:
                 "Ollama) or vlm:=scripted (scripted offline programs, no model)"
             )
         if not model or not isinstance(model, str):
-            raise VLMConfigError(f"model must be a Gemini model name such as gemini-2.5-flash, got {model!r}")
+            raise VLMConfigError(
+                f"model must be a Gemini model name such as {DEFAULT_AGENT_MODEL}, got {model!r}"
+            )
         check_retry_options(retries, backoff_s, timeout_s)
         self.model = model
+        self.model_parameter = model_parameter
         self.base_url = base_url
         self.temperature = float(temperature)
         self.max_image_side = max_image_side
@@ -115,7 +128,8 @@ class GeminiVLM:
         return contents
 
     def generate(self, request: VLMRequest) -> VLMReply:
-        """One reply for ``request``; retries 408/429/5xx and connection failures with backoff."""
+        """One reply for ``request``; retries 408/429/5xx and connection failures with backoff.
+        An unknown model (404 NOT_FOUND) raises VLMModelNotFoundError at once."""
         start = time.perf_counter()
         config = types.GenerateContentConfig(
             system_instruction=request.system or None,
@@ -138,7 +152,11 @@ class GeminiVLM:
                 detail = redact(f"HTTP {exc.code} {exc.status or ''}: {exc.message or exc}", self._key)
                 if is_retry_status(exc.code):
                     raise TransientError(detail, _retry_delay(exc)) from None
-                cls = VLMConfigError if exc.code in (400, 401, 403, 404) else VLMUnavailable
+                if exc.code == 404 or exc.status == "NOT_FOUND":
+                    raise model_not_found(
+                        where, self.model, self.model_parameter, detail, MODELS_HINT
+                    ) from None
+                cls = VLMConfigError if exc.code in (400, 401, 403) else VLMUnavailable
                 raise cls(f"{where} refused the request: {detail}") from None
             except _TRANSPORT_ERRORS as exc:
                 raise TransientError(

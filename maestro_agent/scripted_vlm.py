@@ -1,8 +1,9 @@
 """ScriptedVLM: a named fake VLM that replays YAML programs, for offline demos and tests.
 
-It is not a model and is never chosen silently: only ``create_vlm("scripted")`` (``vlm:=scripted``)
-makes one, and it logs a warning saying so. Replies are produced with ``format_plan`` and
-``format_judgement`` so the agent parses them with the same code as real model replies.
+It is not a model and is never chosen silently: only ``vlm:=scripted``
+(``maestro_agent.vlm_backends.create_vlm("scripted")``) makes one, and it logs a warning saying so.
+Replies are produced with ``format_plan`` and ``format_judgement`` (``maestro_agent.replies``) so the
+agent parses them with the same code as real model replies.
 
 Program files (YAML, format version 1; a directory means every ``*.yaml`` in it)::
 
@@ -47,8 +48,9 @@ from typing import Any
 
 import yaml
 
-from maestro_agent.vlm.base import NoProgramError, Usage, VLMConfigError, VLMReply, VLMRequest
-from maestro_agent.vlm.parsing import Decision, format_judgement, format_plan
+from maestro_agent.replies import Decision, format_judgement, format_plan
+from maestro_tools.common.errors import ErrorCode, NotFoundError
+from maestro_tools.vlm.base import Usage, VLMConfigError, VLMError, VLMReply, VLMRequest
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,12 @@ _TOP_KEYS = {"version", "name", "description", "instructions", "subtasks", "step
 _STEP_KEYS = {"code", "judge"}
 _RULE_KEYS = {"when", "decision", "reason", "code"}
 _WHEN_KEYS = {"contains", "absent"}
+
+
+class NoProgramError(VLMError, NotFoundError):
+    """The scripted backend has no program for the trial's instruction."""
+
+    code = ErrorCode.NOT_FOUND
 
 
 def normalize_instruction(text: str) -> str:
@@ -194,7 +202,7 @@ def load_program(path: Path | str) -> Program:
 
 def default_programs_dir() -> Path:
     """config/programs of the source tree, else share/maestro/config/programs of an installed prefix."""
-    candidates = [Path(__file__).resolve().parents[2] / "config" / "programs"]
+    candidates = [Path(__file__).resolve().parents[1] / "config" / "programs"]
     for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
         if prefix:
             candidates.append(Path(prefix) / "share" / "maestro" / "config" / "programs")

@@ -1,4 +1,5 @@
-"""Tolerant parsing of model replies into plans and judgements, and the inverse formatting.
+"""The agent's reply format: tolerant parsing of model replies into plans and judgements, and the
+inverse formatting (used by the scripted fake). Generic markdown/JSON reading is maestro_tools.vlm.markdown.
 
 Models are asked for prose, a ```json block and a ```python block. They often drift: trailing
 commas, single quotes, comments or Python literals in the JSON, JSON inline without a fence, the
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from maestro_agent.vlm.base import VLMError
-from maestro_agent.vlm.markdown import classify, inline_objects, loads_lenient, looks_like_code, split_blocks
+from maestro_tools.vlm.base import VLMError
+from maestro_tools.vlm.markdown import classify, inline_objects, loads_lenient, looks_like_code, split_blocks
 
 PLAN_FORMAT = (
     'optional prose, then a ```json block {"subtasks": ["...", "..."]}, then a ```python block '

@@ -1,0 +1,21 @@
+"""The Franka tabletop cell as the module backends see it: the robot-only model plus the cell's supports."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+from maestro_tools.robots import get_robot
+from maestro_tools.robots.model import RobotModel
+from maestro_tools.sim.scene import CELL_SURFACES
+
+FRANKA = get_robot("franka")
+HOME = np.array(FRANKA.arm.home)
+GRIPPER = FRANKA.gripper
+TOP_DOWN = (GRIPPER.max_width, GRIPPER.finger_depth, GRIPPER.pad_clearance)  # top_down_grasps' gripper args
+
+
+@cache
+def franka_model() -> RobotModel:
+    return RobotModel(FRANKA, CELL_SURFACES)
