@@ -74,7 +74,6 @@ setup(
         "console_scripts": [
             "maestro = maestro_agent.cli:main",
             "sim_node = maestro_tools.sim.node:main",
-            "franka_bridge_node = maestro_tools.franka.bridge:main",
             "detector_node = maestro_tools.perception.detector_node:main",
             "keypointer_node = maestro_tools.perception.keypointer_node:main",
             "grasp_planner_node = maestro_tools.grasping.node:main",

@@ -42,7 +42,7 @@ from maestro_tools.perception.cloud import depth_cloud, scene_points
 from maestro_tools.perception.keypoints import keypoint
 from maestro_tools.perception.objects import CameraFrame, detect_objects
 from maestro_tools.sim.world import SimWorld
-from test.sim.franka_cell import CELL_SURFACES, HOME, TOP_DOWN, franka_model
+from test.sim.franka_cell import ANTIPODAL, CELL_SURFACES, HOME, TOP_DOWN, franka_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -99,7 +99,7 @@ def backends() -> dict[str, dict[str, float]]:
         "keypoint 'top of the red block'": timed(lambda: keypoint(frame, "the top of the red block"), 50),
         "top_down_grasps": timed(lambda: top_down_grasps(block.pose, block.extent, *TOP_DOWN), 200),
         "antipodal_grasps, 500 samples on a 3000-point box cloud": timed(
-            lambda: antipodal_grasps(box_cloud, samples=500), 10
+            lambda: antipodal_grasps(box_cloud, samples=500, **ANTIPODAL), 10
         ),
         "ik_solve (from home)": timed(lambda: kinematics.solve(target, np.array(HOME)), 200),
         "cartesian_path (25 cm line)": timed(lambda: kinematics.cartesian_path(np.array(HOME), target), 50),

@@ -28,6 +28,14 @@ def _scenes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _description(args: argparse.Namespace) -> int:
+    from maestro_tools.robots import get_robot
+    from maestro_tools.robots.description import robot_description
+
+    print(robot_description(get_robot(args.robot)), end="")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from maestro_agent.run_client import RunOptions, run
 
@@ -112,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--camera", action="append", choices=("scene", "wrist"), help="camera (repeatable; default: scene)"
     )
     scenes.set_defaults(handler=_scenes)
+
+    description = commands.add_parser(
+        "description",
+        help="print a robot's URDF (generated from its MJCF) for robot_state_publisher and RViz",
+        description="Print ROBOT's URDF, e.g. maestro description franka > franka.urdf",
+    )
+    description.add_argument("robot", help="robot profile, e.g. franka")
+    description.set_defaults(handler=_description)
 
     store_help = "trace store folder (default: $MAESTRO_TRACE_DIR or ~/.maestro/traces)"
     dashboard = commands.add_parser(

@@ -73,6 +73,23 @@ class AgentNode(Node):
             "Robust, rendered tools (false = atomic calls: the code-as-policies baseline)",
             read_only=True,
         )
+        interface = {
+            "gripper_action": declare(
+                self,
+                "gripper_action",
+                "gripper_controller/gripper_cmd",
+                "The gripper's control_msgs/GripperCommand action (franka: /franka_gripper/gripper_action)",
+            ),
+            "joint_states_topic": declare(
+                self, "joint_states_topic", "joint_states", "The robot's sensor_msgs/JointState topic"
+            ),
+            "joint_prefix": declare(
+                self,
+                "joint_prefix",
+                "",
+                "The driver's joint-name prefix if not the profile's (franka_ros2: fr3_)",
+            ),
+        }
         self.config = LoopConfig(
             max_substeps=declare(
                 self,
@@ -114,7 +131,11 @@ class AgentNode(Node):
             self.get_logger().error(self.vlm_error)
         group = ReentrantCallbackGroup()
         self.scene = RosScene(
-            self, group, self.trial_seed if self.reset_between_trials else None, self.robot.camera_names
+            self,
+            group,
+            self.trial_seed if self.reset_between_trials else None,
+            self.robot.camera_names,
+            self.robot.base_frame,
         )
         trace_dir = declare(
             self,
@@ -128,7 +149,7 @@ class AgentNode(Node):
         self.sink = RosSink(self, recorder)
         self.create_subscription(
             JointState,
-            "joint_states",
+            interface["joint_states_topic"],
             lambda m: recorder.robot_state(list(m.name), list(m.position)),
             STATE_QOS,
             callback_group=group,
@@ -136,7 +157,12 @@ class AgentNode(Node):
         namespace = self.get_namespace()
         self.sandbox = Sandbox(
             setup="maestro_agent.proxy.session:make_globals",
-            setup_kwargs={"robot": self.robot.name, "namespace": namespace, "harness": harness},
+            setup_kwargs={
+                "robot": self.robot.name,
+                "namespace": namespace,
+                "harness": harness,
+                "interface": interface,
+            },
             limits=limits,
             on_event=self.sink.live,
         )

@@ -39,14 +39,19 @@ class RosScene:
     """Snapshots from the robot's cameras; the sim's score (-1 on a real robot)."""
 
     def __init__(
-        self, node: Node, group: CallbackGroup, reset_seed: int | None, cameras: Sequence[str]
+        self,
+        node: Node,
+        group: CallbackGroup,
+        reset_seed: int | None,
+        cameras: Sequence[str],
+        base_frame: str,
     ) -> None:
         self.node, self.group, self.reset_seed = node, group, reset_seed
         self.cameras = tuple(cameras)
         self.progress_client = node.create_client(GetTaskProgress, "get_task_progress", callback_group=group)
         self.reset_client = node.create_client(ResetScene, "reset_scene", callback_group=group)
         self.task = ""  # the simulated task, from the sim's latched scene description
-        self.frames = TopicFrameSource(node, group, self.cameras, 5.0, on_demand=True)
+        self.frames = TopicFrameSource(node, group, self.cameras, 5.0, on_demand=True, base_frame=base_frame)
         node.create_subscription(
             ResetScene.Response, "scene", self._on_scene, LATCHED_QOS, callback_group=group
         )

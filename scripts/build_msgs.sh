@@ -9,7 +9,12 @@ name=$(basename "$pkg")
 builds=${MAESTRO_BUILD_DIR:-$venv/.build}
 build="$builds/$name"
 log="$builds/$name.log"
+# A fresh build tree each time: rosidl's generated sources of a removed interface would otherwise stay
+# in the tree and be linked into the new type support (undefined symbols at import).
+rm -rf "$build"
 mkdir -p "$build"
+# The installed Python package too, so removed interfaces do not linger as importable modules.
+rm -rf "$venv"/lib/python*/site-packages/"$name"
 
 export AMENT_PREFIX_PATH="$venv"   # ament_index lookups at configure time (rosidl_typesupport_c)
 export PATH="$venv/bin:$PATH"      # FindPython3 must pick the venv's Python (NumPy headers)

@@ -18,6 +18,8 @@ import yaml
 from maestro_tools.common.errors import SpecError
 
 SPEC_VERSION = 1
+RESPAWN_MAX_DEATHS = 5  # deaths within RESPAWN_WINDOW seconds after which a respawning node is given up
+RESPAWN_WINDOW = 60.0
 _ARG = re.compile(r"\$\(arg ([A-Za-z_][A-Za-z0-9_]*)\)")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TRUE = {"true", "1", "yes", "on"}
@@ -69,6 +71,8 @@ class NodeSpec:
     arguments: tuple[str, ...] = ()
     respawn: bool = False
     respawn_delay: float = 2.0
+    respawn_max_deaths: int = RESPAWN_MAX_DEATHS
+    respawn_window: float = RESPAWN_WINDOW
     required: bool = False
     condition: str = ""  # "$(arg x)" (launch when true) or "!$(arg x)" (launch when false); "" = always
     line: int = 0
@@ -110,6 +114,9 @@ class ResolvedNode:
     respawn: bool
     respawn_delay: float
     required: bool
+    # A respawning node that dies this many times within respawn_window seconds is given up (0: never).
+    respawn_max_deaths: int = RESPAWN_MAX_DEATHS
+    respawn_window: float = RESPAWN_WINDOW
 
     @property
     def fully_qualified_name(self) -> str:
@@ -128,6 +135,8 @@ _NODE_KEYS = {
     "arguments",
     "respawn",
     "respawn_delay",
+    "respawn_max_deaths",
+    "respawn_window",
     "required",
     "if",
     "unless",
@@ -215,8 +224,24 @@ def _parse_node(path: Path, raw: Any) -> NodeSpec:
         raise _fail(path, raw.line, f"node {raw['name']!r}: 'parameters' and 'remappings' must be mappings")
     try:
         respawn_delay = float(raw.get("respawn_delay", 2.0))
+        respawn_window = float(raw.get("respawn_window", RESPAWN_WINDOW))
+        if not respawn_delay >= 0 or not respawn_window > 0:
+            raise ValueError
     except (TypeError, ValueError):
-        raise _fail(path, raw.line, f"node {raw['name']!r}: 'respawn_delay' must be seconds") from None
+        raise _fail(
+            path, raw.line, f"node {raw['name']!r}: 'respawn_delay' and 'respawn_window' must be seconds"
+        ) from None
+    respawn_max_deaths = raw.get("respawn_max_deaths", RESPAWN_MAX_DEATHS)
+    if (
+        isinstance(respawn_max_deaths, bool)
+        or not isinstance(respawn_max_deaths, int)
+        or respawn_max_deaths < 0
+    ):
+        raise _fail(
+            path,
+            raw.line,
+            f"node {raw['name']!r}: 'respawn_max_deaths' must be a whole number >= 0 (0: never give up)",
+        )
     return NodeSpec(
         name=str(raw["name"]),
         executable=str(raw["executable"]),
@@ -228,6 +253,8 @@ def _parse_node(path: Path, raw: Any) -> NodeSpec:
         arguments=tuple(str(a) for a in raw.get("arguments") or ()),
         respawn=bool(raw.get("respawn", False)),
         respawn_delay=respawn_delay,
+        respawn_max_deaths=respawn_max_deaths,
+        respawn_window=respawn_window,
         required=bool(raw.get("required", False)),
         condition=condition,
         line=raw.line,
@@ -346,6 +373,8 @@ def resolve(spec: BringupSpec, overrides: Mapping[str, str], share_dir: Path) ->
                 respawn=node.respawn,
                 respawn_delay=node.respawn_delay,
                 required=node.required,
+                respawn_max_deaths=node.respawn_max_deaths,
+                respawn_window=node.respawn_window,
             )
         )
     return resolved

@@ -8,6 +8,7 @@ import numpy as np
 from transforms3d.euler import euler2mat, mat2euler
 
 from maestro_agent.proxy.harness import tool
+from maestro_agent.proxy.registry import register_tool
 from maestro_tools.common.errors import InvalidArgumentError
 
 
@@ -85,3 +86,6 @@ class Geometry:
         if matrix.shape != (4, 4):
             raise InvalidArgumentError("pose must be a 4x4 matrix (see geometry.pose)")
         return matrix[:3, :3] @ _vector(point, 3, "point") + matrix[:3, 3]
+
+
+register_tool("geometry", (), lambda ros, harness, built: Geometry())

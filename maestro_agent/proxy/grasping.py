@@ -9,6 +9,7 @@ from transforms3d.euler import mat2euler
 
 from maestro_agent.proxy.harness import Harness, retry, show, tool
 from maestro_agent.proxy.perception import Perception
+from maestro_agent.proxy.registry import register_tool
 from maestro_agent.proxy.robot import Robot
 from maestro_agent.proxy.ros_client import RosClient
 from maestro_agent.proxy.types import GraspCandidate, GripperState
@@ -37,13 +38,15 @@ class Grasping:
 
     module = "grasping"
 
-    def __init__(self, ros: RosClient, harness: Harness, robot: Robot, perception: Perception) -> None:
+    def __init__(self, ros: RosClient | None, harness: Harness, robot: Robot, perception: Perception) -> None:
         self._ros, self._harness, self._robot, self._perception = ros, harness, robot, perception
+        if ros is not None:
+            self._plan_grasp = ros.service(PlanGrasp, "plan_grasp")
 
     def _plan_in(self, label: str, camera: str, max_grasps: int) -> list[GraspCandidate]:
         detection = self._perception._find([label], camera, masks=True)[0]
         request = PlanGrasp.Request(detection=detection, max_grasps=max_grasps, check_reachability=True)
-        response = self._ros.call(self._ros.plan_grasp, request, self._harness.service_timeout_s)
+        response = self._ros.call(self._plan_grasp, request, self._harness.service_timeout_s)
         candidates = [to_candidate(g) for g in response.grasps]
         if self._harness.renders and candidates:
             frame = self._ros.frame(detection.camera)
@@ -61,15 +64,18 @@ class Grasping:
         return candidates
 
     @tool("grasping")
-    def plan(self, label: str, camera: str = "scene", max_grasps: int = 4) -> list[GraspCandidate]:
+    def plan(self, label: str, camera: str = "", max_grasps: int = 4) -> list[GraspCandidate]:
         """Ranked grasps (best first) for the object ``label`` seen in ``camera``; each has the gripper
         position, orientation and opening width. They are drawn on the camera image for you."""
         if not isinstance(label, str) or not label.strip():
             raise InvalidArgumentError("label must name the object, e.g. 'tennis ball'")
         if not 1 <= int(max_grasps) <= 20:
             raise InvalidArgumentError(f"max_grasps must be 1..20; got {max_grasps}")
-        order = [camera, "wrist" if camera == "scene" else "scene"]
-        return retry(self._harness.tries, lambda k: self._plan_in(label, order[k % 2], int(max_grasps)))
+        camera = self._harness.check_camera(camera)
+        order = [camera, *(c for c in self._harness.robot.camera_names if c != camera)]
+        return retry(
+            self._harness.tries, lambda k: self._plan_in(label, order[k % len(order)], int(max_grasps))
+        )
 
     @tool("grasping")
     def execute(
@@ -84,23 +90,27 @@ class Grasping:
         self._robot.open_gripper()
         self._robot.move_gripper_to(grasp.position - grasp.approach * approach_distance, grasp.orientation)
         self._robot.move_gripper_to(grasp.position, grasp.orientation, path="line", speed=0.5)
-        state = self._robot.grasp()
+        # The planner's width has 1 cm of clearance around the object: the fingers should stop near the rest.
+        state = self._robot.grasp(expected_width=max(grasp.width - 0.01, 0.001))
         if lift > 0:
             self._robot.move_gripper_by([0.0, 0.0, lift])
         return state
 
     @tool("grasping")
     def pick(self, label: str, lift: float = 0.15) -> GripperState:
-        """Pick up ``label``: plan from the scene camera, move above it, re-plan from the close wrist view,
-        grasp and lift. With the harness on, a miss is retried with a fresh detection and the next grasp."""
+        """Pick up ``label``: plan from the detection camera, move above it, re-plan from the close hand
+        camera view, grasp and lift. With the harness on, a miss is retried with a fresh detection and the
+        next grasp."""
+        robot = self._harness.robot
+        hand = robot.hand_camera
 
         def attempt(k: int) -> GripperState:
-            candidates = self.plan(label, "scene")
+            candidates = self.plan(label, robot.detection_camera)
             first = candidates[min(k, len(candidates) - 1)]
             self._robot.open_gripper()
             self._robot.move_gripper_to(first.position + np.array([0.0, 0.0, 0.12]), first.orientation)
             try:
-                close = self.plan(label, "wrist")
+                close = self.plan(label, hand)
             except MaestroError:
                 close = candidates
             try:
@@ -111,6 +121,13 @@ class Grasping:
                 raise
 
         return retry(self._harness.tries, attempt, retry_on=(GraspFailedError,))
+
+
+register_tool(
+    "grasping",
+    ("arm", "gripper", "cameras"),
+    lambda ros, harness, built: Grasping(ros, harness, built["robot"], built["perception"]),
+)
 
 
 def _matrix(candidate: GraspCandidate) -> np.ndarray:

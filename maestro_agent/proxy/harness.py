@@ -46,8 +46,8 @@ class Harness:
         return self.enabled and self.render
 
     def check_camera(self, camera: str) -> str:
-        """``camera`` if the robot has it, else an error listing its cameras."""
-        return self.robot.camera(camera).name
+        """``camera`` if the robot has it ("" = the robot's detection camera), else an error listing them."""
+        return self.robot.camera(camera or self.robot.detection_camera).name
 
     def check_position(self, position: Any, what: str = "position") -> np.ndarray:
         return check_position(position, self.robot.workspace, what)

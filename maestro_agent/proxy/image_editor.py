@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from maestro_agent.proxy.harness import Harness, show, tool
+from maestro_agent.proxy.registry import register_tool
 from maestro_agent.proxy.ros_client import RosClient
 from maestro_tools.common import render
 from maestro_tools.common.errors import InvalidArgumentError
@@ -28,9 +29,9 @@ class ImageEditor:
         self._ros, self._harness = ros, harness
 
     @tool("perception")
-    def draw_point(self, position: Sequence[float], label: str = "", camera: str = "scene") -> np.ndarray:
+    def draw_point(self, position: Sequence[float], label: str = "", camera: str = "") -> np.ndarray:
         """Draw the 3D base-frame ``position`` on a fresh image of ``camera`` and show it."""
-        self._harness.check_camera(camera)
+        camera = self._harness.check_camera(camera)
         point = np.asarray(position, dtype=float).reshape(3)
         frame = self._ros.frame(camera)
         pixels, in_front = render.project(point, frame.intrinsics, frame.camera_pose)
@@ -53,3 +54,6 @@ class ImageEditor:
     def show(self, image: np.ndarray, label: str = "image") -> None:
         """Show ``image`` to yourself in the next observation."""
         show(label, _image(image))
+
+
+register_tool("image_editor", ("cameras",), lambda ros, harness, built: ImageEditor(ros, harness))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from maestro_agent.proxy.harness import Harness, retry, show, tool
+from maestro_agent.proxy.registry import register_tool
 from maestro_agent.proxy.robot import Robot
 from maestro_agent.proxy.ros_client import RosClient
 from maestro_agent.proxy.types import Detection, Keypoint
@@ -47,15 +48,18 @@ class Perception:
 
     module = "perception"
 
-    def __init__(self, ros: RosClient, harness: Harness, robot: Robot) -> None:
+    def __init__(self, ros: RosClient | None, harness: Harness, robot: Robot | None) -> None:
         self._ros, self._harness, self._robot = ros, harness, robot
+        if ros is not None:
+            self._detect = ros.service(Detect, "detect")
+            self._point = ros.service(Point, "point")
 
     def _detect_once(
         self, labels: list[str], camera: str, masks: bool = False
     ) -> tuple[list[object], object]:
-        self._harness.check_camera(camera)
+        camera = self._harness.check_camera(camera)
         request = Detect.Request(labels=labels, camera=camera, with_masks=masks)
-        response = self._ros.call(self._ros.detect, request, self._harness.service_timeout_s)
+        response = self._ros.call(self._detect, request, self._harness.service_timeout_s)
         found = [d for d in response.detections if not self._harness.enabled or self._valid(d)]
         if not found:
             raise NotFoundError(
@@ -70,6 +74,7 @@ class Perception:
         return bool(message.has_3d) and bool(np.isfinite([position.x, position.y, position.z]).all())
 
     def _cameras(self, camera: str) -> list[str]:
+        camera = self._harness.check_camera(camera)
         others = [c for c in self._harness.robot.camera_names if c != camera]
         return [camera, *others, camera]
 
@@ -93,19 +98,19 @@ class Perception:
         return found
 
     @tool("perception")
-    def detect(self, labels: str | Sequence[str] | None, camera: str = "scene") -> list[Detection]:
-        """All detections of ``labels`` (e.g. ["tennis ball", "bowl"]; None = every object) in camera
-        "scene" or "wrist", best first, with 3D centre (position), size (extent) and axes in the base
-        frame. NotFoundError lists what is visible."""
+    def detect(self, labels: str | Sequence[str] | None, camera: str = "") -> list[Detection]:
+        """All detections of ``labels`` (e.g. ["tennis ball", "bowl"]; None = every object) in ``camera``
+        (empty: the robot's detection camera), best first, with 3D centre (position), size (extent) and axes
+        in the base frame. NotFoundError lists what is visible."""
         return [to_detection(d) for d in self._find(_labels(labels, allow_all=True), camera)]
 
     @tool("perception")
-    def locate(self, label: str, camera: str = "scene") -> Detection:
+    def locate(self, label: str, camera: str = "") -> Detection:
         """The best detection of one object, e.g. perception.locate("bowl").position."""
         return self.detect([label], camera)[0]
 
     @tool("perception")
-    def get_position_from_labels(self, labels: Sequence[str], camera: str = "scene") -> dict[str, np.ndarray]:
+    def get_position_from_labels(self, labels: Sequence[str], camera: str = "") -> dict[str, np.ndarray]:
         """{label: 3D centre} for each label, e.g. {"bowl": array([0.5, 0.1, 0.03])}."""
         return {label: self.locate(label, camera).position for label in _labels(labels)}
 
@@ -115,12 +120,14 @@ class Perception:
         again from close by: a more precise position before grasping. The arm moves."""
         if not 0.1 <= height <= 0.5:
             raise InvalidArgumentError(f"height must be 0.1..0.5 m; got {height}")
-        position = self.locate(label, "scene").position
+        robot = self._harness.robot
+        hand = robot.hand_camera
+        position = self.locate(label, robot.detection_camera).position
         self._robot.move_gripper_to(position + np.array([0.0, 0.0, height]), DOWN)
-        return self.locate(label, "wrist")
+        return self.locate(label, hand)
 
     @tool("perception")
-    def point(self, description: str, camera: str = "scene", max_points: int = 1) -> list[Keypoint]:
+    def point(self, description: str, camera: str = "", max_points: int = 1) -> list[Keypoint]:
         """Points matching a description such as "the handle of the mug" or "the top of the red cube",
         best first, each with its pixel and 3D position."""
         if not isinstance(description, str) or not description.strip():
@@ -131,7 +138,7 @@ class Perception:
             request = Point.Request(
                 description=description, camera=order[attempt % len(order)], max_points=max_points
             )
-            response = self._ros.call(self._ros.point, request, self._harness.service_timeout_s)
+            response = self._ros.call(self._point, request, self._harness.service_timeout_s)
             points = [
                 Keypoint(
                     label=p.label,
@@ -156,3 +163,8 @@ class Perception:
                 render.draw_points(image, [p.pixel for p in points], [p.label for p in points]),
             )
         return points
+
+
+register_tool(
+    "perception", ("cameras",), lambda ros, harness, built: Perception(ros, harness, built.get("robot"))
+)

@@ -6,21 +6,26 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+from control_msgs.action import GripperCommand
+from control_msgs.msg import GripperCommand as GripperGoal
 from geometry_msgs.msg import PoseStamped
 from transforms3d.euler import euler2mat, mat2euler
 
 from maestro_agent.proxy.harness import Harness, show, tool
+from maestro_agent.proxy.registry import register_tool
 from maestro_agent.proxy.ros_client import RosClient, raise_for
 from maestro_agent.proxy.types import GripperState, RobotState
-from maestro_msgs.action import GripperCommand, MoveArm
+from maestro_msgs.action import MoveArm
 from maestro_tools.common.conversions import matrix_to_pose
 from maestro_tools.common.errors import (
     CollisionError,
     GraspFailedError,
     InvalidArgumentError,
     StalledError,
+    UnavailableError,
     UnreachableError,
 )
+from maestro_tools.robots.gripper import command_position, holding, judge_grasp, opening
 
 PATHS = {
     "auto": MoveArm.Goal.PATH_AUTO,
@@ -66,22 +71,31 @@ class Robot:
 
     module = "robot"
 
-    def __init__(self, ros: RosClient, harness: Harness) -> None:
+    def __init__(self, ros: RosClient | None, harness: Harness) -> None:
         self._ros, self._harness = ros, harness
         self._profile = harness.robot
+        if ros is not None:
+            self._move_arm = ros.action(MoveArm, "move_arm")
+            self._gripper_action = ros.action(GripperCommand, ros.interface.gripper_action)
 
     # -- state -----------------------------------------------------------------------------------
     def _gripper(self) -> GripperState:
         joints = self._ros.joints()
         gripper = self._profile.gripper
         width = float(sum(joints.get(name, 0.0) for name in gripper.finger_joints))
+        return self._state(width)
+
+    def _state(self, width: float, held: bool | None = None) -> GripperState:
+        gripper = self._profile.gripper
         fraction = float(np.clip(1.0 - width / gripper.max_width, 0.0, 1.0))
-        return GripperState(width=width, fraction_closed=fraction, holding=0.1 <= fraction <= 0.9)
+        return GripperState(
+            width=width, fraction_closed=fraction, holding=holding(width, gripper) if held is None else held
+        )
 
     @tool("control")
     def get_state(self) -> RobotState:
-        """Gripper position and orientation, joint positions, and the gripper: fraction_closed 0 (open) to 1
-        (closed); between 0.1 and 0.9 after a grasp means something is held."""
+        """Gripper position and orientation, joint positions, and the gripper: its opening, fraction_closed
+        0 (open) to 1 (closed), and holding (the fingers stopped between fully closed and fully open)."""
         pose = self._ros.tcp_pose()
         joints = self._ros.joints()
         return RobotState(
@@ -93,9 +107,9 @@ class Robot:
         )
 
     @tool("perception")
-    def get_image(self, camera: str = "scene") -> np.ndarray:
+    def get_image(self, camera: str = "") -> np.ndarray:
         """The current RGB image (H, W, 3) of a camera (see the robot's cameras); it is also shown to you."""
-        self._harness.check_camera(camera)
+        camera = self._harness.check_camera(camera)
         image = self._ros.frame(camera).rgb
         show(f"{camera} camera", image)
         return image
@@ -133,7 +147,7 @@ class Robot:
 
     def _move(self, goal: MoveArm.Goal) -> RobotState:
         watch = FailureFeedback() if self._harness.enabled else None
-        result = self._ros.act(self._ros.move_arm, goal, self._harness.motion_timeout_s, on_feedback=watch)
+        result = self._ros.act(self._move_arm, goal, self._harness.motion_timeout_s, on_feedback=watch)
         raise_for(result)
         return self.get_state()
 
@@ -199,38 +213,49 @@ class Robot:
         return self.move_joints(self._profile.arm.home)
 
     # -- gripper ---------------------------------------------------------------------------------
-    def _gripper_command(self, command: int) -> GripperState:
-        result = self._ros.act(
-            self._ros.gripper, GripperCommand.Goal(command=command), self._harness.motion_timeout_s
+    def _gripper_command(self, width: float, force: float) -> float:
+        """Send the gripper to ``width`` (m) squeezing with at most ``force`` (N); the final opening."""
+        goal = GripperCommand.Goal(
+            command=GripperGoal(position=command_position(width, self._profile.gripper), max_effort=force)
         )
-        state = GripperState(
-            width=float(result.width),
-            fraction_closed=float(result.closed_fraction),
-            holding=bool(result.object_held),
-        )
-        if not result.success and not (command == GripperCommand.Goal.GRASP and not self._harness.enabled):
-            raise_for(result)
-        return state
+        result = self._ros.act(self._gripper_action, goal, self._harness.motion_timeout_s)
+        if result is None:
+            raise UnavailableError("the gripper controller gave no result")
+        return opening(result.position, self._profile.gripper)
 
     @tool("control")
     def open_gripper(self) -> GripperState:
-        """Open the gripper fully."""
-        return self._gripper_command(GripperCommand.Goal.OPEN)
+        """Open the gripper fully; returns once the fingers have stopped."""
+        return self._state(self._gripper_command(self._profile.gripper.max_width, 0.0))
 
     @tool("control")
     def close_gripper(self) -> GripperState:
-        """Close the gripper fully (use grasp() to hold an object: it reports whether one is held)."""
-        return self._gripper_command(GripperCommand.Goal.CLOSE)
+        """Close the gripper fully (use grasp() to hold an object: it says whether one is held)."""
+        gripper = self._profile.gripper
+        return self._state(self._gripper_command(0.0, gripper.grasp_force))
 
     @tool("control")
-    def grasp(self) -> GripperState:
-        """Close on the object between the fingers. Raises GraspFailedError when it closed on nothing (the
-        fingers are then fully closed: move back up, open, and try again lower or re-detect the object)."""
-        try:
-            return self._gripper_command(GripperCommand.Goal.GRASP)
-        except GraspFailedError as exc:
+    def grasp(self, expected_width: float | None = None, force: float | None = None) -> GripperState:
+        """Close on the object between the fingers with ``force`` newtons (None: the gripper's default) and
+        judge it as a real gripper does, by where the fingers stopped: on nothing (fully closed), or, if you
+        give the object's ``expected_width`` in metres, well inside it, raises GraspFailedError (move back
+        up, open, and approach again, e.g. lower or re-detected)."""
+        gripper = self._profile.gripper
+        squeeze = gripper.grasp_force if force is None else float(force)
+        if not 0.0 < squeeze <= gripper.max_force:
+            raise InvalidArgumentError(f"force must be in (0, {gripper.max_force}] N; got {force}")
+        if expected_width is not None and not 0.0 < float(expected_width) <= gripper.max_width:
+            raise InvalidArgumentError(
+                f"expected_width must be in (0, {gripper.max_width}] m; got {expected_width}"
+            )
+        judgement = judge_grasp(self._gripper_command(0.0, squeeze), gripper, expected_width)
+        if not judgement.held and self._harness.enabled:
             pose = self._ros.tcp_pose()
             raise GraspFailedError(
-                f"{exc}: the gripper closed on nothing at {np.round(pose[:3, 3], 3).tolist()} "
-                "(fraction_closed 1.0); open it and approach again, e.g. lower or re-detected"
-            ) from None
+                f"{judgement.message} at {np.round(pose[:3, 3], 3).tolist()}; open the gripper and approach "
+                "again, e.g. lower or re-detected"
+            )
+        return self._state(judgement.width, judgement.held)
+
+
+register_tool("robot", ("arm", "gripper"), lambda ros, harness, built: Robot(ros, harness))

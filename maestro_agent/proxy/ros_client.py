@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,6 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from maestro_msgs.action import GripperCommand, MoveArm
-from maestro_msgs.srv import Detect, GetTaskProgress, PlanGrasp, Point
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.conversions import pose_to_matrix
 from maestro_tools.common.errors import (
@@ -36,8 +35,18 @@ from maestro_tools.common.errors import (
 from maestro_tools.common.qos import STATE_QOS
 from maestro_tools.perception.objects import CameraFrame
 from maestro_tools.perception.topic_source import TopicFrameSource
+from maestro_tools.robots.profile import RobotProfile
 
 POLL_S = 0.01
+
+
+@dataclass(frozen=True)
+class RobotInterface:
+    """Where the robot's own interface is (sim: these defaults; franka_ros2: config/franka/sim_false.yaml)."""
+
+    gripper_action: str
+    joint_states_topic: str
+    joint_prefix: str
 
 
 def _wait(done: Callable[[], bool], timeout: float) -> bool:
@@ -53,26 +62,30 @@ class RosClient:
     """Clients for detect, point, plan_grasp, move_arm, gripper and the robot's state, in ``namespace``."""
 
     def __init__(
-        self, cameras: tuple[str, ...], namespace: str = "/maestro", node_name: str = "agent_proxy"
+        self,
+        profile: RobotProfile,
+        namespace: str = "/maestro",
+        node_name: str = "agent_proxy",
+        gripper_action: str = "gripper_controller/gripper_cmd",
+        joint_states_topic: str = "joint_states",
+        joint_prefix: str = "",
     ) -> None:
+        names = profile.joint_names(joint_prefix)
+        own = profile.joint_names()
+        self._own_names = dict(zip((*names.arm, *names.fingers), (*own.arm, *own.fingers), strict=True))
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = Node(node_name, namespace=namespace, context=self.context)
         group = ReentrantCallbackGroup()
         self._group = group
-        self._frames = TopicFrameSource(self.node, group, cameras, 5.0, on_demand=True)
-        self.detect = self.node.create_client(Detect, "detect", callback_group=group)
-        self.point = self.node.create_client(Point, "point", callback_group=group)
-        self.plan_grasp = self.node.create_client(PlanGrasp, "plan_grasp", callback_group=group)
-        self.task_progress = self.node.create_client(
-            GetTaskProgress, "get_task_progress", callback_group=group
+        self._frames = TopicFrameSource(
+            self.node, group, profile.camera_names, 5.0, on_demand=True, base_frame=profile.base_frame
         )
-        self.move_arm = ThreadSafeActionClient(self.node, MoveArm, "move_arm", callback_group=group)
-        self.gripper = ThreadSafeActionClient(self.node, GripperCommand, "gripper", callback_group=group)
+        self.interface = RobotInterface(gripper_action, joint_states_topic, joint_prefix)
         self._joints: JointState | None = None
         self._tcp: PoseStamped | None = None
         self.node.create_subscription(
-            JointState, "joint_states", self._on_joints, STATE_QOS, callback_group=group
+            JointState, joint_states_topic, self._on_joints, STATE_QOS, callback_group=group
         )
         self.node.create_subscription(PoseStamped, "tcp_pose", self._on_tcp, STATE_QOS, callback_group=group)
         self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
@@ -107,7 +120,7 @@ class RosClient:
                 f"no joint_states within {timeout} s; is the robot (sim node or driver) running?"
             )
         message = self._joints
-        return dict(zip(message.name, message.position, strict=False))
+        return {self._own_names.get(n, n): p for n, p in zip(message.name, message.position, strict=False)}
 
     def tcp_pose(self, timeout: float = 5.0) -> np.ndarray:
         if not _wait(lambda: self._tcp is not None, timeout):
@@ -117,6 +130,13 @@ class RosClient:
     def frame(self, camera: str, timeout: float = 5.0) -> CameraFrame:
         """One matched colour + depth + pose frame from ``camera`` (subscribes only for the grab)."""
         return self._frames.grab(camera, timeout)
+
+    # -- clients (the tools create theirs when they are built, before any code runs) ---------------
+    def service(self, srv_type: Any, name: str) -> Any:
+        return self.node.create_client(srv_type, name, callback_group=self._group)
+
+    def action(self, action_type: Any, name: str) -> ThreadSafeActionClient:
+        return ThreadSafeActionClient(self.node, action_type, name, callback_group=self._group)
 
     # -- calls -----------------------------------------------------------------------------------
     def call(self, client: Any, request: Any, timeout: float) -> Any:

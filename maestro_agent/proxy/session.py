@@ -11,12 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from maestro_agent.proxy.geometry import Geometry
-from maestro_agent.proxy.grasping import Grasping
+# The tool modules, imported for their registration (each imports the tools it builds on first).
+import maestro_agent.proxy.geometry
+import maestro_agent.proxy.grasping
+import maestro_agent.proxy.image_editor
+import maestro_agent.proxy.perception
+import maestro_agent.proxy.robot  # noqa: F401
 from maestro_agent.proxy.harness import Harness
-from maestro_agent.proxy.image_editor import ImageEditor
-from maestro_agent.proxy.perception import Perception
-from maestro_agent.proxy.robot import Robot
+from maestro_agent.proxy.registry import build_tools
 from maestro_agent.proxy.ros_client import RosClient
 from maestro_agent.sandbox import channel
 from maestro_tools.common.errors import InvalidArgumentError
@@ -36,23 +38,20 @@ def fail(reason: str) -> None:
 
 
 def tools(ros: Any, harness: Harness) -> dict[str, Any]:
-    """The proxy objects over ``ros`` (a RosClient, or None for documentation only)."""
-    robot = Robot(ros, harness)
-    perception = Perception(ros, harness, robot)
-    return {
-        "robot": robot,
-        "perception": perception,
-        "grasping": Grasping(ros, harness, robot, perception),
-        "geometry": Geometry(),
-        "image_editor": ImageEditor(ros, harness),
-    }
+    """The proxy objects for the harness's robot over ``ros`` (a RosClient, or None for documentation)."""
+    return build_tools(ros, harness)
 
 
 def make_globals(
-    robot: str, namespace: str = "/maestro", harness: bool = True, attempts: int = 3
+    robot: str,
+    namespace: str = "/maestro",
+    harness: bool = True,
+    attempts: int = 3,
+    interface: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """``interface``: the robot interface's names (gripper_action, joint_states_topic, joint_prefix)."""
     profile = get_robot(robot)
-    ros = RosClient(profile.camera_names, namespace=namespace)
+    ros = RosClient(profile, namespace=namespace, **(interface or {}))
     atexit.register(ros.close)
     names = tools(ros, Harness(profile, enabled=harness, attempts=attempts))
     return {**names, "done": done, "fail": fail, "np": np}

@@ -1,7 +1,7 @@
 """Trials of the trace store as a LeRobot dataset (codebase v2.1 layout), for policy learning.
 
 Each trial becomes one episode, its joint states resampled to ``fps`` (hold-last) from the first to the
-last recorded state. Per frame: ``observation.state`` = the joint positions (Panda: 7 arm joints + 2
+last recorded state. Per frame: ``observation.state`` = the joint positions (Franka: 7 arm joints + 2
 finger joints in metres); ``action`` = the joint positions of the next frame, i.e. an absolute
 joint-position target 1/fps ahead (the last frame repeats its state); ``observation.images.scene`` = the
 latest "scene camera" image at or before the frame (the earliest one for frames before it), stored as an
@@ -26,6 +26,7 @@ import numpy as np
 
 from maestro_agent.traces.export import LIST_HINT, _check_out, _database, _root, _staged, _trial
 from maestro_tools.common.errors import InvalidArgumentError, NoDataError, UnavailableError
+from maestro_tools.robots import get_robot, robot_names
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +250,15 @@ def export_lerobot(
     return out
 
 
+def _robot_type(joints: list[str]) -> str:
+    """The registered robot profile whose arm and gripper joints these are, else "unknown"."""
+    for name in robot_names():
+        own = get_robot(name).joint_names()
+        if set(joints) == {*own.arm, *own.fingers}:
+            return name
+    return "unknown"
+
+
 def _info(
     joints: list[str], size: tuple[int, int], fps: int, video: bool, tasks: int,
     episodes: list[dict[str, Any]], root: Path,
@@ -269,7 +279,7 @@ def _info(
     stored = "one mp4 per episode (MPEG-4 Part 2)" if video else "the recorded JPEG bytes in the Parquet rows"
     return {
         "codebase_version": "v2.1",
-        "robot_type": "panda" if all(joint.startswith("panda_") for joint in joints) else "unknown",
+        "robot_type": _robot_type(joints),
         "total_episodes": len(episodes),
         "total_frames": sum(episode["length"] for episode in episodes),
         "total_tasks": tasks,

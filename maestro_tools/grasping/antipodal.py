@@ -29,11 +29,12 @@ def estimate_normals(points: np.ndarray, neighbours: int = 20) -> np.ndarray:
 
 def antipodal_grasps(
     points: np.ndarray,
+    *,
+    max_width: float,
+    pad_clearance: float,
     normals: np.ndarray | None = None,
     samples: int = 500,
     friction: float = 0.5,
-    max_width: float = 0.08,
-    pad_clearance: float = 0.012,
     seed: int = 0,
     keep: int = 10,
 ) -> list[GraspCandidate]:

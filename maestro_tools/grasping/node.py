@@ -99,7 +99,9 @@ class GraspPlannerNode(Node):
             "Cameras a detection may come from (collision check)",
             read_only=True,
         )
-        self.frames = TopicFrameSource(self, self._group, cameras, self.timeout, on_demand=True)
+        self.frames = TopicFrameSource(
+            self, self._group, cameras, self.timeout, on_demand=True, base_frame=self.profile.base_frame
+        )
         self.create_service(PlanGrasp, "plan_grasp", self.on_plan, callback_group=self._group)
         self.markers = self.create_publisher(MarkerArray, "grasp_planner/markers", LATCHED_QOS)
 

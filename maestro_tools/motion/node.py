@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Duration
+from control_msgs.action import FollowJointTrajectory
+from control_msgs.msg import JointTolerance
 from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
@@ -29,7 +31,7 @@ from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import MarkerArray
 
-from maestro_msgs.action import ExecuteTrajectory, MoveArm
+from maestro_msgs.action import MoveArm
 from maestro_tools.common import markers
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
@@ -39,17 +41,16 @@ from maestro_tools.common.errors import (
     InvalidArgumentError,
     MaestroError,
     NoDataError,
-    NotFoundError,
     StalledError,
     UnavailableError,
     UnreachableError,
 )
 from maestro_tools.common.node_main import run_node
-from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
 from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.motion.kinematics import ArmKinematics, time_path
 from maestro_tools.motion.moveit_backend import MoveItMotion, load_moveit
+from maestro_tools.motion.params import declare_motion_params
 from maestro_tools.motion.path_builder import PathBuilder, PlannedMotion
 from maestro_tools.motion.planner import JointSpacePlanner
 from maestro_tools.motion.tracking import TrackingWatch
@@ -68,113 +69,56 @@ def _duration(seconds: float) -> Duration:
     return Duration(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9)
 
 
+# control_msgs/FollowJointTrajectory result codes -> maestro's: a controller that ends away from the
+# goal (or off the path) has met resistance, which the agent's harness treats as a stall.
+CONTROLLER_ERRORS = {
+    FollowJointTrajectory.Result.INVALID_GOAL: ErrorCode.INVALID_ARGUMENT,
+    FollowJointTrajectory.Result.INVALID_JOINTS: ErrorCode.INVALID_ARGUMENT,
+    FollowJointTrajectory.Result.OLD_HEADER_TIMESTAMP: ErrorCode.INVALID_ARGUMENT,
+    FollowJointTrajectory.Result.PATH_TOLERANCE_VIOLATED: ErrorCode.STALLED,
+    FollowJointTrajectory.Result.GOAL_TOLERANCE_VIOLATED: ErrorCode.STALLED,
+}
+
+
+JOINT_STATES_WAIT = 3.0  # s a goal waits for the first joint states (a robot driver still starting)
+
+
 class MotionNode(Node):
     def __init__(self) -> None:
         super().__init__("motion")
         self.profile = declare_robot(self)
-        surfaces = declare_surfaces(self)
-        prefix = declare(
-            self,
-            "joint_prefix",
-            "",
-            "The driver's joint-name prefix if it differs from the profile's (franka_ros2: fr3_)",
-            read_only=True,
-        )
-        self.joint_names = self.profile.joint_names(prefix)
-        backend = declare(
-            self,
-            "backend",
-            "mink",
-            "Motion backend: mink (IK, Cartesian lines, OMPL paths; executes via robot_action) or moveit "
-            "(moveit_py on a stock ROS install with the robot's MoveIt config)",
-            choices=("mink", "moveit"),
-            read_only=True,
-        )
+        params = declare_motion_params(self, self.profile)
+        self.joint_names = self.profile.joint_names(params.joint_prefix)
         self.moveit: MoveItMotion | None = None
-        if backend == "moveit":
-            default_group = str(self.profile.extra.get("moveit_group", "arm"))
-            group = declare(self, "moveit_group", default_group, "MoveIt planning group", read_only=True)
-            tcp = declare(
-                self,
-                "moveit_tcp_link",
-                self.profile.arm.tcp_frame,
-                "Link the pose goals refer to",
-                read_only=True,
+        if params.backend == "moveit":
+            self.moveit = MoveItMotion(
+                load_moveit(f"{self.get_name()}_moveit_py"), params.moveit_group, params.moveit_tcp_link
             )
-            self.moveit = MoveItMotion(load_moveit(f"{self.get_name()}_moveit_py"), group, tcp)
-        self.robot_model = RobotModel(self.profile, surfaces)
-        self.max_velocity = declare(
-            self,
-            "max_joint_velocity",
-            self.robot_model.arm.max_joint_velocity,
-            "Joint speed limit at velocity_scaling 1, rad/s",
-            minimum=0.05,
-            maximum=2.5,
-        )
-        robot_action = declare(
-            self, "robot_action", "execute_trajectory", "The robot's ExecuteTrajectory action", read_only=True
-        )
-        self.scene_camera = declare(
-            self,
-            "scene_camera",
-            "scene",
-            "Camera whose depth cloud motions keep clear of (the objects around the robot); empty: plan "
-            "against the robot and the support surfaces only",
-            read_only=True,
-        )
-        self.scene_timeout = declare(
-            self,
-            "scene_timeout",
-            3.0,
-            "Seconds to wait for a scene camera frame",
-            minimum=0.05,
-            maximum=10.0,
-            read_only=True,
-        )
-        clearance = declare(
-            self,
-            "clearance",
-            0.015,
-            "Metres the arm keeps from scene points",
-            minimum=0.0,
-            maximum=0.1,
-            read_only=True,
-        )
-        self.stall_tolerance = declare(
-            self,
-            "stall_tolerance",
-            0.15,
-            "Radians a joint may lag its trajectory before it counts as stalled",
-            minimum=0.01,
-            maximum=1.0,
-            read_only=True,
-        )
-        self.stall_time = declare(
-            self,
-            "stall_time",
-            0.3,
-            "Seconds of lag beyond stall_tolerance that stop a motion",
-            minimum=0.05,
-            read_only=True,
-        )
+        self.robot_model = RobotModel(self.profile, declare_surfaces(self))
+        self.max_velocity = params.max_joint_velocity
+        self.scene_camera, self.scene_timeout = params.scene_camera, params.scene_timeout
+        self.stall_tolerance, self.stall_time = params.stall_tolerance, params.stall_time
+        self.goal_tolerance = params.goal_tolerance
+        clearance, robot_action, joint_states = params.clearance, params.arm_action, params.joint_states_topic
+        self.joint_states_topic = joint_states
         self.kinematics = ArmKinematics(self.robot_model)
         self.planner = JointSpacePlanner(self.robot_model, clearance=clearance)
         self.paths = PathBuilder(self.kinematics, self.planner)
         self._lock = threading.Lock()  # the kinematics model is not thread-safe
         self._joints: JointState | None = None
+        self._joint_messages = 0
         group = ReentrantCallbackGroup()
         cameras = [self.scene_camera] if self.scene_camera else []
-        self.frames = TopicFrameSource(self, group, cameras, self.scene_timeout, on_demand=True)
-        self.create_subscription(JointState, "joint_states", self._on_joints, STATE_QOS, callback_group=group)
+        self.frames = TopicFrameSource(
+            self, group, cameras, self.scene_timeout, on_demand=True, base_frame=self.profile.base_frame
+        )
+        self.create_subscription(JointState, joint_states, self._on_joints, STATE_QOS, callback_group=group)
         self.robot_action = robot_action
-        self.robot = ThreadSafeActionClient(self, ExecuteTrajectory, robot_action, callback_group=group)
+        self.robot = ThreadSafeActionClient(self, FollowJointTrajectory, robot_action, callback_group=group)
         self.markers = self.create_publisher(MarkerArray, "motion/markers", LATCHED_QOS)
         # The TCP in the base frame, from the joint states: what the agent's robot.get_state() reads.
         self.tcp_pub = self.create_publisher(PoseStamped, "tcp_pose", STATE_QOS)
-        tcp_rate = declare(
-            self, "tcp_pose_rate", 30.0, "Hz of tcp_pose publishing", minimum=1.0, maximum=200.0
-        )
-        self.create_timer(1.0 / tcp_rate, self._publish_tcp, callback_group=group)
+        self.create_timer(1.0 / params.tcp_pose_rate, self._publish_tcp, callback_group=group)
         ActionServer(
             self,
             MoveArm,
@@ -187,6 +131,13 @@ class MotionNode(Node):
 
     def _on_joints(self, message: JointState) -> None:
         self._joints = message
+        self._joint_messages += 1
+
+    def _fresh_joints(self, timeout: float = 0.3) -> None:
+        """Wait for joint states sent after this call (the controller's result may beat the last ones)."""
+        seen, deadline = self._joint_messages, time.monotonic() + timeout
+        while self._joint_messages < seen + 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def _publish_tcp(self) -> None:
         if self._joints is None:
@@ -201,11 +152,15 @@ class MotionNode(Node):
         message.header.frame_id, message.header.stamp = self.profile.base_frame, self._joints.header.stamp
         self.tcp_pub.publish(message)
 
-    def current_positions(self) -> np.ndarray:
+    def current_positions(self, wait: float = 0.0) -> np.ndarray:
+        """The arm's latest joint positions; waits up to ``wait`` s for the first joint states."""
+        deadline = time.monotonic() + wait
+        while self._joints is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         message = self._joints
         if message is None:
             raise NoDataError(
-                f"no joint_states received on {self.resolve_topic_name('joint_states')}; "
+                f"no joint states on {self.resolve_topic_name(self.joint_states_topic)} within {wait:.0f} s; "
                 "is the robot (sim node or driver) running?"
             )
         return self.joint_names.arm_positions(message.name, message.position)
@@ -253,7 +208,7 @@ class MotionNode(Node):
         joints = request.mode == MoveArm.Goal.JOINTS
         goal = self.joint_goal(request) if joints else self.pose_targets(request)
         cloud, viewpoint, note = self.scene_cloud()
-        start, holding = self.current_positions(), self.holding()
+        start, holding = self.current_positions(wait=JOINT_STATES_WAIT), self.holding()
         with self._lock:
             to = self.paths.to_joints if joints else self.paths.to_poses
             motion = to(start, goal, request.path, cloud, holding, viewpoint)
@@ -267,14 +222,13 @@ class MotionNode(Node):
             raise InvalidArgumentError("POSE needs exactly one waypoint, WAYPOINTS at least one")
         targets = []
         for index, stamped in enumerate(request.waypoints):
-            if stamped.header.frame_id not in ("", self.profile.base_frame):
-                raise NotFoundError(
-                    f"unknown frame {stamped.header.frame_id!r}; poses must be in: {self.profile.base_frame}"
-                )
             try:
-                targets.append(pose_to_matrix(stamped.pose))
+                pose_to_matrix(stamped.pose)  # a malformed pose is the caller's error, before any lookup
             except MaestroError as exc:
                 raise InvalidArgumentError(f"waypoint {index}: {exc}") from None
+            # Any frame TF knows (the base frame, world, a camera's optical frame...); NotFoundError
+            # naming the frames that exist otherwise.
+            targets.append(self.frames.tf.pose_in(stamped, self.profile.base_frame))
             if not np.isfinite(targets[-1]).all():
                 raise InvalidArgumentError(f"waypoint {index} has NaN coordinates")
         return targets
@@ -322,8 +276,8 @@ class MotionNode(Node):
             motion = self.plan(request)
             if not self.robot.wait_for_server(timeout_sec=2.0):
                 raise UnavailableError(
-                    f"the robot's {self.robot_action} action is not available; is the sim or "
-                    "the Franka bridge running?"
+                    f"the arm controller's action {self.resolve_topic_name(self.robot_action)} is not "
+                    "available; is the robot interface (the sim node or the robot's controllers) running?"
                 )
         except (UnreachableError, CollisionError) as exc:
             unreachable = isinstance(exc, UnreachableError)
@@ -357,12 +311,14 @@ class MotionNode(Node):
 
         def relay(message: Any) -> None:
             fb = message.feedback
-            if len(fb.actual) == len(path[-1]):
-                state = watch.update(fb.time_from_start, np.asarray(fb.desired), np.asarray(fb.actual))
+            actual = np.asarray(fb.actual.positions)
+            if len(actual) == len(path[-1]):
+                elapsed = _seconds(fb.desired.time_from_start)
+                state = watch.update(elapsed, np.asarray(fb.desired.positions), actual)
                 self._feedback(
                     handle,
                     MoveArm.Feedback.MOVING,
-                    progress=fb.progress,
+                    progress=min(1.0, elapsed / times[-1]) if len(times) else 1.0,
                     waypoint=state.waypoint,
                     current_pose=matrix_to_pose(state.tcp),
                     distance_remaining=state.distance_remaining,
@@ -370,12 +326,21 @@ class MotionNode(Node):
 
         sent = wait_future_blocking(
             self.robot.send_goal_async(
-                ExecuteTrajectory.Goal(trajectory=trajectory), feedback_callback=relay
+                FollowJointTrajectory.Goal(
+                    trajectory=trajectory,
+                    goal_tolerance=[
+                        JointTolerance(name=name, position=self.goal_tolerance)
+                        for name in trajectory.joint_names
+                    ]
+                    if self.goal_tolerance > 0
+                    else [],
+                ),
+                feedback_callback=relay,
             ),
             10.0,
         )
         if sent is None or not sent.accepted:
-            return self._fail(handle, UnavailableError("the robot did not accept the trajectory"))
+            return self._fail(handle, UnavailableError("the arm controller did not accept the trajectory"))
         done = threading.Event()
         outcome = sent.get_result_async()
         outcome.add_done_callback(lambda _: done.set())
@@ -389,24 +354,38 @@ class MotionNode(Node):
                 return MoveArm.Result(
                     error_code=int(ErrorCode.CANCELED), message="canceled; the arm holds its position"
                 )
-        robot = outcome.result().result
-        final = np.asarray(robot.final_positions) if len(robot.final_positions) == len(path[-1]) else path[-1]
+        return self._finish(handle, motion, outcome.result().result)
+
+    def _finish(
+        self, handle: ServerGoalHandle, motion: PlannedMotion, robot: FollowJointTrajectory.Result
+    ) -> MoveArm.Result:
+        """The MoveArm result from the controller's: where the arm ended, judged against the plan's end."""
+        goal = motion.waypoints[-1]
+        self._fresh_joints()
+        try:
+            final = self.current_positions()
+        except NoDataError:
+            final = goal
         with self._lock:
-            pose, goal_pose = self.kinematics.fk(final), self.kinematics.fk(path[-1])
+            pose, goal_pose = self.kinematics.fk(final), self.kinematics.fk(goal)
+        ok = robot.error_code == FollowJointTrajectory.Result.SUCCESSFUL
+        code = ErrorCode.OK if ok else CONTROLLER_ERRORS.get(robot.error_code, ErrorCode.BACKEND_ERROR)
         result = MoveArm.Result(
-            success=robot.success,
-            error_code=robot.error_code,
-            final_joint_positions=final.tolist(),
+            success=ok,
+            error_code=int(code),
+            final_joint_positions=np.asarray(final).tolist(),
             final_pose=matrix_to_pose(pose),
             position_error=float(np.linalg.norm(pose[:3, 3] - goal_pose[:3, 3])),
         )
-        result.message = robot.message
+        result.message = robot.error_string or (
+            "trajectory complete" if ok else f"controller error {robot.error_code}"
+        )
         if motion.planned_segments:
             planned, avoided = motion.planned_segments, motion.obstacle_points
             result.message += f" ({planned} planned segment(s), {avoided} scene points avoided)"
         if motion.note:
             result.message += f"; {motion.note}"
-        if robot.error_code == ErrorCode.STALLED:
+        if code == ErrorCode.STALLED:
             self._feedback(handle, MoveArm.Feedback.STALLED, current_pose=result.final_pose)
         (handle.succeed if result.success else handle.abort)()
         return result

@@ -31,15 +31,15 @@ from maestro_tools.perception import geometric
 from maestro_tools.perception.gemini_node import make_vision
 from maestro_tools.perception.objects import ObjectDetection, detect_objects, visible_labels
 from maestro_tools.perception.sim_source import SimFrameSource
-from maestro_tools.perception.topic_source import TopicFrameSource
+from maestro_tools.perception.topic_source import TopicFrameSource, optical_frame
 from maestro_tools.perception.yolo_backend import YoloDetector, load_model
-
-BASE_FRAME = "base"
+from maestro_tools.robots.params import declare_robot
 
 
 class DetectorNode(Node):
     def __init__(self) -> None:
         super().__init__("detector")
+        self.profile = declare_robot(self)  # answers are in its base frame (Detect has no target frame)
         self.backend = declare(
             self,
             "backend",
@@ -66,7 +66,9 @@ class DetectorNode(Node):
                 "Cameras whose topics the geometric backend reads",
                 read_only=True,
             )
-            self.frame = TopicFrameSource(self, group, cameras, self.timeout)
+            self.frame = TopicFrameSource(
+                self, group, cameras, self.timeout, base_frame=self.profile.base_frame
+            )
         self.vision: Any = None
         if self.backend == "gemini":
             self.vision = make_vision(self)
@@ -96,7 +98,7 @@ class DetectorNode(Node):
         except MaestroError as exc:
             response.success, response.error_code, response.message = False, int(exc.code), str(exc)
             return response
-        header = Header(frame_id=BASE_FRAME, stamp=seconds_to_time(frame.stamp))
+        header = Header(frame_id=self.profile.base_frame, stamp=seconds_to_time(frame.stamp))
         response.detections = [self.to_message(d, camera, header, request.with_masks) for d in detections]
         found = [d for d in detections if d.has_3d]
         self.markers.publish(
@@ -109,7 +111,7 @@ class DetectorNode(Node):
             )
         )
         response.image = numpy_to_image(frame.rgb, "rgb8", header)
-        response.image.header.frame_id = f"{camera}_camera_optical_frame"
+        response.image.header.frame_id = optical_frame(self.profile, camera)
         response.success = True
         response.message = f"{len(detections)} detection(s) in the {camera} camera"
         return response

@@ -29,12 +29,14 @@ from maestro_tools.common.render import project
 from maestro_tools.perception.gemini_node import make_vision
 from maestro_tools.perception.keypoints import keypoint, site_keypoints
 from maestro_tools.perception.sim_source import SimFrameSource
-from maestro_tools.perception.topic_source import TopicFrameSource
+from maestro_tools.perception.topic_source import TopicFrameSource, optical_frame
+from maestro_tools.robots.params import declare_robot
 
 
 class KeypointerNode(Node):
     def __init__(self) -> None:
         super().__init__("keypointer")
+        self.profile = declare_robot(self)  # points are in its base frame (Point has no target frame)
         backend = declare(
             self,
             "backend",
@@ -58,7 +60,8 @@ class KeypointerNode(Node):
                 "Cameras whose topics the gemini backend reads",
                 read_only=True,
             )
-            self.frame, self.vision = TopicFrameSource(self, group, cameras, timeout), make_vision(self)
+            source = TopicFrameSource(self, group, cameras, timeout, base_frame=self.profile.base_frame)
+            self.frame, self.vision = source, make_vision(self)
         else:
             self.frame, self.vision = SimFrameSource(self, group, timeout), None
         self.sites = backend == "sim"
@@ -78,7 +81,7 @@ class KeypointerNode(Node):
         except MaestroError as exc:
             response.success, response.error_code, response.message = False, int(exc.code), str(exc)
             return response
-        header = Header(frame_id="base", stamp=seconds_to_time(frame.stamp))
+        header = Header(frame_id=self.profile.base_frame, stamp=seconds_to_time(frame.stamp))
         positions = np.array([f.position for f in found])
         pixels, in_front = project(positions, frame.intrinsics, frame.camera_pose)
         for item, pixel, visible in zip(found, pixels, in_front, strict=True):
@@ -88,7 +91,7 @@ class KeypointerNode(Node):
             response.points.append(point)
         self.markers.publish(markers.points("keypoints", [f.label for f in found], list(positions), header))
         response.image = numpy_to_image(frame.rgb, "rgb8", header)
-        response.image.header.frame_id = f"{camera}_camera_optical_frame"
+        response.image.header.frame_id = optical_frame(self.profile, camera)
         response.success = True
         response.message = "; ".join(f"{f.label} on {f.object_label}" for f in found)
         return response
@@ -96,7 +99,7 @@ class KeypointerNode(Node):
     def _vlm_points(
         self, request: Point.Request, response: Point.Response, frame: object, camera: str
     ) -> Point.Response:
-        header = Header(frame_id="base", stamp=seconds_to_time(frame.stamp))
+        header = Header(frame_id=self.profile.base_frame, stamp=seconds_to_time(frame.stamp))
         for label, (u, v), position in self.vision.point(frame, request.description, request.max_points or 1):
             point = Keypoint(header=header, label=label, score=1.0, camera=camera, u=float(u), v=float(v))
             point.has_3d = bool(np.isfinite(position).all())
@@ -107,7 +110,7 @@ class KeypointerNode(Node):
         positions = [np.array([p.position.x, p.position.y, p.position.z]) for p in found]
         self.markers.publish(markers.points("keypoints", [p.label for p in found], positions, header))
         response.image = numpy_to_image(frame.rgb, "rgb8", header)
-        response.image.header.frame_id = f"{camera}_camera_optical_frame"
+        response.image.header.frame_id = optical_frame(self.profile, camera)
         response.success, response.message = (
             True,
             f"{len(response.points)} point(s) for {request.description!r}",

@@ -153,6 +153,11 @@ class RobotProfile:
         )
 
     @property
+    def hand_camera(self) -> str:
+        """The first camera on the robot's own body (close views before a grasp), else the detection one."""
+        return next((c.name for c in self.cameras if c.mjcf_camera), self.detection_camera)
+
+    @property
     def camera_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.cameras)
 

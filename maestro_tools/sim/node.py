@@ -1,45 +1,45 @@
 """The ``sim`` node: the MuJoCo Franka tabletop behind the same ROS interface as a real robot driver.
 
-Publishes /clock, joint_states, and per camera (scene, wrist) colour rgb8 + depth 32FC1 images with
-CameraInfo and the camera pose (RELIABLE QoS). Actions: execute_trajectory (ExecuteTrajectory),
-gripper (GripperCommand). Services: reset_scene, get_task_progress, get_segmentation (ground
+Publishes /clock, joint_states, and per camera (scene, wrist) colour rgb8 + depth images (32FC1 metres
+or 16UC1 millimetres: ``depth_encoding``) with CameraInfo (RELIABLE QoS), the latched
+/robot_description (URDF) and TF as robot_state_publisher would (/tf_static, /tf; tf_publisher.py).
+Actions: the arm's and the gripper's controllers as
+ros2_control serves them (control_msgs FollowJointTrajectory and GripperCommand; see controllers.py).
+Services: reset_scene, get_task_progress, get_segmentation (ground
 truth: instances, named sites).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from geometry_msgs.msg import PoseStamped
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
 
-from maestro_msgs.action import ExecuteTrajectory, GripperCommand
 from maestro_msgs.msg import TaskStage
 from maestro_msgs.srv import GetSegmentation, GetTaskProgress, ResetScene
 from maestro_tools.common.conversions import (
     intrinsics_to_camera_info,
-    matrix_to_pose,
     numpy_to_image,
     seconds_to_time,
 )
-from maestro_tools.common.errors import ErrorCode, InvalidArgumentError, MaestroError
+from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import IMAGE_QOS, LATCHED_QOS, STATE_QOS
+from maestro_tools.robots.description import robot_description
 from maestro_tools.sim.cameras import Frame
-from maestro_tools.sim.control import validate_trajectory
+from maestro_tools.sim.controllers import SimControllers
 from maestro_tools.sim.ground_truth import fill_segmentation, render_view
-from maestro_tools.sim.runner import Job, Outputs, PhysicsRunner, RunnerConfig
+from maestro_tools.sim.runner import Outputs, PhysicsRunner, RunnerConfig
 from maestro_tools.sim.tasks import PERTURBATIONS, TASKS
+from maestro_tools.sim.tf_publisher import RobotTransforms, TfPublisher
 from maestro_tools.sim.world import SimWorld
 
 BASE_FRAME = "base"
@@ -117,30 +117,32 @@ class SimNode(Node):
                 "color_info": self.create_publisher(CameraInfo, f"{prefix}/color/camera_info", STATE_QOS),
                 "depth": self.create_publisher(Image, f"{prefix}/depth/image_raw", IMAGE_QOS),
                 "depth_info": self.create_publisher(CameraInfo, f"{prefix}/depth/camera_info", STATE_QOS),
-                "pose": self.create_publisher(PoseStamped, f"{prefix}/pose", STATE_QOS),
             }
+        self.depth_encoding = declare(
+            self,
+            "depth_encoding",
+            "32FC1",
+            "Depth image encoding: 32FC1 (metres) or 16UC1 (millimetres, 0 = no reading), as real drivers",
+            choices=("32FC1", "16UC1"),
+        )
+        tf_rate = declare(
+            self,
+            "tf_rate",
+            10.0,
+            "Rate of /tf for the moving joints, Hz (sim time); 0 = with every joint_states message. "
+            "Each camera image also gets /tf at its own instant (rclpy listeners pay ~2.5 ms per message)",
+            minimum=0.0,
+            maximum=1000.0,
+        )
+        profile = self.world.profile
+        self.description_pub = self.create_publisher(String, "/robot_description", LATCHED_QOS)
+        self.description_pub.publish(String(data=robot_description(profile)))
+        self.tf = TfPublisher(self, RobotTransforms(profile), tf_rate)
+        self.tf.publish_static(self.world.model, self.world.data, self.world.time)
         self.instruction_pub = self.create_publisher(ResetScene.Response, "scene", LATCHED_QOS)
         self.create_service(ResetScene, "reset_scene", self.on_reset, callback_group=group)
         self.create_service(GetTaskProgress, "get_task_progress", self.on_progress, callback_group=group)
         self.create_service(GetSegmentation, "get_segmentation", self.on_segmentation, callback_group=group)
-        self.trajectory_server = ActionServer(
-            self,
-            ExecuteTrajectory,
-            "execute_trajectory",
-            execute_callback=self.execute_trajectory,
-            goal_callback=lambda _: GoalResponse.ACCEPT,
-            cancel_callback=lambda _: CancelResponse.ACCEPT,
-            callback_group=group,
-        )
-        self.gripper_server = ActionServer(
-            self,
-            GripperCommand,
-            "gripper",
-            execute_callback=self.execute_gripper,
-            goal_callback=lambda _: GoalResponse.ACCEPT,
-            cancel_callback=lambda _: CancelResponse.ACCEPT,
-            callback_group=group,
-        )
         outputs = Outputs(
             clock=self.publish_clock,
             joint_state=self.publish_joint_state,
@@ -150,6 +152,7 @@ class SimNode(Node):
             crashed=self.on_physics_crash,
         )
         self.runner = PhysicsRunner(self.world, config, outputs)
+        self.controllers = SimControllers(self, self.world, self.runner, group)
         self.runner.start()
         self.publish_scene()
         info = self.world.info
@@ -181,22 +184,30 @@ class SimNode(Node):
                 effort=effort.tolist(),
             )
         )
+        self.tf.publish(now, names, position)
 
     def wants_camera(self, camera: str) -> bool:
         pubs = self.camera_pubs[camera]
         return pubs["color"].get_subscription_count() + pubs["depth"].get_subscription_count() > 0
 
     def publish_frame(self, camera: str, frame: Frame, intrinsics: np.ndarray, pose: np.ndarray) -> None:
+        """Colour, depth and camera info at the render's instant, after /tf at that instant (so a
+        consumer's TF lookup at the image stamp is exact); ``pose`` is left to TF."""
         pubs = self.camera_pubs[camera]
-        header = Header(stamp=seconds_to_time(frame.time), frame_id=f"{camera}_camera_optical_frame")
+        names, positions, _, _ = self.world.joint_state()  # the physics thread: the render's instant
+        self.tf.publish(frame.time, names, positions, force=True)
+        optical = self.world.profile.camera(camera).optical_frame
+        header = Header(stamp=seconds_to_time(frame.time), frame_id=optical)
         info = intrinsics_to_camera_info(intrinsics, frame.rgb.shape[1], frame.rgb.shape[0], header)
         pubs["color"].publish(numpy_to_image(frame.rgb, "rgb8", header))
         pubs["color_info"].publish(info)
-        pubs["depth"].publish(numpy_to_image(frame.depth, "32FC1", header))
+        if self.depth_encoding == "16UC1":  # millimetres; 0 (no reading) stays 0, beyond 65.5 m too
+            millimetres = np.round(frame.depth * 1000.0)
+            depth = np.where(millimetres <= 65535, millimetres, 0).astype(np.uint16)
+            pubs["depth"].publish(numpy_to_image(depth, "16UC1", header))
+        else:
+            pubs["depth"].publish(numpy_to_image(frame.depth, "32FC1", header))
         pubs["depth_info"].publish(info)
-        pubs["pose"].publish(
-            PoseStamped(header=Header(stamp=header.stamp, frame_id=BASE_FRAME), pose=matrix_to_pose(pose))
-        )
 
     def publish_scene(self) -> None:
         response = ResetScene.Response(
@@ -252,121 +263,6 @@ class SimNode(Node):
         except MaestroError as exc:
             return self._fail(response, exc)
         return fill_segmentation(response, view)
-
-    # -- actions ---------------------------------------------------------------------------------
-    def _follow(
-        self,
-        goal_handle: ServerGoalHandle,
-        job: Job,
-        cancel: Callable[[], None],
-        feedback: Callable[[Job], Any],
-    ) -> bool:
-        """Wait for ``job`` while streaming feedback; return False if the client canceled."""
-        while not job.done.wait(0.05):
-            if goal_handle.is_cancel_requested:
-                self.runner.call(cancel)
-                return False
-            if not goal_handle.is_active:
-                return False
-            goal_handle.publish_feedback(feedback(job))
-        return True
-
-    def execute_trajectory(self, goal_handle: ServerGoalHandle) -> ExecuteTrajectory.Result:
-        request = goal_handle.request
-        result = ExecuteTrajectory.Result()
-        points = request.trajectory.points
-        try:
-            if not np.isfinite(request.goal_tolerance) or request.goal_tolerance < 0:
-                raise InvalidArgumentError(
-                    f"goal_tolerance must be a non-negative number; got {request.goal_tolerance}"
-                )
-            trajectory = validate_trajectory(
-                self.world.limits,
-                list(request.trajectory.joint_names),
-                [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in points],
-                [list(p.positions) for p in points],
-            )
-            job = self.runner.call(lambda: self.runner.start_trajectory(trajectory, request.goal_tolerance))
-        except MaestroError as exc:
-            goal_handle.abort()
-            self.get_logger().warning(f"trajectory rejected: {exc}")
-            return self._fail(result, exc)
-        names = list(request.trajectory.joint_names)
-
-        def feedback(job: Job) -> ExecuteTrajectory.Feedback:
-            details = job.details
-            return ExecuteTrajectory.Feedback(
-                joint_names=names,
-                desired=list(map(float, details.get("desired", []))),
-                actual=list(map(float, details.get("actual", []))),
-                time_from_start=float(details.get("elapsed", 0.0)),
-                progress=job.progress,
-            )
-
-        if not self._follow(goal_handle, job, lambda: self.runner.cancel_trajectory(job), feedback):
-            goal_handle.canceled()
-            result.error_code, result.message = (
-                int(ErrorCode.CANCELED),
-                "canceled; the arm holds its position",
-            )
-            return result
-        result.joint_names = names
-        result.final_positions = list(map(float, job.details.get("final", job.details.get("actual", []))))
-        result.max_final_error = float(job.details.get("max_error", -1.0))
-        result.error_code, result.message, result.success = (
-            int(job.code),
-            job.message,
-            job.code == ErrorCode.OK,
-        )
-        (goal_handle.succeed if result.success else goal_handle.abort)()
-        return result
-
-    def execute_gripper(self, goal_handle: ServerGoalHandle) -> GripperCommand.Result:
-        request, result = goal_handle.request, GripperCommand.Result()
-        targets = {
-            GripperCommand.Goal.OPEN: self.world.gripper.max_width,
-            GripperCommand.Goal.CLOSE: 0.0,
-            GripperCommand.Goal.GRASP: 0.0,
-            GripperCommand.Goal.MOVE: float(request.width),
-        }
-        try:
-            if request.command not in targets:
-                raise InvalidArgumentError(
-                    f"unknown gripper command {request.command}; valid: 0 OPEN, 1 CLOSE, 2 GRASP, 3 MOVE"
-                )
-            if not np.isfinite(targets[request.command]):
-                raise InvalidArgumentError(f"gripper width must be a number; got {request.width}")
-            job = self.runner.call(lambda: self.runner.start_gripper(targets[request.command]))
-        except MaestroError as exc:
-            goal_handle.abort()
-            return self._fail(result, exc)
-
-        def feedback(job: Job) -> GripperCommand.Feedback:
-            width = float(job.details.get("width", 0.0))
-            return GripperCommand.Feedback(
-                width=width, closed_fraction=1.0 - width / self.world.gripper.max_width
-            )
-
-        if not self._follow(goal_handle, job, lambda: None, feedback):
-            goal_handle.canceled()
-            result.error_code, result.message = int(ErrorCode.CANCELED), "canceled"
-            return result
-        width = float(job.details.get("width", 0.0))
-        held = job.details.get("held", [])
-        result.width, result.closed_fraction = width, 1.0 - width / self.world.gripper.max_width
-        result.object_held = bool(held)
-        result.error_code, result.message = int(job.code), job.message
-        if job.code == ErrorCode.OK and request.command == GripperCommand.Goal.GRASP and not held:
-            result.error_code = int(ErrorCode.GRASP_FAILED)
-            result.message = (
-                f"the gripper closed on nothing (opening {width * 1000:.1f} mm, closed fraction "
-                f"{result.closed_fraction:.2f}); re-detect the object and grasp again"
-            )
-        elif held:
-            result.message += f"; holding {', '.join(held)}"
-        result.success = result.error_code == ErrorCode.OK
-        (goal_handle.succeed if result.success else goal_handle.abort)()
-        return result
 
 
 def main(args: Sequence[str] | None = None) -> int:

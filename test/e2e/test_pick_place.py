@@ -19,14 +19,18 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from control_msgs.action import GripperCommand
+from control_msgs.msg import GripperCommand as GripperGoal
 from rclpy.node import Node
 
-from maestro_msgs.action import GripperCommand, MoveArm
+from maestro_msgs.action import MoveArm
 from maestro_msgs.msg import ErrorCode
 from maestro_msgs.srv import Detect, GetTaskProgress, PlanGrasp, ResetScene
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
+from maestro_tools.robots.gripper import judge_grasp
 from test.ros.helpers import call, goal_result, ros_graph, send_goal, unique, wait_for
+from test.sim.franka_cell import FRANKA
 from test.sim.test_motion_scene import down
 
 NS = "/maestro"
@@ -43,7 +47,7 @@ class Program:
         self.reset_client = node.create_client(ResetScene, f"{NS}/reset_scene")
         self.progress_client = node.create_client(GetTaskProgress, f"{NS}/get_task_progress")
         self.arm = ThreadSafeActionClient(node, MoveArm, f"{NS}/move_arm")
-        self.hand = ThreadSafeActionClient(node, GripperCommand, f"{NS}/gripper")
+        self.hand = ThreadSafeActionClient(node, GripperCommand, f"{NS}/gripper_controller/gripper_cmd")
 
     def call(self, client, request, timeout: float = 30.0):
         return call(client, request, timeout)
@@ -75,8 +79,10 @@ class Program:
         stamped.header.frame_id = "base"
         return stamped
 
-    def gripper(self, command: int) -> GripperCommand.Result:
-        return self.act(self.hand, GripperCommand.Goal(command=command))
+    def gripper(self, width: float, force: float = 0.0) -> float:
+        """Drive the gripper to ``width`` (m); the opening where the fingers stopped."""
+        goal = GripperCommand.Goal(command=GripperGoal(position=width / 2, max_effort=force))
+        return self.act(self.hand, goal).position * 2
 
     def run(self, seed: int, perturbation: str) -> float:
         reset = self.call(
@@ -89,8 +95,8 @@ class Program:
         self.move(above)
         grasp = self.grasp_for(self.detect("tennis ball", "wrist"))  # a closer look before descending
         self.move(grasp)
-        held = self.gripper(GripperCommand.Goal.GRASP)
-        assert held.object_held, held.message
+        held = judge_grasp(self.gripper(0.0, FRANKA.gripper.grasp_force), FRANKA.gripper)
+        assert held.held, held.message
         lifted = grasp.copy()
         lifted[2, 3] += 0.15
         self.move(lifted)
@@ -99,7 +105,7 @@ class Program:
         release[:2, 3] = bowl[:2, 3]
         release[2, 3] = 0.14
         self.move(release)
-        self.gripper(GripperCommand.Goal.OPEN)
+        self.gripper(FRANKA.gripper.max_width)
         scores: list[float] = []
 
         def finished() -> bool:
@@ -133,6 +139,7 @@ def franka() -> Iterator[Program]:
         assert "Traceback" not in text, text[-5000:]
 
 
+@pytest.mark.timeout(600)  # 20 full pick-and-place runs: 10-25 s each on 2 cores
 def test_ball_into_bowl_in_19_of_20_seeded_scenes(franka: Program) -> None:
     outcomes = {}
     for seed, perturbation in SEEDS:
@@ -188,7 +195,7 @@ def test_every_topic_the_rviz_config_shows_is_published(franka: Program) -> None
 
     rviz = (Path(__file__).resolve().parents[2] / "rviz" / "franka.rviz").read_text()
     wanted = set(re.findall(r"Value: (/\S+)", rviz))
-    assert len(wanted) >= 6
+    assert len(wanted) >= 7 and "/robot_description" in wanted  # RobotModel's description topic too
 
     def published() -> set[str]:
         return {name for name, _ in franka.node.get_topic_names_and_types()}
@@ -197,14 +204,13 @@ def test_every_topic_the_rviz_config_shows_is_published(franka: Program) -> None
 
 
 def test_planned_joint_motion(franka: Program) -> None:
-    from maestro_tools.sim.scene import HOME
 
     call(franka.reset_client, ResetScene.Request(task="ball_in_bowl", seed=0))
     goal = MoveArm.Goal(
         mode=MoveArm.Goal.JOINTS,
         path=MoveArm.Goal.PATH_PLANNED,
         joint_names=[f"panda_joint{i}" for i in range(1, 8)],
-        joint_positions=(np.array(HOME) + [0.8, 0.3, 0.0, 0.4, 0.0, -0.3, 0.0]).tolist(),
+        joint_positions=(np.array(FRANKA.arm.home) + [0.8, 0.3, 0.0, 0.4, 0.0, -0.3, 0.0]).tolist(),
     )
     result = franka.act(franka.arm, goal)
     assert result.success, result.message
@@ -262,8 +268,6 @@ def test_cancel_stops_the_arm_promptly(franka: Program) -> None:
     from rclpy.event_handler import SubscriptionEventCallbacks
     from sensor_msgs.msg import JointState
 
-    from maestro_tools.sim.scene import HOME
-
     franka.call(franka.reset_client, ResetScene.Request(task="ball_in_bowl", seed=0))
     speeds: list[tuple[float, float]] = []  # (wall time, |joint 1 velocity|)
     subscription = franka.node.create_subscription(
@@ -276,7 +280,7 @@ def test_cancel_stops_the_arm_promptly(franka: Program) -> None:
     goal = MoveArm.Goal(
         mode=MoveArm.Goal.JOINTS,
         joint_names=[f"panda_joint{i}" for i in range(1, 8)],
-        joint_positions=(np.array(HOME) + [1.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]).tolist(),
+        joint_positions=(np.array(FRANKA.arm.home) + [1.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]).tolist(),
         velocity_scaling=0.5,  # about 0.16 rad/s (one segment, ramped at both ends)
     )
     handle = send_goal(franka.arm, goal)

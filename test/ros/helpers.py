@@ -106,10 +106,22 @@ def goal_result(handle, timeout: float = 60.0):
     return future.result().result
 
 
-def spawn_node(module: str, namespace: str, **parameters: object) -> subprocess.Popen[str]:
-    """Start one of maestro's node modules in its own OS process with ``-p name:=value`` parameters."""
+def goal_outcome(handle, timeout: float = 60.0):
+    """Wait for a goal's end: (its GoalStatus code, its result message)."""
+    future = handle.get_result_async()
+    assert wait_future(future, timeout), f"no result within {timeout} s"
+    return future.result().status, future.result().result
+
+
+def spawn_node(
+    module: str, namespace: str, param_files: tuple[str, ...] = (), **parameters: object
+) -> subprocess.Popen[str]:
+    """Start one of maestro's node modules in its own OS process with ``-p name:=value`` parameters
+    (after the ``param_files``, so they win)."""
     arguments = [f"{name}:={value}" for name, value in parameters.items()]
     command = [sys.executable, "-m", module, "--ros-args", "-r", f"__ns:={namespace}"]
+    for file in param_files:
+        command += ["--params-file", file]
     for argument in arguments:
         command += ["-p", argument]
     return subprocess.Popen(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
+from control_msgs.action import GripperCommand
 from rclpy.action import ActionClient, ActionServer
 from rclpy.node import Node
 
-from maestro_msgs.action import GripperCommand
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from test.ros.helpers import ros_graph, unique, wait_future
 
@@ -45,7 +45,7 @@ class SlowRecording:
 
 def succeed_at_once(handle) -> GripperCommand.Result:
     handle.succeed()
-    return GripperCommand.Result(success=True, message="done")
+    return GripperCommand.Result(reached_goal=True)
 
 
 def answered(client_class: type[ActionClient], goals: int = 5) -> tuple[int, int]:
@@ -59,12 +59,12 @@ def answered(client_class: type[ActionClient], goals: int = 5) -> tuple[int, int
         assert client.wait_for_server(timeout_sec=10)
         goal_answers = results = 0
         for _ in range(goals):
-            sent = client.send_goal_async(GripperCommand.Goal(command=GripperCommand.Goal.OPEN))
+            sent = client.send_goal_async(GripperCommand.Goal())
             if not wait_future(sent, 2.0):
                 continue
             goal_answers += 1
             result = sent.result().get_result_async()
-            results += wait_future(result, 2.0) and result.result().result.success
+            results += wait_future(result, 2.0) and result.result().result.reached_goal
         client.destroy()
         server.destroy()
     return goal_answers, results

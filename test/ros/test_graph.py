@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import rclpy
+from action_msgs.msg import GoalStatus
+from control_msgs.action import GripperCommand
+from control_msgs.msg import GripperCommand as GripperGoal
 from rclpy.context import Context
 from rclpy.node import Node
 
-from maestro_msgs.action import GripperCommand
 from maestro_msgs.msg import ErrorCode
 from maestro_msgs.srv import Detect
 from maestro_tools.common.action_client import ThreadSafeActionClient
@@ -54,16 +56,18 @@ def test_cross_process_action_feedback_and_result() -> None:
         with ros_graph(lambda c: Node(unique("client"), context=c)) as (node,):
             client = ThreadSafeActionClient(node, GripperCommand, f"{namespace}/gripper")
             assert client.wait_for_server(timeout_sec=20), "action server in the other process not found"
-            goal = GripperCommand.Goal(command=GripperCommand.Goal.MOVE, width=0.08)
-            sent = client.send_goal_async(goal, feedback_callback=lambda m: feedback.append(m.feedback.width))
+            goal = GripperCommand.Goal(command=GripperGoal(position=0.04))
+            sent = client.send_goal_async(
+                goal, feedback_callback=lambda m: feedback.append(m.feedback.position)
+            )
             assert wait_future(sent, 10)
             handle = sent.result()
             assert handle.accepted
             result_future = handle.get_result_async()
             assert wait_future(result_future, 20)
             result = result_future.result().result
-            assert result.success and abs(result.width - 0.08) < 1e-6
-            assert len(feedback) == 4 and abs(feedback[-1] - 0.08) < 1e-6
+            assert result.reached_goal and abs(result.position - 0.04) < 1e-6
+            assert len(feedback) == 4 and abs(feedback[-1] - 0.04) < 1e-6
 
             detect = node.create_client(Detect, f"{namespace}/detect")
             assert detect.wait_for_service(timeout_sec=10)
@@ -82,14 +86,14 @@ def test_cross_process_cancel() -> None:
         with ros_graph(lambda c: Node(unique("client"), context=c)) as (node,):
             client = ThreadSafeActionClient(node, GripperCommand, f"{namespace}/gripper")
             assert client.wait_for_server(timeout_sec=20)
-            sent = client.send_goal_async(GripperCommand.Goal(width=0.05))
+            sent = client.send_goal_async(GripperCommand.Goal(command=GripperGoal(position=0.025)))
             assert wait_future(sent, 10)
             handle = sent.result()
             cancel = handle.cancel_goal_async()
             assert wait_future(cancel, 10)
             result_future = handle.get_result_async()
             assert wait_future(result_future, 10)
-            assert result_future.result().result.error_code == ErrorCode.CANCELED
+            assert result_future.result().status == GoalStatus.STATUS_CANCELED
     finally:
         stop(server)
 

@@ -56,8 +56,6 @@ RESPONSES = [
 ]
 RESULTS = [
     "action.MoveArm",
-    "action.GripperCommand",
-    "action.ExecuteTrajectory",
     "action.NavigateBase",
     "action.RunPolicy",
 ]

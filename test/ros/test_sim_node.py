@@ -9,13 +9,15 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from action_msgs.msg import GoalStatus
 from builtin_interfaces.msg import Duration
+from control_msgs.action import FollowJointTrajectory, GripperCommand
+from control_msgs.msg import GripperCommand as GripperGoal
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from maestro_msgs.action import ExecuteTrajectory, GripperCommand
 from maestro_msgs.msg import ErrorCode
 from maestro_msgs.srv import GetSegmentation, GetTaskProgress, ResetScene
 from maestro_tools.common.action_client import ThreadSafeActionClient
@@ -23,6 +25,7 @@ from maestro_tools.common.conversions import image_to_numpy
 from maestro_tools.common.qos import IMAGE_QOS, STATE_QOS
 from test.ros.helpers import (
     call,
+    goal_outcome,
     goal_result,
     ros_graph,
     send_goal,
@@ -44,8 +47,10 @@ class Client:
         self.clock: list[Clock] = []
         node.create_subscription(JointState, f"{ns}/joint_states", self.joints.append, STATE_QOS)
         node.create_subscription(Clock, "/clock", self.clock.append, STATE_QOS)
-        self.trajectory = ThreadSafeActionClient(node, ExecuteTrajectory, f"{ns}/execute_trajectory")
-        self.gripper = ThreadSafeActionClient(node, GripperCommand, f"{ns}/gripper")
+        self.trajectory = ThreadSafeActionClient(
+            node, FollowJointTrajectory, f"{ns}/arm_controller/follow_joint_trajectory"
+        )
+        self.gripper = ThreadSafeActionClient(node, GripperCommand, f"{ns}/gripper_controller/gripper_cmd")
         self.reset = node.create_client(ResetScene, f"{ns}/reset_scene")
         self.progress = node.create_client(GetTaskProgress, f"{ns}/get_task_progress")
         self.segmentation = node.create_client(GetSegmentation, f"{ns}/get_segmentation")
@@ -57,7 +62,7 @@ class Client:
 
 def trajectory(
     points: list[list[float]], times: list[float], names: list[str] = ARM
-) -> ExecuteTrajectory.Goal:
+) -> FollowJointTrajectory.Goal:
     msg = JointTrajectory(joint_names=names)
     for positions, t in zip(points, times, strict=True):
         msg.points.append(
@@ -65,7 +70,15 @@ def trajectory(
                 positions=positions, time_from_start=Duration(sec=int(t), nanosec=int(t % 1 * 1e9))
             )
         )
-    return ExecuteTrajectory.Goal(trajectory=msg)
+    return FollowJointTrajectory.Goal(trajectory=msg)
+
+
+def gripper(width: float, effort: float = 0.0) -> GripperCommand.Goal:
+    """A goal for opening ``width`` (m): control_msgs' position is one finger joint's, half of it."""
+    return GripperCommand.Goal(command=GripperGoal(position=width / 2, max_effort=effort))
+
+
+OK = FollowJointTrajectory.Result.SUCCESSFUL
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +114,11 @@ def test_scripted_joint_motion_is_followed_by_joint_states(sim: Client) -> None:
     handle = send_goal(sim.trajectory, trajectory([goal], [1.5]), feedback)
     assert handle.accepted
     result = goal_result(handle)
-    assert result.success, result.message
-    assert result.max_final_error < 0.02
-    assert len(feedback) >= 3 and feedback[-1].feedback.progress > 0.5
+    assert result.error_code == OK, result.error_string
+    last = feedback[-1].feedback
+    assert len(feedback) >= 3 and last.joint_names == ARM
+    assert len(last.desired.positions) == len(last.actual.positions) == len(last.error.positions) == 7
+    assert last.desired.time_from_start.sec + last.desired.time_from_start.nanosec * 1e-9 > 0.75
     time.sleep(0.2)
     np.testing.assert_allclose(sim.arm(), goal, atol=0.03)
 
@@ -111,12 +126,17 @@ def test_scripted_joint_motion_is_followed_by_joint_states(sim: Client) -> None:
 @pytest.mark.parametrize(
     ("names", "positions", "code", "text"),
     [
-        (["elbow"] + ARM[1:], list(HOME), ErrorCode.INVALID_ARGUMENT, "arm joints: panda_joint1"),
-        (ARM, [float("nan")] * 7, ErrorCode.INVALID_ARGUMENT, "NaN"),
+        (
+            ["elbow"] + ARM[1:],
+            list(HOME),
+            FollowJointTrajectory.Result.INVALID_JOINTS,
+            "arm joints: panda_joint1",
+        ),
+        (ARM, [float("nan")] * 7, FollowJointTrajectory.Result.INVALID_GOAL, "NaN"),
         (
             ARM,
             [0.0, 0.0, 0.0, 0.3, 0.0, 1.5, 0.0],
-            ErrorCode.OUT_OF_LIMITS,
+            FollowJointTrajectory.Result.INVALID_GOAL,
             "panda_joint4 in [-3.0718, -0.0698] rad",
         ),
     ],
@@ -125,7 +145,7 @@ def test_invalid_trajectories_are_refused_and_the_node_keeps_running(
     sim: Client, names, positions, code, text
 ) -> None:
     result = goal_result(send_goal(sim.trajectory, trajectory([positions], [1.0], names)))
-    assert not result.success and result.error_code == code and text in result.message
+    assert result.error_code == code and text in result.error_string
     assert call(sim.progress, GetTaskProgress.Request()).success
 
 
@@ -136,8 +156,8 @@ def test_cancel_stops_the_arm(sim: Client) -> None:
     time.sleep(1.0)
     cancel = handle.cancel_goal_async()
     assert wait_future(cancel, 5)
-    result = goal_result(handle)
-    assert result.error_code == ErrorCode.CANCELED
+    status, _ = goal_outcome(handle)
+    assert status == GoalStatus.STATUS_CANCELED
     time.sleep(0.2)
     held = sim.arm()
     time.sleep(0.5)
@@ -153,7 +173,8 @@ def test_reset_during_a_trajectory_preempts_it(sim: Client) -> None:
     reply = call(sim.reset, ResetScene.Request(task="clean_table", seed=4, perturbation="pose"))
     assert reply.success and "blue cube" in reply.objects
     result = goal_result(handle)
-    assert result.error_code == ErrorCode.PREEMPTED and "reset" in result.message
+    assert result.error_code == FollowJointTrajectory.Result.GOAL_TOLERANCE_VIOLATED
+    assert "reset" in result.error_string
 
 
 def test_reset_bad_input_lists_the_choices(sim: Client) -> None:
@@ -172,17 +193,16 @@ def test_untouched_scene_scores_zero_with_stages(sim: Client) -> None:
     assert [s.points for s in reply.stages] == [30, 50, 70, 100]
 
 
-def test_gripper_grasp_on_nothing_is_reported(sim: Client) -> None:
+def test_the_gripper_reports_where_its_fingers_stopped(sim: Client) -> None:
     call(sim.reset, ResetScene.Request(task="ball_in_bowl", seed=0))
-    result = goal_result(send_goal(sim.gripper, GripperCommand.Goal(command=GripperCommand.Goal.GRASP)))
-    assert not result.success and result.error_code == ErrorCode.GRASP_FAILED
-    assert result.closed_fraction > 0.9 and not result.object_held and "closed on nothing" in result.message
-    opened = goal_result(send_goal(sim.gripper, GripperCommand.Goal(command=GripperCommand.Goal.OPEN)))
-    assert opened.success and opened.width > 0.075
-    too_wide = goal_result(
-        send_goal(sim.gripper, GripperCommand.Goal(command=GripperCommand.Goal.MOVE, width=0.2))
-    )
-    assert too_wide.error_code == ErrorCode.OUT_OF_LIMITS and "[0, 0.08]" in too_wide.message
+    status, result = goal_outcome(send_goal(sim.gripper, gripper(0.0, 70.0)))
+    # Closing on nothing reaches the goal, as on a real gripper: the client judges the width (~0).
+    assert status == GoalStatus.STATUS_SUCCEEDED and result.reached_goal and not result.stalled
+    assert result.position < 0.002
+    opened = goal_result(send_goal(sim.gripper, gripper(0.08)))
+    assert opened.reached_goal and opened.position * 2 > 0.075
+    status, _ = goal_outcome(send_goal(sim.gripper, gripper(0.2)))
+    assert status == GoalStatus.STATUS_ABORTED
 
 
 def test_cameras_stream_reliably_across_processes(sim: Client) -> None:
@@ -249,25 +269,7 @@ def test_sigterm_during_a_running_goal_exits_promptly_and_cleanly() -> None:
             result = goal_result(handle, timeout=10)
             assert process.wait(10) == 0
             assert time.monotonic() - started < 5
-            assert result.error_code == ErrorCode.CANCELED and "stopped" in result.message
+            assert result.error_code != OK and "stopped" in result.error_string
     finally:
         output = stop(process)
     assert "Traceback" not in output and "never retrieved" not in output, output
-
-
-def test_franka_bridge_without_franka_ros2_says_what_to_install() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "maestro_tools.franka.bridge",
-            "--ros-args",
-            "-r",
-            f"__ns:=/{unique('bridge')}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    assert "needs control_msgs and franka_msgs" in result.stderr and "sim:=true" in result.stderr

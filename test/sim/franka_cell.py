@@ -14,6 +14,7 @@ FRANKA = get_robot("franka")
 HOME = np.array(FRANKA.arm.home)
 GRIPPER = FRANKA.gripper
 TOP_DOWN = (GRIPPER.max_width, GRIPPER.finger_depth, GRIPPER.pad_clearance)  # top_down_grasps' gripper args
+ANTIPODAL = {"max_width": GRIPPER.max_width, "pad_clearance": GRIPPER.pad_clearance}
 
 
 @cache

@@ -10,7 +10,7 @@ from maestro_tools.grasping.top_down import top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics, time_path
 from maestro_tools.perception.objects import CameraFrame, detect_objects, match_label
 from maestro_tools.sim.world import SimWorld
-from test.sim.franka_cell import HOME, TOP_DOWN, franka_model
+from test.sim.franka_cell import ANTIPODAL, HOME, TOP_DOWN, franka_model
 
 
 @pytest.fixture(scope="module")
@@ -175,22 +175,25 @@ def test_antipodal_grasps_on_a_box_cloud() -> None:
 
     half = np.array([0.06, 0.02, 0.03])  # 12 x 4 x 6 cm: only the 4 cm side fits the gripper
     points = box_surface(half) + [0.5, 0.0, 0.03]
-    grasps = antipodal_grasps(points, samples=300)
+    grasps = antipodal_grasps(points, samples=300, **ANTIPODAL)
     assert grasps, "no antipodal grasp on a graspable box"
     best = grasps[0]
     assert abs(abs(best.pose[1, 1]) - 1.0) < 0.05  # closes across y, the narrow side
     assert 0.04 <= best.width <= 0.06 and best.score > 0.9
     assert best.pose[2, 2] < -0.9  # approaches from above
-    assert antipodal_grasps(box_surface(np.array([0.1, 0.1, 0.1])) + [0.5, 0, 0.1], samples=200) == []
+    assert (
+        antipodal_grasps(box_surface(np.array([0.1, 0.1, 0.1])) + [0.5, 0, 0.1], samples=200, **ANTIPODAL)
+        == []
+    )
     with pytest.raises(InvalidArgumentError):
-        antipodal_grasps(np.zeros((3, 3)))
+        antipodal_grasps(np.zeros((3, 3)), **ANTIPODAL)
 
 
 def test_antipodal_grasps_on_a_rendered_cloud(world: SimWorld) -> None:
     from maestro_tools.grasping.antipodal import antipodal_grasps
 
     can = detect_objects(frame(world, "scene"), ["green can"])[0]
-    grasps = antipodal_grasps(can.points, samples=300)  # the visible half of a 4.8 cm can
+    grasps = antipodal_grasps(can.points, samples=300, **ANTIPODAL)  # the visible half of a 4.8 cm can
     for grasp in grasps:
         assert (
             grasp.width <= 0.08 and np.linalg.norm(grasp.pose[:2, 3] - world.position("green can")[:2]) < 0.04

@@ -94,7 +94,9 @@ def test_a_robot_whose_nodes_have_not_landed_says_so() -> None:
     assert run_cli("launch", "go2w_piper", "--dry-run").returncode == 0
 
 
-def test_real_robot_bringup_swaps_the_sim_for_the_bridge(capsys: pytest.CaptureFixture[str]) -> None:
+def test_real_robot_bringup_drops_the_sim_and_points_at_franka_ros2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["launch", "franka", "--dry-run", "sim:=false"]) == 0
     out = capsys.readouterr().out
-    assert "__node:=franka_bridge" in out and "__node:=sim" not in out and "use_sim_time:=false" in out
+    assert "__node:=sim" not in out and "use_sim_time:=false" in out and "sim_false.yaml" in out

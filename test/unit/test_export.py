@@ -137,7 +137,7 @@ def _episode(dataset: Path) -> tuple[dict, list[dict], dict]:
 def test_successful_trials_export_as_a_lerobot_dataset_with_video(store: Path, tmp_path: Path) -> None:
     dataset = export_lerobot(store, tmp_path / "ds")
     info, episodes, table = _episode(dataset)
-    assert info["codebase_version"] == "v2.1" and info["fps"] == 10 and info["robot_type"] == "panda"
+    assert info["codebase_version"] == "v2.1" and info["fps"] == 10 and info["robot_type"] == "franka"
     assert (info["total_episodes"], info["total_tasks"], info["splits"]) == (1, 1, {"train": "0:1"})
     features = info["features"]
     assert features["observation.state"] == {"dtype": "float32", "shape": [9], "names": PANDA}

@@ -66,3 +66,57 @@ def test_model_names_are_set_only_in_defaults() -> None:
             if MODEL_NAME.search(line):
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:80]!r}")
     assert not offenders, "use maestro_tools/vlm/defaults.py for model names:\n" + "\n".join(offenders)
+
+
+def _imports_of(package: str) -> Iterator[tuple[Path, int, str]]:
+    for path in _python_files(package):
+        for line, module in _imported_modules(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            yield path, line, module
+
+
+def test_modules_never_import_the_simulator() -> None:
+    """Motion, grasping and perception plan and perceive on the robot's model and its sensors only."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for folder in ("motion", "grasping", "perception")
+        for path, line, module in _imports_of(f"maestro_tools/{folder}")
+        if module == "maestro_tools.sim" or module.startswith("maestro_tools.sim.")
+    ]
+    assert not offenders, "modules must not import the simulator:\n" + "\n".join(offenders)
+
+
+ROBOT_CONSTANT = re.compile(r"panda[_/]|fr3_joint")  # in strings; and a module-level name HOME
+PROFILE_FILES = {ROOT / "maestro_tools" / "robots" / "franka.py"}
+
+
+def test_robot_constants_live_only_in_their_profile() -> None:
+    """No joint name, MJCF name or home posture of a robot outside its profile file (docstrings and the
+    parameters' help texts that quote a driver's names as examples aside)."""
+    offenders = []
+    for package in ("maestro_agent", "maestro_tools"):
+        for path in _python_files(package):
+            if path in PROFILE_FILES:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            documented = {
+                id(node.body[0].value)
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                and node.body
+                and isinstance(node.body[0], ast.Expr)
+                and isinstance(node.body[0].value, ast.Constant)
+            }
+            for node in ast.walk(tree):
+                text = ""
+                if (
+                    isinstance(node, ast.Constant)
+                    and isinstance(node.value, str)
+                    and id(node) not in documented
+                ):
+                    text = node.value
+                elif isinstance(node, ast.Name | ast.Attribute):
+                    name = node.id if isinstance(node, ast.Name) else node.attr
+                    text = "panda/HOME" if name == "HOME" else ""
+                if ROBOT_CONSTANT.search(text) and "e.g." not in text and "franka_ros2:" not in text:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text[:60]!r}")
+    assert not offenders, "robot constants outside their profile:\n" + "\n".join(offenders)

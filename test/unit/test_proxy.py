@@ -91,3 +91,26 @@ def test_failure_feedback_raises_only_when_the_failure_persists(monkeypatch: pyt
     now[0] += 0.2
     with pytest.raises(StalledError, match="stalled"):
         watch(stalled)
+
+
+def test_tools_follow_the_robots_capabilities() -> None:
+    """A robot without an arm gets the camera tools only, and the prompt documents only those."""
+    from dataclasses import replace
+
+    from maestro_agent.proxy.registry import build_tools
+    from maestro_tools.robots import register
+
+    eyes = register(replace(FRANKA, name="test_cameras_only", arm=None, gripper=None))
+    assert eyes.capabilities == {"cameras"}
+    assert set(build_tools(None, Harness(eyes))) == {"perception", "geometry", "image_editor"}
+    assert set(build_tools(None, Harness(FRANKA))) == {
+        "robot",
+        "perception",
+        "grasping",
+        "geometry",
+        "image_editor",
+    }
+    docs = describe_tools("test_cameras_only")
+    assert (
+        "perception.detect(" in docs and "robot.move_gripper_to" not in docs and "grasping.pick" not in docs
+    )

@@ -98,6 +98,14 @@ def test_node_command_quotes_parameters_for_rcl(tmp_path: Path) -> None:
             "needs a 'default' and a 'description'",
         ),
         ("version: 1\nrobot: x\nnodes: [{name: n, executable: e}, {name: n, executable: f}]\n", "repeated"),
+        (
+            "version: 1\nrobot: x\nnodes:\n  - {name: n, executable: e, respawn_max_deaths: 2.5}\n",
+            ":4: node 'n': 'respawn_max_deaths' must be a whole number >= 0",
+        ),
+        (
+            "version: 1\nrobot: x\nnodes:\n  - {name: n, executable: e, respawn_window: 0}\n",
+            ":4: node 'n': 'respawn_delay' and 'respawn_window' must be seconds",
+        ),
     ],
 )
 def test_malformed_specs_name_the_line(tmp_path: Path, text: str, expected: str) -> None:
@@ -115,3 +123,13 @@ def test_bad_overrides(tmp_path: Path) -> None:
         resolve(spec, {"colour": "red"}, tmp_path)
     with pytest.raises(SpecError, match="must be one of true, false"):
         resolve(spec, {"sim": "maybe"}, tmp_path)
+
+
+def test_respawn_give_up_rule_defaults_and_overrides(tmp_path: Path) -> None:
+    text = (
+        "version: 1\nrobot: x\nnodes:\n  - {name: a, executable: e, respawn: true}\n"
+        "  - {name: b, executable: e, respawn: true, respawn_max_deaths: 0, respawn_window: 5}\n"
+    )
+    a, b = resolve(load_spec(write(tmp_path, text)), {}, tmp_path)
+    assert (a.respawn_max_deaths, a.respawn_window) == (5, 60.0)  # 5 deaths within 60 s: given up
+    assert (b.respawn_max_deaths, b.respawn_window) == (0, 5.0)  # 0: never given up

@@ -1,1 +1,0 @@
-"""Real Franka robot adapters (stock ROS installs with franka_ros2)."""

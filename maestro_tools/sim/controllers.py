@@ -1,0 +1,168 @@
+"""The simulated robot's controllers, served as ros2_control's are: the standard control_msgs actions.
+
+- ``arm_controller/follow_joint_trajectory`` (control_msgs/action/FollowJointTrajectory), like
+  joint_trajectory_controller: result codes INVALID_JOINTS / INVALID_GOAL for a bad goal,
+  GOAL_TOLERANCE_VIOLATED when the arm ends (or stalls) away from the last point; feedback carries
+  desired, actual and error; a cancel holds the arm where it is.
+- ``gripper_controller/gripper_cmd`` (control_msgs/action/GripperCommand), like
+  gripper_action_controller with stalling allowed and franka_gripper's convention: ``position`` is one
+  finger joint's position (half the opening for two fingers). A goal is reached within 1 mm; fingers
+  that stop short (on an object) report ``stalled``. Whether something is held is the client's
+  judgement from the final width, as on a real gripper: no contact ground truth crosses this interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from control_msgs.action import FollowJointTrajectory, GripperCommand
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action.server import ServerGoalHandle
+from rclpy.callback_groups import CallbackGroup
+from rclpy.node import Node
+from trajectory_msgs.msg import JointTrajectoryPoint
+
+from maestro_tools.common.conversions import seconds_to_time
+from maestro_tools.common.errors import ErrorCode, MaestroError, OutOfLimitsError
+from maestro_tools.sim.control import validate_trajectory
+from maestro_tools.sim.runner import Job, PhysicsRunner
+from maestro_tools.sim.world import SimWorld
+
+ARM_ACTION = "arm_controller/follow_joint_trajectory"
+GRIPPER_ACTION = "gripper_controller/gripper_cmd"
+GRIPPER_REACHED = 0.001  # m of opening within which a gripper goal counts as reached
+
+
+def _seconds(duration: Any) -> float:
+    return duration.sec + duration.nanosec * 1e-9
+
+
+def _point(positions: Any, elapsed: float) -> JointTrajectoryPoint:
+    return JointTrajectoryPoint(
+        positions=[float(p) for p in positions], time_from_start=seconds_to_time(max(elapsed, 0.0))
+    )
+
+
+def _follow(
+    runner: PhysicsRunner,
+    handle: ServerGoalHandle,
+    job: Job,
+    cancel: Callable[[], None],
+    feedback: Callable[[Job], Any],
+) -> bool:
+    """Wait for ``job`` while streaming feedback; False if the client cancelled (then ``cancel`` ran)."""
+    while not job.done.wait(0.02):
+        if handle.is_cancel_requested:
+            runner.call(cancel)
+            return False
+        if not handle.is_active:
+            return False
+        handle.publish_feedback(feedback(job))
+    return True
+
+
+class SimControllers:
+    """The arm and gripper action servers of the sim node, in the node's namespace."""
+
+    def __init__(self, node: Node, world: SimWorld, runner: PhysicsRunner, group: CallbackGroup) -> None:
+        self.node, self.world, self.runner = node, world, runner
+        accept = {
+            "goal_callback": lambda _: GoalResponse.ACCEPT,
+            "cancel_callback": lambda _: CancelResponse.ACCEPT,
+            "callback_group": group,
+        }
+        self.arm = ActionServer(node, FollowJointTrajectory, ARM_ACTION, self.follow, **accept)
+        self.gripper = ActionServer(node, GripperCommand, GRIPPER_ACTION, self.grip, **accept)
+
+    def destroy(self) -> None:
+        self.arm.destroy()
+        self.gripper.destroy()
+
+    # -- arm -------------------------------------------------------------------------------------
+    def _tolerance(self, goal: FollowJointTrajectory.Goal) -> float:
+        """The goal's position tolerance (the tightest positive one it names), else the node's default."""
+        given = [t.position for t in goal.goal_tolerance if t.position > 0 and np.isfinite(t.position)]
+        return float(min(given)) if given else 0.0
+
+    def follow(self, handle: ServerGoalHandle) -> FollowJointTrajectory.Result:
+        goal, result = handle.request, FollowJointTrajectory.Result()
+        trajectory = goal.trajectory
+        names = list(trajectory.joint_names)
+        try:
+            unknown = [n for n in names if n not in self.world.limits.names]
+            if unknown or not names:
+                result.error_code = FollowJointTrajectory.Result.INVALID_JOINTS
+                raise MaestroError(
+                    f"unknown joint(s) {unknown or names}; arm joints: {', '.join(self.world.limits.names)}"
+                )
+            result.error_code = FollowJointTrajectory.Result.INVALID_GOAL
+            checked = validate_trajectory(
+                self.world.limits,
+                names,
+                [_seconds(p.time_from_start) for p in trajectory.points],
+                [list(p.positions) for p in trajectory.points],
+            )
+            tolerance = self._tolerance(goal)
+            job = self.runner.call(lambda: self.runner.start_trajectory(checked, tolerance))
+        except MaestroError as exc:
+            result.error_string = str(exc)
+            self.node.get_logger().warning(f"trajectory rejected: {exc}")
+            handle.abort()
+            return result
+
+        def feedback(job: Job) -> FollowJointTrajectory.Feedback:
+            details = job.details
+            desired = np.asarray(details.get("desired", []), dtype=float)
+            actual = np.asarray(details.get("actual", []), dtype=float)
+            elapsed = float(details.get("elapsed", 0.0))
+            message = FollowJointTrajectory.Feedback(joint_names=names)
+            message.header.stamp = seconds_to_time(self.world.time)
+            message.desired, message.actual = _point(desired, elapsed), _point(actual, elapsed)
+            if len(desired) == len(actual):
+                message.error = _point(desired - actual, elapsed)
+            return message
+
+        if not _follow(self.runner, handle, job, lambda: self.runner.cancel_trajectory(job), feedback):
+            result.error_code = FollowJointTrajectory.Result.SUCCESSFUL
+            result.error_string = "canceled; the arm holds its position"
+            handle.canceled()
+            return result
+        if job.code == ErrorCode.OK:
+            result.error_code, result.error_string = FollowJointTrajectory.Result.SUCCESSFUL, job.message
+            handle.succeed()
+        else:  # stalled away from the goal, or preempted by a reset or a newer goal
+            result.error_code = FollowJointTrajectory.Result.GOAL_TOLERANCE_VIOLATED
+            result.error_string = job.message
+            handle.abort()
+        return result
+
+    # -- gripper ---------------------------------------------------------------------------------
+    def grip(self, handle: ServerGoalHandle) -> GripperCommand.Result:
+        command, result = handle.request.command, GripperCommand.Result()
+        fingers = len(self.world.gripper.finger_joints)
+        target = float(command.position) * fingers
+        try:
+            if not np.isfinite(target) or not np.isfinite(command.max_effort):
+                raise OutOfLimitsError(f"gripper goal must be finite; got position {command.position}")
+            job = self.runner.call(lambda: self.runner.start_gripper(target))
+        except MaestroError as exc:
+            self.node.get_logger().warning(f"gripper goal rejected: {exc}")
+            handle.abort()
+            return result
+
+        def feedback(job: Job) -> GripperCommand.Feedback:
+            width = float(job.details.get("width", 0.0))
+            return GripperCommand.Feedback(position=width / fingers, reached_goal=False, stalled=False)
+
+        if not _follow(self.runner, handle, job, lambda: None, feedback):
+            handle.canceled()
+            return result
+        width = float(job.details.get("width", self.world.gripper_width()))
+        result.position = width / fingers
+        result.effort = float(job.details.get("effort", 0.0))
+        result.reached_goal = abs(width - target) <= GRIPPER_REACHED
+        result.stalled = not result.reached_goal and job.code == ErrorCode.OK
+        (handle.succeed if job.code == ErrorCode.OK else handle.abort)()
+        return result
