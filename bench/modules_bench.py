@@ -41,10 +41,21 @@ from maestro_tools.perception import geometric
 from maestro_tools.perception.cloud import depth_cloud, scene_points
 from maestro_tools.perception.keypoints import keypoint
 from maestro_tools.perception.objects import CameraFrame, detect_objects
+from maestro_tools.robots import get_robot
+from maestro_tools.robots.model import RobotModel
+from maestro_tools.sim.scene import CELL_SURFACES
 from maestro_tools.sim.world import SimWorld
-from test.sim.franka_cell import ANTIPODAL, CELL_SURFACES, HOME, TOP_DOWN, franka_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+FRANKA = get_robot("franka")
+HOME = FRANKA.arm.home
+TOP_DOWN = (FRANKA.gripper.max_width, FRANKA.gripper.finger_depth, FRANKA.gripper.pad_clearance)
+ANTIPODAL = {"max_width": FRANKA.gripper.max_width, "pad_clearance": FRANKA.gripper.pad_clearance}
+
+
+def franka_model() -> RobotModel:
+    return RobotModel(FRANKA, CELL_SURFACES)
 
 
 def timed(function: Callable[[], object], repeats: int) -> dict[str, float]:
