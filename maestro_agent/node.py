@@ -43,6 +43,7 @@ class AgentNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("agent", **kwargs)
         self.robot = declare_robot(self)
+        self._closing = threading.Event()
         backend = declare(
             self,
             "vlm",
@@ -211,7 +212,7 @@ class AgentNode(Node):
 
         def watch_cancel() -> None:
             while not watching.wait(0.02):
-                if handle.is_cancel_requested:
+                if handle.is_cancel_requested or self._closing.is_set():
                     agent.cancel()
                     return
 
@@ -257,6 +258,10 @@ class AgentNode(Node):
             substeps=trial.substeps,
             replans=trial.replans,
         )
+
+    def close(self) -> None:
+        """Called by run_node on SIGINT/SIGTERM: a running trial is cancelled (the robot stops) and ends."""
+        self._closing.set()
 
     def destroy_node(self) -> None:
         self.sandbox.close()

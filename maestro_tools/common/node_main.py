@@ -14,9 +14,9 @@ a MaestroError (a bad parameter, say) prints one line naming the problem and exi
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -29,6 +29,20 @@ from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.spinning import stop_executor
 
 
+def _drained(executor: MultiThreadedExecutor, grace: float) -> bool:
+    """Spin until the executor's in-flight callbacks are done or ``grace`` s passed; True if done."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        running = [f for f in getattr(executor, "_futures", []) if not f.done()]
+        if not running:
+            return True
+        try:
+            executor.spin_once(timeout_sec=0.02)
+        except Exception:  # the context went away under us: nothing more can finish
+            return False
+    return not [f for f in getattr(executor, "_futures", []) if not f.done()]
+
+
 def run_node(
     factory: Callable[[], Node],
     args: Sequence[str] | None = None,
@@ -36,26 +50,34 @@ def run_node(
     threads: int = 8,
     poll: float = 0.1,
     drain: float = 0.3,
+    grace: float = 3.0,
 ) -> int:
     """Create the node from ``factory`` and spin it until SIGINT/SIGTERM; return the process exit code.
 
     ``threads``: executor threads. Action goals hold one each while they run, so the default is not
-    the CPU count (2 here), which lets two running goals starve every other callback.
+    the CPU count (2 here), which lets two running goals starve every other callback. ``grace``: how
+    long in-flight callbacks may take to finish after the stop (spinning meanwhile, so that results
+    they wait for still arrive) before the process exits regardless; a second signal exits at once.
     """
     rclpy.init(
         args=list(args) if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO
     )
-    stop = threading.Event()
-    previous = {
-        signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)
-    }
+    # A plain counter, not an Event: Event.set() takes a lock the interrupted main thread may hold.
+    signals = [0]
+
+    def on_signal(*_: object) -> None:
+        signals[0] += 1
+        if signals[0] > 1:  # asked twice: stop now, whatever is still running
+            os._exit(1)
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
     executor = MultiThreadedExecutor(num_threads=threads)
     node: Node | None = None
     code = 0
     try:
         node = factory()
         executor.add_node(node)
-        while not stop.is_set() and rclpy.ok():
+        while not signals[0] and rclpy.ok():
             executor.spin_once(timeout_sec=poll)
     except MaestroError as exc:
         print(f"[{getattr(factory, '__name__', 'node')}] cannot start: {exc}", file=sys.stderr)
@@ -70,6 +92,14 @@ def run_node(
             deadline = time.monotonic() + drain
             while time.monotonic() < deadline and rclpy.ok():
                 executor.spin_once(timeout_sec=0.02)
+        if not _drained(executor, grace):
+            name = node.get_name() if node is not None else "node"
+            print(
+                f"[{name}] callbacks still running {grace:.0f} s after the stop: exiting anyway",
+                file=sys.stderr,
+            )
+            sys.stderr.flush()
+            os._exit(code or 1)
         stop_executor(executor)
         if node is not None:
             node.destroy_node()

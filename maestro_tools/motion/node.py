@@ -107,6 +107,7 @@ class MotionNode(Node):
         self._lock = threading.Lock()  # the kinematics model is not thread-safe
         self._joints: JointState | None = None
         self._joint_messages = 0
+        self._closing = threading.Event()
         group = ReentrantCallbackGroup()
         cameras = [self.scene_camera] if self.scene_camera else []
         self.frames = TopicFrameSource(
@@ -128,6 +129,10 @@ class MotionNode(Node):
             cancel_callback=lambda _: CancelResponse.ACCEPT,
             callback_group=group,
         )
+
+    def close(self) -> None:
+        """Called by run_node on SIGINT/SIGTERM: running goals cancel their trajectory and end now."""
+        self._closing.set()
 
     def _on_joints(self, message: JointState) -> None:
         self._joints = message
@@ -345,6 +350,11 @@ class MotionNode(Node):
         outcome = sent.get_result_async()
         outcome.add_done_callback(lambda _: done.set())
         while not done.wait(0.01):
+            if self._closing.is_set():  # shutting down: ask the controller to stop, do not wait for it
+                sent.cancel_goal_async()
+                return self._fail(
+                    handle, UnavailableError("the motion node is shutting down; the goal was cancelled")
+                )
             if handle.is_cancel_requested or watch.stalled:
                 wait_future_blocking(sent.cancel_goal_async(), 2.0)
                 done.wait(2.0)
