@@ -6,7 +6,6 @@ import itertools
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
 from maestro_tools.common.spinning import BackgroundSpinner
+from test.polling import wait_for
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 _counter = itertools.count()
@@ -44,15 +44,6 @@ def ros_graph(*nodes_factories: Callable[[Context], Node]) -> Iterator[list[Node
         for node in nodes:
             node.destroy_node()
         rclpy.shutdown(context=context)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def wait_future(future, timeout: float = 10.0) -> bool:

@@ -18,6 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from test.polling import wait_for
+
 # A fake node: prints its pid and its child's, a child in its own session like the sandbox worker.
 # deaf=True: both ignore SIGINT and SIGTERM (the worst case); else the node stops on SIGINT/SIGTERM.
 FAKE_NODE = """#!{python}
@@ -51,15 +53,6 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def kill_leftovers(pids: list[int]) -> list[int]:
@@ -100,7 +93,7 @@ class Launch:
         return "".join(self.lines)
 
     def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> None:
-        ok = wait_until(lambda: predicate(self.text) or self.proc.poll() is not None, timeout)
+        ok = wait_for(lambda: predicate(self.text) or self.proc.poll() is not None, timeout)
         assert ok and self.proc.poll() is None, self.text
 
     def pids(self, marker: str) -> list[int]:
@@ -112,7 +105,7 @@ class Launch:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
-        if not wait_until(lambda: not any(alive(pid) for pid in pids), 15):
+        if not wait_for(lambda: not any(alive(pid) for pid in pids), 15):
             kill_leftovers(pids)
 
     def graph(self) -> list[int]:
@@ -168,7 +161,7 @@ def test_a_crash_looping_required_node_is_given_up_and_the_launcher_exits_with_i
     assert text.count("fake_crasher died 3 times in 120 s; not restarting. Its last lines:") == 1, text
     assert "RuntimeError: fake: cannot open a display" in text.split("not restarting")[1]
     pids = launch.pids("fake pid")
-    assert wait_until(lambda: not any(alive(pid) for pid in pids), 30), kill_leftovers(pids)
+    assert wait_for(lambda: not any(alive(pid) for pid in pids), 30), kill_leftovers(pids)
 
 
 def test_sigint_stops_cooperating_nodes_and_their_children_without_escalation(
@@ -185,7 +178,7 @@ def test_sigint_stops_cooperating_nodes_and_their_children_without_escalation(
     assert set(launch.pids("fake pid")) <= set(pids), launch.text  # the nodes and their children
     launch.proc.send_signal(signal.SIGINT)
     assert launch.proc.wait(60) == 0, launch.text
-    assert wait_until(lambda: not any(alive(pid) for pid in pids), 30), kill_leftovers(pids)
+    assert wait_for(lambda: not any(alive(pid) for pid in pids), 30), kill_leftovers(pids)
     launch.reader.join(10)
     assert launch.text.count("fake node: stopping") == 2 and "still running" not in launch.text, launch.text
 
@@ -203,7 +196,7 @@ def test_sigkill_of_the_launcher_leaves_no_process_of_the_graph(fake_robot, laun
     launch.proc.kill()
     launch.proc.wait(10)
     # The default grace is 3 s between SIGTERM and SIGKILL: generous on a loaded machine.
-    assert wait_until(lambda: not any(alive(pid) for pid in pids), 30), kill_leftovers(pids)
+    assert wait_for(lambda: not any(alive(pid) for pid in pids), 30), kill_leftovers(pids)
 
 
 @pytest.mark.slow
@@ -228,7 +221,7 @@ def test_sigkill_of_maestro_launch_franka_in_the_middle_of_a_task_leaves_nothing
         progress: list[str] = []
         assert client.stdout is not None
         threading.Thread(target=lambda: progress.extend(client.stdout), daemon=True).start()
-        assert wait_until(lambda: any(line.startswith("executing") for line in progress), 240), progress
+        assert wait_for(lambda: any(line.startswith("executing") for line in progress), 240), progress
         time.sleep(2.0)  # into the motion
         pids = launch.graph()
         nodes = launch.pids("] started pid")  # one line per node
@@ -236,7 +229,7 @@ def test_sigkill_of_maestro_launch_franka_in_the_middle_of_a_task_leaves_nothing
         assert any("maestro_agent.sandbox.worker" in line for line in describe(pids)), describe(pids)
         launch.proc.kill()
         launch.proc.wait(10)
-        assert wait_until(lambda: not any(alive(pid) for pid in pids), 40), describe(pids)
+        assert wait_for(lambda: not any(alive(pid) for pid in pids), 40), describe(pids)
     finally:
         if client is not None and client.poll() is None:
             client.kill()

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import psutil
@@ -15,6 +14,7 @@ import pytest
 
 from maestro_agent.bringup.keeper import PID_MARK
 from maestro_agent.bringup.supervisor import KEEPER
+from test.polling import wait_for
 
 
 def alive(pid: int) -> bool:
@@ -22,15 +22,6 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 class Kept:
@@ -86,7 +77,7 @@ def test_the_node_dies_with_a_killed_keeper(kept: list[Kept]) -> None:
     kept.append(keeper)
     assert alive(keeper.node) and psutil.Process(keeper.node).ppid() == keeper.proc.pid
     keeper.proc.kill()
-    assert wait_until(lambda: not alive(keeper.node), 30)  # PR_SET_PDEATHSIG(SIGKILL)
+    assert wait_for(lambda: not alive(keeper.node), 30)  # PR_SET_PDEATHSIG(SIGKILL)
 
 
 def test_a_closed_lifeline_ends_the_node(kept: list[Kept]) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from maestro_agent.bringup.spec import ResolvedNode
 from maestro_agent.bringup.supervisor import Supervisor, _Child
+from test.polling import wait_for
 
 
 def node(
@@ -62,15 +63,6 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_until(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_output_is_prefixed_and_exit_codes_reported() -> None:
     out = io.StringIO()
     code = Supervisor(
@@ -93,7 +85,7 @@ def test_respawn_restarts_a_crashed_node_until_stopped() -> None:
     )
     runner = threading.Thread(target=supervisor.run, kwargs={"install_signal_handlers": False})
     runner.start()
-    assert wait_until(lambda: out.getvalue().count("respawned") >= 2, 30)
+    assert wait_for(lambda: out.getvalue().count("respawned") >= 2, 30)
     supervisor.stop()
     runner.join(10)
     assert not runner.is_alive()
@@ -265,7 +257,7 @@ def test_signal_stops_every_process_with_no_orphans(signum: int) -> None:
     pids = [*by_node["stubborn"], *by_node["parent"]]
     proc.send_signal(signum)
     assert proc.wait(60) == 0
-    assert wait_until(lambda: not any(alive(pid) for pid in pids), 30), kill_leftovers(pids)
+    assert wait_for(lambda: not any(alive(pid) for pid in pids), 30), kill_leftovers(pids)
     assert "still running 0.5 s after SIGINT: stubborn" in "".join(lines)  # the escalation, named
 
 
@@ -275,7 +267,7 @@ def test_cooperating_nodes_stop_on_sigint_without_escalation() -> None:
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
     assert proc.wait(60) == 0
-    assert wait_until(lambda: not any(alive(pid) for pid in pids), 30), kill_leftovers(pids)
+    assert wait_for(lambda: not any(alive(pid) for pid in pids), 30), kill_leftovers(pids)
     text = "".join(lines)
     assert "polite: bye" in text and "still running" not in text, text
     assert time.monotonic() - started < 30  # within the SIGINT grace: no SIGTERM or SIGKILL step
@@ -288,7 +280,7 @@ def test_killed_supervisor_takes_its_nodes_and_their_children_along() -> None:
     proc.wait(10)
     # The keepers see the supervisor's lifeline pipe close: SIGTERM, then SIGKILL 1 s later, to the
     # nodes that ignore SIGTERM and to the grandchild in its own session alike.
-    assert wait_until(lambda: not any(alive(pid) for pid in pids), 30), kill_leftovers(pids)
+    assert wait_for(lambda: not any(alive(pid) for pid in pids), 30), kill_leftovers(pids)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGSEGV, signal.SIGTERM])
