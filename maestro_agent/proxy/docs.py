@@ -8,7 +8,8 @@ from typing import Any
 
 from maestro_agent.proxy import types
 from maestro_agent.proxy.harness import Harness
-from maestro_agent.proxy.session import done, fail, tools
+from maestro_agent.proxy.session import tools
+from maestro_agent.sandbox.stubs import task_functions
 from maestro_tools.robots import get_robot
 
 RESULT_TYPES = (types.RobotState, types.GripperState, types.Detection, types.Keypoint, types.GraspCandidate)
@@ -54,7 +55,7 @@ def describe_tools(robot: str, harness: bool = True) -> str:
         lines.extend(f"- `{name}.{c}` = {getattr(obj, c).round(4).tolist()}" for c in constants)
         lines.append("")
     lines.append("### task")
-    lines.extend(f"- `{_signature(f, None)}`: {_doc(f)}" for f in (done, fail))
+    lines.extend(f"- `{_signature(f, None)}`: {_doc(f)}" for f in task_functions(None).values())
     lines.append("\n### result types (dataclasses; numpy arrays; print them to see values)")
     for result in RESULT_TYPES:
         fields = ", ".join(f"{f.name}: {f.type}" for f in dataclasses.fields(result))

@@ -1,8 +1,9 @@
-"""The proxy's one ROS 2 node: service and action clients to the module nodes, spun in a background thread.
+"""The tools' one ROS 2 node, in the agent process: service and action clients to the module nodes.
 
-Calls block the calling thread (the sandboxed code) with short sleeps, so a timeout or a cancel raised
-inside that thread by the sandbox interrupts them; a running action goal is then cancelled on the way
-out, which is what stops the robot when a task is cancelled.
+Calls block the calling thread (the sandbox serving a tool call) with short sleeps that check for the
+run's cancel and deadline (``channel.check_interrupt``); a running action goal is then cancelled on
+the way out, which is what stops the robot when a task is cancelled. Every client and every goal
+passes the actuation gate (``gate``) when one is given.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
+from maestro_agent.proxy.gate import ActuationGate
+from maestro_agent.sandbox import channel
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.conversions import pose_to_matrix
 from maestro_tools.common.errors import (
@@ -49,9 +52,11 @@ class RobotInterface:
     joint_prefix: str
 
 
-def _wait(done: Callable[[], bool], timeout: float) -> bool:
+def _wait(done: Callable[[], bool], timeout: float, interruptible: bool = True) -> bool:
     deadline = time.monotonic() + timeout
     while not done():
+        if interruptible:
+            channel.check_interrupt()
         if time.monotonic() > deadline:
             return False
         time.sleep(POLL_S)
@@ -69,7 +74,9 @@ class RosClient:
         gripper_action: str = "gripper_controller/gripper_cmd",
         joint_states_topic: str = "joint_states",
         joint_prefix: str = "",
+        gate: ActuationGate | None = None,
     ) -> None:
+        self.gate = gate
         names = profile.joint_names(joint_prefix)
         own = profile.joint_names()
         self._own_names = dict(zip((*names.arm, *names.fingers), (*own.arm, *own.fingers), strict=True))
@@ -133,9 +140,13 @@ class RosClient:
 
     # -- clients (the tools create theirs when they are built, before any code runs) ---------------
     def service(self, srv_type: Any, name: str) -> Any:
+        if self.gate is not None:
+            self.gate.allow(name)
         return self.node.create_client(srv_type, name, callback_group=self._group)
 
     def action(self, action_type: Any, name: str) -> ThreadSafeActionClient:
+        if self.gate is not None:
+            self.gate.allow(name)
         return ThreadSafeActionClient(self.node, action_type, name, callback_group=self._group)
 
     # -- calls -----------------------------------------------------------------------------------
@@ -169,6 +180,8 @@ class RosClient:
         propagates, so the robot does not go on moving for code that is no longer running.
         """
         name = client._action_name
+        if self.gate is not None:
+            goal = self.gate.admit(goal)
         if not _wait(client.server_is_ready, min(timeout, 5.0)):
             raise UnavailableError(f"action {name} is not available; is its node running?")
         pending: list[Any] = []
@@ -198,11 +211,12 @@ class RosClient:
                 if on_feedback is not None:
                     for feedback in batch:
                         on_feedback(feedback)
+                channel.check_interrupt()
                 time.sleep(POLL_S)
         except BaseException:
             if handle is not None and handle.accepted:
                 cancelling = handle.cancel_goal_async()
-                _wait(cancelling.done, 1.0)
+                _wait(cancelling.done, 1.0, interruptible=False)
             raise
         return result.result().result
 

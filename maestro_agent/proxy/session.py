@@ -1,15 +1,14 @@
-"""What the sandboxed code sees: the proxy objects, built once per sandbox process.
+"""The tools the sandboxed code calls, built in the agent process behind the actuation gate.
 
-``make_globals`` is the sandbox's setup function (``maestro_agent.proxy.session:make_globals``): it
-starts the proxy's ROS node in the sandbox process and returns the names injected into the code.
+``make_host`` creates the tools' ROS client (its own node and context, in the agent), the gate
+every motion goal passes, and the registered tools for the robot; the sandbox hands their stubs to
+the code and serves each call here.
 """
 
 from __future__ import annotations
 
-import atexit
+from collections.abc import Iterable
 from typing import Any
-
-import numpy as np
 
 # The tool modules, imported for their registration (each imports the tools it builds on first).
 import maestro_agent.proxy.geometry
@@ -17,24 +16,14 @@ import maestro_agent.proxy.grasping
 import maestro_agent.proxy.image_editor
 import maestro_agent.proxy.perception
 import maestro_agent.proxy.robot  # noqa: F401
+from maestro_agent.proxy.gate import TOOL_ENDPOINTS, ActuationGate, Confirm, GateLimits
 from maestro_agent.proxy.harness import Harness
 from maestro_agent.proxy.registry import build_tools
 from maestro_agent.proxy.ros_client import RosClient
-from maestro_agent.sandbox import channel
-from maestro_tools.common.errors import InvalidArgumentError
+from maestro_agent.proxy.types import VALUE_TYPES
+from maestro_agent.sandbox import ToolHost
 from maestro_tools.robots import get_robot
-
-
-def done(reason: str = "") -> None:
-    """Declare the whole task complete (say why); the agent then checks and ends the trial."""
-    channel.emit_event("outcome", outcome="done", reason=str(reason))
-
-
-def fail(reason: str) -> None:
-    """Declare the task impossible, with the reason."""
-    if not str(reason).strip():
-        raise InvalidArgumentError("fail() needs a reason")
-    channel.emit_event("outcome", outcome="failed", reason=str(reason))
+from maestro_tools.robots.model import RobotModel
 
 
 def tools(ros: Any, harness: Harness) -> dict[str, Any]:
@@ -42,16 +31,31 @@ def tools(ros: Any, harness: Harness) -> dict[str, Any]:
     return build_tools(ros, harness)
 
 
-def make_globals(
+def make_host(
     robot: str,
     namespace: str = "/maestro",
     harness: bool = True,
     attempts: int = 3,
     interface: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """``interface``: the robot interface's names (gripper_action, joint_states_topic, joint_prefix)."""
+    gate_limits: GateLimits | None = None,
+    allowed_endpoints: Iterable[str] = (),
+    confirm: Confirm | None = None,
+) -> tuple[ToolHost, RosClient]:
+    """The tool host for ``robot`` and the ROS client it owns (close it when done).
+
+    ``interface``: the robot interface's names (gripper_action, joint_states_topic, joint_prefix).
+    """
     profile = get_robot(robot)
-    ros = RosClient(profile, namespace=namespace, **(interface or {}))
-    atexit.register(ros.close)
-    names = tools(ros, Harness(profile, enabled=harness, attempts=attempts))
-    return {**names, "done": done, "fail": fail, "np": np}
+    names = dict(interface or {})
+    model = RobotModel(profile) if profile.arm else None
+    limits = (model.lower, model.upper) if model else ((), ())
+    gripper_action = names.get("gripper_action", "gripper_controller/gripper_cmd")
+    allowed = {*TOOL_ENDPOINTS, gripper_action, *allowed_endpoints}
+    gate = ActuationGate(profile, limits, gate_limits, allowed, confirm)
+    ros = RosClient(profile, namespace=namespace, gate=gate, **names)
+    try:
+        built = tools(ros, Harness(profile, enabled=harness, attempts=attempts))
+    except BaseException:
+        ros.close()
+        raise
+    return ToolHost(built, VALUE_TYPES), ros

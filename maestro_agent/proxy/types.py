@@ -105,3 +105,9 @@ class GraspCandidate:
             f"orientation_deg={_vec(np.degrees(self.orientation), 1)}, width={self.width:.3f}, "
             f"score={self.score:.2f}, strategy={self.strategy!r})"
         )
+
+
+# The dataclasses that cross the sandbox boundary (tool results, and arguments such as a grasp).
+VALUE_TYPES: dict[str, type] = {
+    cls.__name__: cls for cls in (GripperState, RobotState, Detection, Keypoint, GraspCandidate)
+}

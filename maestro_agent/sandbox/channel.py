@@ -1,95 +1,79 @@
-"""What code running in the sandbox (the client proxy) uses to report back to the agent.
+"""What the tools use to report into the observation of the code that called them.
 
-Inside a sandbox child the worker installs a link and events/images travel to the parent as JSON
-lines; anywhere else the same calls collect into ``events`` and ``images`` so the proxy can be unit
-tested without a sandbox. ``SandboxCancelled``/``SandboxTimeout`` are raised inside the running code;
-they derive from BaseException so ``except Exception`` in the proxy does not swallow them, and
-``finally`` blocks (which cancel robot actions) still run.
+The tools run in the agent process, called over the sandbox channel by the stubs the sandboxed code
+holds. While the sandbox serves a call it installs a ``CallContext`` for the serving thread: events
+and images then go to that run, ``current_line`` is the line of the submitted code that made the
+call, and ``check_interrupt`` raises ``SandboxCancelled``/``SandboxTimeout`` once the run is
+cancelled or past its deadline (the ROS client's waits call it, so a robot action is cancelled on
+the way out). Outside a call (unit tests of the tools) events and images collect in ``events`` and
+``images``. The interrupts derive from BaseException so ``except Exception`` in a tool does not
+swallow them and ``finally`` blocks still run.
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import json
-import socket
-import struct
-import sys
 import threading
 import time
-import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 MAX_IMAGE_SIDE = 4096
-MAX_IMAGES_PER_RUN = 64
-RESERVED_KINDS = frozenset({"line", "image"})
-USER_FILENAME_PREFIX = "<substep"
+RESERVED_KINDS = frozenset({"line", "image", "stdout"})
 
 
 class SandboxCancelled(BaseException):
-    """The agent cancelled the running code (raised inside it)."""
+    """The agent cancelled the running code (raised inside it, or inside the tool it is calling)."""
 
 
 class SandboxTimeout(BaseException):
-    """The code ran past its wall-clock or CPU limit (raised inside it)."""
+    """The code ran past its wall-clock or CPU limit."""
 
 
-# Collected outside a sandbox (unit tests of the proxy); clear() empties them.
+@dataclass
+class CallContext:
+    """One tool call being served for the sandboxed code."""
+
+    line: int | None  # the line of the submitted code that made the call
+    deadline: float  # time.monotonic() past which the run is out of time
+    on_event: Callable[[dict[str, Any]], None]
+    on_image: Callable[[str, np.ndarray], None]
+    t0: float = field(default_factory=time.monotonic)  # when the run started
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+# Collected outside a call (unit tests of the tools); clear() empties them.
 events: list[dict[str, Any]] = []
 images: list[tuple[str, np.ndarray]] = []
 _t0 = time.monotonic()
+_local = threading.local()
 
 
 def clear() -> None:
-    """Empty ``events`` and ``images`` and restart their clock (outside a sandbox)."""
+    """Empty ``events`` and ``images`` and restart their clock (outside a call)."""
     global _t0
     events.clear()
     images.clear()
     _t0 = time.monotonic()
 
 
-class Link:
-    """The child's end of the pipe to the parent, plus the state of the running code.
-
-    Writes are atomic lines. While the main thread writes, an interrupt from a signal handler is
-    deferred (``pending``) and raised when the write is done, so a line is never cut in half.
-    """
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.lock = threading.Lock()
-        self.main = threading.get_ident()
-        self.armed = False  # user code is running: interrupts may be raised
-        self.fired: str | None = None  # "cancelled" or "timeout" once an interrupt was delivered
-        self.depth = 0
-        self.pending: BaseException | None = None
-        self.t0 = time.monotonic()
-        self.filename: str | None = None  # the current submission's code filename
-        self.line: int | None = None  # last traced line of the submitted code
-        self.images_sent = 0
-        self.images_dropped = 0
-
-    def send(self, msg: dict[str, Any]) -> None:
-        data = (json.dumps(msg, separators=(",", ":"), default=_json_default) + "\n").encode()
-        main = threading.get_ident() == self.main
-        if main:
-            self.depth += 1
-        try:
-            with self.lock:
-                self.sock.sendall(data)
-        finally:
-            if main:
-                self.depth -= 1
-                if self.depth == 0 and self.pending is not None:
-                    exc, self.pending = self.pending, None
-                    raise exc
-
-    def elapsed(self) -> float:
-        return round(time.monotonic() - self.t0, 4)
+def current() -> CallContext | None:
+    return getattr(_local, "context", None)
 
 
-_link: Link | None = None
+@contextlib.contextmanager
+def serving(context: CallContext) -> Iterator[CallContext]:
+    """Install ``context`` for this thread while a call is served."""
+    saved = current()
+    _local.context = context
+    try:
+        yield context
+    finally:
+        _local.context = saved
 
 
 def emit_event(kind: str, **payload: Any) -> None:
@@ -105,11 +89,13 @@ def emit_event(kind: str, **payload: Any) -> None:
         record = json.loads(json.dumps(payload, default=_json_default))
     except (TypeError, ValueError) as e:
         raise TypeError(f"emit_event({kind!r}): payload must be JSON-able: {e}") from None
-    link = _link
-    if link is None:
-        events.append({"kind": kind, **record, "t": round(time.monotonic() - _t0, 4)})
+    context = current()
+    t0 = _t0 if context is None else context.t0
+    event = {"kind": kind, **record, "t": round(time.monotonic() - t0, 4)}
+    if context is None:
+        events.append(event)
     else:
-        link.send({"msg": "event", "data": {"kind": kind, **record, "t": link.elapsed()}})
+        context.on_event(event)
 
 
 def emit_image(label: str, rgb: np.ndarray) -> None:
@@ -123,78 +109,34 @@ def emit_image(label: str, rgb: np.ndarray) -> None:
         raise ValueError(
             f"emit_image({label!r}): sides must be 1..{MAX_IMAGE_SIDE} pixels, got {rgb.shape[:2]}"
         )
-    link = _link
-    if link is None:
+    context = current()
+    if context is None:
         images.append((label, rgb.copy()))
-        return
-    if link.images_sent >= MAX_IMAGES_PER_RUN:
-        link.images_dropped += 1
-        return
-    link.images_sent += 1
-    png = base64.b64encode(encode_png(rgb)).decode("ascii")
-    link.send({"msg": "image", "label": label, "png": png, "t": link.elapsed()})
+    else:
+        context.on_image(label, rgb.copy())
 
 
 def current_line() -> int | None:
-    """The line of the submitted code now executing (None outside a running sandbox)."""
-    link = _link
-    if link is None or link.filename is None or not link.armed:
-        return None
-    frame = sys._getframe(1)
-    while frame is not None:  # the innermost frame of the current submission
-        if frame.f_code.co_filename == link.filename:
-            return frame.f_lineno
-        frame = frame.f_back
-    return link.line  # called from another thread: the last traced line
+    """The line of the submitted code that made the call being served (None outside a call)."""
+    context = current()
+    return None if context is None else context.line
 
 
-def encode_png(rgb: np.ndarray) -> bytes:
-    """A minimal 8-bit RGB PNG (filter 0 on every row); decode_png reads exactly this."""
-    h, w, _ = rgb.shape
-    rows = np.zeros((h, w * 3 + 1), np.uint8)
-    rows[:, 1:] = np.ascontiguousarray(rgb).reshape(h, w * 3)
-
-    def chunk(tag: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
-
-    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 3))
-        + chunk(b"IEND", b"")
-    )
+def check_interrupt() -> None:
+    """Raise SandboxCancelled or SandboxTimeout when the run being served was cancelled or ran out of time."""
+    context = current()
+    if context is None:
+        return
+    if context.cancelled.is_set():
+        raise SandboxCancelled("the run was cancelled")
+    if time.monotonic() > context.deadline:
+        raise SandboxTimeout("the run exceeded its wall-clock limit while a tool was working")
 
 
-def decode_png(data: bytes) -> np.ndarray:
-    """Decode (in the parent) the base64 PNG that encode_png writes; strict and bounded."""
-    raw = base64.b64decode(data, validate=True)
-    if not raw.startswith(b"\x89PNG\r\n\x1a\n"):
-        raise ValueError("not a PNG")
-    pos, header, idat = 8, None, []
-    while pos + 8 <= len(raw):
-        length, tag = struct.unpack(">I4s", raw[pos : pos + 8])
-        body = raw[pos + 8 : pos + 8 + length]
-        pos += 12 + length
-        if tag == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif tag == b"IDAT":
-            idat.append(body)
-        elif tag == b"IEND":
-            break
-    if header is None or header[2:] != (8, 2, 0, 0, 0):
-        raise ValueError("only 8-bit RGB PNGs without interlace are accepted")
-    w, h = header[0], header[1]
-    if not (0 < w <= MAX_IMAGE_SIDE and 0 < h <= MAX_IMAGE_SIDE):
-        raise ValueError(f"image size {w}x{h} out of bounds")
-    size = h * (w * 3 + 1)
-    pixels = zlib.decompressobj().decompress(b"".join(idat), size)
-    if len(pixels) != size:
-        raise ValueError("truncated image data")
-    rows = np.frombuffer(pixels, np.uint8).reshape(h, w * 3 + 1)
-    if rows[:, 0].any():
-        raise ValueError("unsupported PNG row filter")
-    return rows[:, 1:].reshape(h, w, 3).copy()
+def cancel_pending() -> bool:
+    """Whether the run being served has a cancel pending (the actuation gate refuses motion then)."""
+    context = current()
+    return context is not None and context.cancelled.is_set()
 
 
 def _json_default(o: Any) -> Any:

@@ -1,9 +1,11 @@
 """The sandbox child: ``python -m maestro_agent.sandbox.worker --fd N``.
 
-Talks JSON lines with the parent over the socket ``N`` (never its stdout). The first line is the
-init message; then it runs setup, reports ``ready`` and serves ``run``/``cancel``/``reset``/``close``.
-Submitted code runs in the main thread, so signals (SIGUSR1 cancel, SIGALRM wall time, SIGPROF CPU
-time) raise ``SandboxCancelled``/``SandboxTimeout`` inside it.
+Talks frames (``wire``) with the parent over the socket ``N`` (never its stdout). The first frame is
+the init message: the tools' spec, from which it builds the stubs the code calls. It then confines
+itself (rlimits, an unprivileged uid, no_new_privs, seccomp), reports ``ready`` with what it sees
+of its isolation, and serves ``run``/``cancel``/``reset``/``close``; tool calls go to the parent and
+their replies come back. Submitted code runs in the main thread, so signals (SIGUSR1 cancel, SIGALRM
+wall time, SIGPROF CPU time) raise ``SandboxCancelled``/``SandboxTimeout`` inside it.
 """
 
 from __future__ import annotations
@@ -13,13 +15,10 @@ import faulthandler
 import gc
 import importlib
 import io
-import json
 import linecache
 import os
 import queue
-import resource
 import signal
-import socket
 import sys
 import threading
 import time
@@ -28,9 +27,13 @@ import types
 from collections import OrderedDict
 from typing import Any
 
-from maestro_agent.sandbox import channel, guards
-from maestro_agent.sandbox.channel import USER_FILENAME_PREFIX, Link, SandboxCancelled, SandboxTimeout
+from maestro_agent.sandbox import guards, stubs, wire
+from maestro_agent.sandbox.channel import SandboxCancelled, SandboxTimeout
+from maestro_agent.sandbox.confine import confine
+from maestro_agent.sandbox.link import Link
 from maestro_agent.sandbox.policy import ALLOWED_IMPORTS
+
+USER_FILENAME_PREFIX = "<substep"
 
 STDOUT_LIMIT = 20_000
 RESERVE_BYTES = 16 * 2**20  # freed on MemoryError so the result can still be built and sent
@@ -93,20 +96,22 @@ class Worker:
         return {"__builtins__": self.builtins, "__name__": guards.USER_MODULE, **self.injected}
 
     # threads: commands from the parent, and a watchdog
-    def read_commands(self, reader: io.BufferedReader) -> None:
-        for raw in reader:
-            cmd = json.loads(raw)
-            if cmd.get("op") != "cancel":
+    def read_commands(self) -> None:
+        while True:
+            try:
+                frame = self.link.read_frame()
+            except (OSError, wire.WireError):
+                frame = None
+            if frame is None:
+                break
+            cmd, region = frame
+            op = cmd.get("op")
+            if op == "reply":
+                self.link.replies.put((cmd, region))
+            elif op == "cancel":
+                self.cancel(cmd.get("id"))
+            else:
                 self.commands.put(cmd)
-                continue
-            with self.lock:
-                rid = cmd.get("id")
-                if rid == self.current:
-                    self.cancel_requested = True
-                    if self.link.armed:
-                        signal.pthread_kill(self.link.main, signal.SIGUSR1)
-                elif isinstance(rid, int) and rid > self.done:
-                    self.cancelled.add(rid)
         # The parent went away (closed or killed): stop the code, leave once idle or after 5 s.
         self.commands.put({"op": "close"})
         with self.lock:
@@ -115,6 +120,15 @@ class Worker:
         exit_timer = threading.Timer(5.0, os._exit, (0,))
         exit_timer.daemon = True
         exit_timer.start()
+
+    def cancel(self, rid: Any) -> None:
+        with self.lock:
+            if rid == self.current:
+                self.cancel_requested = True
+                if self.link.armed:
+                    signal.pthread_kill(self.link.main, signal.SIGUSR1)
+            elif isinstance(rid, int) and rid > self.done:
+                self.cancelled.add(rid)
 
     def watchdog(self) -> None:
         """Backs up the interval timers with thread-directed signals and sends line events the
@@ -208,8 +222,7 @@ class Worker:
         while len(self.sources) > 200:
             linecache.cache.pop(self.sources.popitem(last=False)[0], None)
         self.limits = (float(cmd["wall_s"]), float(cmd["cpu_s"]))
-        link.filename, link.line, link.fired, link.pending = filename, None, None, None
-        link.images_sent = link.images_dropped = 0
+        link.filename, link.line, link.fired, link.pending, link.run_id = filename, None, None, None, rid
         self.emitted_line = None
         capture = _Capture(link)
         saved = sys.stdout, sys.stderr
@@ -240,12 +253,7 @@ class Worker:
             del reserve
         with self.lock:
             self.current, self.done = None, rid
-        result = {
-            "msg": "result",
-            "id": rid,
-            "stdout_dropped": capture.dropped,
-            "images_dropped": link.images_dropped,
-        }
+        result: dict[str, Any] = {"msg": "result", "id": rid, "stdout_dropped": capture.dropped}
         status = link.fired or ("ok" if error is None else "error")
         result.update(status=status, error="", error_type="", error_line=None)
         if error is not None:
@@ -307,53 +315,56 @@ class Worker:
         """After a MemoryError: is the process still near its limit (memory held by variables)?"""
         try:
             with open("/proc/self/status") as f:
-                data_kb = next(int(x.split()[1]) for x in f if x.startswith("VmData:"))
+                size_kb = next(int(x.split()[1]) for x in f if x.startswith("VmSize:"))
         except (OSError, StopIteration, ValueError):
             return True
-        return not self.memory_bytes or data_kb * 1024 > 0.7 * self.memory_bytes
+        return not self.memory_bytes or size_kb * 1024 > 0.7 * self.memory_bytes
 
 
-def _run_setup(spec: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-    if not spec:
-        return {}
-    module_name, _, func_name = spec.partition(":")
-    func = getattr(importlib.import_module(module_name), func_name)
-    names = func(**kwargs)
-    if not isinstance(names, dict) or not all(isinstance(k, str) and k.isidentifier() for k in names):
-        raise TypeError(
-            f"setup {spec} must return a dict of identifiers to objects, got {type(names).__name__}"
-        )
-    return names
+def _import_types(names: dict[str, str]) -> dict[str, type]:
+    """The dataclasses values may be (``{name: "module:qualname"}``), imported before confinement."""
+    types = {}
+    for name, where in names.items():
+        module, _, qualname = where.partition(":")
+        types[name] = getattr(importlib.import_module(module), qualname)
+    return types
+
+
+def _setup(link: Link, init: dict[str, Any], region: memoryview) -> tuple[dict[str, Any], dict[str, Any]]:
+    allowed = frozenset(init.get("allowed_imports") or ALLOWED_IMPORTS)
+    guards.preload(allowed)
+    link.types = _import_types(dict(init.get("types") or {}))
+    link.encoder = wire.Encoder(link.types)
+    constants = wire.decode(init.get("constants") or {}, region, link.types)
+    injected = {**stubs.build(link, dict(init.get("tools") or {}), constants), **stubs.task_functions(link)}
+    if "numpy" in allowed and "numpy" in sys.modules:
+        injected["np"] = guards.view(sys.modules["numpy"], allowed)
+    report = confine(dict(init.get("confine") or {}), int(init.get("memory_mb", 0)))
+    return injected, report
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--fd", type=int, required=True, help="socket to the parent")
     args = parser.parse_args(argv)
-    sock = socket.socket(fileno=args.fd)
-    reader = sock.makefile("rb")
-    init = json.loads(reader.readline())
+    link = Link(args.fd, {})
+    first = link.read_frame()
+    if first is None:
+        return 1
+    init, region = first
     faulthandler.enable()
-    memory_mb = int(init.get("memory_mb", 0))
-    if memory_mb > 0:  # RLIMIT_DATA: private writable memory (RLIMIT_AS would count rclpy's reservations)
-        resource.setrlimit(resource.RLIMIT_DATA, (memory_mb * 2**20, memory_mb * 2**20))
-    link = Link(sock)
     try:
-        guards.preload(frozenset(init.get("allowed_imports") or ALLOWED_IMPORTS))
-        injected = _run_setup(init.get("setup"), dict(init.get("setup_kwargs") or {}))
+        injected, report = _setup(link, init, region)
     except BaseException:
         link.send({"msg": "setup_error", "error": traceback.format_exc()})
         return 1
-    channel._link = link
     worker = Worker(link, init, injected)
     for signum in _SIGNAL_STATUS:
         signal.signal(signum, worker.on_signal)
     guards.install_audit_hook()
-    threading.Thread(
-        target=worker.read_commands, args=(reader,), daemon=True, name="sandbox-commands"
-    ).start()
+    threading.Thread(target=worker.read_commands, daemon=True, name="sandbox-commands").start()
     threading.Thread(target=worker.watchdog, daemon=True, name="sandbox-watchdog").start()
-    link.send({"msg": "ready", "pid": os.getpid()})
+    link.send({"msg": "ready", "pid": os.getpid(), "report": report})
     worker.serve()
     return 0
 
