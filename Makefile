@@ -4,7 +4,6 @@ PY := $(VENV)/bin/python
 # DDS stays on this machine; each run gets its own domain unless the caller chose one.
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 1 )))
-export MUJOCO_GL ?= egl
 
 .PHONY: setup test test-unit test-ros lint format clean bench bench-modules scenes demo bench-agent
 

@@ -2,6 +2,10 @@
 
 Plain Python: the VLM, the sandbox, the scene (images and score) and the event sink are passed in, so the
 loop runs the same under the ROS node, in tests with fakes, and in benchmarks.
+
+Every trial ends with one ``outcome`` event, however it ends: its ``outcome`` is one of OUTCOMES, with
+the progress at that moment (-1 if unknown) and the reason. A cancel is honoured in every phase: VLM
+calls run in a worker thread the loop waits on, so a stalled call is abandoned, not waited for.
 """
 
 from __future__ import annotations
@@ -26,9 +30,48 @@ from maestro_agent.replies import (
     parse_plan,
 )
 from maestro_tools.common.errors import InvalidArgumentError
+from maestro_tools.common.validate import quote  # messages and logs quote a prefix of long values
 from maestro_tools.vlm.base import VLM, Message, VLMError, VLMReply, VLMRequest
 
 Images = list[tuple[str, np.ndarray]]
+
+# Goal limits (RunTask): the node refuses goals beyond them, the loop checks them again.
+MAX_SUBSTEPS = 200
+MAX_TRIALS = 20
+MAX_INSTRUCTION_CHARS = 4000
+# How a trial ended ("interrupted": its agent died without ending it; set by the trace store).
+OUTCOMES = ("success", "failed", "budget_exhausted", "cancelled")
+OUTCOMES += ("vlm_error", "unusable_reply", "error", "interrupted")
+_ENDED_BY = {
+    "cancelled": "cancelled",
+    "vlm_error": "stopped by a VLM error",
+    "unusable_reply": "stopped by an unusable VLM reply",
+    "error": "aborted by an error",
+}
+
+
+def _error_kind(exc: Exception) -> str:
+    if isinstance(exc, ReplyFormatError):
+        return "unusable_reply"
+    return "vlm_error" if isinstance(exc, VLMError) else "error"
+
+
+def check_task(instruction: str, max_substeps: int = 0, trials: int = 1) -> None:
+    """Raise InvalidArgumentError naming every value of a task beyond the limits (quoting a prefix)."""
+    problems = []
+    if not instruction.strip():
+        problems.append("the instruction is empty; say what the robot should do")
+    elif len(instruction) > MAX_INSTRUCTION_CHARS:
+        problems.append(
+            f"the instruction has {len(instruction)} characters, more than {MAX_INSTRUCTION_CHARS}: "
+            f"{quote(instruction)}"
+        )
+    if not 0 <= max_substeps <= MAX_SUBSTEPS:
+        problems.append(f"max_substeps must be 0 (the default) to {MAX_SUBSTEPS}, not {max_substeps}")
+    if not 0 <= trials <= MAX_TRIALS:
+        problems.append(f"trials must be 0 or 1 (one trial) to {MAX_TRIALS}, not {trials}")
+    if problems:
+        raise InvalidArgumentError("; ".join(problems))
 
 
 class SandboxLike(Protocol):
@@ -76,16 +119,27 @@ class TrialResult:
 
 
 class TaskCancelledError(Exception):
-    """The goal was cancelled; the loop stopped the sandbox."""
+    """The goal was cancelled; the loop stopped the sandbox. The message is the cancel's reason."""
 
 
 class Agent:
+    """Runs one task (``run_task``); a cancel stays in force for the agent's life."""
+
     def __init__(
-        self, vlm: VLM, sandbox: SandboxLike, scene: Scene, sink: Sink, config: LoopConfig, system: str
+        self,
+        vlm: VLM,
+        sandbox: SandboxLike,
+        scene: Scene,
+        sink: Sink,
+        config: LoopConfig,
+        system: str,
+        poll_s: float = 0.02,
     ) -> None:
         self.vlm, self.sandbox, self.scene, self.sink, self.config = vlm, sandbox, scene, sink, config
-        self.system = system
+        self.system, self.poll_s = system, poll_s
         self.cancelled = threading.Event()
+        self.cancel_reason = ""
+        self.trial: TrialResult | None = None  # the running (or last) trial: its id after any end
 
     # -- VLM calls ---------------------------------------------------------------------------------
     def _ask(
@@ -93,8 +147,7 @@ class Agent:
     ) -> tuple[Any, VLMReply]:
         messages = [message]
         for attempt in range(self.config.format_retries + 1):
-            self._check_cancel()
-            reply = self.vlm.generate(VLMRequest(self.system, tuple(messages), purpose, instruction))
+            reply = self._generate(VLMRequest(self.system, tuple(messages), purpose, instruction))
             self.sink.record(
                 "tokens",
                 purpose=purpose,
@@ -111,13 +164,39 @@ class Agent:
                 messages += [Message("model", (reply.text,)), prompt.correction_message(str(exc), purpose)]
         raise AssertionError("unreachable")
 
+    def _generate(self, request: VLMRequest) -> VLMReply:
+        """The VLM call in a daemon thread, waited on with the cancel: a cancelled wait abandons the
+        call (it ends in its own time, its reply dropped)."""
+        self._check_cancel()
+        box: list[Any] = []
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                box.append(self.vlm.generate(request))
+            except BaseException as exc:  # handed to the waiting loop
+                box.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=call, name=f"vlm-{request.purpose}", daemon=True).start()
+        while not done.wait(self.poll_s):
+            self._check_cancel()
+        self._check_cancel()
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
+
     def _check_cancel(self) -> None:
         if self.cancelled.is_set():
-            raise TaskCancelledError("cancelled")
+            raise TaskCancelledError(self.cancel_reason or "cancelled")
 
-    def cancel(self) -> None:
-        """Thread-safe: stop the running substep (the sandbox cancels the robot's actions) and the loop."""
-        self.cancelled.set()
+    def cancel(self, reason: str = "the goal was cancelled") -> None:
+        """Thread-safe and repeatable: stop the running substep (the sandbox cancels the robot's actions),
+        a VLM call in flight, and the loop. The first reason given is kept."""
+        if not self.cancelled.is_set():
+            self.cancel_reason = reason
+            self.cancelled.set()
         self.sandbox.cancel()
 
     def _phase(
@@ -134,9 +213,27 @@ class Agent:
     ) -> TrialResult:
         budget = max_substeps or self.config.max_substeps
         trial = TrialResult(trial_id=uuid.uuid4().hex[:12], success=False, progress=-1.0, summary="")
+        self.trial = trial
         self.sink.record("trial_start", trial_id=trial.trial_id, instruction=instruction, index=index)
+        try:
+            kind, reason = self._trial(trial, instruction, history, budget)
+        except TaskCancelledError as exc:
+            self._end(trial, "cancelled", str(exc))
+            raise
+        except Exception as exc:  # ends the trial's record, then fails the task
+            self._end(trial, _error_kind(exc), f"{type(exc).__name__}: {exc}")
+            raise
+        self._end(trial, kind, reason)
+        return trial
+
+    def _trial(
+        self, trial: TrialResult, instruction: str, history: Sequence[str], budget: int
+    ) -> tuple[str, str]:
+        """The trial's loop; returns how it ended (an OUTCOMES kind, before the scene's score) and why."""
         self.sandbox.reset()
+        self._check_cancel()
         images = self.scene.snapshot()
+        self._check_cancel()
         trial.keyframes.extend(images[:1])
         self.sink.record("phase", phase="planning", substep=0, plan=[], current_subtask=0, code="", replans=0)
         for label, image in images:
@@ -147,7 +244,7 @@ class Agent:
         )
         subtasks, code, current = list(plan.subtasks), plan.code, 0
         self.sink.record("plan", plan=subtasks, reasoning=plan.reasoning)
-        outcome = "substep budget exhausted"
+        kind, outcome = "budget_exhausted", "substep budget exhausted"
         while trial.substeps < budget:
             self._check_cancel()
             trial.substeps += 1
@@ -187,6 +284,7 @@ class Agent:
             if judgement.decision in (Decision.COMPLETE, Decision.FAILED):
                 outcome = judgement.reason or judgement.decision.value
                 trial.success = judgement.decision == Decision.COMPLETE
+                kind = "success" if trial.success else "failed"
                 break
             if judgement.decision in (Decision.RETRY, Decision.REPLAN):
                 trial.replans += 1
@@ -207,31 +305,39 @@ class Agent:
             elif judgement.decision == Decision.CONTINUE:
                 current = min(current + 1, max(0, len(subtasks) - 1))
             code = judgement.code
-        trial.progress = self.scene.progress()
-        if trial.success and trial.progress >= 0 and trial.progress < 100.0:
-            trial.success = False
-            outcome += f" (but the scene scores {trial.progress:.0f}/100)"
-        trial.summary = (
-            f"{'succeeded' if trial.success else 'failed'} after {trial.substeps} substep(s), "
-            f"{trial.replans} replan(s): {outcome}"
-        )
+        return kind, outcome
+
+    def _progress(self) -> float:
+        try:
+            return float(self.scene.progress())
+        except Exception:  # a trial ending on an error still gets its record
+            return -1.0
+
+    def _end(self, trial: TrialResult, kind: str, reason: str) -> None:
+        """Score the trial and record its one ``outcome`` event (kind, progress now, reason)."""
+        trial.progress = self._progress()
+        if kind == "success" and 0 <= trial.progress < 100.0:
+            kind, reason = "failed", f"{reason} (but the scene scores {trial.progress:.0f}/100)"
+        trial.success = kind == "success"
+        reason = reason if len(reason) <= 2000 else reason[:2000] + " ..."
+        done = "succeeded" if trial.success else _ENDED_BY.get(kind, "failed")
+        trial.summary = f"{done} after {trial.substeps} substep(s), {trial.replans} replan(s): {reason}"
         self.sink.record(
             "outcome",
             trial_id=trial.trial_id,
+            outcome=kind,
             success=trial.success,
             progress=trial.progress,
             summary=trial.summary,
+            reason=reason,
             substeps=trial.substeps,
             replans=trial.replans,
         )
-        return trial
 
     # -- across trials -----------------------------------------------------------------------------
     def run_task(self, instruction: str, max_substeps: int = 0, trials: int = 1) -> TrialResult:
         """Run up to ``trials`` trials, each after reflecting on the previous one; stop at a success."""
-        if not instruction.strip():
-            raise InvalidArgumentError("the instruction is empty; say what the robot should do")
-        self.cancelled.clear()
+        check_task(instruction, max_substeps, trials)
         history: list[str] = []
         result: TrialResult | None = None
         for index in range(max(1, trials)):
@@ -256,12 +362,14 @@ class Agent:
         )
         frames = trial.keyframes[:: max(1, len(trial.keyframes) // 6)][:6]
         message = prompt.reflect_message(instruction, trial.summary, trial.progress, trial.steps, frames)
-        self._check_cancel()
         started = time.monotonic()
-        reply = self.vlm.generate(VLMRequest(self.system, (message,), "reflect", instruction))
+        reply = self._generate(VLMRequest(self.system, (message,), "reflect", instruction))
         text = reply.text.strip() or "(no reflection)"
         self.sink.record("reflection", trial_id=trial.trial_id, text=text, seconds=time.monotonic() - started)
         return f"trial {trial.trial_id}: {trial.summary}. Reflection: {text}"
 
 
-__all__ = ["Agent", "LoopConfig", "Scene", "Sink", "TaskCancelledError", "TrialResult", "VLMError"]
+__all__ = [
+    "MAX_INSTRUCTION_CHARS", "MAX_SUBSTEPS", "MAX_TRIALS", "OUTCOMES", "Agent", "LoopConfig", "Scene", "Sink",
+    "TaskCancelledError", "TrialResult", "VLMError", "check_task", "quote",
+]  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Sequence
 from typing import Any
@@ -23,9 +24,9 @@ from sensor_msgs.msg import JointState
 
 from maestro_agent import prompt
 from maestro_agent.bringup.paths import share_dir
-from maestro_agent.loop import Agent, LoopConfig, TaskCancelledError
+from maestro_agent.loop import Agent, LoopConfig, TaskCancelledError, TrialResult, check_task, quote
 from maestro_agent.ros_scene import RosScene, RosSink
-from maestro_agent.sandbox import Sandbox, SandboxLimits
+from maestro_agent.tool_sandbox import declare_sandbox
 from maestro_agent.traces.recorder import TraceRecorder
 from maestro_agent.traces.store import TraceStore
 from maestro_agent.vlm_backends import create_vlm
@@ -37,6 +38,7 @@ from maestro_tools.common.qos import STATE_QOS
 from maestro_tools.robots.params import declare_robot
 
 VLM_CHOICES = ("gemini", "openai", "scripted")
+HEARTBEAT_S = 1.0  # a running goal's feedback is repeated at least this often: clients see it is alive
 
 
 class AgentNode(Node):
@@ -101,17 +103,6 @@ class AgentNode(Node):
                 maximum=200,
             ),
         )
-        limits = SandboxLimits(
-            wall_s=declare(
-                self, "substep_wall_s", 180.0, "Wall-time limit of one substep's code, s", minimum=1.0
-            ),
-            cpu_s=declare(
-                self, "substep_cpu_s", 60.0, "CPU-time limit of one substep's code, s", minimum=1.0
-            ),
-            memory_mb=declare(
-                self, "sandbox_memory_mb", 3072, "Memory limit of the sandbox process, MiB", minimum=256
-            ),
-        )
         self.reset_between_trials = declare(
             self,
             "reset_between_trials",
@@ -155,19 +146,9 @@ class AgentNode(Node):
             STATE_QOS,
             callback_group=group,
         )
-        namespace = self.get_namespace()
-        self.sandbox = Sandbox(
-            setup="maestro_agent.proxy.session:make_globals",
-            setup_kwargs={
-                "robot": self.robot.name,
-                "namespace": namespace,
-                "harness": harness,
-                "interface": interface,
-            },
-            limits=limits,
-            on_event=self.sink.live,
+        self.sandbox, self.tools_ros = declare_sandbox(
+            self, self.robot.name, harness, interface, self.sink.live, self.sink.confirmation_request
         )
-        self.sandbox.start()
         self.system = prompt.system_prompt(self.robot.name, harness)
         self._busy = threading.Lock()
         self._running = ""
@@ -187,12 +168,17 @@ class AgentNode(Node):
 
     def execute(self, handle: ServerGoalHandle) -> RunTask.Result:
         goal = handle.request
+        refusal = self._refusal(goal)
+        if refusal:
+            self.get_logger().warning(f"run_task refused: {refusal}")
+            handle.abort()
+            return RunTask.Result(success=False, progress=-1.0, summary=refusal)
         if not self._busy.acquire(blocking=False):
             handle.abort()
             return RunTask.Result(
                 success=False,
                 progress=-1.0,
-                summary=f"busy: the agent is running {self._running!r}; cancel that goal or wait",
+                summary=f"busy: the agent is running {quote(self._running)}; cancel that goal or wait",
             )
         try:
             return self._run(handle, goal)
@@ -200,71 +186,94 @@ class AgentNode(Node):
             self._running = ""
             self._busy.release()
 
+    def _refusal(self, goal: RunTask.Goal) -> str:
+        """Why the goal cannot run (its values beyond the limits, the agent closing), or ""."""
+        if self._closing.is_set():
+            return "the agent is shutting down; send the goal to the restarted agent"
+        try:
+            check_task(goal.instruction, goal.max_substeps, goal.trials)
+        except MaestroError as exc:
+            return f"invalid goal: {exc}"
+        return ""
+
     def _run(self, handle: ServerGoalHandle, goal: RunTask.Goal) -> RunTask.Result:
         if self.vlm is None:
             handle.abort()
             return RunTask.Result(success=False, progress=-1.0, summary=self.vlm_error)
         self._running = goal.instruction
-        agent = Agent(
-            self.vlm, self.sandbox, self.scene, self.sink.for_goal(handle), self.config, self.system
-        )
+        sink = self.sink.for_goal(handle)
+        agent = Agent(self.vlm, self.sandbox, self.scene, sink, self.config, self.system)
         watching = threading.Event()
 
-        def watch_cancel() -> None:
+        def watch() -> None:
+            """Forwards a cancel (repeatedly: the sandbox may start a run after the first) and beats."""
+            beat = time.monotonic()
             while not watching.wait(0.02):
-                if handle.is_cancel_requested or self._closing.is_set():
-                    agent.cancel()
-                    return
+                if handle.is_cancel_requested:
+                    agent.cancel("the client cancelled the goal")
+                elif self._closing.is_set():
+                    agent.cancel("the agent is shutting down (SIGINT/SIGTERM)")
+                if time.monotonic() - beat >= HEARTBEAT_S:
+                    beat = time.monotonic()
+                    sink.heartbeat()
 
-        watcher = threading.Thread(target=watch_cancel, name="run-task-cancel", daemon=True)
+        watcher = threading.Thread(target=watch, name="run-task-watch", daemon=True)
         watcher.start()
+        error, cancelled = "", False
         try:
-            trial = agent.run_task(goal.instruction, goal.max_substeps, goal.trials)
-        except TaskCancelledError:
-            handle.canceled()
-            return RunTask.Result(
-                success=False, progress=self.scene.progress(), summary="cancelled; the robot was stopped"
-            )
+            agent.run_task(goal.instruction, goal.max_substeps, goal.trials)
+        except TaskCancelledError as exc:
+            error, cancelled = f"cancelled: {exc}", True
         except MaestroError as exc:
-            self.get_logger().error(f"run_task {goal.instruction!r}: {exc}")
-            handle.abort()
-            return RunTask.Result(success=False, progress=-1.0, summary=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            self.get_logger().error(f"run_task {quote(goal.instruction)}: {quote(str(exc), 2000)}")
         except Exception as exc:  # a bug must fail the goal, not the node
-            self.get_logger().error(f"run_task {goal.instruction!r} failed:\n{traceback.format_exc()}")
-            handle.abort()
-            return RunTask.Result(
-                success=False, progress=-1.0, summary=f"internal error: {type(exc).__name__}: {exc}"
-            )
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            self.get_logger().error(f"run_task {quote(goal.instruction)} failed:\n{traceback.format_exc()}")
         finally:
             watching.set()
             watcher.join(1.0)
-        self.sink.for_goal(handle).record(
-            "phase",
-            phase="done",
-            substep=trial.substeps,
-            plan=[],
-            current_subtask=0,
-            code="",
-            replans=trial.replans,
-        )
-        (handle.succeed if trial.success else handle.abort)()
-        self.store.flush()
-        summary = f"{trial.summary} [trace: trial {trial.trial_id} in {self.store.path}]"
+        return self._finish(handle, agent.trial, error, cancelled)
+
+    def _finish(
+        self, handle: ServerGoalHandle, trial: TrialResult | None, error: str, cancelled: bool
+    ) -> RunTask.Result:
+        """End the goal: the trial's record is committed first, and the result names the trial."""
+        if trial is not None:
+            self.sink.record(
+                "phase", phase="done", substep=trial.substeps, plan=[], current_subtask=0, code="",
+                replans=trial.replans,
+            )  # fmt: skip
+        self.store.flush(timeout=2.0)
+        success = trial is not None and trial.success and not error
+        if cancelled and handle.is_cancel_requested:
+            handle.canceled()
+        else:
+            (handle.succeed if success else handle.abort)()
+        error = error if len(error) <= 2000 else error[:2000] + " ..."
+        if trial is None:  # ended before a trial began
+            return RunTask.Result(success=False, progress=-1.0, summary=error)
+        summary = trial.summary
+        if error and error.split(": ", 1)[-1][:200] not in summary:  # e.g. a failure while reflecting
+            summary += f"; then {error}"
         return RunTask.Result(
-            success=trial.success,
+            success=success,
             progress=trial.progress,
-            summary=summary,
+            summary=f"{summary} [trace: trial {trial.trial_id} in {self.store.path}]",
             trial_id=trial.trial_id,
             substeps=trial.substeps,
             replans=trial.replans,
         )
 
     def close(self) -> None:
-        """Called by run_node on SIGINT/SIGTERM: a running trial is cancelled (the robot stops) and ends."""
+        """Called by run_node on SIGINT/SIGTERM: a running trial is cancelled (the robot stops, the trial
+        is recorded as cancelled) and its goal ends; new goals are refused."""
+        self.scene.call_timeout_s = 0.5  # the sim may be stopping too: score the trial without waiting
         self._closing.set()
 
     def destroy_node(self) -> None:
         self.sandbox.close()
+        self.tools_ros.close()
         self.store.close()
         super().destroy_node()
 

@@ -51,6 +51,7 @@ class RosScene:
         self.progress_client = node.create_client(GetTaskProgress, "get_task_progress", callback_group=group)
         self.reset_client = node.create_client(ResetScene, "reset_scene", callback_group=group)
         self.task = ""  # the simulated task, from the sim's latched scene description
+        self.call_timeout_s = 5.0  # longest wait for the sim's score (the node shortens it on shutdown)
         self.frames = TopicFrameSource(node, group, self.cameras, 5.0, on_demand=True, base_frame=base_frame)
         node.create_subscription(
             ResetScene.Response, "scene", self._on_scene, LATCHED_QOS, callback_group=group
@@ -71,9 +72,10 @@ class RosScene:
         return images
 
     def progress(self) -> float:
-        if not self.progress_client.wait_for_service(timeout_sec=0.5):
+        timeout = self.call_timeout_s
+        if not self.progress_client.wait_for_service(timeout_sec=min(0.5, timeout)):
             return -1.0
-        response = wait_future_blocking(self.progress_client.call_async(GetTaskProgress.Request()), 5.0)
+        response = wait_future_blocking(self.progress_client.call_async(GetTaskProgress.Request()), timeout)
         return float(response.progress) if response is not None and response.success else -1.0
 
     def prepare_trial(self, index: int) -> None:
@@ -103,6 +105,14 @@ class RosSink:
                 self._goal, self._feedback = handle, RunTask.Feedback()
         return self
 
+    def confirmation_request(self, text: str) -> None:
+        """Supervised mode: show the goal's client the motion waiting for confirm_motion."""
+        with self._lock:
+            feedback = self._feedback
+            feedback.phase, feedback.stdout_tail = "awaiting_confirmation", text
+            if self._goal is not None and self._goal.is_active:
+                self._goal.publish_feedback(feedback)
+
     def live(self, event: dict[str, Any]) -> None:
         """Events streamed by the sandbox while code runs (executing line, tool calls)."""
         self.record(event.get("kind", "event"), **{k: v for k, v in event.items() if k != "kind"})
@@ -118,21 +128,28 @@ class RosSink:
             self.trace.publish(self._event(kind, fields))
 
     def _publish_feedback(self, fields: dict[str, Any]) -> None:
-        feedback = self._feedback
-        feedback.phase = fields["phase"]
-        feedback.substep = int(fields.get("substep", 0))
-        if fields.get("plan"):
-            feedback.plan = [str(p) for p in fields["plan"]]
-        feedback.current_subtask = int(fields.get("current_subtask", 0))
-        if fields.get("code"):
-            feedback.code = str(fields["code"])
-        if "stdout_tail" in fields:
-            feedback.stdout_tail = str(fields["stdout_tail"])
-        feedback.replans = int(fields.get("replans", 0))
-        self._substep, self._subtask = feedback.substep, feedback.current_subtask
         with self._lock:
+            feedback = self._feedback
+            feedback.phase = fields["phase"]
+            feedback.substep = int(fields.get("substep", 0))
+            if fields.get("plan"):
+                feedback.plan = [str(p) for p in fields["plan"]]
+            feedback.current_subtask = int(fields.get("current_subtask", 0))
+            if fields.get("code"):
+                feedback.code = str(fields["code"])
+            if "stdout_tail" in fields:
+                feedback.stdout_tail = str(fields["stdout_tail"])
+            feedback.replans = int(fields.get("replans", 0))
+            self._substep, self._subtask = feedback.substep, feedback.current_subtask
             if self._goal is not None and self._goal.is_active:
                 self._goal.publish_feedback(feedback)
+
+    def heartbeat(self) -> None:
+        """Publish the goal's latest feedback again: a running goal is heard from even while one phase
+        lasts minutes (a client takes silence for a dead agent)."""
+        with self._lock:
+            if self._goal is not None and self._goal.is_active:
+                self._goal.publish_feedback(self._feedback)
 
     def _event(self, kind: str, fields: dict[str, Any]) -> TraceEvent:
         event = TraceEvent(

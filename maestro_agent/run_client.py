@@ -1,20 +1,27 @@
 """``maestro run "instruction"``: send a RunTask goal, show live progress, print the result.
 
 Ctrl-C cancels the goal (the agent stops the sandbox and the robot) and waits for the result.
+The client never waits on a dead agent: while a goal runs the agent repeats its feedback every second,
+so when the run_task server leaves the graph or nothing is heard for ``silence_s`` seconds, `maestro run`
+says so and fails (exit 2) instead of waiting.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 import rclpy
+from action_msgs.msg import GoalStatus
+from rclpy.action import ActionClient
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
+from maestro_agent.loop import check_task
 from maestro_msgs.action import RunTask
 from maestro_msgs.srv import ResetScene
 from maestro_tools.common.action_client import ThreadSafeActionClient
@@ -32,6 +39,7 @@ class RunOptions:
     seed: int = 0
     perturbation: str = ""
     server_timeout_s: float = 30.0
+    silence_s: float = 5.0  # nothing heard from a running goal for this long: the agent is gone
 
 
 def bar(substep: int, budget: int, width: int = 20) -> str:
@@ -48,7 +56,7 @@ class ProgressPrinter:
     def __call__(self, message: Any) -> None:
         fb = message.feedback
         key = (fb.phase, fb.substep, fb.current_subtask)
-        if key == self.last:
+        if key == self.last or not fb.phase:  # repeated (the agent's heartbeat) or not started
             return
         self.last = key
         within = fb.phase not in ("done", "planning") and fb.current_subtask < len(fb.plan)
@@ -64,8 +72,52 @@ def _wait(future: Any, timeout: float, what: str) -> Any:
     return result
 
 
+class GoalWatch:
+    """Waits on a goal's futures while checking that its agent lives: the run_task server is in the
+    graph (checked every ``check_s``) and the goal was heard from (feedback, repeated every second by
+    the agent) within ``silence_s``."""
+
+    GONE = "the goal's end is unknown: the agent's log and `maestro dashboard` tell how far it got"
+
+    def __init__(self, client: ActionClient, silence_s: float, check_s: float = 0.5) -> None:
+        self.client, self.silence_s, self.check_s = client, silence_s, check_s
+        self.heard = time.monotonic()
+
+    def feedback(self, printer: Callable[[Any], None]) -> Callable[[Any], None]:
+        def on_feedback(message: Any) -> None:
+            self.heard = time.monotonic()
+            printer(message)
+
+        return on_feedback
+
+    def wait(self, future: Any, what: str, timeout: float | None = None, listen: bool = True) -> Any:
+        """``future``'s result; ``listen``: the goal runs, so silence means a dead agent."""
+        start = checked = time.monotonic()
+        self.heard = max(self.heard, start)
+        while not future.done():
+            time.sleep(0.02)
+            now = time.monotonic()
+            if timeout is not None and now - start > timeout:
+                raise MaestroTimeoutError(f"{what} did not answer within {timeout:.0f} s; {self.GONE}")
+            if now - checked >= self.check_s:
+                checked = now
+                if not self.client.server_is_ready():
+                    raise UnavailableError(
+                        f"the agent's run_task server left the graph while waiting for {what} (the agent "
+                        f"exited or was killed); {self.GONE}"
+                    )
+            if listen and now - self.heard > self.silence_s:
+                raise UnavailableError(
+                    f"nothing heard from the agent for {self.silence_s:.0f} s while waiting for {what} "
+                    f"(a running goal's agent reports every second): it was killed or hangs; {self.GONE}"
+                )
+        return future.result()
+
+
 def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
-    """Run one goal; 0 when the task succeeded, 1 when it failed or was cancelled."""
+    """Run one goal; 0 when the task succeeded, 1 when it failed or was cancelled. Raises a MaestroError
+    (the CLI exits 2) for an invalid goal, an agent that is not there and one that died meanwhile."""
+    check_task(options.instruction, options.max_substeps, options.trials)
     context = Context()
     rclpy.init(context=context)
     node = Node("maestro_run", namespace=options.namespace, context=context)
@@ -94,23 +146,23 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
         goal = RunTask.Goal(
             instruction=options.instruction, max_substeps=options.max_substeps, trials=options.trials
         )
-        handle = _wait(
-            client.send_goal_async(goal, feedback_callback=ProgressPrinter(options.max_substeps or 20, out)),
-            10.0,
-            "run_task",
-        )
+        watch = GoalWatch(client, options.silence_s)
+        printer = watch.feedback(ProgressPrinter(options.max_substeps or 20, out))
+        sent = client.send_goal_async(goal, feedback_callback=printer)
+        handle = watch.wait(sent, "the goal's acceptance", 10.0, listen=False)
         if not handle.accepted:
             print("the agent rejected the goal", file=out)
             return 1
         result_future = handle.get_result_async()
         try:
-            while not result_future.done():
-                time.sleep(0.05)
+            response = watch.wait(result_future, "the goal's result")
         except KeyboardInterrupt:
             print("cancelling ...", file=out, flush=True)
-            _wait(handle.cancel_goal_async(), 10.0, "cancel")
-            _wait(result_future, 30.0, "the cancelled goal's result")
-        result = result_future.result().result
+            watch.wait(handle.cancel_goal_async(), "the cancel", 10.0)
+            response = watch.wait(result_future, "the cancelled goal's result", 30.0)
+        if response.status == GoalStatus.STATUS_UNKNOWN:  # answered by an agent that never had the goal
+            raise UnavailableError(f"the agent no longer knows the goal (it was restarted); {GoalWatch.GONE}")
+        result = response.result
         progress = f"{result.progress:.0f}/100" if result.progress >= 0 else "not scored"
         print(
             f"{'SUCCESS' if result.success else 'FAILED'}: {result.summary}\n"

@@ -7,7 +7,6 @@ cd "$(dirname "$0")/.."
 VENV=${MAESTRO_VENV:-.venv}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( $$ % 100 + 1 ))}
-export MUJOCO_GL=${MUJOCO_GL:-egl}
 LOG=${DEMO_LOG:-demo-launch.log}
 
 "$VENV/bin/maestro" launch franka vlm:=scripted real_time_factor:=2.0 >"$LOG" 2>&1 &

@@ -27,7 +27,7 @@ if [ -n "${ROS_DISTRO:-}" ] && [ -d "/opt/ros/${ROS_DISTRO}" ]; then
 fi
 
 # --- 1. system packages --------------------------------------------------------------------
-APT_PACKAGES=(cmake g++ make python3-dev python3-venv libegl1 libegl-mesa0 libgl1 libusb-1.0-0 chromium)
+APT_PACKAGES=(cmake g++ make python3-dev python3-venv libegl1 libegl-mesa0 libgl1 libusb-1.0-0 chromium bubblewrap)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

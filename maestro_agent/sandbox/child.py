@@ -103,6 +103,7 @@ class Child:
         finally:
             theirs.close()
         ours.settimeout(SEND_TIMEOUT_S)
+        self.wrapped = bool(plan.prefix)  # bubblewrap reports a killed worker as exit code 128 + signal
         self.sock = ours
         self.pid = self.proc.pid
         self.on_message = on_message
@@ -173,6 +174,8 @@ class Child:
             rc = self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             return ""
+        if self.wrapped and rc > 128:
+            rc = 128 - rc
         if self.broken:
             reason = f"stopped by the agent: {self.broken}"
         elif rc < 0:

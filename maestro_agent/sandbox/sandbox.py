@@ -178,7 +178,7 @@ class Sandbox:
             if run is None or child is None or run.cancel_at is not None:
                 return
             run.cancel_at = time.monotonic()
-            run.cancelled.set()  # the tool call being served stops (and cancels its robot action)
+            run.cancelled.set()
         child.send({"op": "cancel", "id": run.id})
 
     # running code
@@ -320,8 +320,8 @@ class Sandbox:
             return run.execution(status, t0, error=text, error_line=run.line, restarted=False)
         error_type = text.partition(":")[0] if text.startswith("Sandbox") else ""
         text += "\n" + self._restart_text()
-        return self._execution(
-            run, status, t0, error=text, error_type=error_type, error_line=run.line, restarted=True
+        return run.execution(
+            status, t0, error=text, error_type=error_type, error_line=run.line, restarted=True
         )
 
     def _restart_text(self) -> str:

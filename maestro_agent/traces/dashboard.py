@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from maestro_agent.traces import analytics
-from maestro_agent.traces.store import open_database
+from maestro_agent.traces.store import has_column, open_database
 from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # every row stamped after t - OVERLAP_S, and the page merges them by id, so none is missed.
 OVERLAP_S = 5.0
 STALE_S = 120.0  # a trial without an end and without a new event for this long is shown as unfinished
+# Outcomes (maestro_agent.loop.OUTCOMES): success, failed, budget_exhausted, cancelled, vlm_error,
+# unusable_reply, error, interrupted (its agent died; marked when an agent next opens the store);
+# a trial without an end is running, or unfinished once stale.
 TRIAL_KEYS = (
     "id",
     "instruction",
@@ -53,7 +56,7 @@ TRIAL_KEYS = (
     "substeps",
     "replans",
 )
-TRIAL_KEYS += ("vlm", "harness", "calls", "failed_calls", "last_event")
+TRIAL_KEYS += ("vlm", "harness", "calls", "failed_calls", "last_event", "outcome", "reason", "summary")
 FIND_IDS = "the trial list at / or GET /api/trials shows the ids (so does `maestro analytics --store DIR`)"
 
 
@@ -112,10 +115,12 @@ class Dashboard:
     def trials(self) -> list[dict[str, Any]]:
         db = self.connect()
         try:
+            # stores written before trials had outcome and reason columns show success/failed
+            ended = "tr.outcome, tr.reason" if has_column(db, "trials", "outcome") else "NULL, NULL"
             rows = db.execute(
                 "SELECT tr.id, tr.instruction, tr.task_type, tr.started, tr.ended, tr.success, tr.progress, "
                 "tr.substeps, tr.replans, tr.vlm, tr.harness, coalesce(c.n, 0), coalesce(c.failed, 0), "
-                "(SELECT max(t) FROM events e WHERE e.trial_id = tr.id) "
+                f"(SELECT max(t) FROM events e WHERE e.trial_id = tr.id), {ended}, tr.summary "
                 "FROM trials tr LEFT JOIN (SELECT trial_id, count(*) AS n, sum(success = 0) AS failed "
                 "FROM tool_calls WHERE depth = 0 GROUP BY trial_id) c ON c.trial_id = tr.id "
                 "ORDER BY tr.started DESC, tr.id"
@@ -126,7 +131,7 @@ class Dashboard:
         for row in rows:
             item = dict(zip(TRIAL_KEYS, row, strict=True))
             if item["ended"] is not None:
-                item["outcome"] = "success" if item["success"] else "failed"
+                item["outcome"] = item["outcome"] or ("success" if item["success"] else "failed")
             else:  # running while it still records, else killed or crashed midway
                 recent = now - max(item["started"], item["last_event"] or 0) < STALE_S
                 item["outcome"] = "running" if recent else "unfinished"
@@ -143,6 +148,8 @@ class Dashboard:
             if row is None:
                 raise HttpError(404, f"no trial {trial_id!r} in {self.root}: {FIND_IDS}")
             trial = dict(zip([c[0] for c in cursor.description], row, strict=True))
+            if trial["ended"] is not None and not trial.get("outcome"):
+                trial["outcome"] = "success" if trial["success"] else "failed"
             after = -1.0 if since is None else since - OVERLAP_S
             args = (trial_id, after)
             events = db.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,18 +11,35 @@ import numpy as np
 
 from maestro_agent.traces.store import TraceStore
 
+log = logging.getLogger(__name__)
 BULKY = ("image",)
 
 
 class TraceRecorder:
-    """A loop ``Sink`` writing into a TraceStore; knows the current trial, substep and subtask."""
+    """A loop ``Sink`` writing into a TraceStore; knows the current trial, substep and subtask.
+
+    An agent's recorder: on creation it ends the trials of agents that died midway as interrupted
+    (``mark_interrupted=False`` leaves them)."""
 
     def __init__(
-        self, store: TraceStore, vlm: str = "", harness: bool = True, task_type: Callable[[], str] = str
+        self,
+        store: TraceStore,
+        vlm: str = "",
+        harness: bool = True,
+        task_type: Callable[[], str] = str,
+        mark_interrupted: bool = True,
     ) -> None:
         self.store, self.vlm, self.harness, self.task_type = store, vlm, harness, task_type
         self.trial_id, self.substep, self.subtask = "", 0, 0
         self.active, self._last_state = False, 0.0
+        self.interrupted = store.mark_interrupted() if mark_interrupted else []
+        if self.interrupted:
+            log.warning(
+                "trace store %s: %d trial(s) of agents that died midway marked interrupted: %s",
+                store.path,
+                len(self.interrupted),
+                ", ".join(self.interrupted[:10]),
+            )
 
     def robot_state(self, names: list[str], positions: list[float], period: float = 0.1) -> None:
         """Record the joints while a trial runs, at most every ``period`` seconds (wall clock)."""
@@ -67,4 +85,6 @@ class TraceRecorder:
                 str(fields.get("summary", "")),
                 int(fields.get("substeps", 0)),
                 int(fields.get("replans", 0)),
+                str(fields.get("outcome", "")),
+                str(fields.get("reason", "")),
             )

@@ -4,14 +4,20 @@ Writes go through a queue to one writer thread that commits in small batches, so
 blocks the agent; a trial killed midway leaves every committed row readable (WAL, one transaction per
 batch). Several processes may record into the same store: SQLite serialises their writers.
 
+Every trial end is recorded (``end_trial``: the outcome, progress, summary and reason); a trial whose
+recording process died first is marked ``interrupted`` by ``mark_interrupted`` (an agent's recorder
+calls it when it opens the store): trials remember their process (host, pid, start time).
+
 Layout under ``root``: ``traces.db`` and ``<trial_id>/NNNNNN-<label>.jpg``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
+import socket
 import sqlite3
 import threading
 import time
@@ -50,6 +56,58 @@ CREATE TABLE IF NOT EXISTS images (
     id INTEGER PRIMARY KEY, trial_id TEXT NOT NULL, t REAL NOT NULL, substep INTEGER NOT NULL DEFAULT 0,
     label TEXT NOT NULL, path TEXT NOT NULL);
 """
+# Columns added to schema 1 (older stores get them when a writer opens them; readers do without).
+ADDED_COLUMNS = {"trials": {"outcome": "TEXT", "reason": "TEXT", "owner": "TEXT"}}
+# A trial of an unknown process (another host, an older writer) without rows for this long is dead.
+ORPHAN_S = 600.0
+
+
+def _add_columns(connection: sqlite3.Connection) -> None:
+    for table, columns in ADDED_COLUMNS.items():
+        have = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in have:
+                try:
+                    connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as exc:  # another writer added it meanwhile
+                    if "duplicate column" not in str(exc):
+                        raise
+
+
+def has_column(connection: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in connection.execute(f"PRAGMA table_info({table})"))
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), "" where unknown, gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return ""
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else ""
+
+
+def this_process() -> str:
+    """``host:pid:start``: names this process among every process that may record into a store."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def process_alive(owner: str) -> bool | None:
+    """Whether the ``this_process()`` of some process still runs; None when it cannot be told here."""
+    host, _, rest = owner.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    if start and os.path.isdir("/proc"):
+        return _start_time(int(pid)) == start  # a reused pid has another start time
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def open_database(path: Path, create: bool = False) -> sqlite3.Connection:
@@ -68,6 +126,7 @@ def open_database(path: Path, create: bool = False) -> sqlite3.Connection:
         if create and (not existed or (row is not None and int(row[0]) == SCHEMA_VERSION)):
             connection.execute("PRAGMA journal_mode=WAL")
             connection.executescript(SCHEMA)  # IF NOT EXISTS: adds tables a newer writer knows
+            _add_columns(connection)
             connection.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
@@ -96,6 +155,7 @@ class TraceStore:
         self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue()
         self._batch_s = batch_s
         self._image_count = 0
+        self._owner = this_process()
         self._writer = threading.Thread(target=self._write_loop, name="trace-writer", daemon=True)
         self._writer.start()
 
@@ -105,22 +165,70 @@ class TraceStore:
     ) -> None:
         self._queue.put(
             (
-                "INSERT OR REPLACE INTO trials (id, instruction, task_type, started, vlm, harness) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (trial_id, instruction, task_type, time.time(), vlm, int(harness)),
+                "INSERT OR REPLACE INTO trials (id, instruction, task_type, started, vlm, harness, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (trial_id, instruction, task_type, time.time(), vlm, int(harness), self._owner),
             )
         )
 
     def end_trial(
-        self, trial_id: str, success: bool, progress: float, summary: str, substeps: int, replans: int
+        self,
+        trial_id: str,
+        success: bool,
+        progress: float,
+        summary: str,
+        substeps: int,
+        replans: int,
+        outcome: str = "",
+        reason: str = "",
     ) -> None:
+        """The trial's end record; ``outcome`` (maestro_agent.loop.OUTCOMES) defaults to success/failed."""
+        outcome = outcome or ("success" if success else "failed")
         self._queue.put(
             (
                 "UPDATE trials SET ended = ?, success = ?, progress = ?, summary = ?, substeps = ?, "
-                "replans = ? WHERE id = ?",
-                (time.time(), int(success), progress, summary, substeps, replans, trial_id),
+                "replans = ?, outcome = ?, reason = ? WHERE id = ?",
+                (time.time(), int(success), progress, summary, substeps, replans, outcome, reason, trial_id),
             )
         )
+
+    def mark_interrupted(self, orphan_s: float = ORPHAN_S) -> list[str]:
+        """End the trials whose recording process is gone as ``interrupted``; returns their ids.
+
+        A trial without an end record is dead when its process (this host) no longer runs, or, where
+        that cannot be told (another host, a store written by an older Maestro), when it has recorded
+        nothing for ``orphan_s`` seconds. The end time is its last recorded row."""
+        db = sqlite3.connect(self.path, timeout=30.0)
+        try:
+            rows = db.execute(
+                "SELECT id, owner, max(started, "
+                "coalesce((SELECT max(t) FROM events e WHERE e.trial_id = tr.id), 0), "
+                "coalesce((SELECT max(t) FROM robot_states r WHERE r.trial_id = tr.id), 0)) "
+                "FROM trials tr WHERE ended IS NULL"
+            ).fetchall()
+            now, marked = time.time(), []
+            with db:
+                for trial_id, owner, last in rows:
+                    alive = process_alive(owner or "")
+                    if owner == self._owner or alive or (alive is None and now - last < orphan_s):
+                        continue
+                    pid = (owner or "").split(":")[1:2]
+                    who = f"its agent (pid {pid[0]})" if pid else "its agent"
+                    summary = f"interrupted: {who} ended without ending the trial (killed or crashed)"
+                    db.execute(
+                        "UPDATE trials SET ended = ?, success = 0, summary = ?, outcome = 'interrupted', "
+                        "reason = ? WHERE id = ? AND ended IS NULL",
+                        (last, summary, summary, trial_id),
+                    )
+                    data = {"outcome": "interrupted", "success": False, "summary": summary, "reason": summary}
+                    db.execute(
+                        "INSERT INTO events (trial_id, t, kind, data) VALUES (?, ?, 'outcome', ?)",
+                        (trial_id, last, json.dumps(data)),
+                    )
+                    marked.append(trial_id)
+            return marked
+        finally:
+            db.close()
 
     def event(
         self,

@@ -1,7 +1,9 @@
 """The ``grasp_planner`` node: ``plan_grasp`` (maestro_msgs/srv/PlanGrasp) -> ranked grasps.
 
-Takes the object as a detection (pose + extent, from ``detect``) or as a point cloud in the base
-frame. Proposes top-down grasps across its box axes and antipodal grasps on a cloud. With
+Takes the object as a detection (pose + extent, from ``detect``), as a point cloud in the base frame,
+or by its label alone: then the detector node (``detect_service``) finds it, in the camera the request's
+detection names or the detector's default one. Every field is checked first (``requests.py``).
+Proposes top-down grasps across its box axes and antipodal grasps on a cloud. With
 ``check_reachability`` it keeps only grasps whose grasp and pre-grasp (``pregrasp_height`` above) have
 IK solutions and, when the detection names its camera, whose open gripper does not sweep through the
 scene's depth points on the way in (a hand camera's view of the gripper itself is dropped).
@@ -19,8 +21,8 @@ from rclpy.node import Node
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from maestro_msgs.msg import Grasp
-from maestro_msgs.srv import PlanGrasp
+from maestro_msgs.msg import Detection, Grasp
+from maestro_msgs.srv import Detect, PlanGrasp
 from maestro_tools.common import markers
 from maestro_tools.common.conversions import (
     matrix_to_pose,
@@ -28,12 +30,24 @@ from maestro_tools.common.conversions import (
     pose_to_matrix,
     vector3,
 )
-from maestro_tools.common.errors import CollisionError, InvalidArgumentError, MaestroError, UnreachableError
+from maestro_tools.common.errors import (
+    CollisionError,
+    InvalidArgumentError,
+    MaestroError,
+    MaestroTimeoutError,
+    NoDataError,
+    UnavailableError,
+    UnreachableError,
+    error_from_code,
+)
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS
+from maestro_tools.common.spinning import wait_future_blocking
+from maestro_tools.common.validate import answer_errors, quote
 from maestro_tools.grasping.antipodal import antipodal_grasps
 from maestro_tools.grasping.collision import collision_free
+from maestro_tools.grasping.requests import check_detection, check_request
 from maestro_tools.grasping.top_down import GraspCandidate, top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics
 from maestro_tools.perception.cloud import depth_cloud, scene_points
@@ -102,32 +116,75 @@ class GraspPlannerNode(Node):
         self.frames = TopicFrameSource(
             self, self._group, cameras, self.timeout, on_demand=True, base_frame=self.profile.base_frame
         )
+        detect_service = declare(
+            self, "detect_service", "detect", "The detector's Detect service, for requests with a label only"
+        )
+        self.detect_timeout = declare(
+            self, "detect_timeout", 10.0, "Seconds to wait for the detector's answer", minimum=0.1
+        )
+        self.detector = self.create_client(Detect, detect_service, callback_group=self._group)
         self.create_service(PlanGrasp, "plan_grasp", self.on_plan, callback_group=self._group)
         self.markers = self.create_publisher(MarkerArray, "grasp_planner/markers", LATCHED_QOS)
 
-    def object_box(self, request: PlanGrasp.Request) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:
+    def detect(self, label: str, camera: str) -> Detection:
+        """The best 3D detection of ``label`` from the detector node (``camera`` empty: its default)."""
+        where = f"the {camera} camera" if camera else "the detector's default camera"
+        if not self.detector.wait_for_service(timeout_sec=self.detect_timeout):
+            raise UnavailableError(
+                f"{self.detector.srv_name} is not available to find {quote(label)}; start the detector, "
+                "or give the object as a detection or a point cloud"
+            )
+        request = Detect.Request(labels=[label], camera=camera)
+        reply = wait_future_blocking(self.detector.call_async(request), self.detect_timeout)
+        if reply is None:
+            raise MaestroTimeoutError(f"the detector did not answer within {self.detect_timeout:g} s")
+        if not reply.success:
+            raise error_from_code(reply.error_code, reply.message)
+        found = [d for d in reply.detections if d.has_3d]
+        if not found:
+            raise NoDataError(f"the detector saw {quote(label)} in {where} without depth; try another camera")
+        check_detection(found[0], self.profile.base_frame, "the detector's detection")
+        return found[0]
+
+    def the_object(self, request: PlanGrasp.Request) -> Detection:
+        """The request's detection, or one the detector makes from the label when it carries no 3D data
+        and there is no cloud (the cloud then defines the object)."""
+        detection = request.detection
+        if detection.has_3d or request.cloud.width * request.cloud.height > 0:
+            return detection
+        label = request.label or detection.label
+        if not label.strip():
+            raise InvalidArgumentError(
+                "give the object as a label (the detector finds it), a detection with 3D data (from "
+                "detect) or a point cloud in the base frame"
+            )
+        return self.detect(label, detection.camera)
+
+    def object_box(
+        self, request: PlanGrasp.Request, detection: Detection
+    ) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:
         """The object's box pose, extent, label, and its points when the request carries a cloud."""
         if request.cloud.width * request.cloud.height > 0:
-            points = pointcloud2_to_points(request.cloud)
+            try:
+                points = pointcloud2_to_points(request.cloud)
+            except MaestroError:
+                raise
+            except (ValueError, TypeError) as exc:  # inconsistent fields, offsets or sizes
+                raise InvalidArgumentError(f"the cloud is malformed: {exc}") from None
             if len(points) < 10:
                 raise InvalidArgumentError("the cloud has fewer than 10 valid points")
             pose, extent = box_pose(points)
             return pose, extent, request.label, points
-        if request.detection.has_3d:
-            extent = request.detection.extent
-            return (
-                pose_to_matrix(request.detection.pose),
-                np.array([extent.x, extent.y, extent.z]),
-                request.detection.label or request.label,
-                None,
-            )
-        raise InvalidArgumentError(
-            "give the object as a detection with 3D data (from detect) or as a point cloud"
+        extent = detection.extent
+        return (
+            pose_to_matrix(detection.pose),
+            np.array([extent.x, extent.y, extent.z]),
+            detection.label or request.label,
+            None,
         )
 
-    def scene(self, request: PlanGrasp.Request) -> tuple[CameraFrame | None, str]:
+    def scene(self, camera: str) -> tuple[CameraFrame | None, str]:
         """The detection's camera frame for the collision check, or why there is none."""
-        camera = request.detection.camera
         if not camera or not self.collision_check:
             return None, "no camera in the detection" if not camera else "collision_check is off"
         try:
@@ -146,12 +203,15 @@ class GraspPlannerNode(Node):
                 return False
         return True
 
+    @answer_errors
     def on_plan(self, request: PlanGrasp.Request, response: PlanGrasp.Response) -> PlanGrasp.Response:
         try:
-            pose, extent, label, points = self.object_box(request)
-            frame, no_scene = self.scene(request) if request.check_reachability else (None, "")
+            check_request(request, self.profile.base_frame, self.gripper.max_width)
+            detection = self.the_object(request)
+            pose, extent, label, points = self.object_box(request, detection)
+            frame, no_scene = self.scene(detection.camera) if request.check_reachability else (None, "")
             gripper = self.gripper
-            max_width = request.max_width if 0 < request.max_width <= gripper.max_width else gripper.max_width
+            max_width = request.max_width or gripper.max_width  # checked: within the gripper's opening
             if self.backend == "antipodal" and points is None:
                 raise InvalidArgumentError("the antipodal backend needs the object as a point cloud")
             candidates = (

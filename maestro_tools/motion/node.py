@@ -6,7 +6,9 @@ checked against the declared support surfaces, the arm itself and the scene came
 (PATH_PLANNED, or PATH_AUTO when the line is blocked). Executes through the robot's trajectory action
 (the sim node or the robot's controller), relaying its feedback (progress, waypoint, distance remaining) and
 cancels; feedback reports PLANNING, and UNREACHABLE, BLOCKED or STALLED before such a goal aborts. A
-joint lagging its trajectory beyond ``stall_tolerance`` for ``stall_time`` stops the motion.
+joint lagging its trajectory beyond ``stall_tolerance`` for ``stall_time`` stops the motion. Goals are
+checked field by field first (``goals.py``); a ``timeout`` above 0 refuses a motion planned to end later
+and stops one still running then (TIMEOUT).
 """
 
 from __future__ import annotations
@@ -34,12 +36,12 @@ from visualization_msgs.msg import MarkerArray
 from maestro_msgs.action import MoveArm
 from maestro_tools.common import markers
 from maestro_tools.common.action_client import ThreadSafeActionClient
-from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
+from maestro_tools.common.conversions import matrix_to_pose
 from maestro_tools.common.errors import (
     CollisionError,
     ErrorCode,
-    InvalidArgumentError,
     MaestroError,
+    MaestroTimeoutError,
     NoDataError,
     StalledError,
     UnavailableError,
@@ -48,6 +50,8 @@ from maestro_tools.common.errors import (
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
 from maestro_tools.common.spinning import wait_future_blocking
+from maestro_tools.common.validate import unexpected
+from maestro_tools.motion.goals import check_duration, check_goal, joint_goal, pose_targets, velocity_scaling
 from maestro_tools.motion.kinematics import ArmKinematics, time_path
 from maestro_tools.motion.moveit_backend import MoveItMotion, load_moveit
 from maestro_tools.motion.params import declare_motion_params
@@ -203,15 +207,14 @@ class MotionNode(Node):
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, request: MoveArm.Goal) -> PlannedMotion:
-        """Validate the goal, look at the scene, then plan from the joint positions of that moment."""
-        if request.path not in (
-            MoveArm.Goal.PATH_AUTO,
-            MoveArm.Goal.PATH_CARTESIAN,
-            MoveArm.Goal.PATH_PLANNED,
-        ):
-            raise InvalidArgumentError(f"unknown path {request.path}; valid: 0 AUTO, 1 CARTESIAN, 2 PLANNED")
+        """Read the (checked) goal, look at the scene, then plan from the joint positions of that moment."""
         joints = request.mode == MoveArm.Goal.JOINTS
-        goal = self.joint_goal(request) if joints else self.pose_targets(request)
+        if joints:
+            goal = joint_goal(request, self.profile.arm.joints, self.kinematics.lower, self.kinematics.upper)
+        else:
+            goal = pose_targets(
+                request, lambda stamped: self.frames.tf.pose_in(stamped, self.profile.base_frame)
+            )
         cloud, viewpoint, note = self.scene_cloud()
         start, holding = self.current_positions(wait=JOINT_STATES_WAIT), self.holding()
         with self._lock:
@@ -219,41 +222,6 @@ class MotionNode(Node):
             motion = to(start, goal, request.path, cloud, holding, viewpoint)
         motion.note = note
         return motion
-
-    def pose_targets(self, request: MoveArm.Goal) -> list[np.ndarray]:
-        if request.mode not in (MoveArm.Goal.POSE, MoveArm.Goal.WAYPOINTS):
-            raise InvalidArgumentError(f"unknown mode {request.mode}; valid: 0 POSE, 1 WAYPOINTS, 2 JOINTS")
-        if not request.waypoints or (request.mode == MoveArm.Goal.POSE and len(request.waypoints) != 1):
-            raise InvalidArgumentError("POSE needs exactly one waypoint, WAYPOINTS at least one")
-        targets = []
-        for index, stamped in enumerate(request.waypoints):
-            try:
-                pose_to_matrix(stamped.pose)  # a malformed pose is the caller's error, before any lookup
-            except MaestroError as exc:
-                raise InvalidArgumentError(f"waypoint {index}: {exc}") from None
-            # Any frame TF knows (the base frame, world, a camera's optical frame...); NotFoundError
-            # naming the frames that exist otherwise.
-            targets.append(self.frames.tf.pose_in(stamped, self.profile.base_frame))
-            if not np.isfinite(targets[-1]).all():
-                raise InvalidArgumentError(f"waypoint {index} has NaN coordinates")
-        return targets
-
-    def joint_goal(self, request: MoveArm.Goal) -> np.ndarray:
-        names, arm = list(request.joint_names), self.profile.arm.joints
-        if sorted(names) != sorted(arm) or len(request.joint_positions) != len(names):
-            raise InvalidArgumentError(f"a joint goal needs all of {', '.join(arm)} with one position each")
-        goal = np.array([request.joint_positions[names.index(n)] for n in arm])
-        if not np.isfinite(goal).all():
-            raise InvalidArgumentError("joint goal has NaN or infinite positions")
-        lower, upper = self.kinematics.lower, self.kinematics.upper
-        outside = [
-            f"{arm[i]} in [{lower[i]:.3f}, {upper[i]:.3f}]"
-            for i in range(len(arm))
-            if not lower[i] <= goal[i] <= upper[i]
-        ]
-        if outside:
-            raise InvalidArgumentError(f"joint goal outside the limits; valid ranges: {'; '.join(outside)}")
-        return goal
 
     # -- execution -----------------------------------------------------------------------------
     def _fk(self, q: np.ndarray) -> np.ndarray:
@@ -269,16 +237,30 @@ class MotionNode(Node):
                 self._feedback(handle, state, current_pose=matrix_to_pose(self._fk(self.current_positions())))
             except NoDataError:
                 self._feedback(handle, state)
-        handle.abort()
+        if handle.is_active:
+            handle.abort()
         return MoveArm.Result(error_code=int(exc.code), message=str(exc))
 
     def execute(self, handle: ServerGoalHandle) -> MoveArm.Result:
+        """Every goal ends with a result; an error no check anticipated is BACKEND_ERROR."""
+        try:
+            return self._execute(handle, time.monotonic())
+        except Exception as exc:  # a bad goal must never kill the node
+            return self._fail(handle, unexpected(self, exc, "move_arm"))
+
+    def _execute(self, handle: ServerGoalHandle, started: float) -> MoveArm.Result:
         request = handle.request
+        try:
+            check_goal(request)
+        except MaestroError as exc:
+            return self._fail(handle, exc)
         if self.moveit is not None:
             return self.moveit.run_goal(handle)
         self._feedback(handle, MoveArm.Feedback.PLANNING)
         try:
             motion = self.plan(request)
+            times = time_path(motion.start, motion.waypoints, self.max_velocity * velocity_scaling(request))
+            check_duration(request, time.monotonic() - started + (times[-1] if len(times) else 0.0))
             if not self.robot.wait_for_server(timeout_sec=2.0):
                 raise UnavailableError(
                     f"the arm controller's action {self.resolve_topic_name(self.robot_action)} is not "
@@ -295,8 +277,6 @@ class MotionNode(Node):
         with self._lock:
             tcp_path = [self.kinematics.fk(q)[:3, 3] for q in [start, *path]]
         self.markers.publish(markers.path("planned_path", tcp_path, Header(frame_id=self.profile.base_frame)))
-        scaling = request.velocity_scaling if 0 < request.velocity_scaling <= 1 else 1.0
-        times = time_path(start, path, self.max_velocity * scaling)
         trajectory = JointTrajectory(
             joint_names=list(self.joint_names.arm),
             points=[
@@ -355,11 +335,15 @@ class MotionNode(Node):
                 return self._fail(
                     handle, UnavailableError("the motion node is shutting down; the goal was cancelled")
                 )
-            if handle.is_cancel_requested or watch.stalled:
+            late = 0 < request.timeout < time.monotonic() - started
+            if handle.is_cancel_requested or watch.stalled or late:
                 wait_future_blocking(sent.cancel_goal_async(), 2.0)
                 done.wait(2.0)
                 if watch.stalled:
                     return self._fail(handle, StalledError(watch.stalled), MoveArm.Feedback.STALLED)
+                if late:
+                    stop = MaestroTimeoutError(f"stopped at the goal's timeout of {request.timeout:g} s")
+                    return self._fail(handle, stop)
                 handle.canceled()
                 return MoveArm.Result(
                     error_code=int(ErrorCode.CANCELED), message="canceled; the arm holds its position"

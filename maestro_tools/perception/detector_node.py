@@ -3,7 +3,9 @@
 Backends: ``sim``, the simulator's ground-truth segmentation (``get_segmentation``) lifted to 3D with
 its depth (exact masks, labels from the scene); ``geometric``, open3d clustering of the camera topics'
 depth with colour and size names (no learned weights; real robots too). yolo and gemini are planned
-and refused by the ``backend`` parameter until they exist.
+and refused by the ``backend`` parameter until they exist. Requests are checked field by field first
+(label count and lengths, camera name length, ``min_score`` in [0, 1]); ``min_score`` above 0 drops the
+detections scoring below it (yolo: its threshold).
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from maestro_msgs.msg import Detection
 from maestro_msgs.srv import Detect
 from maestro_tools.common import markers
 from maestro_tools.common.conversions import matrix_to_pose, numpy_to_image, seconds_to_time, vector3
-from maestro_tools.common.errors import MaestroError
+from maestro_tools.common.errors import MaestroError, NotFoundError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS
+from maestro_tools.common.validate import LABEL_LIMIT, NAME_LIMIT, answer_errors, number, text, texts
 from maestro_tools.perception import geometric
 from maestro_tools.perception.gemini_node import make_vision
 from maestro_tools.perception.objects import ObjectDetection, detect_objects, visible_labels
@@ -34,6 +37,27 @@ from maestro_tools.perception.sim_source import SimFrameSource
 from maestro_tools.perception.topic_source import TopicFrameSource, optical_frame
 from maestro_tools.perception.yolo_backend import YoloDetector, load_model
 from maestro_tools.robots.params import declare_robot
+
+MAX_LABELS = 32
+
+
+def check_request(request: Detect.Request) -> None:
+    """Refuse a malformed Detect request, naming the field, its value and the valid values."""
+    texts("labels", request.labels, LABEL_LIMIT, MAX_LABELS, example="tennis ball")
+    text("camera", request.camera, NAME_LIMIT)
+    number("min_score", request.min_score, 0.0, 1.0, note="0 = the backend's default threshold")
+
+
+def above(detections: list[ObjectDetection], min_score: float, camera: str) -> list[ObjectDetection]:
+    """The detections scoring at least ``min_score``; NotFoundError when that drops every one."""
+    kept = [d for d in detections if d.score >= min_score]
+    if detections and not kept:
+        best = max(d.score for d in detections)
+        raise NotFoundError(
+            f"no detection in the {camera} camera scores min_score {min_score:g} or more (best "
+            f"{best:.2f}); lower min_score"
+        )
+    return kept
 
 
 class DetectorNode(Node):
@@ -80,11 +104,16 @@ class DetectorNode(Node):
         self.create_service(Detect, "detect", self.on_detect, callback_group=group)
         self.markers = self.create_publisher(MarkerArray, "detector/markers", LATCHED_QOS)
 
+    @answer_errors
     def on_detect(self, request: Detect.Request, response: Detect.Response) -> Detect.Response:
         camera = request.camera or self.default_camera
         try:
+            check_request(request)
             frame = self.frame(camera)
-            if self.vision is not None:
+            if self.backend == "yolo":
+                detections = self.vision.detect(frame, list(request.labels), request.min_score)
+                response.visible_labels = [d.label for d in detections]
+            elif self.vision is not None:
                 detections = self.vision.detect(frame, list(request.labels))
                 response.visible_labels = [d.label for d in detections]
             elif frame.instances is None:  # geometric: names come from colour and size
@@ -95,11 +124,16 @@ class DetectorNode(Node):
             else:
                 response.visible_labels = visible_labels(frame)
                 detections = detect_objects(frame, list(request.labels))
+            if request.min_score > 0:
+                detections = above(detections, request.min_score, camera)
         except MaestroError as exc:
             response.success, response.error_code, response.message = False, int(exc.code), str(exc)
             return response
         header = Header(frame_id=self.profile.base_frame, stamp=seconds_to_time(frame.stamp))
-        response.detections = [self.to_message(d, camera, header, request.with_masks) for d in detections]
+        # The images' own header: messages share assigned fields, so one header cannot serve both frames.
+        in_image = Header(frame_id=optical_frame(self.profile, camera), stamp=header.stamp)
+        masks = in_image if request.with_masks else None
+        response.detections = [self.to_message(d, camera, header, masks) for d in detections]
         found = [d for d in detections if d.has_3d]
         self.markers.publish(
             markers.boxes(
@@ -110,14 +144,16 @@ class DetectorNode(Node):
                 header,
             )
         )
-        response.image = numpy_to_image(frame.rgb, "rgb8", header)
-        response.image.header.frame_id = optical_frame(self.profile, camera)
+        response.image = numpy_to_image(frame.rgb, "rgb8", in_image)
         response.success = True
         response.message = f"{len(detections)} detection(s) in the {camera} camera"
         return response
 
     @staticmethod
-    def to_message(detection: ObjectDetection, camera: str, header: Header, with_mask: bool) -> Detection:
+    def to_message(
+        detection: ObjectDetection, camera: str, header: Header, mask_header: Header | None
+    ) -> Detection:
+        """The Detection message; its mask (in ``mask_header``, the image's frame) when one is given."""
         x, y, width, height = detection.box
         message = Detection(
             header=header,
@@ -131,8 +167,8 @@ class DetectorNode(Node):
         if detection.has_3d:
             message.pose = matrix_to_pose(detection.pose)
             message.extent = vector3(detection.extent)
-        if with_mask:
-            message.mask = numpy_to_image(detection.mask.astype(np.uint8) * 255, "mono8", header)
+        if mask_header is not None:
+            message.mask = numpy_to_image(detection.mask.astype(np.uint8) * 255, "mono8", mask_header)
         return message
 
 

@@ -3,7 +3,8 @@
 Backends: ``geometric``, named geometric parts (centre, top, bottom, left, right, front, back) of an
 object found in the simulator's segmentation ("the top of the red block"); ``gemini``, Gemini
 robotics pointing lifted to 3D with depth; ``sim``, the simulator's named sites ("mug/handle"), exact
-points for tests.
+points for tests. Requests are checked field by field first (description and camera lengths,
+``max_points`` at most ``MAX_POINTS``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
+from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
@@ -26,11 +28,22 @@ from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.common.render import project
+from maestro_tools.common.validate import NAME_LIMIT, TEXT_LIMIT, answer_errors, count, text
 from maestro_tools.perception.gemini_node import make_vision
 from maestro_tools.perception.keypoints import keypoint, site_keypoints
+from maestro_tools.perception.objects import CameraFrame
 from maestro_tools.perception.sim_source import SimFrameSource
 from maestro_tools.perception.topic_source import TopicFrameSource, optical_frame
 from maestro_tools.robots.params import declare_robot
+
+MAX_POINTS = 20
+
+
+def check_request(request: Point.Request) -> None:
+    """Refuse a malformed Point request, naming the field, its value and the valid values."""
+    text("description", request.description, TEXT_LIMIT, required=True, example="the top of the bowl")
+    text("camera", request.camera, NAME_LIMIT)
+    count("max_points", request.max_points, MAX_POINTS, note="0 = 1")
 
 
 class KeypointerNode(Node):
@@ -68,9 +81,11 @@ class KeypointerNode(Node):
         self.create_service(Point, "point", self.on_point, callback_group=group)
         self.markers = self.create_publisher(MarkerArray, "keypointer/markers", LATCHED_QOS)
 
+    @answer_errors
     def on_point(self, request: Point.Request, response: Point.Response) -> Point.Response:
         camera = request.camera or self.default_camera
         try:
+            check_request(request)
             frame = self.frame(camera)
             if self.vision is not None:
                 return self._vlm_points(request, response, frame, camera)
@@ -90,14 +105,19 @@ class KeypointerNode(Node):
             point.position.x, point.position.y, point.position.z = (float(c) for c in item.position)
             response.points.append(point)
         self.markers.publish(markers.points("keypoints", [f.label for f in found], list(positions), header))
-        response.image = numpy_to_image(frame.rgb, "rgb8", header)
-        response.image.header.frame_id = optical_frame(self.profile, camera)
+        response.image = self._image(frame, camera, header)
         response.success = True
         response.message = "; ".join(f"{f.label} on {f.object_label}" for f in found)
         return response
 
+    def _image(self, frame: CameraFrame, camera: str, header: Header) -> Image:
+        """The frame's colour image in the camera's optical frame (its own header: the points keep theirs)."""
+        return numpy_to_image(
+            frame.rgb, "rgb8", Header(frame_id=optical_frame(self.profile, camera), stamp=header.stamp)
+        )
+
     def _vlm_points(
-        self, request: Point.Request, response: Point.Response, frame: object, camera: str
+        self, request: Point.Request, response: Point.Response, frame: CameraFrame, camera: str
     ) -> Point.Response:
         header = Header(frame_id=self.profile.base_frame, stamp=seconds_to_time(frame.stamp))
         for label, (u, v), position in self.vision.point(frame, request.description, request.max_points or 1):
@@ -109,8 +129,7 @@ class KeypointerNode(Node):
         found = [p for p in response.points if p.has_3d]
         positions = [np.array([p.position.x, p.position.y, p.position.z]) for p in found]
         self.markers.publish(markers.points("keypoints", [p.label for p in found], positions, header))
-        response.image = numpy_to_image(frame.rgb, "rgb8", header)
-        response.image.header.frame_id = optical_frame(self.profile, camera)
+        response.image = self._image(frame, camera, header)
         response.success, response.message = (
             True,
             f"{len(response.points)} point(s) for {request.description!r}",

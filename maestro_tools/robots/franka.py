@@ -19,6 +19,13 @@ from maestro_tools.robots.profile import ArmSpec, CameraSpec, GripperSpec, Robot
 PREFIX = "panda/"
 HOME = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
 MAX_WIDTH = 0.08
+# Velocity gain (N m s/rad) of each arm joint's position servo, tuned for 500 Hz physics. MuJoCo's
+# implicit step leaves out the damping of an actuator at its force limit, so with kd * dt > 2 * I (I the
+# joint's smallest inertia, armature included) a holding joint chatters: its velocity flips sign every
+# step at +-F_max * dt / 2I. The model's 450/450/350/350/200/200/200 did that at joint 7 (+-0.11 rad/s,
+# I = 0.107 kg m^2, 12 N m) and joint 1 (folded arm, I = 0.22). These stay below 0.8 * 2I / dt on every
+# joint, and track with less lag (the stiffness is unchanged).
+ARM_DAMPING = (170.0, 450.0, 130.0, 350.0, 100.0, 120.0, 80.0)
 # MJCF names whose ROS names are not just the prefix with "_" (franka_description's names).
 _RENAMED = {
     "panda/TCP": "panda_hand_tcp",
@@ -54,6 +61,8 @@ def build_mjcf() -> mujoco.MjSpec:
     panda.body("hand").add_camera(
         name="wrist_camera", pos=[0.065, 0.0, 0.03], quat=[0.0, 0.9990, 0.0, -0.0436], fovy=70
     )
+    for index, damping in enumerate(ARM_DAMPING, start=1):
+        panda.actuator(f"actuator{index}").biasprm[2] = -damping
     for key in list(panda.keys):  # the cell that uses the model sets its own initial state
         panda.delete(key)
     spec = mujoco.MjSpec()

@@ -1,7 +1,8 @@
 """Offscreen rendering of the simulation's cameras: colour, depth (metres) and instance segmentation.
 
 MuJoCo's GL context belongs to the thread that created it, so a Cameras object must be created
-and used from one thread (the sim node's physics thread).
+and used from one thread (the sim node's physics thread). Renderers come from ``common.gl``, which
+picks a GL backend that works here (headless included) unless MUJOCO_GL says which.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import mujoco
 import numpy as np
 
 from maestro_tools.common.errors import NotFoundError
+from maestro_tools.common.gl import new_renderer
 
 # MuJoCo cameras look along -z with y up; ROS optical frames look along +z with y down.
 _MJ_TO_OPTICAL = np.diag([1.0, -1.0, -1.0])
@@ -31,7 +33,7 @@ class Cameras:
         """``names`` maps each camera's ROS name to its MuJoCo camera ("wrist" -> "panda/wrist_camera")."""
         self.model, self.width, self.height = model, width, height
         # One renderer per mode: switching a renderer into segmentation mode and back costs ~0.25 s.
-        self._renderer = mujoco.Renderer(model, height=height, width=width)
+        self._renderer = new_renderer(model, height, width)
         self._depth_renderer: mujoco.Renderer | None = None
         self._segmentation_renderer: mujoco.Renderer | None = None
         self._options = mujoco.MjvOption()
@@ -75,7 +77,7 @@ class Cameras:
 
     def depth(self, data: mujoco.MjData, camera: str) -> np.ndarray:
         if self._depth_renderer is None:
-            self._depth_renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
+            self._depth_renderer = new_renderer(self.model, self.height, self.width)
             self._depth_renderer.enable_depth_rendering()
         self._depth_renderer.update_scene(data, camera=self.camera_id(camera), scene_option=self._options)
         depth = self._depth_renderer.render().astype(np.float32)
@@ -96,7 +98,7 @@ class Cameras:
     ) -> np.ndarray:
         """(H, W) int32 instance ids per pixel from ``geom_instance``/``flex_instance``; 0 = background."""
         if self._segmentation_renderer is None:
-            self._segmentation_renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
+            self._segmentation_renderer = new_renderer(self.model, self.height, self.width)
             self._segmentation_renderer.enable_segmentation_rendering()
         self._segmentation_renderer.update_scene(
             data, camera=self.camera_id(camera), scene_option=self._options

@@ -23,6 +23,7 @@ ROBOT = "franka"  # the tabletop cell's robot
 TABLE = SupportSurface("table", (0.3, 0.0, TABLE_TOP - 0.375), (0.65, 0.7, 0.375))
 FLOOR = SupportSurface("floor", (0.0, 0.0, -0.8), (3.0, 3.0, 0.05))
 CELL_SURFACES = (TABLE, FLOOR)  # what config/franka/params.yaml declares as support_surfaces
+TUNED_TIMESTEP = 0.002  # s: the robot models' servo damping is tuned for 500 Hz physics
 
 
 def slug(label: str) -> str:
@@ -63,6 +64,10 @@ class SceneBuilder:
         spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
         spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
         spec.option.impratio = 10
+        if timestep > TUNED_TIMESTEP:
+            # Keep kd * dt as tuned: past its bound a servo at its force limit chatters (franka.ARM_DAMPING).
+            for actuator in spec.actuators:
+                actuator.biasprm[2] *= TUNED_TIMESTEP / timestep
         spec.visual.global_.offwidth = max(width, 640)
         spec.visual.global_.offheight = max(height, 480)
         spec.visual.quality.shadowsize = 0

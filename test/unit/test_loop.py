@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from maestro_agent.loop import Agent, LoopConfig, TaskCancelledError
+from maestro_agent.loop import Agent, LoopConfig, TaskCancelledError, check_task, quote
 from maestro_agent.replies import ReplyFormatError
 from maestro_agent.scripted_vlm import ScriptedVLM
-from maestro_tools.vlm.base import Usage, VLMReply, VLMRequest
+from maestro_tools.vlm.base import Usage, VLMReply, VLMRequest, VLMUnavailable
 
 PROGRAM = """
 version: 1
@@ -185,3 +186,104 @@ def test_cancel_stops_the_running_substep_and_the_loop(vlm) -> None:
 def test_an_empty_instruction_is_refused(vlm) -> None:
     with pytest.raises(ValueError, match="instruction is empty"):
         agent_for(vlm).run_task("  ")
+
+
+class StallingVLM:
+    """A VLM whose calls hang (a stalled server) until released or 60 s passed."""
+
+    name, model = "stalling", "stalling"
+
+    def __init__(self) -> None:
+        self.release, self.calls = threading.Event(), 0
+
+    def generate(self, request: VLMRequest) -> VLMReply:
+        self.calls += 1
+        self.release.wait(60)
+        return VLMReply("too late", Usage(), "stalling", 60.0)
+
+
+def test_cancel_is_honoured_while_a_vlm_call_stalls() -> None:
+    vlm, events = StallingVLM(), Events()
+    agent = agent_for(vlm, events=events)
+    threading.Timer(0.3, agent.cancel, kwargs={"reason": "the client cancelled the goal"}).start()
+    started = time.monotonic()
+    with pytest.raises(TaskCancelledError, match="the client cancelled"):
+        agent.run_task("pick the cube")
+    latency = time.monotonic() - started - 0.3
+    vlm.release.set()
+    assert vlm.calls == 1 and latency < 0.5, latency
+    (outcome,) = [f for k, f in events.items if k == "outcome"]
+    assert outcome["outcome"] == "cancelled" and outcome["trial_id"] == agent.trial.trial_id
+    assert "cancelled after 0 substep(s)" in outcome["summary"] and outcome["progress"] == 100.0
+
+
+class Broken:
+    """A VLM or sandbox that raises ``error`` when used."""
+
+    name, model = "broken", "broken"
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def generate(self, request: VLMRequest) -> VLMReply:
+        raise self.error
+
+    def run(self, code: str) -> FakeExecution:
+        raise self.error
+
+    def reset(self) -> None:
+        pass
+
+    def cancel(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("case", "kind", "success"),
+    [
+        ("complete", "success", True),
+        ("scene disagrees", "failed", False),
+        ("budget", "budget_exhausted", False),
+        ("garbled", "unusable_reply", False),
+        ("vlm down", "vlm_error", False),
+        ("sandbox crash", "error", False),
+        ("cancel", "cancelled", False),
+    ],
+)
+def test_every_trial_end_records_one_outcome(vlm, case: str, kind: str, success: bool) -> None:
+    events, sandbox, scene, model, budget = Events(), FakeSandbox(), FakeScene(), vlm, 0
+    if case == "scene disagrees":
+        scene = FakeScene(score=40.0)
+    elif case == "budget":
+        budget = 1
+    elif case == "garbled":
+        model = Broken(ReplyFormatError("no code block"))
+    elif case == "vlm down":
+        model = Broken(VLMUnavailable("the server kept failing after 4 retries"))
+    elif case == "sandbox crash":
+        sandbox = Broken(RuntimeError("the sandbox process vanished"))
+    elif case == "cancel":
+        sandbox = FakeSandbox(block=True)
+    agent = agent_for(model, sandbox, scene, events)
+    if case == "cancel":
+        threading.Timer(0.2, agent.cancel).start()
+    try:
+        agent.run_task("pick the cube", max_substeps=budget)
+    except Exception as exc:
+        assert kind not in ("success", "failed", "budget_exhausted"), exc
+    outcomes = [f for k, f in events.items if k == "outcome"]
+    assert [o["outcome"] for o in outcomes] == [kind]
+    assert outcomes[0]["success"] is success and outcomes[0]["trial_id"] == agent.trial.trial_id
+    assert outcomes[0]["reason"] and outcomes[0]["summary"] and outcomes[0]["progress"] == scene.score
+
+
+def test_goal_limits_are_refused_quoting_only_a_prefix(vlm) -> None:
+    long = "put the ball " + "x" * 1_000_000
+    with pytest.raises(ValueError) as refused:
+        agent_for(vlm).run_task(long, max_substeps=10**9, trials=10**6)
+    message = str(refused.value)
+    assert "1000013 characters, more than 4000" in message and len(message) < 400
+    assert "max_substeps must be 0 (the default) to 200, not 1000000000" in message
+    assert "trials must be 0 or 1 (one trial) to 20, not 1000000" in message
+    check_task("x" * 4000, 200, 20)  # the limits themselves are accepted
+    assert quote("y" * 500) == repr("y" * 80) + "... (500 characters)"

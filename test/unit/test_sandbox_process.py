@@ -1,24 +1,21 @@
-"""The sandbox process: persistence, output, errors, limits, cancellation, crashes, environment."""
+"""The sandbox process: persistence, output, errors, limits, cancellation, crashes, tool calls."""
 
 from __future__ import annotations
 
-import ast
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
 
-from maestro_agent.sandbox import Sandbox, SandboxError, SandboxLimits, channel
+from maestro_agent.sandbox import Sandbox, SandboxError, SandboxLimits, ToolHost, channel
 from maestro_agent.sandbox.child import child_command, child_env
+from test.unit.sandbox_fixtures.setup import make_host
 
-ROOT = Path(__file__).resolve().parents[2]
-SETUP = "test.unit.sandbox_fixtures.setup:make"
 FAST = SandboxLimits(wall_s=5.0, cpu_s=5.0, memory_mb=768, grace_s=0.5, start_s=30.0)
 
 MakeSandbox = Callable[..., Sandbox]
@@ -29,10 +26,9 @@ def make_sandbox() -> Iterator[MakeSandbox]:
     made: list[Sandbox] = []
 
     def make(**kwargs: object) -> Sandbox:
-        kwargs.setdefault("setup", SETUP)
+        kwargs.setdefault("tools", make_host())
         kwargs.setdefault("limits", FAST)
-        env = {"PYTHONPATH": str(ROOT), **dict(kwargs.pop("env", None) or {})}  # type: ignore[call-overload]
-        sandbox = Sandbox(env=env, **kwargs)  # type: ignore[arg-type]
+        sandbox = Sandbox(**kwargs)  # type: ignore[arg-type]
         made.append(sandbox)
         sandbox.start()
         return sandbox
@@ -54,7 +50,7 @@ def test_variables_persist_across_runs_until_reset(sb: Sandbox) -> None:
     sb.reset()
     out = sb.run("print(x)")
     assert out.status == "error" and out.error_type == "NameError"
-    assert sb.run("print(probe.line())").stdout == "1\n"  # setup's names are back
+    assert sb.run("print(probe.line())").stdout == "1\n"  # the tools' stubs are back
 
 
 def test_stdout_is_captured_and_truncated(sb: Sandbox) -> None:
@@ -78,7 +74,7 @@ def test_error_inside_the_proxy_points_at_the_users_line(sb: Sandbox) -> None:
     assert out.error_type == "ValueError" and out.error_line == 2  # the innermost line of the code
     assert out.error.startswith("ValueError: the gripper is not calibrated (line 2: `probe.fail()`)")
     assert "line 5: `grasp()`" in out.error
-    assert "sandbox_fixtures" not in out.error and "worker.py" not in out.error
+    assert "sandbox_fixtures" not in out.error and "link.py" not in out.error
 
 
 def test_error_in_a_function_from_an_earlier_substep(sb: Sandbox) -> None:
@@ -119,8 +115,6 @@ def test_syntax_error_is_a_violation(sb: Sandbox) -> None:
         ("import functools\nfunctools.update_wrapper", "not available"),
         ("from numpy import *\nload", "name 'load' is not defined"),
         ("import numpy\nnumpy.math = 1", "read-only"),
-        ("read_text(hosts)", "open is not allowed in the sandbox"),
-        ("f = codecs_open('/tmp/sandbox-pwned', 'w')", "open is not allowed"),
         (
             "import functools\n@functools.singledispatch\ndef f(x):\n    pass\n"
             "def g(x: '[c for c in ().__class__.__base__.__subclasses__()]'):\n    pass\nf.register(g)",
@@ -143,7 +137,7 @@ def test_allowed_modules_and_trusted_proxy_work(sb: Sandbox) -> None:
         "Pair = collections.namedtuple('Pair', 'a b')\n"
         "class T(typing.NamedTuple):\n    k: 'int'\n"
         "print(np.zeros(2), P(1.0), Pair(1, 2), T(3), statistics.mean([1, 3]), json.loads('[1]'))\n"
-        "print(len(probe.read('/etc/hosts')) > 0, re.sub('a', 'b', 'aa'))"
+        "print(probe.add(1.5) > 2, re.sub('a', 'b', 'aa'))"
     )
     out = sb.run(code)
     assert out.status == "ok", out.error
@@ -176,7 +170,7 @@ def test_code_stuck_in_native_code_is_killed_and_restarted(make_sandbox: MakeSan
     sb = make_sandbox(limits=SandboxLimits(wall_s=0.5, cpu_s=5.0, memory_mb=768, grace_s=0.3))
     sb.run("kept = 1")
     old_pid = sb.pid
-    out = sb.run("probe.stuck(30)")
+    out = sb.run("import itertools\nx = sum(itertools.repeat(1, 10**10))")  # minutes in C, no signal checks
     assert out.status == "timeout" and out.restarted
     assert "variables" in out.error and "lost" in out.error
     assert sb.pid != old_pid
@@ -197,24 +191,38 @@ def test_memory_bomb_is_stopped_and_sandbox_keeps_working(sb: Sandbox, bomb: str
     assert (after.status, after.stdout) == ("ok", "1000.0\n")
 
 
+def worker_process(sb: Sandbox) -> psutil.Process:
+    """The worker inside bubblewrap's namespaces (the sandbox's pid is bubblewrap's)."""
+    assert sb.pid is not None
+    top = psutil.Process(sb.pid)
+    tree = (top, *top.children(recursive=True))
+    return next(p for p in tree if p.name() != "bwrap" and "maestro_agent.sandbox.worker" in p.cmdline())
+
+
 def test_child_environment_is_filtered(make_sandbox: MakeSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_API_KEY", "sk-parent")
     monkeypatch.setenv("GEMINI_API_KEY", "gm-parent")
     monkeypatch.setenv("UNLISTED_VARIABLE", "1")
     sb = make_sandbox(env={"EXTRA_SETTING": "on", "MY_TOKEN": "t", "db_password": "p"})
-    out = sb.run("print(probe.env_names())")
-    names = ast.literal_eval(out.stdout)
-    assert "EXTRA_SETTING" in names and "PYTHONPATH" in names
-    for name in ("FAKE_API_KEY", "GEMINI_API_KEY", "UNLISTED_VARIABLE", "MY_TOKEN", "db_password"):
+    names = set(worker_process(sb).environ())  # read from outside the sandbox
+    assert "EXTRA_SETTING" in names and "HOME" in names
+    for name in (
+        "FAKE_API_KEY",
+        "GEMINI_API_KEY",
+        "UNLISTED_VARIABLE",
+        "MY_TOKEN",
+        "db_password",
+        "ROS_DOMAIN_ID",
+    ):
         assert name not in names
     assert not any(marker in n.upper() for n in names for marker in ("KEY", "TOKEN", "SECRET", "PASSWORD"))
 
 
-def test_child_env_and_isolation_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_child_env_and_interpreter_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
     monkeypatch.setenv("HOME", "/home/someone")
-    env = child_env({"ROS_DOMAIN_ID": "5", "SERVICE_CREDENTIALS": "c"})
-    assert env["HOME"] == "/home/someone" and env["ROS_DOMAIN_ID"] == "5"
+    env = child_env({"SERVICE_CREDENTIALS": "c", "EXTRA": "1"})
+    assert env["HOME"] == "/tmp" and env["EXTRA"] == "1" and env["OPENBLAS_NUM_THREADS"] == "1"
     assert "AWS_SECRET_ACCESS_KEY" not in env and "SERVICE_CREDENTIALS" not in env
     assert "-I" in child_command({}) and "-I" not in child_command({"PYTHONPATH": "/x"})
     with pytest.raises(TypeError):
@@ -224,7 +232,7 @@ def test_child_env_and_isolation_flags(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_isolated_child_imports_the_venv_packages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYTHONPATH", raising=False)
     with Sandbox(limits=FAST) as sb:
-        assert "-I" in psutil.Process(sb.pid).cmdline()
+        assert "-I" in worker_process(sb).cmdline()
         out = sb.run("import numpy as np\nprint(np.arange(3).tolist())")
         assert (out.status, out.stdout) == ("ok", "[0, 1, 2]\n")
 
@@ -246,7 +254,7 @@ def test_cancel_interrupts_sleep_loop_and_finally_runs(sb: Sandbox) -> None:
     assert out.stdout == "cleaned up\n"
 
 
-def test_cancel_runs_the_proxys_finally(sb: Sandbox) -> None:
+def test_cancel_stops_the_tool_being_served_and_its_finally_runs(sb: Sandbox) -> None:
     threading.Timer(0.3, sb.cancel).start()
     out = sb.run("probe.move(20)")
     assert out.status == "cancelled"
@@ -261,7 +269,8 @@ def test_cancel_without_a_run_is_harmless(sb: Sandbox) -> None:
 def test_events_and_images_round_trip(make_sandbox: MakeSandbox) -> None:
     seen: list[dict] = []
     sb = make_sandbox(on_event=seen.append)
-    out = sb.run("probe.event('grasp', ok=True, score=0.5, where=[1, 2])\nprobe.show('overlay', 8, 12)")
+    code = "probe.event('grasp', ok=True, score=0.5, where=[1, 2])\nimg = probe.show('overlay', 8, 12)"
+    out = sb.run(code + "\nprint(img.shape)")
     assert out.status == "ok", out.error
     (event,) = out.events
     assert event["kind"] == "grasp" and event["ok"] is True and event["where"] == [1, 2]
@@ -270,6 +279,7 @@ def test_events_and_images_round_trip(make_sandbox: MakeSandbox) -> None:
     assert label == "overlay" and rgb.shape == (8, 12, 3) and rgb.dtype == np.uint8
     assert rgb[0, 3, 0] == 60 and rgb[2, 0, 1] == 60
     assert [n["kind"] for n in seen if n["kind"] in ("grasp", "image")] == ["grasp", "image"]
+    assert out.stdout == "(8, 12, 3)\n"  # the array crossed to the code too
 
 
 def test_line_events_arrive_via_on_event(make_sandbox: MakeSandbox) -> None:
@@ -293,7 +303,7 @@ def test_line_events_are_throttled(make_sandbox: MakeSandbox) -> None:
 def test_child_killed_from_outside_is_reported_and_replaced(sb: Sandbox) -> None:
     pid = sb.pid
     assert pid is not None
-    threading.Timer(0.3, os.kill, (pid, signal.SIGKILL)).start()
+    threading.Timer(0.3, os.kill, (pid, signal.SIGKILL)).start()  # bubblewrap: its namespace goes too
     out = sb.run("import time\nx = 1\ntime.sleep(10)")
     assert out.status == "crashed" and out.restarted
     assert "SIGKILL" in out.error and "lost" in out.error
@@ -307,22 +317,24 @@ def test_child_killed_from_outside_is_reported_and_replaced(sb: Sandbox) -> None
 
 
 def test_segfault_is_a_crash_with_the_users_line(sb: Sandbox) -> None:
-    out = sb.run("a = 1\nprobe.segfault()")
+    worker = worker_process(sb)
+    threading.Timer(0.3, worker.send_signal, (signal.SIGSEGV,)).start()
+    out = sb.run("import time\na = 1\ntime.sleep(5)")
     assert out.status == "crashed" and out.restarted
     assert "SIGSEGV" in out.error and "<substep-" in out.error  # faulthandler's dump of the code's frame
     assert sb.run("print(2)").stdout == "2\n"
 
 
 def test_setup_failure_raises_with_the_childs_traceback(make_sandbox: MakeSandbox) -> None:
-    with pytest.raises(SandboxError, match="setup exploded on purpose"):
-        make_sandbox(setup="test.unit.sandbox_fixtures.setup:broken")
-    with pytest.raises(SandboxError, match="must return a dict"):
-        make_sandbox(setup="test.unit.sandbox_fixtures.setup:not_a_dict")
+    class Local:  # a value type the child cannot import
+        pass
+
+    with pytest.raises(SandboxError, match="its set-up raised"):
+        make_sandbox(tools=ToolHost({}, {"Local": Local}))
 
 
-def test_setup_kwargs_and_close(make_sandbox: MakeSandbox) -> None:
-    sb = make_sandbox(setup_kwargs={"arm": "panda"})
-    assert sb.run("print(kwargs['arm'])").stdout == "panda\n"
+def test_close(make_sandbox: MakeSandbox) -> None:
+    sb = make_sandbox()
     pid = sb.pid
     sb.close()
     sb.close()
@@ -338,8 +350,6 @@ def test_limits_are_validated() -> None:
         SandboxLimits(grace_s=-1.0)
     with pytest.raises(ValueError, match="memory_mb must be at least 256"):
         SandboxLimits(memory_mb=10)
-    with pytest.raises(ValueError, match="setup must look like"):
-        Sandbox(setup="no_colon")
 
 
 def test_channel_outside_a_sandbox_collects() -> None:
@@ -348,6 +358,7 @@ def test_channel_outside_a_sandbox_collects() -> None:
     channel.emit_image("view", np.zeros((2, 3, 3), np.uint8))
     assert channel.events[0]["kind"] == "detected" and channel.events[0]["box"] == [0, 1]
     assert channel.images[0][0] == "view" and channel.current_line() is None
+    channel.check_interrupt()  # outside a call: nothing to interrupt
     with pytest.raises(TypeError, match="JSON-able"):
         channel.emit_event("bad", obj=object())
     with pytest.raises(ValueError, match="RGB uint8"):
@@ -357,32 +368,10 @@ def test_channel_outside_a_sandbox_collects() -> None:
     channel.clear()
 
 
-def test_with_rclpy_spinning_in_the_child(make_sandbox: MakeSandbox) -> None:
-    limits = SandboxLimits(wall_s=0.5, cpu_s=5.0, memory_mb=1024, grace_s=0.5)
-    sb = make_sandbox(setup="test.unit.sandbox_fixtures.setup:with_spinning_rclpy", limits=limits)
-    threading.Timer(0.2, sb.cancel).start()
-    assert sb.run("probe.move(5)").status == "cancelled"
-    assert sb.run("import time\nwhile True:\n    time.sleep(0.01)").status == "timeout"
-    assert sb.run("x = bytearray(10**11)").error_type == "MemoryError"
-    out = sb.run("print(node_name)")
-    assert (out.status, out.stdout, out.restarted) == ("ok", "sandbox_spin_probe\n", False)
-
-
 def test_warnings_show_the_source_line(sb: Sandbox) -> None:
     out = sb.run("import numpy as np\nx = np.ones(1) / 0")
     assert out.status == "ok" and "RuntimeWarning: divide by zero" in out.stdout
     assert "x = np.ones(1) / 0" in out.stdout
-
-
-def test_png_codec_round_trips_and_rejects_garbage() -> None:
-    import base64
-
-    rgb = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
-    data = base64.b64encode(channel.encode_png(rgb))
-    assert np.array_equal(channel.decode_png(data), rgb)
-    for bad in (b"not base64!", base64.b64encode(b"GIF89a"), data[:40]):
-        with pytest.raises(ValueError):
-            channel.decode_png(bad)
 
 
 def test_without_line_tracing(make_sandbox: MakeSandbox) -> None:
@@ -392,18 +381,12 @@ def test_without_line_tracing(make_sandbox: MakeSandbox) -> None:
     assert out.stdout == "2\n" and not [n for n in seen if n["kind"] == "line"]
 
 
-def test_guards_hold_outside_a_run_too(sb: Sandbox, tmp_path: Path) -> None:
-    target = tmp_path / "written-by-a-finalizer"
-    code = (
-        "def bye(self):\n"
-        f"    codecs_open({str(target)!r}, 'w').close()\n"
-        "Bomb = type('Bomb', (), {'__del' + '__': bye})\n"
-        "keep = Bomb()"
-    )
+def test_tool_calls_outside_a_run_are_refused(sb: Sandbox) -> None:
+    code = "def bye(self):\n    probe.move(1)\nBomb = type('Bomb', (), {'__del' + '__': bye})\nkeep = Bomb()"
     assert sb.run(code).status == "ok"
-    sb.reset()  # the namespace goes; the finalizer runs in the worker, outside any run
-    assert sb.run("print(1)").stdout == "1\n"
-    assert not target.exists()
+    sb.reset()  # the namespace goes; the finalizer runs in the worker, outside any run: its call is refused
+    out = sb.run("print(1)")
+    assert out.stdout == "1\n" and not out.events
 
 
 def test_forward_references_are_checked_when_compiled(sb: Sandbox) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from maestro_agent.loop import OUTCOMES
+from maestro_agent.traces.recorder import TraceRecorder
 from maestro_agent.traces.store import TraceStore
 from test.web.cdp import Browser
 from test.web.conftest import T0
@@ -206,4 +208,47 @@ def test_a_corrupt_store_shows_its_message(
         browser.wait_for("document.body.dataset.drawn")
         assert "is not a Maestro trace store" in browser.text("#error"), page
     browser.screenshot(artifacts_dir / "dashboard_corrupt_store.png")
+    assert browser.errors == []
+
+
+def test_every_trial_outcome_has_its_badge(
+    browser: Browser, serve_store: Callable[[Path], str], tmp_path: Path, artifacts_dir: Path
+) -> None:
+    store = TraceStore(tmp_path, batch_s=0.01)
+    recorder = TraceRecorder(store)
+    kinds = [kind for kind in OUTCOMES if kind != "interrupted"]
+    for kind in kinds:
+        recorder.record("trial_start", trial_id=kind, instruction=f"a trial ending {kind}")
+        summary = f"{kind} after 1 substep(s), 0 replan(s): because"
+        recorder.record(
+            "outcome",
+            outcome=kind,
+            success=kind == "success",
+            progress=-1.0,
+            summary=summary,
+            reason="because",
+        )
+    store.start_trial("old", "a trial of an agent that died long ago")
+    store.close()
+    db = sqlite3.connect(tmp_path / "traces.db")
+    with db:
+        db.execute("UPDATE trials SET owner = NULL, started = ? WHERE id = 'old'", (time.time() - 3600,))
+    db.close()
+    TraceRecorder(TraceStore(tmp_path)).store.close()  # an agent opens the store: 'old' is interrupted
+    base = serve_store(tmp_path)
+    browser.goto(base + "/")
+    browser.wait_for("document.body.dataset.drawn")
+    badges = browser.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('#trials tbody tr')].map("
+        "r => [r.dataset.id, r.querySelector('.badge').textContent]))"
+    )
+    assert badges == {
+        "success": "success", "failed": "failed", "budget_exhausted": "budget exhausted",
+        "cancelled": "cancelled", "vlm_error": "VLM error", "unusable_reply": "unusable reply",
+        "error": "error", "old": "interrupted",
+    }  # fmt: skip
+    browser.screenshot(artifacts_dir / "dashboard_outcomes.png")
+    browser.goto(base + "/trial?id=cancelled")
+    browser.wait_for("document.body.dataset.drawn")
+    assert browser.text("#title .badge") == "cancelled" and "because" in browser.text("#meta")
     assert browser.errors == []

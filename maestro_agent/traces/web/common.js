@@ -23,6 +23,17 @@ async function api(path) {
   return body;
 }
 
+// How a trial ended (the API's `outcome`), as shown on the badges.
+const OUTCOME_TEXT = {
+  success: "success", failed: "failed", budget_exhausted: "budget exhausted", cancelled: "cancelled",
+  vlm_error: "VLM error", unusable_reply: "unusable reply", error: "error", interrupted: "interrupted",
+  running: "running", unfinished: "unfinished",
+};
+
+function outcomeBadge(outcome, title) {
+  return el("span", { class: `badge ${outcome}`, title }, OUTCOME_TEXT[outcome] || outcome);
+}
+
 // Create an element: el("td", {class: "x", title: "y"}, "text", child, ...).
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);

@@ -1,8 +1,6 @@
 // The trial list: every trial in the store, newest first; refreshes while a trial is running.
 "use strict";
 
-const OUTCOME_TEXT = { success: "success", failed: "failed", running: "running", unfinished: "unfinished" };
-
 function trialRow(t) {
   const link = el("a", { href: `/trial?id=${encodeURIComponent(t.id)}` }, t.id);
   const progress = t.progress === null || t.progress < 0 ? "–" : `${Math.round(t.progress)}%`;
@@ -14,7 +12,7 @@ function trialRow(t) {
     el("td", {}, fmtDate(t.started)),
     el("td", {}, t.task_type || "–"),
     el("td", { class: "instruction", title: t.instruction }, t.instruction),
-    el("td", {}, el("span", { class: `badge ${t.outcome}` }, OUTCOME_TEXT[t.outcome])),
+    el("td", {}, outcomeBadge(t.outcome, t.summary || undefined)),
     el("td", { class: "num" }, progress),
     el("td", { class: "num" }, fmtDuration(t.duration)),
     el("td", { class: "num" }, t.substeps),

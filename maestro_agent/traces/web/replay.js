@@ -91,7 +91,8 @@ function drawSubtasks(T) {
   const key = `${k}:${finished}`;
   if (S.shown.subtasks === key) return;
   S.shown.subtasks = key;
-  $("phase").textContent = finished ? (allDone ? "done: success" : "done: failed") : latest?.data.phase || "";
+  const ended = allDone ? "success" : OUTCOME_TEXT[d.outcome?.data.outcome] || "failed";
+  $("phase").textContent = finished ? `done: ${ended}` : latest?.data.phase || "";
   $("subtasks").replaceChildren(
     ...plan.map((text, i) => {
       const state = allDone || i < current ? "done" : i === current && !finished ? "current" : "";
@@ -257,9 +258,9 @@ function setPlaying(on) {
 }
 
 function describe(trial) {
-  const outcome = trial.ended === null ? "running" : trial.success ? "success" : "failed";
+  const outcome = trial.ended === null ? "running" : trial.outcome || (trial.success ? "success" : "failed");
   const progress = trial.progress === null || trial.progress < 0 ? "" : ` · progress ${Math.round(trial.progress)}%`;
-  $("title").replaceChildren(`Trial ${trial.id} `, el("span", { class: `badge ${outcome}` }, outcome));
+  $("title").replaceChildren(`Trial ${trial.id} `, outcomeBadge(outcome));
   $("meta").textContent = `“${trial.instruction}” · task ${trial.task_type || "–"} · VLM ${trial.vlm || "–"}` +
     ` · ${trial.substeps} substep(s), ${trial.replans} replan(s)${progress} · started ${fmtDate(trial.started)}` +
     (trial.summary ? ` · ${trial.summary}` : "");
