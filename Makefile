@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 1 )))
 
-.PHONY: setup test test-unit test-ros lint format clean bench bench-modules scenes demo bench-agent
+.PHONY: setup test test-unit test-ros lint format clean bench bench-modules scenes demo bench-agent bench-sandbox
 
 setup:
 	bash scripts/setup.sh
@@ -51,3 +51,7 @@ demo:
 bench-agent:
 	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
 	$(PY) bench/agent_bench.py
+
+bench-sandbox:
+	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
+	$(PY) bench/sandbox_bench.py

@@ -95,10 +95,8 @@ class ToolHost:
             methods = {}
             for (tool, attr), bound in self.methods.items():
                 if tool == name:
-                    signature = self.signatures[(tool, attr)].replace(
-                        parameters=[p for p in self.signatures[(tool, attr)].parameters.values()][1:]
-                    )
-                    methods[attr] = {"doc": inspect.getdoc(bound) or "", "signature": str(signature)}
+                    signature = _signature_text(self.signatures[(tool, attr)])
+                    methods[attr] = {"doc": inspect.getdoc(bound) or "", "signature": signature}
             spec[name] = {
                 "class": type(obj).__name__,
                 "doc": inspect.getdoc(type(obj)) or "",
@@ -146,7 +144,7 @@ class ToolHost:
 
     def _check(self, key: tuple[str, str], args: list[Any], kwargs: dict[str, Any]) -> None:
         signature, hints = self.signatures[key], self.hints[key]
-        where = f"{key[0]}.{key[1]}{str(signature).replace('(self, ', '(').replace('(self)', '()')}"
+        where = f"{key[0]}.{key[1]}{_signature_text(signature)}"
         try:
             bound = signature.bind(None, *args, **kwargs)
         except TypeError as e:
@@ -159,10 +157,29 @@ class ToolHost:
                 values = list(value.values())
             for item in values:
                 if not _matches(item, hint):
-                    expected = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+                    expected = _annotation(signature.parameters[name].annotation)
                     raise TypeError(
                         f"{where}: {name} must be {expected}, got {type(item).__name__} {_short(item)}"
                     )
+
+
+def _annotation(value: Any) -> str:
+    return value if isinstance(value, str) else inspect.formatannotation(value)
+
+
+def _signature_text(signature: inspect.Signature) -> str:
+    """``(position: Sequence[float], speed: float = 1.0) -> RobotState``, without ``self`` or quotes."""
+    parts = []
+    for name, p in list(signature.parameters.items())[1:]:
+        text = {p.VAR_POSITIONAL: f"*{name}", p.VAR_KEYWORD: f"**{name}"}.get(p.kind, name)
+        if p.annotation is not p.empty:
+            text += f": {_annotation(p.annotation)}"
+        if p.default is not p.empty:
+            text += f" = {p.default!r}"
+        parts.append(text)
+    returns = signature.return_annotation
+    arrow = "" if returns is signature.empty else f" -> {_annotation(returns)}"
+    return f"({', '.join(parts)}){arrow}"
 
 
 def _error_reply(exc: BaseException) -> dict[str, Any]:

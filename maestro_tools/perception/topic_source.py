@@ -179,6 +179,20 @@ class TopicFrameSource:
         """Unsubscribe everything."""
         self._unsubscribe(list(self._subscriptions))
 
+    def _why(self, camera: str, problem: str) -> str:
+        """``problem``, unless nothing publishes the camera at all: then the robot interface is down."""
+        silent = [
+            self._node.resolve_topic_name(f"{camera}_camera/{_KINDS[kind][1]}")
+            for kind in _IMAGES
+            if self._node.count_publishers(f"{camera}_camera/{_KINDS[kind][1]}") == 0
+        ]
+        if not silent:
+            return problem
+        return (
+            f"nothing publishes {', '.join(silent)}: the robot interface (the sim node or the camera "
+            "driver) is not running, or runs in another namespace or ROS_DOMAIN_ID"
+        )
+
     def _check(self, camera: str) -> None:
         if camera not in self.cameras:
             raise NotFoundError(f"unknown camera {camera!r}; cameras: {', '.join(self.cameras)}")
@@ -237,7 +251,9 @@ class TopicFrameSource:
                     except (UnknownFrameError, ExtrapolationError) as exc:
                         problem = f"no pose for it ({optical} in {self.base_frame}): {exc}"
                 if time.monotonic() >= deadline:
-                    raise NoDataError(f"no frame from the {camera} camera within {timeout} s: {problem}")
+                    raise NoDataError(
+                        f"no frame from the {camera} camera within {timeout} s: {self._why(camera, problem)}"
+                    )
                 if time.monotonic() >= next_check:
                     next_check += 0.5
                     self._resubscribe_blind(camera)
