@@ -67,7 +67,7 @@ def test_the_os_layers_stop_a_child_without_python_guards(tmp_path: Path, listen
     results = json.loads(done.stdout)
     escaped = {name: outcome for name, outcome in results.items() if not outcome.startswith("blocked")}
     assert not escaped, escaped
-    assert len(results) == 14
+    assert len(results) == 15
     # and from outside: nothing written, nobody connected
     assert not (tmp_path / "pwned").exists()
     with pytest.raises(TimeoutError):

@@ -102,6 +102,15 @@ def main() -> None:
             raise OSError(ctypes.get_errno(), "unshare failed")
         return "unshared"
 
+    def ros_publish() -> str:
+        import rclpy
+        from std_msgs.msg import String
+
+        rclpy.init()
+        node = rclpy.create_node("sandbox_escape")
+        node.create_publisher(String, "/maestro/cmd", 10).publish(String(data="move"))
+        return "published"
+
     def list_processes() -> list[str]:
         pids = [p for p in os.listdir("/proc") if p.isdigit()]
         if len(pids) > 3 or str(parent) in pids:
@@ -113,7 +122,7 @@ def main() -> None:
         ("parent_memory", parent_memory), ("connect_localhost", connect), ("shell", shell), ("fork", fork),
         ("signal_parent", signal_parent), ("big_file", big_file), ("shared_memory", shared_memory),
         ("thread_bomb", thread_bomb), ("ptrace_parent", ptrace), ("user_namespace", new_user_namespace),
-        ("list_processes", list_processes),
+        ("list_processes", list_processes), ("ros_publish", ros_publish),
     ]:  # fmt: skip
         attempt(results, name, action)
     print(json.dumps(results), flush=True)
