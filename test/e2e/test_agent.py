@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -72,6 +73,9 @@ def trace_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("traces")
 
 
+LAUNCHER: list[subprocess.Popen] = []  # the module's launcher, for the fault test
+
+
 @pytest.fixture(scope="module")
 def franka(trace_dir: Path) -> Iterator[Client]:
     command = [
@@ -91,6 +95,7 @@ def franka(trace_dir: Path) -> Iterator[Client]:
         text=True,
         env=dict(os.environ, PYTHONUNBUFFERED="1", MAESTRO_TRACE_DIR=str(trace_dir)),
     )
+    LAUNCHER[:] = [launcher]
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(launcher.stdout.readline, "")), daemon=True)
     reader.start()
@@ -173,3 +178,32 @@ def test_an_instruction_without_a_program_fails_clearly(franka: Client) -> None:
     )
     assert not result.success
     assert "put the tennis ball into the bowl" in result.summary  # the instructions it has programs for
+
+
+def node_process(name: str) -> psutil.Process | None:
+    """The running process of the node ``name`` (``detector_node``) under the module's launcher."""
+    for process in psutil.Process(LAUNCHER[0].pid).children(recursive=True):
+        try:
+            command = process.cmdline()
+        except psutil.Error:
+            continue
+        if any(part.endswith(f"/{name}") for part in command) and "keeper" not in " ".join(command):
+            return process
+    return None
+
+
+def test_a_module_killed_mid_trial_is_respawned_and_the_agent_serves_the_next_goal(franka: Client) -> None:
+    franka.reset_scene(seed=2)
+    detector = node_process("detector_node")
+    assert detector is not None
+    seen = len(franka.trace)
+    handle = send_goal(franka.run_task, RunTask.Goal(instruction="Put the tennis ball into the bowl."))
+    assert wait_for(lambda: any(e.kind == TraceEvent.TOOL_CALL for e in franka.trace[seen:]), 60)
+    detector.kill()  # mid-trial: the next detection finds it gone, then respawned
+    result = goal_result(handle, timeout=240)
+    assert result.trial_id and result.summary, result  # a clean end, success or not, with its reason
+    assert wait_for(lambda: (p := node_process("detector_node")) is not None and p.pid != detector.pid, 30)
+    franka.reset_scene(seed=2)
+    goal = RunTask.Goal(instruction="Put the tennis ball into the bowl.")
+    again = goal_result(send_goal(franka.run_task, goal), timeout=240)
+    assert again.success and again.progress == 100.0, again.summary

@@ -244,3 +244,29 @@ def test_maestro_run_fails_within_seconds_when_its_agent_is_killed(graph: Graph)
     rows = db.execute("SELECT outcome, summary FROM trials WHERE outcome = 'interrupted'").fetchall()
     db.close()
     assert len(rows) == 1 and f"pid {agent.process.pid}" in rows[0][1], rows
+
+
+def test_vlm_faults_end_the_trial_cleanly_and_the_next_goal_runs(graph: Graph) -> None:
+    graph.running_agent()
+    server = graph.server
+    server.stall.clear()
+    server.release.set()
+    outcomes = []
+    for _ in range(5):  # the first try and every retry: an outage
+        server.fail(500, retry_after=0.05)
+    outcomes.append(goal_outcome(send_goal(graph.client, RunTask.Goal(instruction=INSTRUCTION)), timeout=90))
+    server.reply("I would rather chat.")  # not the plan format, twice (the one correction included)
+    server.reply("Still chatting.")
+    outcomes.append(goal_outcome(send_goal(graph.client, RunTask.Goal(instruction=INSTRUCTION)), timeout=60))
+    server.fail(429, retry_after=0.05)  # rate limited once: retried
+    server.plan('print("done")')
+    server.judge("complete")
+    outcomes.append(goal_outcome(send_goal(graph.client, RunTask.Goal(instruction=INSTRUCTION)), timeout=60))
+    kinds = [graph.trial(result.trial_id)[1] for _, result in outcomes]
+    assert kinds == ["vlm_error", "unusable_reply", "success"], [r.summary for _, r in outcomes]
+    assert [status for status, _ in outcomes] == [
+        GoalStatus.STATUS_ABORTED,
+        GoalStatus.STATUS_ABORTED,
+        GoalStatus.STATUS_SUCCEEDED,
+    ]
+    assert "500" in outcomes[0][1].summary, outcomes[0][1].summary
