@@ -13,12 +13,14 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
@@ -139,17 +141,11 @@ class AgentNode(Node):
         self.store = TraceStore(trace_dir)
         recorder = TraceRecorder(self.store, backend, harness, task_type=lambda: self.scene.task)
         self.sink = RosSink(self, recorder)
-        self.create_subscription(
-            JointState,
-            interface["joint_states_topic"],
-            lambda m: recorder.robot_state(list(m.name), list(m.position)),
-            STATE_QOS,
-            callback_group=group,
-        )
-        self.sandbox, self.tools_ros = declare_sandbox(
+        self._joint_states = (interface["joint_states_topic"], recorder, group)
+        self.sandbox, self.tools_ros, limits = declare_sandbox(
             self, self.robot.name, harness, interface, self.sink.live, self.sink.confirmation_request
         )
-        self.system = prompt.system_prompt(self.robot.name, harness)
+        self.system = prompt.system_prompt(self.robot.name, harness, limits)
         self._busy = threading.Lock()
         self._running = ""
         ActionServer(
@@ -181,10 +177,30 @@ class AgentNode(Node):
                 summary=f"busy: the agent is running {quote(self._running)}; cancel that goal or wait",
             )
         try:
-            return self._run(handle, goal)
+            with self._recording_joints():
+                return self._run(handle, goal)
         finally:
             self._running = ""
             self._busy.release()
+
+    @contextmanager
+    def _recording_joints(self) -> Iterator[None]:
+        """joint_states into the trace while a goal runs, and subscribed only then: each message wakes
+        this node (the robot's rate while it moves)."""
+        topic, recorder, group = self._joint_states
+        subscription = self.create_subscription(
+            JointState,
+            topic,
+            lambda m: recorder.robot_state(list(m.name), list(m.position)),
+            STATE_QOS,
+            callback_group=group,
+            # No QoS-event handlers: destroying them races a spinning executor in rclpy (Jazzy).
+            event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False),
+        )
+        try:
+            yield
+        finally:
+            self.destroy_subscription(subscription)
 
     def _refusal(self, goal: RunTask.Goal) -> str:
         """Why the goal cannot run (its values beyond the limits, the agent closing), or ""."""

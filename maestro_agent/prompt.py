@@ -17,8 +17,8 @@ tools drew what they found) and decide how to go on. The robot is real or simula
 the images and the printed state before you declare success."""
 
 RULES = """Rules for the code:
-- Python 3 with the objects below already defined; `np` is numpy. Imports allowed: math, numpy, time,
-  itertools, collections, functools, random, statistics, copy, json, re, typing, dataclasses.
+- Python 3 with the objects below already defined; `np` is numpy, and math, time, itertools, collections,
+  functools, random, statistics, copy, json, re, typing and dataclasses are imported (no other imports).
 - No files, no os/sys, no attributes starting with "_", no eval/exec/open/getattr, no str.format
   (use f-strings). Variables persist between substeps of one trial.
 - print() what you need to judge the substep (positions, gripper state): you see the printed text.
@@ -53,10 +53,14 @@ print(robot.get_state())
 
 
 @cache
-def system_prompt(robot: str, harness: bool = True) -> str:
+def system_prompt(robot: str, harness: bool = True, limits: str = "") -> str:
+    """``limits``: what the code runs under (time, memory, output, motion), as the agent configured it."""
     from maestro_agent.proxy.docs import describe_tools  # imports the proxy's ROS clients
 
-    return "\n\n".join([ROLE, RULES, "## Tools\n" + describe_tools(robot, harness), EXAMPLE])
+    sections = [ROLE, RULES, "## Tools\n" + describe_tools(robot, harness), EXAMPLE]
+    if limits:
+        sections.insert(2, "## Limits\n" + limits)
+    return "\n\n".join(sections)
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,13 @@ def _numbered(subtasks: Sequence[str], current: int | None = None) -> str:
     return "\n".join(f"{'->' if k == current else '  '} {k}. {s}" for k, s in enumerate(subtasks)) or "(none)"
 
 
-def _tail(text: str, limit: int) -> str:
-    return text if len(text) <= limit else f"[... {len(text) - limit} characters cut ...]\n" + text[-limit:]
+def head_and_tail(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters by dropping its middle: the first and the last results count."""
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 5
+    tail = text[len(text) - (limit - head) :]
+    return f"{text[:head]}\n[... {len(text) - limit} characters cut ...]\n{tail}"
 
 
 def plan_message(
@@ -113,11 +122,13 @@ def react_message(
         )
     parts.append(f"Substep {step.index} ({step.subtask}) ran this code:\n```python\n{step.code}\n```")
     parts.append(f"Status: {step.status}")
-    parts.append("Printed output:\n" + (_tail(step.stdout, stdout_limit) or "(nothing)"))
+    parts.append("Printed output:\n" + (head_and_tail(step.stdout, stdout_limit) or "(nothing)"))
     if step.error:
         parts.append(f"Error: {step.error}")
-    if tool_failures:
-        parts.append("Tool calls that failed:\n" + "\n".join(f"- {f}" for f in tool_failures[-8:]))
+    # each failure once: the one that ended the substep is the error above
+    others = [f for f in tool_failures if f.partition("): ")[2] not in step.error]
+    if others:
+        parts.append("Tool calls that failed:\n" + "\n".join(f"- {f}" for f in others[-8:]))
     for label, image in images:
         parts += [f"Image: {label}", image]
     parts.append(REACT_FORMAT)

@@ -66,8 +66,9 @@ def declare_sandbox(
     interface: dict[str, str],
     on_event: Callable[[dict], None],
     publish_request: Callable[[str], None],
-) -> tuple[Sandbox, RosClient]:
-    """The node's sandbox parameters, the tool host behind the gate, and the (started) sandbox."""
+) -> tuple[Sandbox, RosClient, str]:
+    """The node's sandbox parameters, the tool host behind the gate, the (started) sandbox, and the limits
+    the code runs under as text for the system prompt."""
     limits = SandboxLimits(
         wall_s=declare(
             node, "substep_wall_s", 180.0, "Wall-time limit of one substep's code, s", minimum=1.0
@@ -141,4 +142,18 @@ def declare_sandbox(
             f"sandbox isolated: uid {report.get('uid')}, seccomp {report.get('seccomp')}, "
             f"network {report.get('net_devices')}, {len(report.get('pids', []))} processes visible"
         )
-    return sandbox, ros
+    return sandbox, ros, describe_limits(limits, gate)
+
+
+def describe_limits(limits: SandboxLimits, gate: GateLimits) -> str:
+    """What the model's code runs under, for the system prompt (every limit it can run into)."""
+    lines = [
+        f"- Each substep's code: at most {limits.wall_s:g} s of wall time and {limits.cpu_s:g} s of CPU "
+        f"(SandboxTimeout), {limits.memory_mb} MiB of memory (MemoryError); long printed output reaches "
+        "you with its middle cut (its first and last parts stay): print what matters, briefly.",
+        f"- Motion: speed at most {gate.max_speed:g} of the maximum, at most {gate.motion_rate_hz:g} motion "
+        "commands per second, targets inside the workspace and the joint limits; a refusal names the limit.",
+    ]
+    if gate.supervised:
+        lines.append("- Each motion waits for an operator's confirmation: prefer few, purposeful moves.")
+    return "\n".join(lines)

@@ -13,7 +13,8 @@ import numpy as np
 from maestro_agent.sandbox.policy import Violation
 
 Status = Literal["ok", "error", "violation", "timeout", "cancelled", "crashed"]
-STDOUT_LIMIT = 20_000
+STDOUT_LIMIT = 20_000  # the child sends at most its first and last 10 000 characters
+STDOUT_BUDGET = STDOUT_LIMIT + 200  # what this side accepts of a run's output (the cut note included)
 MAX_EVENTS_PER_RUN = 10_000
 MAX_IMAGES_PER_RUN = 64
 MAX_CALLS_PER_RUN = 20_000
@@ -102,16 +103,16 @@ class Run:
             if type(line) is int:
                 self.line = line
                 self.notify({"kind": "line", "line": line, "t": t})
-        elif kind == "stdout" and self.stdout_size < STDOUT_LIMIT:
-            text = str(msg.get("text", ""))[: STDOUT_LIMIT - self.stdout_size]
+        elif kind == "stdout" and self.stdout_size < STDOUT_BUDGET:
+            text = str(msg.get("text", ""))[: STDOUT_BUDGET - self.stdout_size]
             self.stdout.append(text)
             self.stdout_size += len(text)
             self.notify({"kind": "stdout", "text": text, "t": t})
 
-    def execution(self, status: Status, t0: float, dropped: int = 0, **fields: Any) -> Execution:
+    def execution(self, status: Status, t0: float, **fields: Any) -> Execution:
         stdout = "".join(self.stdout)
-        if dropped or self.stdout_size >= STDOUT_LIMIT:
-            stdout += f"\n[output truncated: only the first {STDOUT_LIMIT} characters are shown]"
+        if self.stdout_size >= STDOUT_BUDGET:  # more than a well-behaved child sends
+            stdout += f"\n[output truncated at {STDOUT_BUDGET} characters]"
         fields.setdefault("error_type", "")
         return Execution(
             status=status,

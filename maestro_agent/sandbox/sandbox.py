@@ -310,7 +310,6 @@ class Sandbox:
             error_type=str(msg.get("error_type", ""))[:200],
             error_line=line if isinstance(line, int) and not isinstance(line, bool) else None,
             restarted=restarted,
-            dropped=int(msg.get("stdout_dropped") or 0),
         )
 
     def _after_kill(self, run: Run, status: Status, text: str, t0: float) -> Execution:

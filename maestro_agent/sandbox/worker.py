@@ -42,14 +42,16 @@ _SIGNAL_STATUS = {signal.SIGUSR1: "cancelled", signal.SIGALRM: "timeout", signal
 
 
 class _Capture(io.TextIOBase):
-    """sys.stdout/sys.stderr during a run: streams the first STDOUT_LIMIT characters to the parent,
-    a line (or 1000 characters) at a time."""
+    """sys.stdout/sys.stderr during a run: streams the first half of STDOUT_LIMIT characters to the
+    parent, a line (or 1000 characters) at a time, and keeps the last half, sent when the run ends with
+    how much was cut between them: the first results and the last both reach the model."""
 
     def __init__(self, link: Link) -> None:
         self.link = link
         self.buffer = ""
         self.size = 0
         self.dropped = 0
+        self.tail = ""
 
     def writable(self) -> bool:
         return True
@@ -57,9 +59,12 @@ class _Capture(io.TextIOBase):
     def write(self, s: str) -> int:
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
-        kept = s[: max(STDOUT_LIMIT - self.size, 0)]
+        kept = s[: max(STDOUT_LIMIT // 2 - self.size, 0)]
         self.size += len(kept)
-        self.dropped += len(s) - len(kept)
+        if len(kept) < len(s):
+            overflow = self.tail + s[len(kept) :]
+            self.dropped += max(len(overflow) - STDOUT_LIMIT // 2, 0)
+            self.tail = overflow[-(STDOUT_LIMIT // 2) :]
         self.buffer += kept
         if "\n" in kept or len(self.buffer) >= 1000:
             self.flush()
@@ -69,6 +74,14 @@ class _Capture(io.TextIOBase):
         if self.buffer:
             text, self.buffer = self.buffer, ""
             self.link.send({"msg": "stdout", "text": text, "t": self.link.elapsed()})
+
+    def finish(self) -> None:
+        """At the end of the run: what is left of the head, then the tail after a note of the cut."""
+        self.flush()
+        if self.tail:
+            cut = f"\n[... {self.dropped} characters cut ...]\n" if self.dropped else ""
+            self.link.send({"msg": "stdout", "text": cut + self.tail, "t": self.link.elapsed()})
+            self.tail = ""
 
 
 class Worker:
@@ -248,7 +261,7 @@ class Worker:
             self.disarm()
             sys.stdout, sys.stderr = saved
             link.pending = None
-            capture.flush()
+            capture.finish()
         if isinstance(error, MemoryError):
             del reserve
         with self.lock:
@@ -337,8 +350,11 @@ def _setup(link: Link, init: dict[str, Any], region: memoryview) -> tuple[dict[s
     link.encoder = wire.Encoder(link.types)
     constants = wire.decode(init.get("constants") or {}, region, link.types)
     injected = {**stubs.build(link, dict(init.get("tools") or {}), constants), **stubs.task_functions(link)}
-    if "numpy" in allowed and "numpy" in sys.modules:
-        injected["np"] = guards.view(sys.modules["numpy"], allowed)
+    for name in sorted(allowed):  # pre-imported: `math.pi` without an import works
+        if name in sys.modules:
+            injected[name] = guards.view(sys.modules[name], allowed)
+    if "numpy" in injected:
+        injected["np"] = injected["numpy"]
     report = confine(dict(init.get("confine") or {}), int(init.get("memory_mb", 0)))
     return injected, report
 
