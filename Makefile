@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 1 )))
 
-.PHONY: setup test test-unit test-ros lint format clean bench bench-modules scenes demo bench-agent bench-sandbox
+.PHONY: setup test test-unit test-ros lint format clean bench bench-modules scenes demo bench-agent bench-sandbox bench-idle
 
 setup:
 	bash scripts/setup.sh
@@ -55,3 +55,7 @@ bench-agent:
 bench-sandbox:
 	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
 	$(PY) bench/sandbox_bench.py
+
+bench-idle:
+	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
+	$(PY) bench/idle_bench.py

@@ -88,6 +88,16 @@ class Scene(Protocol):
     def prepare_trial(self, index: int) -> None: ...  # e.g. reset a simulated scene before trial `index` > 0
 
 
+class Video(Protocol):
+    """A trial's recorded video (maestro_agent.traces.video.VideoRecorder): a Scene offers one as its
+    ``video`` attribute, and the reflection sees keyframes of it."""
+
+    def keyframes(self, trial_id: str, count: int) -> Images: ...  # by time: spread, and at failures
+
+
+REFLECT_FRAMES = 8  # keyframes a reflection sees (of the video; else up to 6 substep images)
+
+
 class Sink(Protocol):
     """Receives every event of a trial: feedback for the action, records for the trace store."""
 
@@ -360,16 +370,26 @@ class Agent:
             code="",
             replans=trial.replans,
         )
-        frames = trial.keyframes[:: max(1, len(trial.keyframes) // 6)][:6]
+        frames = self._reflection_frames(trial)
         message = prompt.reflect_message(instruction, trial.summary, trial.progress, trial.steps, frames)
         started = time.monotonic()
         reply = self._generate(VLMRequest(self.system, (message,), "reflect", instruction))
         text = reply.text.strip() or "(no reflection)"
-        self.sink.record("reflection", trial_id=trial.trial_id, text=text, seconds=time.monotonic() - started)
+        self.sink.record(
+            "reflection", trial_id=trial.trial_id, text=text, seconds=time.monotonic() - started,
+            keyframes=[label for label, _ in frames],
+        )  # fmt: skip
         return f"trial {trial.trial_id}: {trial.summary}. Reflection: {text}"
+
+    def _reflection_frames(self, trial: TrialResult) -> Images:
+        """Keyframes of the trial's video where the scene recorded one, else the scene image after each
+        substep."""
+        video: Video | None = getattr(self.scene, "video", None)
+        frames = video.keyframes(trial.trial_id, REFLECT_FRAMES) if video is not None else []
+        return frames or trial.keyframes[:: max(1, len(trial.keyframes) // 6)][:6]
 
 
 __all__ = [
     "MAX_INSTRUCTION_CHARS", "MAX_SUBSTEPS", "MAX_TRIALS", "OUTCOMES", "Agent", "LoopConfig", "Scene", "Sink",
-    "TaskCancelledError", "TrialResult", "VLMError", "check_task", "quote",
+    "TaskCancelledError", "TrialResult", "VLMError", "Video", "check_task", "quote",
 ]  # fmt: skip

@@ -31,6 +31,7 @@ from maestro_agent.ros_scene import RosScene, RosSink
 from maestro_agent.tool_sandbox import declare_sandbox
 from maestro_agent.traces.recorder import TraceRecorder
 from maestro_agent.traces.store import TraceStore
+from maestro_agent.traces.video import VideoRecorder
 from maestro_agent.vlm_backends import create_vlm
 from maestro_msgs.action import RunTask
 from maestro_tools.common.errors import MaestroError
@@ -139,7 +140,20 @@ class AgentNode(Node):
             read_only=True,
         )
         self.store = TraceStore(trace_dir)
-        recorder = TraceRecorder(self.store, backend, harness, task_type=lambda: self.scene.task)
+        video_fps = declare(
+            self,
+            "video_fps",
+            2.0,
+            "Frames per second of the scene camera video recorded into the trace while a trial runs "
+            "(downscaled JPEG, each frame subscribed for alone); 0 = no video",
+            minimum=0.0,
+            maximum=10.0,
+        )
+        if video_fps > 0:
+            self.scene.video = VideoRecorder(self.store, self.scene.grab_video, video_fps)
+        recorder = TraceRecorder(
+            self.store, backend, harness, task_type=lambda: self.scene.task, video=self.scene.video
+        )
         self.sink = RosSink(self, recorder)
         self._joint_states = (interface["joint_states_topic"], recorder, group)
         self.sandbox, self.tools_ros, limits = declare_sandbox(
@@ -288,6 +302,8 @@ class AgentNode(Node):
         self._closing.set()
 
     def destroy_node(self) -> None:
+        if self.scene.video is not None:
+            self.scene.video.stop()
         self.sandbox.close()
         self.tools_ros.close()
         self.store.close()

@@ -10,16 +10,19 @@ from typing import Any
 import numpy as np
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import CallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
+from sensor_msgs.msg import Image
 
 from maestro_agent.loop import Sink
+from maestro_agent.traces.video import VideoRecorder
 from maestro_msgs.action import RunTask
 from maestro_msgs.msg import ToolCall, TraceEvent
 from maestro_msgs.srv import GetTaskProgress, ResetScene
 from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.common.spinning import wait_future_blocking
-from maestro_tools.perception.topic_source import TopicFrameSource
+from maestro_tools.perception.topic_source import SENSOR_QOS, TopicFrameSource, colour_rgb
 
 KINDS = {
     "plan": TraceEvent.PLAN,
@@ -36,7 +39,8 @@ KINDS = {
 
 
 class RosScene:
-    """Snapshots from the robot's cameras; the sim's score (-1 on a real robot)."""
+    """Snapshots from the robot's cameras; the sim's score (-1 on a real robot); the trial's video
+    (``video``: set by the node, read by the reflection; ``grab_video`` takes its frames)."""
 
     def __init__(
         self,
@@ -56,6 +60,9 @@ class RosScene:
         node.create_subscription(
             ResetScene.Response, "scene", self._on_scene, LATCHED_QOS, callback_group=group
         )
+        self.video: VideoRecorder | None = None
+        self.video_camera = "scene" if "scene" in self.cameras else (self.cameras or ("scene",))[0]
+        self._video_topic = f"{self.video_camera}_camera/color/image_raw"
 
     def _on_scene(self, message: ResetScene.Response) -> None:
         self.task = message.task
@@ -70,6 +77,36 @@ class RosScene:
             except MaestroError as exc:
                 self.node.get_logger().warning(f"no {camera} image for the VLM: {exc}")
         return images
+
+    def grab_video(self, timeout: float) -> np.ndarray | None:
+        """One colour image (RGB) of the video camera, None when none came within ``timeout`` s.
+
+        Colour only, subscribed for this one image: a simulated camera renders just for it (holding the
+        subscription would have the sim render colour and depth at its camera_rate all trial long)."""
+        if self.node.count_publishers(self._video_topic) == 0:
+            return None
+        got = threading.Event()
+        box: list[Image] = []
+
+        def take(message: Image) -> None:
+            if not box:
+                box.append(message)
+                got.set()
+
+        subscription = self.node.create_subscription(
+            Image,
+            self._video_topic,
+            take,
+            SENSOR_QOS,
+            callback_group=self.group,
+            # No QoS-event handlers: destroying them races a spinning executor in rclpy (Jazzy).
+            event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False),
+        )
+        try:
+            got.wait(timeout)
+        finally:
+            self.node.destroy_subscription(subscription)
+        return colour_rgb(box[0]) if box else None
 
     def progress(self) -> float:
         timeout = self.call_timeout_s

@@ -12,7 +12,14 @@ from maestro_agent.proxy.session import tools
 from maestro_agent.sandbox.stubs import task_functions
 from maestro_tools.robots import get_robot
 
-RESULT_TYPES = (types.RobotState, types.GripperState, types.Detection, types.Keypoint, types.GraspCandidate)
+RESULT_TYPES = (
+    types.RobotState,
+    types.GripperState,
+    types.Detection,
+    types.Keypoint,
+    types.GraspCandidate,
+    types.ImageCrop,
+)
 
 
 def _signature(function: Any, owner: str | None) -> str:
@@ -36,13 +43,23 @@ def _doc(thing: Any) -> str:
     return " ".join(inspect.getdoc(thing).split()) if inspect.getdoc(thing) else ""
 
 
+def _gripper_line(profile: Any) -> str:
+    gripper = profile.gripper
+    if gripper is None:
+        return ""
+    return (
+        f" Gripper: opens {gripper.max_width * 100:g} cm; grasp force {gripper.grasp_force:g} N by default, "
+        f"at most {gripper.max_force:g} N."
+    )
+
+
 def describe_tools(robot: str, harness: bool = True) -> str:
     """Markdown listing the tools the code may call on ``robot``, grouped by object, then the result types."""
     profile = get_robot(robot)
     lines: list[str] = [
         f"Robot: {profile.description}. Cameras: {', '.join(profile.camera_names)} (detection uses "
         f"{profile.detection_camera} by default). Workspace: {profile.workspace.describe()} in the "
-        f"{profile.base_frame} frame.",
+        f"{profile.base_frame} frame." + _gripper_line(profile),
         "",
     ]
     for name, obj in tools(None, Harness(profile, enabled=harness)).items():

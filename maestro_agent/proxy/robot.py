@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from control_msgs.action import GripperCommand
@@ -15,17 +16,19 @@ from maestro_agent.proxy.harness import Harness, show, tool
 from maestro_agent.proxy.registry import register_tool
 from maestro_agent.proxy.ros_client import RosClient, raise_for
 from maestro_agent.proxy.types import GripperState, RobotState
+from maestro_agent.sandbox import channel
 from maestro_msgs.action import MoveArm
-from maestro_tools.common.conversions import matrix_to_pose
+from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
 from maestro_tools.common.errors import (
     CollisionError,
     GraspFailedError,
     InvalidArgumentError,
+    ObjectDroppedError,
     StalledError,
     UnavailableError,
     UnreachableError,
 )
-from maestro_tools.robots.gripper import command_position, holding, judge_grasp, opening
+from maestro_tools.robots.gripper import command_position, dropped, holding, judge_grasp, opening
 
 PATHS = {
     "auto": MoveArm.Goal.PATH_AUTO,
@@ -38,6 +41,35 @@ FEEDBACK_FAILURES = {
     MoveArm.Feedback.UNREACHABLE: (UnreachableError, "the target became unreachable"),
 }
 FAILURE_GRACE_S = 0.3
+REACH_TOLERANCE = 0.005  # m: a move whose gripper comes to rest farther from its target fell short
+JOINT_TOLERANCE = 0.01  # rad: the same for joint goals (motion's goal_tolerance)
+SETTLE_S = 1.0  # s to wait for the arm or the fingers to come to rest before judging where they are
+STILL_M = 0.0005  # m (rad for joints) of change between readings that counts as still
+STILL_S = 0.1  # s the readings must stay still
+AGREE_M = 0.002  # m within which joint states confirm the opening a gripper action reported
+RELEASED_M = 0.01  # m wider than at the grasp: the fingers opened, the object is no longer held
+POLL_S = 0.01
+
+
+@dataclass(frozen=True)
+class Held:
+    """What the last grasp holds, as the harness's drop watch knows it."""
+
+    width: float  # m, the opening the fingers stopped at
+    position: np.ndarray  # (3,) TCP where it was grasped
+
+
+def settle(read: Callable[[], np.ndarray], hold_s: float = STILL_S, timeout: float = SETTLE_S) -> np.ndarray:
+    """``read()`` once it has changed by at most STILL_M for ``hold_s`` s (or when ``timeout`` s end)."""
+    start = since = time.monotonic()
+    value = np.asarray(read(), dtype=float)
+    while time.monotonic() - since < hold_s and time.monotonic() - start < timeout:
+        channel.check_interrupt()
+        time.sleep(POLL_S)
+        current = np.asarray(read(), dtype=float)
+        if np.max(np.abs(current - value), initial=0.0) > STILL_M:
+            value, since = current, time.monotonic()
+    return value
 
 
 class FailureFeedback:
@@ -74,37 +106,47 @@ class Robot:
     def __init__(self, ros: RosClient | None, harness: Harness) -> None:
         self._ros, self._harness = ros, harness
         self._profile = harness.robot
+        self._commanded: float | None = None  # the last opening commanded (m), None before any
+        self._held: Held | None = None  # what the last grasp holds (the harness watches it)
         if ros is not None:
             self._move_arm = ros.action(MoveArm, "move_arm")
             self._gripper_action = ros.action(GripperCommand, ros.interface.gripper_action)
 
     # -- state -----------------------------------------------------------------------------------
-    def _gripper(self) -> GripperState:
+    def _finger_width(self) -> float | None:
+        """The opening from joint states, None when they carry no finger joints."""
         joints = self._ros.joints()
-        gripper = self._profile.gripper
-        width = float(sum(joints.get(name, 0.0) for name in gripper.finger_joints))
-        return self._state(width)
+        fingers = self._profile.gripper.finger_joints
+        return float(sum(joints[n] for n in fingers)) if all(n in joints for n in fingers) else None
+
+    def _gripper(self) -> GripperState:
+        return self._state(self._finger_width() or 0.0)
 
     def _state(self, width: float, held: bool | None = None) -> GripperState:
         gripper = self._profile.gripper
         fraction = float(np.clip(1.0 - width / gripper.max_width, 0.0, 1.0))
-        return GripperState(
-            width=width, fraction_closed=fraction, holding=holding(width, gripper) if held is None else held
+        if held is None:
+            held = holding(width, gripper, self._commanded)
+        return GripperState(width=width, fraction_closed=fraction, holding=held)
+
+    def _robot_state(self, pose: np.ndarray, joints: np.ndarray | None = None) -> RobotState:
+        if joints is None or len(joints) != len(self._profile.arm.joints):
+            current = self._ros.joints()
+            joints = np.array([current.get(name, np.nan) for name in self._profile.arm.joints])
+        return RobotState(
+            position=pose[:3, 3].copy(),
+            orientation=np.array(mat2euler(pose[:3, :3], "sxyz")),
+            rotation=pose[:3, :3].copy(),
+            joint_positions=np.asarray(joints, dtype=float),
+            gripper=self._gripper(),
         )
 
     @tool("control")
     def get_state(self) -> RobotState:
         """Gripper position and orientation, joint positions, and the gripper: its opening, fraction_closed
-        0 (open) to 1 (closed), and holding (the fingers stopped between fully closed and fully open)."""
-        pose = self._ros.tcp_pose()
-        joints = self._ros.joints()
-        return RobotState(
-            position=pose[:3, 3].copy(),
-            orientation=np.array(mat2euler(pose[:3, :3], "sxyz")),
-            rotation=pose[:3, :3].copy(),
-            joint_positions=np.array([joints.get(name, np.nan) for name in self._profile.arm.joints]),
-            gripper=self._gripper(),
-        )
+        0 (open) to 1 (closed), and holding (the fingers stopped on something: wider than fully closed and
+        short of the opening last commanded)."""
+        return self._robot_state(self._ros.tcp_pose())
 
     @tool("perception")
     def get_image(self, camera: str = "") -> np.ndarray:
@@ -146,10 +188,86 @@ class Robot:
         return pose
 
     def _move(self, goal: MoveArm.Goal) -> RobotState:
-        watch = FailureFeedback() if self._harness.enabled else None
-        result = self._ros.act(self._move_arm, goal, self._harness.motion_timeout_s, on_feedback=watch)
+        """Run a MoveArm goal; the state where the arm ended. Raises when it ended short of its target
+        and, with the harness, when the object held fell out or was released on the way."""
+        result = self._ros.act(
+            self._move_arm, goal, self._harness.motion_timeout_s, on_feedback=self._watch()
+        )
         raise_for(result)
-        return self.get_state()
+        try:
+            state = self._robot_state(
+                pose_to_matrix(result.final_pose), np.asarray(result.final_joint_positions)
+            )
+        except InvalidArgumentError:  # a backend that leaves final_pose empty: read the state instead
+            state = self.get_state()
+        if (width := self._finger_width()) is not None:
+            self._check_held(width, state.position)
+        if self._short_of(goal, state) > 0:  # not there yet: judge where the arm comes to rest
+            settle(lambda: self._ros.tcp_pose()[:3, 3])
+            state = self.get_state()
+            if (shortfall := self._short_of(goal, state)) > 0:
+                raise StalledError(self._short_message(goal, state, shortfall))
+        return state
+
+    def _short_of(self, goal: MoveArm.Goal, state: RobotState) -> float:
+        """How far (m; rad for joint goals) ``state`` is beyond the tolerance from the goal; <= 0: there."""
+        if goal.mode == MoveArm.Goal.JOINTS:
+            error = np.abs(state.joint_positions - np.asarray(goal.joint_positions))
+            return float(np.nanmax(error, initial=0.0)) - JOINT_TOLERANCE
+        target = goal.waypoints[-1].pose.position
+        distance = np.linalg.norm(state.position - [target.x, target.y, target.z])
+        return float(distance) - REACH_TOLERANCE
+
+    def _short_message(self, goal: MoveArm.Goal, state: RobotState, shortfall: float) -> str:
+        where = np.round(state.position, 3).tolist()
+        if goal.mode == MoveArm.Goal.JOINTS:
+            error = np.abs(state.joint_positions - np.asarray(goal.joint_positions))
+            worst = int(np.nanargmax(error))
+            return (
+                f"the arm stopped short of its joint goal: {self._profile.arm.joints[worst]} is "
+                f"{error[worst]:.3f} rad from it (tolerance {JOINT_TOLERANCE} rad), with the gripper at "
+                f"{where}; something blocks the arm: move back and take another way"
+            )
+        target = goal.waypoints[-1].pose.position
+        wanted = np.round([target.x, target.y, target.z], 3).tolist()
+        distance = (shortfall + REACH_TOLERANCE) * 100
+        return (
+            f"the move ended {distance:.1f} cm from its target {wanted}: the gripper stopped at {where} "
+            f"(tolerance {REACH_TOLERANCE * 100:.1f} cm); it is blocked by contact or the target is at the "
+            "edge of the reach: move back and approach another way"
+        )
+
+    def _watch(self) -> Callable[[MoveArm.Feedback], None] | None:
+        """The harness's checks on a motion's feedback: failure states, and the object held."""
+        if not self._harness.enabled:
+            return None
+        failures = FailureFeedback()
+
+        def check(feedback: MoveArm.Feedback) -> None:
+            failures(feedback)
+            if self._held is not None and (width := self._finger_width()) is not None:
+                self._check_held(width, self._ros.tcp_pose()[:3, 3])
+
+        return check
+
+    def _check_held(self, width: float, where: np.ndarray) -> None:
+        """Raise ObjectDroppedError (harness on) when the opening says the held object is gone."""
+        held = self._held
+        if held is None or not self._harness.enabled:
+            return
+        now, then = f"{width * 1000:.1f} mm", f"{held.width * 1000:.1f} mm when grasped"
+        if dropped(width, self._profile.gripper):
+            reason = f"it fell out: the fingers closed fully ({now}, {then})"
+        elif width > held.width + RELEASED_M:
+            reason = f"the gripper opened to {now} ({then})"
+        else:
+            return
+        self._held = None
+        raise ObjectDroppedError(
+            f"the object grasped at {np.round(held.position, 3).tolist()} was lost during the move: "
+            f"{reason}; the gripper was at {np.round(where, 3).tolist()}. Detect it again, open the gripper "
+            "and grasp it anew"
+        )
 
     @tool("control")
     def move_gripper_to(
@@ -161,7 +279,9 @@ class Robot:
     ) -> RobotState:
         """Move the gripper to ``position`` [x, y, z] with ``orientation`` [roll, pitch, yaw] (None keeps the
         current one). path: "auto" (straight line, or a planned path around obstacles), "line", "planned".
-        speed: 0..1 of the maximum. Raises UnreachableError / StalledError saying what failed."""
+        speed: 0..1 of the maximum. Returns the state where the gripper ended. Raises UnreachableError /
+        StalledError saying what failed (StalledError too when it comes to rest more than 5 mm from the
+        target), and ObjectDroppedError when what the gripper held fell out (or it opened) on the way."""
         goal = self._goal([self._target(position, orientation)], path, speed)
         if not self._harness.enabled or path != "line":
             return self._move(goal)
@@ -193,7 +313,7 @@ class Robot:
     @tool("control")
     def move_joints(self, positions: Sequence[float], speed: float = 1.0) -> RobotState:
         """Move the arm joints (all of them, radians, in get_state().joint_positions order) to ``positions``
-        along a collision-free path."""
+        along a collision-free path; StalledError if a joint comes to rest more than 0.01 rad from it."""
         joints = self._profile.arm.joints
         values = np.asarray(positions, dtype=float).ravel()
         if values.size != len(joints):
@@ -214,45 +334,70 @@ class Robot:
 
     # -- gripper ---------------------------------------------------------------------------------
     def _gripper_command(self, width: float, force: float) -> float:
-        """Send the gripper to ``width`` (m) squeezing with at most ``force`` (N); the final opening."""
+        """Send the gripper to ``width`` (m) squeezing what stops it with ``force`` N (0: the driver's
+        default); the opening once the fingers stopped, as joint states show it."""
         goal = GripperCommand.Goal(
             command=GripperGoal(position=command_position(width, self._profile.gripper), max_effort=force)
         )
         result = self._ros.act(self._gripper_action, goal, self._harness.motion_timeout_s)
         if result is None:
             raise UnavailableError("the gripper controller gave no result")
-        return opening(result.position, self._profile.gripper)
+        self._commanded = width
+        return self._settled_width(opening(result.position, self._profile.gripper))
+
+    def _settled_width(self, reported: float) -> float:
+        """The opening once joint states show the fingers still and agree with the action's ``reported``
+        one (a driver may answer before its joint states do); ``reported`` if they never agree."""
+        if self._finger_width() is None:
+            return reported
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            width = float(settle(lambda: self._finger_width() or 0.0, timeout=deadline - time.monotonic()))
+            if abs(width - reported) <= AGREE_M:
+                return width
+            if time.monotonic() >= deadline:
+                return reported
 
     @tool("control")
     def open_gripper(self) -> GripperState:
-        """Open the gripper fully; returns once the fingers have stopped."""
-        return self._state(self._gripper_command(self._profile.gripper.max_width, 0.0))
+        """Open the gripper fully; returns once the fingers have stopped, with their opening."""
+        width = self._gripper_command(self._profile.gripper.max_width, 0.0)
+        self._held = None
+        return self._state(width)
 
     @tool("control")
     def close_gripper(self) -> GripperState:
-        """Close the gripper fully (use grasp() to hold an object: it says whether one is held)."""
+        """Close the gripper fully with the default force; returns once the fingers have stopped, with their
+        opening (holding=True when they stopped on something). To hold an object use grasp(): it says
+        whether one is held."""
         gripper = self._profile.gripper
-        return self._state(self._gripper_command(0.0, gripper.grasp_force))
+        state = self._state(self._gripper_command(0.0, gripper.grasp_force))
+        self._held = Held(state.width, self._ros.tcp_pose()[:3, 3]) if state.holding else None
+        return state
 
     @tool("control")
     def grasp(self, expected_width: float | None = None, force: float | None = None) -> GripperState:
-        """Close on the object between the fingers with ``force`` newtons (None: the gripper's default) and
-        judge it as a real gripper does, by where the fingers stopped: on nothing (fully closed), or, if you
-        give the object's ``expected_width`` in metres, well inside it, raises GraspFailedError (move back
-        up, open, and approach again, e.g. lower or re-detected)."""
+        """Close on the object between the fingers, squeezing with ``force`` newtons (None: the gripper's
+        default grasp force, at most its max force; e.g. the Franka Hand: 70 N, at most 140 N; pinch cloth
+        with about 20 N, more squeezes through it), and judge it as a real gripper does, by where the
+        fingers stopped: on nothing (fully closed), or, if you give the object's ``expected_width`` in
+        metres, well inside it, raises GraspFailedError (move back up, open, and approach again, e.g. lower
+        or re-detected). Returns once the fingers stopped, with their opening. After a grasp, a move during
+        which the object falls out (or the gripper opens) raises ObjectDroppedError."""
         gripper = self._profile.gripper
         squeeze = gripper.grasp_force if force is None else float(force)
         if not 0.0 < squeeze <= gripper.max_force:
-            raise InvalidArgumentError(f"force must be in (0, {gripper.max_force}] N; got {force}")
+            raise InvalidArgumentError(f"force must be in (0, {gripper.max_force:g}] N; got {force}")
         if expected_width is not None and not 0.0 < float(expected_width) <= gripper.max_width:
             raise InvalidArgumentError(
                 f"expected_width must be in (0, {gripper.max_width}] m; got {expected_width}"
             )
         judgement = judge_grasp(self._gripper_command(0.0, squeeze), gripper, expected_width)
+        position = self._ros.tcp_pose()[:3, 3]
+        self._held = Held(judgement.width, position) if judgement.held else None
         if not judgement.held and self._harness.enabled:
-            pose = self._ros.tcp_pose()
             raise GraspFailedError(
-                f"{judgement.message} at {np.round(pose[:3, 3], 3).tolist()}; open the gripper and approach "
+                f"{judgement.message} at {np.round(position, 3).tolist()}; open the gripper and approach "
                 "again, e.g. lower or re-detected"
             )
         return self._state(judgement.width, judgement.held)

@@ -17,9 +17,9 @@ def _vec(values: np.ndarray, digits: int = 3) -> str:
 
 @dataclass(frozen=True)
 class GripperState:
-    width: float  # metres between the jaws
-    fraction_closed: float  # 0 = fully open, 1 = fully closed; 0.1..0.9 after a grasp = holding
-    holding: bool
+    width: float  # metres between the jaws, once they stopped
+    fraction_closed: float  # 0 = fully open, 1 = fully closed
+    holding: bool  # the fingers stopped on something: above the empty width, short of the commanded one
 
     def __str__(self) -> str:
         return (
@@ -30,7 +30,7 @@ class GripperState:
 
 @dataclass(frozen=True)
 class RobotState:
-    position: np.ndarray  # (3,) TCP position in the base frame, metres
+    position: np.ndarray  # (3,) TCP position in the base frame, metres (after a move: where it ended)
     orientation: np.ndarray  # (3,) TCP roll, pitch, yaw in radians (static xyz)
     rotation: np.ndarray  # (3, 3) TCP rotation matrix
     joint_positions: np.ndarray  # (7,) radians
@@ -85,6 +85,27 @@ class Keypoint:
 
 
 @dataclass(frozen=True)
+class ImageCrop:
+    image: np.ndarray  # (h, w, 3) uint8: part of a camera image, each camera pixel scale x scale pixels
+    camera: str
+    offset: tuple[int, int]  # camera pixel (u, v) of the crop's top-left corner
+    scale: int  # crop pixels per camera pixel
+    stamp: float  # time of the camera image, seconds
+
+    def camera_pixel(self, u: float, v: float) -> tuple[float, float]:
+        """The camera image's pixel (u, v) for the crop's pixel (u, v): about offset + (u, v) / scale."""
+        left, top = self.offset
+        return (left + (u + 0.5) / self.scale - 0.5, top + (v + 0.5) / self.scale - 0.5)
+
+    def __str__(self) -> str:
+        (u, v), (height, width) = self.offset, self.image.shape[:2]
+        right, bottom = u + width // self.scale, v + height // self.scale
+        return (
+            f"ImageCrop({self.camera!r}, camera pixels u {u}..{right}, v {v}..{bottom}, scale={self.scale})"
+        )
+
+
+@dataclass(frozen=True)
 class GraspCandidate:
     position: np.ndarray  # (3,) TCP position at the grasp, base frame
     orientation: np.ndarray  # (3,) TCP roll, pitch, yaw, radians
@@ -109,5 +130,5 @@ class GraspCandidate:
 
 # The dataclasses that cross the sandbox boundary (tool results, and arguments such as a grasp).
 VALUE_TYPES: dict[str, type] = {
-    cls.__name__: cls for cls in (GripperState, RobotState, Detection, Keypoint, GraspCandidate)
+    cls.__name__: cls for cls in (GripperState, RobotState, Detection, Keypoint, ImageCrop, GraspCandidate)
 }

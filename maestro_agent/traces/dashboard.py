@@ -4,8 +4,9 @@ Every request opens the store for itself (read-only, short-lived), so an agent m
 the dashboard serves; a bad store, unknown trial or missing image is answered with a JSON error and the
 server goes on serving.
 
-API: ``/api/trials``, ``/api/trials/<id>[?since=<t>]``, ``/api/analytics?task_type=&vla=yes|no``,
-``/images/<trial>/<file>``, ``/export/analytics.csv`` and ``/export/analytics.png`` (same filters).
+API: ``/api/trials``, ``/api/trials/<id>[?since=<t>]`` (with its video frames),
+``/api/analytics?task_type=&vla=yes|no``, ``/images/<trial>/<file>`` (images and video frames),
+``/export/analytics.csv`` and ``/export/analytics.png`` (same filters).
 Pages: ``/`` (trials), ``/trial?id=<id>`` (replay), ``/analytics``.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from maestro_agent.traces import analytics
-from maestro_agent.traces.store import has_column, open_database
+from maestro_agent.traces.store import has_column, has_table, open_database
 from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,13 @@ class Dashboard:
                 "SELECT id, t, substep, label, path FROM images WHERE trial_id = ? AND t > ? ORDER BY t, id",
                 args,
             ).fetchall()
+            video = []
+            if has_table(db, "video_frames"):  # stores written before videos have none
+                video = db.execute(
+                    "SELECT id, t, substep, path FROM video_frames WHERE trial_id = ? AND t > ? "
+                    "ORDER BY t, id",
+                    args,
+                ).fetchall()
         finally:
             db.close()
         event_keys = ("id", "t", "kind", "substep", "subtask", "line")
@@ -181,6 +189,11 @@ class Dashboard:
             "images": [
                 {"id": i, "t": t, "substep": s, "label": label, "path": p, "url": "/images/" + quote(p)}
                 for i, t, s, label, p in images
+            ],
+            # The scene camera's video frames (thinned in a long trial: a dropped frame's file is gone).
+            "video": [
+                {"id": i, "t": t, "substep": s, "path": p, "url": "/images/" + quote(p)}
+                for i, t, s, p in video
             ],
             # The code of each substep (of those in this response).
             "code": {str(e["substep"]): e["data"].get("code", "") for e in timeline if e["kind"] == "code"},
@@ -242,8 +255,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(d.trial(path[len("/api/trials/") :], since))
         elif path == "/api/analytics":
             self._send_json(d.analytics(query).to_json())
-        elif path.startswith("/images/"):
-            self._send_file(d.image(path[len("/images/") :]))
+        elif path.startswith("/images/"):  # written once under unique names: the browser may keep them
+            self._send_file(d.image(path[len("/images/") :]), cache="private, max-age=3600")
         elif path == "/export/analytics.csv":
             self._send(analytics.to_csv(d.analytics(query)).encode(), TYPES[".csv"], "analytics.csv")
         elif path == "/export/analytics.png":
@@ -251,13 +264,15 @@ class Handler(BaseHTTPRequestHandler):
         else:
             raise HttpError(404, f"no page {path!r}: try /, /analytics or /api/trials")
 
-    def _send(self, body: bytes, content_type: str, download: str = "", status: int = 200) -> None:
+    def _send(
+        self, body: bytes, content_type: str, download: str = "", status: int = 200, cache: str = "no-store"
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         if download:
             self.send_header("Content-Disposition", f'attachment; filename="{download}"')
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
+        self.send_header("Cache-Control", cache)
         self.end_headers()
         self.wfile.write(body)
 
@@ -268,10 +283,14 @@ class Handler(BaseHTTPRequestHandler):
             text = json.dumps(_finite(payload), default=str)
         self._send(text.encode(), "application/json", status=status)
 
-    def _send_file(self, path: Path) -> None:
+    def _send_file(self, path: Path, cache: str = "no-store") -> None:
         if not path.is_file():  # a page or script: the package was installed without its web/ folder
             raise HttpError(500, f"dashboard file missing: {path} (reinstall maestro with its web assets)")
-        self._send(path.read_bytes(), TYPES.get(path.suffix.lower(), "application/octet-stream"))
+        try:
+            body = path.read_bytes()
+        except FileNotFoundError:  # deleted since the check (a thinned video frame)
+            raise HttpError(404, f"image file missing: {path.name} (deleted meanwhile)") from None
+        self._send(body, TYPES.get(path.suffix.lower(), "application/octet-stream"), cache=cache)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("dashboard: " + format, *args)

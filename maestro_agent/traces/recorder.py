@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from maestro_agent.traces.store import TraceStore
+from maestro_agent.traces.video import VideoRecorder
 
 log = logging.getLogger(__name__)
 BULKY = ("image",)
@@ -19,7 +20,8 @@ class TraceRecorder:
     """A loop ``Sink`` writing into a TraceStore; knows the current trial, substep and subtask.
 
     An agent's recorder: on creation it ends the trials of agents that died midway as interrupted
-    (``mark_interrupted=False`` leaves them)."""
+    (``mark_interrupted=False`` leaves them). With a ``video``, each trial is filmed from its start to
+    its outcome, and its failed tool calls (those of the code itself) are marked on the video."""
 
     def __init__(
         self,
@@ -28,8 +30,10 @@ class TraceRecorder:
         harness: bool = True,
         task_type: Callable[[], str] = str,
         mark_interrupted: bool = True,
+        video: VideoRecorder | None = None,
     ) -> None:
         self.store, self.vlm, self.harness, self.task_type = store, vlm, harness, task_type
+        self.video = video
         self.trial_id, self.substep, self.subtask = "", 0, 0
         self.active, self._last_state = False, 0.0
         self.interrupted = store.mark_interrupted() if mark_interrupted else []
@@ -55,6 +59,8 @@ class TraceRecorder:
             self.store.start_trial(
                 self.trial_id, fields.get("instruction", ""), self.task_type(), self.vlm, self.harness
             )
+            if self.video is not None:
+                self.video.start(self.trial_id, lambda: self.substep)
             return
         if not self.trial_id:
             return
@@ -63,6 +69,9 @@ class TraceRecorder:
             self.subtask = int(fields.get("current_subtask", self.subtask))
         if kind == "tool_call":
             self.store.tool_call(self.trial_id, self.substep, fields)
+            if self.video is not None and not fields.get("success", True) and not fields.get("depth", 0):
+                failed = f"{fields.get('module')}.{fields.get('function')}"
+                self.video.mark_failure(f"{failed} failed: {str(fields.get('message', ''))[:200]}")
             return
         if kind == "image" and isinstance(fields.get("image"), np.ndarray):
             self.store.image(
@@ -78,6 +87,8 @@ class TraceRecorder:
         self.store.event(self.trial_id, kind, self.substep, self.subtask, line, data)
         if kind == "outcome":
             self.active = False
+            if self.video is not None:
+                self.video.stop()
             self.store.end_trial(
                 self.trial_id,
                 bool(fields.get("success")),

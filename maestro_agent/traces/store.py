@@ -8,11 +8,13 @@ Every trial end is recorded (``end_trial``: the outcome, progress, summary and r
 recording process died first is marked ``interrupted`` by ``mark_interrupted`` (an agent's recorder
 calls it when it opens the store): trials remember their process (host, pid, start time).
 
-Layout under ``root``: ``traces.db`` and ``<trial_id>/NNNNNN-<label>.jpg``.
+Layout under ``root``: ``traces.db``, ``<trial_id>/NNNNNN-<label>.jpg`` (the images the VLM saw) and
+``<trial_id>/video/NNNNNN.jpg`` (the trial's video: downscaled camera frames, ``video.py``).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import queue
@@ -55,7 +57,14 @@ CREATE INDEX IF NOT EXISTS robot_states_by_trial ON robot_states (trial_id, t);
 CREATE TABLE IF NOT EXISTS images (
     id INTEGER PRIMARY KEY, trial_id TEXT NOT NULL, t REAL NOT NULL, substep INTEGER NOT NULL DEFAULT 0,
     label TEXT NOT NULL, path TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS video_frames (
+    id INTEGER PRIMARY KEY, trial_id TEXT NOT NULL, t REAL NOT NULL, substep INTEGER NOT NULL DEFAULT 0,
+    path TEXT NOT NULL, bytes INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS video_frames_by_trial ON video_frames (trial_id, t);
 """
+# Video frames: at most this wide (px), JPEG quality (a 480x360 sim frame is 12-13 kB).
+VIDEO_WIDTH = 480
+VIDEO_QUALITY = 75
 # Columns added to schema 1 (older stores get them when a writer opens them; readers do without).
 ADDED_COLUMNS = {"trials": {"outcome": "TEXT", "reason": "TEXT", "owner": "TEXT"}}
 # A trial of an unknown process (another host, an older writer) without rows for this long is dead.
@@ -76,6 +85,12 @@ def _add_columns(connection: sqlite3.Connection) -> None:
 
 def has_column(connection: sqlite3.Connection, table: str, column: str) -> bool:
     return any(row[1] == column for row in connection.execute(f"PRAGMA table_info({table})"))
+
+
+def has_table(connection: sqlite3.Connection, table: str) -> bool:
+    """Whether the store has ``table`` (a store written by an older Maestro may lack newer tables)."""
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return connection.execute(query, (table,)).fetchone() is not None
 
 
 def _start_time(pid: int) -> str:
@@ -155,6 +170,7 @@ class TraceStore:
         self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue()
         self._batch_s = batch_s
         self._image_count = 0
+        self._video_numbers = itertools.count(1)  # frame file numbers (next() is atomic)
         self._owner = this_process()
         self._writer = threading.Thread(target=self._write_loop, name="trace-writer", daemon=True)
         self._writer.start()
@@ -280,10 +296,14 @@ class TraceStore:
             )
         )
 
+    def _folder(self, trial_id: str, sub: str = "") -> Path:
+        folder = self.root / re.sub(r"[^\w-]", "_", trial_id) / sub
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     def image(self, trial_id: str, substep: int, label: str, rgb: np.ndarray) -> Path:
         """Write the image (JPEG) now and record it; returns its path."""
-        folder = self.root / re.sub(r"[^\w-]", "_", trial_id)
-        folder.mkdir(exist_ok=True)
+        folder = self._folder(trial_id)
         self._image_count += 1
         safe = re.sub(r"[^\w-]+", "_", label)[:40]
         name = f"{self._image_count:06d}-{safe}.jpg"
@@ -299,6 +319,38 @@ class TraceStore:
             )
         )
         return folder / name
+
+    def video_frame(
+        self, trial_id: str, t: float, substep: int, rgb: np.ndarray, width: int = VIDEO_WIDTH
+    ) -> tuple[str, int]:
+        """Write one video frame now (RGB, downscaled to ``width`` px wide at most, JPEG) taken at ``t``
+        (unix time) and record it; returns its path relative to the root and its size in bytes."""
+        height, wide = rgb.shape[:2]
+        if wide > width:
+            size = (width, max(1, round(height * width / wide)))
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
+        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, VIDEO_QUALITY])
+        if not ok:
+            raise InvalidArgumentError(f"cannot encode a video frame of shape {rgb.shape}")
+        path = self._folder(trial_id, "video") / f"{next(self._video_numbers):06d}.jpg"
+        path.write_bytes(data.tobytes())
+        relative = str(path.relative_to(self.root))
+        self._queue.put(
+            (
+                "INSERT INTO video_frames (trial_id, t, substep, path, bytes) VALUES (?, ?, ?, ?, ?)",
+                (trial_id, t, substep, relative, len(data)),
+            )
+        )
+        return relative, len(data)
+
+    def delete_video_frames(self, trial_id: str, paths: list[str]) -> None:
+        """Remove video frames (files now, rows with the next batch): a long trial's video is thinned."""
+        for relative in paths:
+            (self.root / relative).unlink(missing_ok=True)
+            self._queue.put(
+                ("DELETE FROM video_frames WHERE trial_id = ? AND path = ?", (trial_id, relative))
+            )
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything recorded so far is committed."""

@@ -72,6 +72,11 @@ class GraspFailedError(MaestroError):
     code = ErrorCode.GRASP_FAILED
 
 
+class ObjectDroppedError(GraspFailedError):
+    """What the gripper held fell out: its fingers closed fully during a move. GRASP_FAILED on the wire
+    ("closed on nothing or lost the object"), so a retry that catches a failed grasp catches this too."""
+
+
 class CanceledError(MaestroError):
     code = ErrorCode.CANCELED
 

@@ -1,4 +1,4 @@
-"""The standard entry point of every Maestro node: init, spin a MultiThreadedExecutor, shut down cleanly.
+"""The standard entry point of every Maestro node: init, spin a multi-threaded executor, shut down cleanly.
 
     def main(args=None):
         return run_node(SimNode, args)
@@ -10,6 +10,10 @@ is destroyed, and only then is the rclpy context shut down. That order (rather t
 handler invalidating the context under running callbacks) keeps the exit free of "context is not
 valid" tracebacks, for ``maestro launch`` and ``ros2 launch`` alike. A node whose constructor raises
 a MaestroError (a bad parameter, say) prints one line naming the problem and exits with 2.
+
+The executor is an ``InlineSubscriptionExecutor`` (spinning.py): subscription callbacks (/clock for
+use_sim_time, joint states, images) run in the spinning thread and must not block; everything else
+runs in its thread pool.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from maestro_tools.common.errors import MaestroError
-from maestro_tools.common.spinning import stop_executor
+from maestro_tools.common.spinning import InlineSubscriptionExecutor, stop_executor
 
 
 def _drained(executor: MultiThreadedExecutor, grace: float) -> bool:
@@ -54,7 +58,7 @@ def run_node(
 ) -> int:
     """Create the node from ``factory`` and spin it until SIGINT/SIGTERM; return the process exit code.
 
-    ``threads``: executor threads. Action goals hold one each while they run, so the default is not
+    ``threads``: executor pool threads. Action goals hold one each while they run, so the default is not
     the CPU count (2 here), which lets two running goals starve every other callback. ``grace``: how
     long in-flight callbacks may take to finish after the stop (spinning meanwhile, so that results
     they wait for still arrive) before the process exits regardless; a second signal exits at once.
@@ -71,7 +75,7 @@ def run_node(
             os._exit(1)
 
     previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
-    executor = MultiThreadedExecutor(num_threads=threads)
+    executor = InlineSubscriptionExecutor(num_threads=threads)
     node: Node | None = None
     code = 0
     try:

@@ -123,7 +123,7 @@ class MotionNode(Node):
         self.markers = self.create_publisher(MarkerArray, "motion/markers", LATCHED_QOS)
         # The TCP in the base frame, from the joint states: what the agent's robot.get_state() reads.
         self.tcp_pub = self.create_publisher(PoseStamped, "tcp_pose", STATE_QOS)
-        self.create_timer(1.0 / params.tcp_pose_rate, self._publish_tcp, callback_group=group)
+        self.tcp_period, self._next_tcp = 1.0 / params.tcp_pose_rate, 0.0
         ActionServer(
             self,
             MoveArm,
@@ -141,6 +141,10 @@ class MotionNode(Node):
     def _on_joints(self, message: JointState) -> None:
         self._joints = message
         self._joint_messages += 1
+        now = time.monotonic()  # tcp_pose follows, at most tcp_pose_rate: no timer wakes the node
+        if now >= self._next_tcp:
+            self._next_tcp = max(self._next_tcp + self.tcp_period, now - self.tcp_period)
+            self._publish_tcp(message)
 
     def _fresh_joints(self, timeout: float = 0.3) -> None:
         """Wait for joint states sent after this call (the controller's result may beat the last ones)."""
@@ -148,17 +152,20 @@ class MotionNode(Node):
         while self._joint_messages < seen + 2 and time.monotonic() < deadline:
             time.sleep(0.005)
 
-    def _publish_tcp(self) -> None:
-        if self._joints is None:
-            return
+    def _publish_tcp(self, joints: JointState) -> None:
         try:
-            q = self.current_positions()
+            q = self.joint_names.arm_positions(joints.name, joints.position)
         except NoDataError:
             return
-        with self._lock:
+        if not self._lock.acquire(blocking=False):  # planning: the next joint states will do
+            self._next_tcp = 0.0
+            return
+        try:
             pose = self.kinematics.fk(q)
+        finally:
+            self._lock.release()
         message = PoseStamped(pose=matrix_to_pose(pose))
-        message.header.frame_id, message.header.stamp = self.profile.base_frame, self._joints.header.stamp
+        message.header.frame_id, message.header.stamp = self.profile.base_frame, joints.header.stamp
         self.tcp_pub.publish(message)
 
     def current_positions(self, wait: float = 0.0) -> np.ndarray:

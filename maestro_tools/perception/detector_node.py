@@ -1,11 +1,16 @@
 """The ``detector`` node: ``detect`` (maestro_msgs/srv/Detect) -> labelled detections with masks and 3D poses.
 
-Backends: ``sim``, the simulator's ground-truth segmentation (``get_segmentation``) lifted to 3D with
-its depth (exact masks, labels from the scene); ``geometric``, open3d clustering of the camera topics'
-depth with colour and size names (no learned weights; real robots too). yolo and gemini are planned
-and refused by the ``backend`` parameter until they exist. Requests are checked field by field first
-(label count and lengths, camera name length, ``min_score`` in [0, 1]); ``min_score`` above 0 drops the
-detections scoring below it (yolo: its threshold).
+Backends: ``sim``, **privileged simulator truth**, not perception: the simulator's ground-truth
+segmentation (``get_segmentation``) lifted to 3D with its depth, exact masks and the scene's own labels
+(which name what the cameras show: a recoloured "red block" is reported by its new colour); simulation
+only, for tests and offline runs. ``geometric``, open3d clustering of the camera topics' depth with
+colour and size names (no learned weights; real robots too). ``gemini``, a VLM's boxes (Gemini
+robotics conventions; ``vlm`` gemini or openai) lifted to 3D with depth. ``yolo``, ultralytics
+open-vocabulary weights. ``auto`` follows the agent's VLM (``gemini_node.choose_backend``): the VLM
+when it is gemini or openai, else ``offline_backend``. 3D boxes have a canonical yaw, the same from
+every camera (``objects.box_pose``). Requests are checked field by field first (label count and
+lengths, camera name length, ``min_score`` in [0, 1]); ``min_score`` above 0 drops the detections
+scoring below it (yolo: its threshold).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.common.validate import LABEL_LIMIT, NAME_LIMIT, answer_errors, number, text, texts
 from maestro_tools.perception import geometric
-from maestro_tools.perception.gemini_node import make_vision
+from maestro_tools.perception.gemini_node import choose_backend
 from maestro_tools.perception.objects import ObjectDetection, detect_objects, visible_labels
 from maestro_tools.perception.sim_source import SimFrameSource
 from maestro_tools.perception.topic_source import TopicFrameSource, optical_frame
@@ -64,21 +69,25 @@ class DetectorNode(Node):
     def __init__(self) -> None:
         super().__init__("detector")
         self.profile = declare_robot(self)  # answers are in its base frame (Detect has no target frame)
-        self.backend = declare(
+        requested = declare(
             self,
             "backend",
             "sim",
-            "Detection backend: sim (the simulator's ground-truth segmentation), geometric (open3d: table "
-            "plane, clusters, colour and size names, from the camera topics) or gemini (Gemini robotics "
-            "boxes from the camera topics, lifted to 3D with depth; needs GEMINI_API_KEY) or yolo "
-            "(ultralytics open-vocabulary weights from the 'weights' parameter; optional extra [yolo])",
-            choices=("sim", "geometric", "gemini", "yolo"),
+            "Detection backend: auto (the agent's VLM when vlm is gemini or openai, else offline_backend), "
+            "sim (privileged simulator truth: ground-truth segmentation and labels; simulation only), "
+            "geometric (open3d: table plane, clusters, colour and size names, from the camera topics), "
+            "gemini (a VLM's boxes from the camera topics, lifted to 3D with depth; vlm gemini needs "
+            "GEMINI_API_KEY) or yolo (ultralytics open-vocabulary weights from the 'weights' parameter; "
+            "optional extra [yolo])",
+            choices=("auto", "sim", "geometric", "gemini", "yolo"),
             read_only=True,
         )
         self.default_camera = declare(
             self, "default_camera", "scene", "Camera used when a request names none"
         )
         self.timeout = declare(self, "timeout", 5.0, "Seconds to wait for the camera data", minimum=0.1)
+        self.backend, vision = choose_backend(self, requested, ("sim", "geometric", "yolo"))
+        self.vision: Any = vision  # VLMVision, YoloDetector, or None
         group = ReentrantCallbackGroup()
         if self.backend == "sim":
             self.frame = SimFrameSource(self, group, self.timeout)
@@ -87,16 +96,13 @@ class DetectorNode(Node):
                 self,
                 "cameras",
                 ["scene", "wrist"],
-                "Cameras whose topics the geometric backend reads",
+                "Cameras whose topics the geometric, gemini and yolo backends read",
                 read_only=True,
             )
             self.frame = TopicFrameSource(
                 self, group, cameras, self.timeout, base_frame=self.profile.base_frame
             )
-        self.vision: Any = None
-        if self.backend == "gemini":
-            self.vision = make_vision(self)
-        elif self.backend == "yolo":
+        if self.backend == "yolo":
             weights = declare(
                 self, "weights", "", "yolo: local YOLO-World / YOLOE weights file", read_only=True
             )

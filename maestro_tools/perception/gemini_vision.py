@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from maestro_tools.common.errors import BackendError, InvalidArgumentError, NoDataError, NotFoundError
-from maestro_tools.perception.objects import CameraFrame, ObjectDetection, box_pose
+from maestro_tools.perception.objects import CameraFrame, ObjectDetection, box_pose, lift_point
 from maestro_tools.vlm.base import VLM, Message, VLMRequest
 from maestro_tools.vlm.markdown import loads_lenient
 
@@ -95,22 +95,6 @@ def lift_box(
     points = points[points[:, 2] > support_height + 0.005] if len(points) else points
     pose, extent = box_pose(points) if len(points) >= 3 else (np.eye(4), np.zeros(3))
     return ObjectDetection(label, 0, 1.0, box, mask, points, pose, extent)
-
-
-def lift_point(frame: CameraFrame, pixel: tuple[float, float], window: int = 2) -> np.ndarray:
-    """Base-frame position at pixel (u, v): the median depth of a small window; NaN without depth."""
-    u, v = int(round(pixel[0])), int(round(pixel[1]))
-    height, width = frame.depth.shape
-    if not (0 <= u < width and 0 <= v < height):
-        return np.full(3, np.nan)
-    patch = frame.depth[max(0, v - window) : v + window + 1, max(0, u - window) : u + window + 1]
-    valid = patch[np.isfinite(patch) & (patch > 0)]
-    if valid.size == 0:
-        return np.full(3, np.nan)
-    z = float(np.median(valid))
-    k = frame.intrinsics
-    camera = np.array([(u - k[0, 2]) * z / k[0, 0], (v - k[1, 2]) * z / k[1, 1], z])
-    return frame.camera_pose[:3, :3] @ camera + frame.camera_pose[:3, 3]
 
 
 class VLMVision:

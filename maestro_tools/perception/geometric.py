@@ -9,30 +9,16 @@ with neither is refused with the list of what is visible. Masks are the pixels o
 
 from __future__ import annotations
 
-import colorsys
 from dataclasses import dataclass, field
 
 import numpy as np
 import open3d as o3d
 
 from maestro_tools.common.errors import NoDataError, NotFoundError
+from maestro_tools.perception.colours import COLOURS, colour_name
 from maestro_tools.perception.objects import ObjectDetection, box_pose
 
 WORKSPACE = (np.array([0.1, -0.7, -0.05]), np.array([1.0, 0.7, 0.5]))  # base frame, metres
-COLOURS = (
-    "red",
-    "orange",
-    "yellow",
-    "green",
-    "cyan",
-    "blue",
-    "purple",
-    "pink",
-    "white",
-    "grey",
-    "black",
-    "brown",
-)
 PLANE_SAMPLES = 8000  # points the RANSAC plane fit sees
 LARGEST, SMALLEST = {"largest", "biggest", "big", "large"}, {"smallest", "small", "tiny"}
 
@@ -47,30 +33,6 @@ class Cluster:
     @property
     def name(self) -> str:
         return f"{self.colour} object"
-
-
-def colour_name(rgb: np.ndarray) -> str:
-    """A colour word for a mean RGB (0..255)."""
-    hue, lightness, saturation = colorsys.rgb_to_hls(*(np.asarray(rgb, float) / 255.0))
-    if saturation < 0.25 or lightness < 0.12 or lightness > 0.9:
-        return "black" if lightness < 0.2 else "white" if lightness > 0.75 else "grey"
-    degrees = hue * 360
-    if lightness < 0.35 and 15 <= degrees < 45:
-        return "brown"
-    for limit, name in (
-        (15, "red"),
-        (40, "orange"),
-        (70, "yellow"),
-        (160, "green"),
-        (195, "cyan"),
-        (250, "blue"),
-        (290, "purple"),
-        (335, "pink"),
-        (360, "red"),
-    ):
-        if degrees < limit:
-            return name
-    return "red"
 
 
 def workspace_points(

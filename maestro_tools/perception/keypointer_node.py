@@ -1,10 +1,14 @@
 """The ``keypointer`` node: ``point`` (maestro_msgs/srv/Point) -> 2D and 3D points for a description.
 
-Backends: ``geometric``, named geometric parts (centre, top, bottom, left, right, front, back) of an
-object found in the simulator's segmentation ("the top of the red block"); ``gemini``, Gemini
-robotics pointing lifted to 3D with depth; ``sim``, the simulator's named sites ("mug/handle"), exact
-points for tests. Requests are checked field by field first (description and camera lengths,
-``max_points`` at most ``MAX_POINTS``).
+Backends: ``geometric``, geometric parts (centre, top, bottom, left, right, front, back) of an object
+found in the simulator's segmentation ("the top of the red block"); a named part ("the handle of the
+mug") is refused with the parts it knows and the ways to get one. ``sim``, **privileged simulator
+truth**: the geometric parts plus the simulator's named sites as exact named parts ("mug/handle",
+"stand/peg_tip", "lower door/hinge", "towel/front_left_corner"); simulation only. ``gemini``, a VLM's
+pointing (Gemini robotics conventions; ``vlm`` gemini or openai) lifted to 3D with depth: any part it
+can see. ``auto`` follows the agent's VLM (``gemini_node.choose_backend``): the VLM when it is gemini
+or openai, else ``offline_backend``. Requests are checked field by field first (description and
+camera lengths, ``max_points`` at most ``MAX_POINTS``).
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.common.render import project
 from maestro_tools.common.validate import NAME_LIMIT, TEXT_LIMIT, answer_errors, count, text
-from maestro_tools.perception.gemini_node import make_vision
-from maestro_tools.perception.keypoints import keypoint, site_keypoints
+from maestro_tools.perception.gemini_node import choose_backend
+from maestro_tools.perception.keypoints import keypoint, sim_keypoints
 from maestro_tools.perception.objects import CameraFrame
 from maestro_tools.perception.sim_source import SimFrameSource
 from maestro_tools.perception.topic_source import TopicFrameSource, optical_frame
@@ -50,22 +54,25 @@ class KeypointerNode(Node):
     def __init__(self) -> None:
         super().__init__("keypointer")
         self.profile = declare_robot(self)  # points are in its base frame (Point has no target frame)
-        backend = declare(
+        requested = declare(
             self,
             "backend",
             "geometric",
-            "Keypoint backend: geometric (named parts of the sim's segmented objects), gemini (Gemini "
-            "robotics pointing on the camera topics, lifted to 3D with depth; needs GEMINI_API_KEY) or sim "
-            "(the simulator's named sites, e.g. mug/handle: exact points for tests)",
-            choices=("geometric", "gemini", "sim"),
+            "Keypoint backend: auto (the agent's VLM when vlm is gemini or openai, else offline_backend), "
+            "geometric (geometric parts of the sim's segmented objects), sim (privileged simulator truth: "
+            "geometric parts and the simulator's named sites, e.g. mug/handle; simulation only) or gemini "
+            "(a VLM's pointing on the camera topics, lifted to 3D with depth; vlm gemini needs "
+            "GEMINI_API_KEY)",
+            choices=("auto", "geometric", "sim", "gemini"),
             read_only=True,
         )
         self.default_camera = declare(
             self, "default_camera", "scene", "Camera used when a request names none"
         )
         timeout = declare(self, "timeout", 5.0, "Seconds to wait for the camera data", minimum=0.1)
+        backend, self.vision = choose_backend(self, requested, ("geometric", "sim"))
         group = ReentrantCallbackGroup()
-        if backend == "gemini":
+        if self.vision is not None:
             cameras = declare(
                 self,
                 "cameras",
@@ -73,10 +80,9 @@ class KeypointerNode(Node):
                 "Cameras whose topics the gemini backend reads",
                 read_only=True,
             )
-            source = TopicFrameSource(self, group, cameras, timeout, base_frame=self.profile.base_frame)
-            self.frame, self.vision = source, make_vision(self)
+            self.frame = TopicFrameSource(self, group, cameras, timeout, base_frame=self.profile.base_frame)
         else:
-            self.frame, self.vision = SimFrameSource(self, group, timeout), None
+            self.frame = SimFrameSource(self, group, timeout)
         self.sites = backend == "sim"
         self.create_service(Point, "point", self.on_point, callback_group=group)
         self.markers = self.create_publisher(MarkerArray, "keypointer/markers", LATCHED_QOS)
@@ -90,7 +96,7 @@ class KeypointerNode(Node):
             if self.vision is not None:
                 return self._vlm_points(request, response, frame, camera)
             if self.sites:
-                found = site_keypoints(frame, request.description, request.max_points or 1)
+                found = sim_keypoints(frame, request.description, request.max_points or 1)
             else:
                 found = [keypoint(frame, request.description)]
         except MaestroError as exc:

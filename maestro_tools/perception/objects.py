@@ -3,7 +3,7 @@
 A ``CameraFrame`` is what one camera saw at one instant. ``detect_objects`` matches requested labels
 to the instances in the frame (exact, then by words: "ball" finds "tennis ball"), and lifts each mask
 to base-frame points with the depth, the intrinsics and the camera pose. The 3D pose is the centre of
-the points' minimum-area horizontal box; extent is the box size.
+the points' minimum-area horizontal box, with a canonical yaw (``box_pose``); extent is the box size.
 """
 
 from __future__ import annotations
@@ -46,12 +46,42 @@ class ObjectDetection:
     box: tuple[int, int, int, int]  # x, y, width, height in pixels
     mask: np.ndarray  # (H, W) bool
     points: np.ndarray  # (N, 3) base-frame points of the mask with valid depth
-    pose: np.ndarray  # 4x4: box centre, x = principal horizontal axis, z up
+    pose: np.ndarray  # 4x4: box centre, z up, canonical yaw (box_pose)
     extent: np.ndarray  # (3,) metres along the pose's axes
 
     @property
     def has_3d(self) -> bool:
         return len(self.points) >= 3
+
+
+def lift_point(frame: CameraFrame, pixel: tuple[float, float], window: int = 2) -> np.ndarray:
+    """Base-frame position at pixel (u, v): the median depth of a small window; NaN without depth."""
+    u, v = int(round(pixel[0])), int(round(pixel[1]))
+    height, width = frame.depth.shape
+    if not (0 <= u < width and 0 <= v < height):
+        return np.full(3, np.nan)
+    patch = frame.depth[max(0, v - window) : v + window + 1, max(0, u - window) : u + window + 1]
+    valid = patch[np.isfinite(patch) & (patch > 0)]
+    if valid.size == 0:
+        return np.full(3, np.nan)
+    z = float(np.median(valid))
+    k = frame.intrinsics
+    camera = np.array([(u - k[0, 2]) * z / k[0, 0], (v - k[1, 2]) * z / k[1, 1], z])
+    return frame.camera_pose[:3, :3] @ camera + frame.camera_pose[:3, 3]
+
+
+def nearest_depth_pixel(
+    frame: CameraFrame, pixel: tuple[float, float], radius: int = 30
+) -> tuple[int, int] | None:
+    """The pixel (u, v) with a depth reading nearest to ``pixel`` within ``radius``; None without one."""
+    u, v = int(round(pixel[0])), int(round(pixel[1]))
+    top, left = max(0, v - radius), max(0, u - radius)
+    patch = frame.depth[top : v + radius + 1, left : u + radius + 1]
+    rows, cols = np.nonzero(np.isfinite(patch) & (patch > 0))
+    if not len(rows):
+        return None
+    best = int(np.argmin((rows + top - v) ** 2 + (cols + left - u) ** 2))
+    return int(cols[best] + left), int(rows[best] + top)
 
 
 def visible_labels(frame: CameraFrame, min_pixels: int = 20) -> list[str]:
@@ -74,22 +104,49 @@ def match_label(requested: str, available: Sequence[str]) -> str | None:
     return candidates[0] if len(candidates) == 1 else None
 
 
+SQUARE_RATIO = 0.85  # short / long side at or above which a footprint counts as square
+ROUND_FILL = 0.85  # share of its enclosing circle a round footprint's convex hull fills (a square: 0.64)
+
+
+def _wrap(angle: float, half: float) -> float:
+    """``angle`` in [-half, half)."""
+    return float((angle + half) % (2 * half) - half)
+
+
 def box_pose(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pose (4x4, z up, x along the box's longer horizontal side) and extent of the points' box.
+    """Pose (4x4, z up) and extent of the points' box, with a yaw that does not depend on the camera.
 
     The horizontal box is the minimum-area rectangle around the points (tight for boxes seen from an
-    angle, where principal axes would come out diagonal); the vertical extent is their z range.
+    angle, where principal axes would come out diagonal); the vertical extent is their z range. The
+    yaw is canonical, so two cameras seeing the same object agree: x along the longer side with the
+    yaw in [-90, 90) degrees; a square footprint (sides within 15 %), whose longer side is a matter
+    of noise, takes the yaw in [-45, 45); a round one (its hull fills most of its enclosing circle)
+    has no yaw of its own and gets 0, with the extent along the base axes.
     """
     points = np.asarray(points, dtype=np.float64)
-    (cx, cy), (width, depth), angle = cv2.minAreaRect(points[:, :2].astype(np.float32))
-    theta = np.deg2rad(angle) + (np.pi / 2 if depth > width else 0.0)
+    flat = points[:, :2].astype(np.float32)
+    (cx, cy), (width, depth), angle = cv2.minAreaRect(flat)
+    low, high = points[:, 2].min(), points[:, 2].max()
+    long, short = max(width, depth), min(width, depth)
+    square = long > 0 and short >= SQUARE_RATIO * long
+    radius = cv2.minEnclosingCircle(flat)[1]
+    if square and cv2.contourArea(cv2.convexHull(flat)) >= ROUND_FILL * np.pi * radius**2:
+        theta = 0.0
+        (lx, ly), (hx, hy) = points[:, :2].min(axis=0), points[:, :2].max(axis=0)
+        (cx, cy), sides = ((lx + hx) / 2, (ly + hy) / 2), (hx - lx, hy - ly)
+    elif square:
+        theta = _wrap(np.deg2rad(angle), np.pi / 4)
+        turns = round((theta - np.deg2rad(angle)) / (np.pi / 2))  # quarter turns from the width side
+        sides = (width, depth) if turns % 2 == 0 else (depth, width)
+    else:
+        theta = _wrap(np.deg2rad(angle) + (np.pi / 2 if depth > width else 0.0), np.pi / 2)
+        sides = (long, short)
     x = np.array([np.cos(theta), np.sin(theta), 0.0])
     y = np.array([-x[1], x[0], 0.0])
     pose = np.eye(4)
     pose[:3, :3] = np.stack([x, y, [0.0, 0.0, 1.0]], axis=1)
-    low, high = points[:, 2].min(), points[:, 2].max()
     pose[:3, 3] = [cx, cy, (low + high) / 2]
-    return pose, np.array([max(width, depth), min(width, depth), high - low])
+    return pose, np.array([sides[0], sides[1], high - low])
 
 
 def detect_objects(frame: CameraFrame, labels: Sequence[str], min_pixels: int = 20) -> list[ObjectDetection]:

@@ -1,9 +1,10 @@
 """Judging a parallel gripper the way a real one reports: by where the fingers stopped.
 
 A grasp holds something when the fingers stopped on it: the final opening is above the gripper's
-``empty_width`` (closing on nothing ends fully closed) and, when the object's width is known, not far
-below it. The same rule says whether the gripper is holding something at any time, from the finger
-joints. Contact ground truth from a simulator never enters this judgement.
+``empty_width`` (closing on nothing ends fully closed), short of the commanded opening, and, when the
+object's width is known, not far below it. The same rule says whether the gripper is holding something
+at any time, from the finger joints; a held object that falls out lets the fingers close fully
+(``dropped``). Contact ground truth from a simulator never enters this judgement.
 """
 
 from __future__ import annotations
@@ -22,9 +23,16 @@ class GraspJudgement:
     message: str
 
 
-def holding(width: float, gripper: GripperSpec) -> bool:
-    """Fingers stopped between fully closed and fully open: something is between them."""
-    return gripper.empty_width < width < gripper.max_width - gripper.empty_width
+def holding(width: float, gripper: GripperSpec, commanded: float | None = None) -> bool:
+    """The fingers stopped on something: wider than ``empty_width`` (fully closed) and more than that
+    short of the ``commanded`` opening (m; unknown: fully open)."""
+    target = gripper.max_width if commanded is None else commanded
+    return width > gripper.empty_width and abs(width - target) > gripper.empty_width
+
+
+def dropped(width: float, gripper: GripperSpec) -> bool:
+    """Fingers that held something and now read at most ``empty_width``: it fell out."""
+    return width <= gripper.empty_width
 
 
 def judge_grasp(width: float, gripper: GripperSpec, expected_width: float | None = None) -> GraspJudgement:
@@ -34,7 +42,7 @@ def judge_grasp(width: float, gripper: GripperSpec, expected_width: float | None
             False,
             width,
             f"the gripper closed on nothing (opening {width * 1000:.1f} mm at the end, at most "
-            f"{gripper.empty_width * 1000:.0f} mm means empty)",
+            f"{gripper.empty_width * 1000:g} mm means empty)",
         )
     if expected_width is not None and width < expected_width - WIDTH_TOLERANCE:
         return GraspJudgement(

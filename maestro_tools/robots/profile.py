@@ -53,6 +53,7 @@ class GripperSpec:
     empty_width: float  # m, fingers closed to at most this = closed on nothing
     grasp_force: float  # N, default grasp force
     max_force: float  # N, the most the gripper can squeeze
+    speed: float = 0.1  # m/s of the opening while the fingers move (before they squeeze)
     # (min, max) corners of boxes around the open fingers and the hand, TCP frame (z = approach).
     volumes: tuple[tuple[tuple[float, float, float], tuple[float, float, float]], ...] = ()
 
@@ -60,6 +61,7 @@ class GripperSpec:
         _require(self.kind == "parallel", f"gripper kind {self.kind!r} is unknown; valid: parallel")
         _require(0 < self.empty_width < self.max_width, "gripper: need 0 < empty_width < max_width")
         _require(0 < self.grasp_force <= self.max_force, "gripper: need 0 < grasp_force <= max_force")
+        _require(self.speed > 0, "gripper: speed must be > 0")
 
     def width(self, positions: Mapping[str, float]) -> float:
         """The opening (m) from the finger joints' positions in a joint-state mapping."""

@@ -114,3 +114,44 @@ class GripperState:
         self._last = (now, width)
         settled = self._still_since is not None and now - self._still_since >= self.SETTLE_TIME
         return settled or now - self.start_time > self.TIMEOUT
+
+
+BLOCKED_LAG = 0.003  # m the opening may trail its speed-limited ramp before the fingers count as blocked
+SQUEEZE_RISE = 0.05  # s for the squeeze to build up to the full force once the fingers are blocked
+
+
+@dataclass
+class FingerMotion:
+    """One gripper command as a parallel gripper runs it (franka_gripper's move, then grasp).
+
+    The opening follows a ramp toward ``target`` at ``speed``. When something blocks the fingers (they
+    trail the ramp by more than BLOCKED_LAG) they squeeze it: the set-point stays ``full_offset`` (the
+    servo error that gives the command's force) past the current opening, so the force is the commanded
+    one whatever the object's width, built up over SQUEEZE_RISE. Near ``target`` (within BLOCKED_LAG)
+    the set-point is the target itself: an object that slips out leaves the fingers at the target.
+    Widths are metres of opening.
+    """
+
+    target: float
+    start: float  # opening when the command began
+    start_time: float
+    speed: float  # m/s of the opening
+    full_offset: float  # set-point offset past the opening that gives the full force
+    blocked_since: float | None = None
+    done: bool = False  # reached the target unblocked: the set-point stays the target from now on
+
+    def setpoint(self, now: float, width: float) -> float:
+        """The servo's opening set-point at simulation time ``now`` for the current ``width``."""
+        direction = 1.0 if self.target >= self.start else -1.0
+        distance = abs(self.target - self.start)
+        travelled = min(self.speed * max(now - self.start_time, 0.0), distance)
+        ramp = self.start + direction * travelled
+        if self.blocked_since is None and direction * (ramp - width) > BLOCKED_LAG:
+            self.blocked_since = now
+        if self.blocked_since is None:
+            self.done = travelled >= distance and abs(width - self.target) <= BLOCKED_LAG
+            return ramp
+        if direction * (self.target - width) <= BLOCKED_LAG:
+            return self.target
+        rise = min(1.0, (now - self.blocked_since) / SQUEEZE_RISE)
+        return width + direction * max(min(BLOCKED_LAG, self.full_offset), self.full_offset * rise)

@@ -6,9 +6,12 @@
   desired, actual and error; a cancel holds the arm where it is.
 - ``gripper_controller/gripper_cmd`` (control_msgs/action/GripperCommand), like
   gripper_action_controller with stalling allowed and franka_gripper's convention: ``position`` is one
-  finger joint's position (half the opening for two fingers). A goal is reached within 1 mm; fingers
-  that stop short (on an object) report ``stalled``. Whether something is held is the client's
-  judgement from the final width, as on a real gripper: no contact ground truth crosses this interface.
+  finger joint's position (half the opening for two fingers). The fingers move at the gripper's speed
+  and squeeze what stops them with ``max_effort`` newtons (<= 0: the sim's ``grasp_force``; capped at
+  the gripper's ``max_force``). The result comes once the fingers have stopped: ``position`` where they
+  stopped, ``effort`` the squeeze, ``reached_goal`` within 1 mm, ``stalled`` when they stopped short
+  (on an object). Whether something is held is the client's judgement from the final width, as on a
+  real gripper: no contact ground truth crosses this interface.
 """
 
 from __future__ import annotations
@@ -143,10 +146,19 @@ class SimControllers:
         command, result = handle.request.command, GripperCommand.Result()
         fingers = len(self.world.gripper.finger_joints)
         target = float(command.position) * fingers
+        effort = float(command.max_effort)
+
+        def start() -> Job:
+            job = self.runner.start_gripper(target)  # checks the width, preempts, watches the fingers
+            self.world.set_gripper(target, effort)  # the same motion, squeezing with the goal's force
+            return job
+
         try:
-            if not np.isfinite(target) or not np.isfinite(command.max_effort):
-                raise OutOfLimitsError(f"gripper goal must be finite; got position {command.position}")
-            job = self.runner.call(lambda: self.runner.start_gripper(target))
+            if not np.isfinite(target) or not np.isfinite(effort):
+                raise OutOfLimitsError(
+                    f"gripper goal must be finite; got position {command.position}, max_effort {effort}"
+                )
+            job = self.runner.call(start)
         except MaestroError as exc:
             self.node.get_logger().warning(f"gripper goal rejected: {exc}")
             handle.abort()
@@ -161,7 +173,7 @@ class SimControllers:
             return result
         width = float(job.details.get("width", self.world.gripper_width()))
         result.position = width / fingers
-        result.effort = float(job.details.get("effort", 0.0))
+        result.effort = self.runner.call(self.world.gripper_effort)
         result.reached_goal = abs(width - target) <= GRIPPER_REACHED
         result.stalled = not result.reached_goal and job.code == ErrorCode.OK
         (handle.succeed if job.code == ErrorCode.OK else handle.abort)()

@@ -1,8 +1,10 @@
 """The ``sim`` node: the MuJoCo Franka tabletop behind the same ROS interface as a real robot driver.
 
-Publishes /clock, joint_states, and per camera (scene, wrist) colour rgb8 + depth images (32FC1 metres
-or 16UC1 millimetres: ``depth_encoding``) with CameraInfo (RELIABLE QoS), the latched
-/robot_description (URDF) and TF as robot_state_publisher would (/tf_static, /tf; tf_publisher.py).
+Publishes /clock (``clock_rate``, 10 Hz), joint_states (100 Hz while the robot moves, a camera is
+watched or a request just ran; ``joint_state_idle_rate``, 10 Hz, while it stands still), and per camera
+(scene, wrist) colour rgb8 + depth images (32FC1 metres or 16UC1 millimetres: ``depth_encoding``) with
+CameraInfo (RELIABLE QoS), the latched /robot_description (URDF) and TF as robot_state_publisher would
+(/tf_static, /tf; tf_publisher.py).
 Actions: the arm's and the gripper's controllers as
 ros2_control serves them (control_msgs FollowJointTrajectory and GripperCommand; see controllers.py).
 Services: reset_scene, get_task_progress, get_segmentation (ground
@@ -77,11 +79,31 @@ class SimNode(Node):
                 minimum=0.0,
                 read_only=True,
             ),
+            clock_rate=declare(
+                self,
+                "clock_rate",
+                10.0,
+                "/clock rate, Hz (sim time): every use_sim_time node wakes for each message; stamps and "
+                "sim-time timers need no more",
+                minimum=1.0,
+                maximum=1000.0,
+                read_only=True,
+            ),
             joint_state_rate=declare(
                 self,
                 "joint_state_rate",
                 100.0,
-                "joint_states rate, Hz (sim time)",
+                "joint_states rate while the robot moves, a camera is watched or a request just ran, and "
+                "1 s (sim time) after, Hz (sim time)",
+                minimum=1.0,
+                maximum=1000.0,
+                read_only=True,
+            ),
+            joint_state_idle_rate=declare(
+                self,
+                "joint_state_idle_rate",
+                10.0,
+                "joint_states rate otherwise (the robot stands still), Hz (sim time)",
                 minimum=1.0,
                 maximum=1000.0,
                 read_only=True,
@@ -105,7 +127,19 @@ class SimNode(Node):
                 read_only=True,
             ),
         )
-        self.world = SimWorld(task, seed, perturbation, width=width, height=height, timestep=1.0 / rate)
+        grasp_force = declare(
+            self,
+            "grasp_force",
+            70.0,
+            "Squeeze (N) of a gripper goal whose max_effort is 0; goals that name a force get it, capped at "
+            "the gripper's max_force (140 N for the Franka Hand)",
+            minimum=1.0,
+            maximum=140.0,
+            read_only=True,
+        )
+        self.world = SimWorld(
+            task, seed, perturbation, width=width, height=height, timestep=1.0 / rate, grasp_force=grasp_force
+        )
         group = ReentrantCallbackGroup()
         self.clock_pub = self.create_publisher(Clock, "/clock", STATE_QOS)
         self.joint_pub = self.create_publisher(JointState, "joint_states", STATE_QOS)

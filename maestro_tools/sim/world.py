@@ -14,13 +14,22 @@ import numpy as np
 from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
 from maestro_tools.robots import get_robot
 from maestro_tools.sim.cameras import Cameras
-from maestro_tools.sim.control import JointLimits, Trajectory
-from maestro_tools.sim.scene import ROBOT, SceneBuilder, slug
+from maestro_tools.sim.control import FingerMotion, JointLimits, Trajectory
+from maestro_tools.sim.scene import ROBOT, TUNED_TIMESTEP, SceneBuilder, slug
 from maestro_tools.sim.tasks import PERTURBATIONS, make_task
 from maestro_tools.sim.tasks.base import Variation
 
 SCORER_PERIOD = 0.02  # s of simulation time between task scorer updates
 SETTLE_TIME = 0.3  # s simulated after a reset so objects come to rest
+# The finger servo (the hand's one actuator, on the fingers' tendon): stiffness and damping in tendon
+# space. Soft enough for explicit stepping (the fingers' tendon inertia is 0.23 kg), damped near
+# critically; the force comes from the set-point offset (FingerMotion), not from a stiff servo.
+FINGER_STIFFNESS = 6000.0  # N/m
+FINGER_DAMPING = 60.0  # N s/m at 500 Hz (scaled like the arm's for longer steps)
+# Contacts of the fingers (priority over the other geom's): stiffer than MuJoCo's default (0.02 s, which
+# let a 70 N squeeze sink 1.4 mm into each side of a cube), so the width they stop at is the object's.
+FINGER_SOLREF = (0.004, 1.0)  # s (MuJoCo raises it to 2 steps when the step is longer), damping ratio
+FINGER_SOLIMP = (0.95, 0.99, 0.001, 0.5, 2.0)
 
 
 @dataclass(frozen=True)
@@ -51,11 +60,19 @@ class SimWorld:
         width: int = 640,
         height: int = 480,
         timestep: float = 0.002,
+        grasp_force: float | None = None,
     ) -> None:
         self.width, self.height, self.timestep = width, height, timestep
         self.profile = get_robot(ROBOT)
         assert self.profile.arm is not None and self.profile.gripper is not None
         self.arm, self.gripper = self.profile.arm, self.profile.gripper
+        # N: the squeeze of a gripper command that names no force (GripperCommand max_effort <= 0).
+        self.grasp_force = self.gripper.grasp_force if grasp_force is None else float(grasp_force)
+        if not 0.0 < self.grasp_force <= self.gripper.max_force:
+            raise InvalidArgumentError(
+                f"grasp_force must be in (0, {self.gripper.max_force:g}] N (the gripper's max_force); "
+                f"got {grasp_force}"
+            )
         self.camera_names = {c.name: c.mjcf_camera or c.name for c in self.profile.cameras}
         self.cameras: Cameras | None = None
         self.reset(task, seed, perturbation)
@@ -73,6 +90,7 @@ class SimWorld:
         task_impl = make_task(task)
         builder = SceneBuilder(self.width, self.height, self.timestep)
         instruction, objects = task_impl.reset(builder, Variation(task, seed, perturbation))
+        self._compensate_gravity(builder.spec)
         model = builder.compile()
         data = mujoco.MjData(model)
         mujoco.mj_resetDataKeyframe(model, data, model.key("home").id)
@@ -87,6 +105,8 @@ class SimWorld:
             self.cameras.close()
         self.cameras = None  # created lazily in the thread that renders
         self.trajectory: Trajectory | None = None
+        self._fingers: FingerMotion | None = None
+        self.set_gripper(self.gripper.max_width)
         self.reached = {stage.name: False for stage in task_impl.stages}
         self._next_score = 0.0
         self._rest_height: dict[str, float] = {}
@@ -94,6 +114,15 @@ class SimWorld:
         self._rest_height = {label: self.position(label)[2] for label in self._bodies}
         self.reached = {stage.name: False for stage in task_impl.stages}
         return self.info
+
+    def _compensate_gravity(self, spec: mujoco.MjSpec) -> None:
+        """The robot's controller cancels its own weight, as a Franka's does: without it the position
+        servos sagged 2-9 mm at the TCP, so a move could not be judged against its target."""
+        first = spec.joint(self.arm.mjcf_joints[0]).parent
+        while first.parent.name != spec.worldbody.name:
+            first = first.parent
+        for body in [first, *first.find_all(mujoco.mjtObj.mjOBJ_BODY)]:
+            body.gravcomp = 1.0
 
     def _index_scene(self, builder: SceneBuilder, objects: list[str]) -> None:
         model, geom_labels = self.model, builder.labels
@@ -126,11 +155,39 @@ class SimWorld:
         self.arm_qpos = np.array([model.jnt_qposadr[model.joint(n).id] for n in arm_joints])
         self.arm_dof = np.array([model.jnt_dofadr[model.joint(n).id] for n in arm_joints])
         self.finger_qpos = np.array([model.jnt_qposadr[model.joint(n).id] for n in finger_joints])
+        self._finger_adr = tuple(int(k) for k in self.finger_qpos)  # scalars: read every step
         self.finger_dof = np.array([model.jnt_dofadr[model.joint(n).id] for n in finger_joints])
         ranges = np.array([model.jnt_range[model.joint(n).id] for n in arm_joints])
         self.limits = JointLimits(self.arm.joints, ranges[:, 0], ranges[:, 1])
         self.joint_names = [*self.arm.joints, *self.gripper.finger_joints]
         self.tcp_site = model.site(self.arm.tcp_site).id
+        self._configure_finger_servo()
+
+    def _configure_finger_servo(self) -> None:
+        """Make the hand's actuator a force-limited servo on the opening: ctrl is the opening's set-point,
+        the force at most the gripper's max_force (the model's own servo squeezed a 5 cm cube with 1 N)."""
+        model, actuator = self.model, self.arm_count
+        # Actuator length per metre of opening (0.5 for the Panda's tendon); by virtual work a tendon
+        # force F squeezes an object with F * ratio.
+        self._finger_ratio = float(self.data.actuator_length[actuator] / self.gripper_width())
+        if not self._finger_ratio > 0:
+            raise InvalidArgumentError("the gripper actuator does not open the fingers (length ratio <= 0)")
+        damping = FINGER_DAMPING * min(1.0, TUNED_TIMESTEP / model.opt.timestep)
+        model.actuator_gainprm[actuator, :3] = [FINGER_STIFFNESS * self._finger_ratio, 0.0, 0.0]
+        model.actuator_biasprm[actuator, :3] = [0.0, -FINGER_STIFFNESS, -damping]
+        reach = self._full_offset(self.gripper.max_force)
+        model.actuator_ctrlrange[actuator] = [-reach, self.gripper.max_width + reach]
+        limit = self.gripper.max_force / self._finger_ratio
+        model.actuator_forcerange[actuator] = [-limit, limit]
+        model.actuator_forcelimited[actuator] = 1
+        for geom in set().union(*self._finger_geoms):
+            model.geom_priority[geom] = 1
+            model.geom_solref[geom] = FINGER_SOLREF
+            model.geom_solimp[geom] = FINGER_SOLIMP
+
+    def _full_offset(self, force: float) -> float:
+        """Set-point offset past the opening (m) at which the servo squeezes with ``force`` N."""
+        return force / (FINGER_STIFFNESS * self._finger_ratio**2)
 
     @property
     def arm_count(self) -> int:
@@ -145,6 +202,11 @@ class SimWorld:
         for _ in range(count):
             if self.trajectory is not None:
                 self.data.ctrl[: self.arm_count][self.trajectory.indices] = self.trajectory.target(self.time)
+            if self._fingers is not None:
+                width = sum(float(self.data.qpos[k]) for k in self._finger_adr)
+                self.data.ctrl[self.arm_count] = self._fingers.setpoint(self.time, width)
+                if self._fingers.done:  # at the target, nothing in the way: the set-point stays
+                    self._fingers = None
             mujoco.mj_step(self.model, self.data)
             if self.time >= self._next_score:
                 self._next_score = self.time + SCORER_PERIOD
@@ -176,11 +238,26 @@ class SimWorld:
         self.data.ctrl[: self.arm_count] = positions
         mujoco.mj_forward(self.model, self.data)
 
-    def set_gripper(self, width: float) -> None:
-        self.data.ctrl[self.arm_count] = float(np.clip(width, 0.0, self.gripper.max_width))
+    def set_gripper(self, width: float, force: float | None = None) -> float:
+        """Start moving the fingers to opening ``width`` (m) at the gripper's speed; whatever stops them
+        is squeezed with ``force`` N (None or <= 0: ``grasp_force``; at most the gripper's max_force).
+        Returns the force used."""
+        squeeze = self.grasp_force if force is None or not force > 0 else min(force, self.gripper.max_force)
+        self._fingers = FingerMotion(
+            target=float(np.clip(width, 0.0, self.gripper.max_width)),
+            start=self.gripper_width(),
+            start_time=self.time,
+            speed=self.gripper.speed,
+            full_offset=self._full_offset(squeeze),
+        )
+        return squeeze
 
     def gripper_width(self) -> float:
         return float(self.data.qpos[self.finger_qpos].sum())
+
+    def gripper_effort(self) -> float:
+        """The force (N) the fingers squeeze with now; negative while pushing outwards."""
+        return float(-self.data.actuator_force[self.arm_count] * self._finger_ratio)
 
     def joint_state(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
         qpos = np.concatenate([self.data.qpos[self.arm_qpos], self.data.qpos[self.finger_qpos]])

@@ -119,7 +119,15 @@ class Program:
 @pytest.fixture(scope="module")
 def franka() -> Iterator[Program]:
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "maestro_agent.cli", "launch", "franka", "real_time_factor:=4.0"],
+        [
+            sys.executable,
+            "-m",
+            "maestro_agent.cli",
+            "launch",
+            "franka",
+            "real_time_factor:=4.0",
+            "vlm:=scripted",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -103,7 +103,8 @@ def test_clock_and_joint_states_advance(sim: Client) -> None:
     first = seconds(sim.joints[-1].header.stamp)
     time.sleep(1.0)
     assert seconds(sim.joints[-1].header.stamp) > first + 0.2  # sim time runs near real time
-    assert max(seconds(c.clock) for c in sim.clock) >= seconds(sim.joints[-1].header.stamp) - 0.05
+    # /clock at 10 Hz (clock_rate), joint_states at 10-100 Hz: the clock trails by less than its period
+    assert max(seconds(c.clock) for c in sim.clock) >= seconds(sim.joints[-1].header.stamp) - 0.11
     assert sim.joints[-1].name[:7] == ARM and len(sim.joints[-1].name) == 9
 
 

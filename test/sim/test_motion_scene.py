@@ -84,6 +84,7 @@ def test_a_line_through_an_object_is_blocked_and_auto_plans_around_it(
 
 
 def test_reaching_into_the_target_is_allowed(builder: PathBuilder, world: SimWorld) -> None:
+    world.reset("clean_table", 3)  # independent of what earlier tests left in the shared world
     block = world.position("red block")
     above = builder.kinematics.solve(down(block[0], block[1], 0.2), np.array(HOME)).q
     motion = builder.to_poses(above, [down(*block[:2], block[2])], CARTESIAN, **cloud_seen_at(world, above))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,9 @@ import pytest
 from maestro_agent.loop import Agent, LoopConfig, TaskCancelledError, check_task, quote
 from maestro_agent.replies import ReplyFormatError
 from maestro_agent.scripted_vlm import ScriptedVLM
+from maestro_agent.traces.recorder import TraceRecorder
+from maestro_agent.traces.store import TraceStore
+from maestro_agent.traces.video import VideoRecorder, choose_keyframes
 from maestro_tools.vlm.base import Usage, VLMReply, VLMRequest, VLMUnavailable
 
 PROGRAM = """
@@ -287,3 +291,73 @@ def test_goal_limits_are_refused_quoting_only_a_prefix(vlm) -> None:
     assert "trials must be 0 or 1 (one trial) to 20, not 1000000" in message
     check_task("x" * 4000, 200, 20)  # the limits themselves are accepted
     assert quote("y" * 500) == repr("y" * 80) + "... (500 characters)"
+
+
+def test_keyframes_are_spread_over_the_video_and_at_its_failures() -> None:
+    timeline = [(1000.0 + 0.5 * k, k // 20) for k in range(100)]  # 50 s at 2 fps, substeps of 10 s
+    failures = [(1010.2, "robot.grasp failed: closed on nothing"), (1030.0, "perception.detect failed")]
+    chosen = choose_keyframes(timeline, failures, count=8)
+    indices = [i for i, _ in chosen]
+    assert len(chosen) == 8 and indices == sorted(indices) and {0, 21, 60, 99} <= set(indices)
+    labels = dict(chosen)
+    assert labels[0] == "video 0.0 s, planning"
+    assert labels[21] == "video 10.5 s, substep 1, just after robot.grasp failed: closed on nothing"
+    assert labels[60] == "video 30.0 s, substep 3, just after perception.detect failed"
+    spread = [i for i in indices if i not in (21, 60)]
+    assert max(np.diff(spread)) - min(np.diff(spread)) <= 2  # evenly spaced over the rest
+    many = [(1000.0 + k, f"failure {k}") for k in range(10)]  # more failures than slots: spread over them
+    at_failures = [label for _, label in choose_keyframes(timeline, many, 8) if "just after" in label]
+    assert [label.split("just after ")[1] for label in at_failures] == ["failure 0", "failure 4", "failure 9"]
+    assert choose_keyframes(timeline[:3], failures, 8) == [
+        (0, "video 0.0 s, planning"),
+        (1, "video 0.5 s, planning"),
+        (2, "video 1.0 s, planning, just after robot.grasp failed: closed on nothing, just after "
+         "perception.detect failed"),
+    ]  # fmt: skip
+    assert choose_keyframes([], failures, 8) == []
+
+
+class Capturing:
+    """A VLM that keeps the requests it answers."""
+
+    def __init__(self, vlm) -> None:
+        self.vlm, self.name, self.model, self.requests = vlm, vlm.name, vlm.model, []
+
+    def generate(self, request: VLMRequest) -> VLMReply:
+        self.requests.append(request)
+        return self.vlm.generate(request)
+
+
+def test_the_reflection_sees_keyframes_of_the_trials_video(vlm, tmp_path: Path) -> None:
+    store = TraceStore(tmp_path, batch_s=0.01)
+    count = itertools.count()
+    video = VideoRecorder(store, lambda timeout: np.full((48, 64, 3), 5 * next(count) % 250, np.uint8), 20.0)
+    recorder = TraceRecorder(store, video=video, mark_interrupted=False)
+    scene = FakeScene(score=0.0)  # every trial fails: the first is reflected on
+    scene.video = video
+
+    class LiveSandbox(FakeSandbox):
+        """Takes its time and streams its tool calls to the recorder, as the real sandbox does."""
+
+        def run(self, code: str) -> FakeExecution:
+            time.sleep(0.2)
+            execution = super().run(code)
+            for event in execution.events:
+                recorder.record(**event)
+            time.sleep(0.2)
+            return execution
+
+    model = Capturing(vlm)
+    agent_for(model, LiveSandbox(), scene, recorder).run_task("pick the cube", trials=2)
+    store.close()
+    (reflect,) = [r for r in model.requests if r.purpose == "reflect"]
+    parts = reflect.messages[0].parts
+    labels = [p.removeprefix("Frame: ") for p in parts if isinstance(p, str) and p.startswith("Frame: ")]
+    images = [p for p in parts if isinstance(p, np.ndarray)]
+    assert len(labels) == len(images) == 8 and labels[0].startswith("video 0.0 s, planning")
+    (failure,) = [label for label in labels if "just after" in label]
+    assert failure.endswith("substep 1, just after robot.grasp failed: closed on nothing")
+    times = [float(label.split()[1]) for label in labels]
+    assert times == sorted(times) and times[-1] > 1.0  # the trial's span, to its end
+    shades = [int(image[0, 0, 0]) for image in images]
+    assert shades == sorted(shades) and len(set(shades)) == 8  # distinct frames, in order

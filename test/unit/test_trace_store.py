@@ -1,5 +1,6 @@
 """The trace store: rows land, a killed writer leaves committed rows readable, bad files are refused,
-every trial end is recorded, and the trials of agents that died midway are marked interrupted."""
+every trial end is recorded, the trials of agents that died midway are marked interrupted, and every
+trial's video is recorded at its rate, bounded, and served."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from maestro_agent.loop import OUTCOMES, TaskCancelledError
-from maestro_agent.traces.dashboard import Dashboard
+from maestro_agent.traces.dashboard import OVERLAP_S, Dashboard
 from maestro_agent.traces.recorder import TraceRecorder
 from maestro_agent.traces.store import SCHEMA, TraceStore, has_column, open_database
+from maestro_agent.traces.video import VideoRecorder
 from test.unit.test_loop import StallingVLM, agent_for
 
 
@@ -197,3 +200,98 @@ def test_a_store_written_before_outcomes_is_read_and_upgraded(tmp_path: Path) ->
     TraceStore(tmp_path).close()
     db = open_database(tmp_path / "traces.db")
     assert all(has_column(db, "trials", column) for column in ("outcome", "reason", "owner"))
+
+
+def frames_of(root: Path, trial_id: str) -> list[tuple[float, int, str, int]]:
+    db = open_database(root / "traces.db")
+    try:
+        query = "SELECT t, substep, path, bytes FROM video_frames WHERE trial_id = ? ORDER BY t"
+        return db.execute(query, (trial_id,)).fetchall()
+    finally:
+        db.close()
+
+
+def test_the_video_is_recorded_at_its_rate_from_start_to_outcome_and_served(tmp_path: Path) -> None:
+    store = TraceStore(tmp_path, batch_s=0.01)
+    grabs: list[float] = []
+
+    def grab(timeout: float) -> np.ndarray:
+        grabs.append(time.time())
+        return np.full((480, 640, 3), (200, 60, 30), np.uint8)
+
+    video = VideoRecorder(store, grab, fps=10.0)
+    recorder = TraceRecorder(store, video=video)
+    started = time.time()
+    recorder.record("trial_start", trial_id="v1", instruction="pick the cube")
+    time.sleep(0.75)
+    recorder.record("phase", phase="executing", substep=1, current_subtask=0, plan=["a"], code="x")
+    failed = {"module": "robot", "function": "grasp", "success": False, "message": "closed on nothing"}
+    recorder.record("tool_call", **failed)
+    recorder.record("tool_call", **{**failed, "depth": 1})  # inside a tool: not the code's failure
+    time.sleep(0.75)
+    recorder.record("outcome", success=False, progress=0.0, summary="missed", substeps=1, replans=0)
+    ended = time.time()
+    time.sleep(0.3)  # nothing is recorded after the outcome
+    store.flush()
+    rows = frames_of(tmp_path, "v1")
+    times = [t for t, _, _, _ in rows]
+    assert 10 <= len(rows) <= 16, len(rows)  # 1.5 s at 10 fps (a starved test thread may skip a slot)
+    assert started <= times[0] < started + 0.3 and times[-1] <= ended
+    gaps = np.diff(times)
+    assert abs(float(np.median(gaps)) - 0.1) < 0.02 and gaps.max() < 0.5, gaps
+    assert {s for _, s, _, _ in rows} == {0, 1} and len(grabs) - len(rows) in (0, 1)  # one at the end
+    sizes = [n for _, _, _, n in rows]
+    assert all((tmp_path / p).stat().st_size == n for _, _, p, n in rows) and max(sizes) < 20_000
+    assert cv2.imread(str(tmp_path / rows[0][2])).shape == (360, 480, 3)  # downscaled to 480 wide
+    ((_, what),) = video.failures("v1")
+    assert what == "robot.grasp failed: closed on nothing"
+    # The dashboard's API lists the frames with the trial, and serves their files.
+    replay = Dashboard(tmp_path).trial("v1")
+    assert [f["t"] for f in replay["video"]] == times
+    assert all(f["url"] == "/images/" + f["path"] for f in replay["video"])
+    assert Dashboard(tmp_path).image(replay["video"][0]["path"]) == (tmp_path / rows[0][2]).resolve()
+    polled = Dashboard(tmp_path).trial("v1", since=times[0] + OVERLAP_S)["video"]  # a live page's poll
+    assert [f["t"] for f in polled] == times[1:]
+    store.close()
+
+
+def test_a_long_video_is_thinned_to_its_cap_and_keeps_its_whole_span(tmp_path: Path) -> None:
+    store = TraceStore(tmp_path, batch_s=0.01)
+    video = VideoRecorder(store, lambda timeout: np.zeros((48, 64, 3), np.uint8), fps=40.0, max_frames=8)
+    started = time.time()
+    video.start("long")
+    time.sleep(1.5)  # 60 frames at 40 fps without the cap
+    video.stop()
+    stopped = time.time()
+    time.sleep(0.1)
+    store.flush()
+    rows = frames_of(tmp_path, "long")
+    files = sorted((tmp_path / "long" / "video").iterdir())
+    assert 4 <= len(rows) <= 8 and len(files) == len(rows), (len(rows), len(files))
+    assert [str(f.relative_to(tmp_path)) for f in files] == sorted(p for _, _, p, _ in rows)
+    assert rows[0][0] - started < 0.3 and stopped - rows[-1][0] < 0.5  # from the start to the end
+    assert video.timeline("long") == [(t, s) for t, s, _, _ in rows]
+    store.close()
+
+
+def test_a_camera_that_fails_or_sends_nothing_leaves_the_trial_without_video(tmp_path: Path) -> None:
+    store = TraceStore(tmp_path, batch_s=0.01)
+    for trial_id, grab in (("silent", lambda timeout: None), ("broken", lambda timeout: 1 / 0)):
+        video = VideoRecorder(store, grab, fps=20.0)
+        video.start(trial_id)
+        time.sleep(0.2)
+        video.stop()
+        assert video.timeline(trial_id) == [] and video.keyframes(trial_id, 8) == []
+    store.flush()
+    assert frames_of(tmp_path, "silent") == frames_of(tmp_path, "broken") == []
+    store.close()
+
+
+def test_a_store_without_the_video_table_is_read(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "traces.db")
+    db.executescript(SCHEMA.split("CREATE TABLE IF NOT EXISTS video_frames")[0])
+    db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    db.execute("INSERT INTO trials (id, instruction, started, ended, success) VALUES ('a', 'x', 1, 2, 1)")
+    db.commit()
+    db.close()
+    assert Dashboard(tmp_path).trial("a")["video"] == []

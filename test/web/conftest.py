@@ -51,11 +51,17 @@ def picture(color: tuple[int, int, int], box: bool = False) -> np.ndarray:
     return image
 
 
+def video_colour(index: int) -> tuple[int, int, int]:
+    """The flat RGB colour of the fixture's video frame ``index`` (tests read it back from the page)."""
+    return (15 * index, 255 - 15 * index, 128)
+
+
 def record_replay_trial(root: Path, trial_id: str = "replay1") -> None:
     """A realistic trial: a plan, a failed grasp judged 'retry', a second substep that completes.
 
-    Seconds after T0: line events of substep 1 at 1.2 / 1.6 / 2.1, of substep 2 at 4.6 / 5.1 / 6.1 / 7.1;
-    'scene camera' images at 0.2, 3.3, 7.6 and a 'detections' image at 3.2; outcome at 8.1.
+    Seconds after T0: the plan at 1.0; line events of substep 1 at 1.2 / 1.6 / 2.1, of substep 2 at
+    4.6 / 5.1 / 6.1 / 7.1; 'scene camera' images at 0.2, 3.3, 7.6 and a 'detections' image at 3.2;
+    outcome at 8.1; video frames (640x480, flat ``video_colour(k)``) every 0.5 s from 0.0 to 8.0.
     """
     clock = FakeClock(T0)
     with pytest.MonkeyPatch.context() as patch:
@@ -211,6 +217,9 @@ def record_replay_trial(root: Path, trial_id: str = "replay1") -> None:
         for offset, kind, fields in steps:
             clock.t = T0 + offset
             rec.record(kind, **fields)
+        for k in range(17):
+            frame = np.full((480, 640, 3), video_colour(k), np.uint8)
+            store.video_frame(trial_id, T0 + 0.5 * k, 0 if k < 3 else 1 if k < 9 else 2, frame)
         store.close()
 
 

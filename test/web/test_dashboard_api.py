@@ -17,7 +17,7 @@ from maestro_agent.traces.dashboard import make_server
 from maestro_agent.traces.store import TraceStore
 from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
 from test.web.cdp import NO_PROXY
-from test.web.conftest import T0
+from test.web.conftest import T0, video_colour
 
 
 def get(url: str) -> tuple[int, str, bytes]:
@@ -58,6 +58,23 @@ def test_the_timeline_of_a_trial(base: str) -> None:
     # polling: rows stamped after since - 5 s come back (the page merges them by id)
     _, later = get_json(base + f"/api/trials/replay1?since={T0 + 7.0}")
     assert min(e["t"] for e in later["events"]) > T0 + 2.0 and len(later["events"]) < len(body["events"])
+
+
+def test_the_video_frames_of_a_trial_are_listed_and_served(base: str) -> None:
+    _, body = get_json(base + "/api/trials/replay1")
+    video = body["video"]
+    assert [round(f["t"] - T0, 3) for f in video] == [0.5 * k for k in range(17)]
+    assert [f["substep"] for f in video] == [0] * 3 + [1] * 6 + [2] * 8
+    for k in (0, 16):
+        with NO_PROXY.open(base + video[k]["url"], timeout=10) as response:
+            headers, data = response.headers, response.read()
+        assert headers["Content-Type"] == "image/jpeg" and "max-age" in headers["Cache-Control"]
+        frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        assert frame.shape == (360, 480, 3)  # 640x480 downscaled
+        expected = video_colour(k)[::-1]  # BGR
+        assert np.abs(frame[180, 240].astype(int) - expected).max() <= 6, (k, frame[180, 240])
+    _, later = get_json(base + f"/api/trials/replay1?since={T0 + 7.0}")  # a poll: the newer frames
+    assert [round(f["t"] - T0, 3) for f in later["video"]] == [2.5 + 0.5 * k for k in range(12)]
 
 
 def test_bad_requests_get_json_errors_and_the_server_keeps_serving(base: str, trial_store: Path) -> None:

@@ -13,7 +13,7 @@ from maestro_agent.loop import OUTCOMES
 from maestro_agent.traces.recorder import TraceRecorder
 from maestro_agent.traces.store import TraceStore
 from test.web.cdp import Browser
-from test.web.conftest import T0
+from test.web.conftest import T0, video_colour
 
 
 def scrub(browser: Browser, seconds: float) -> None:
@@ -81,7 +81,10 @@ def test_scrubbing_moves_the_code_line_images_and_subtasks(
 ) -> None:
     browser.goto(base + "/trial?id=replay1")
     browser.wait_for("document.body.dataset.drawn")
-    assert state(browser).get("camera") is None  # at the start no image has been taken yet
+    opening = state(browser)  # the replay opens on the first plan, not on an empty page
+    assert opening["clock"].startswith("1.0 s") and opening["camera"] == "1"
+    assert browser.evaluate("document.querySelectorAll('#subtasks li').length") == 3
+    assert "The ball lies left of the bowl" in browser.text("#reasoning")
     scrub(browser, 2.3)
     s = state(browser)
     assert (s["substep"], s["line"], s["camera"]) == ("1", "3", "1")
@@ -123,6 +126,91 @@ def test_scrubbing_moves_the_code_line_images_and_subtasks(
         )
         assert s.get("camera") == (str(image) if image else None)
     assert browser.errors == []
+
+
+VIDEO_JS = """(() => {
+  const img = document.getElementById('video-img');
+  let colour = null;
+  if (img.complete && img.naturalWidth && !img.hidden) {
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const g = canvas.getContext('2d');
+    g.drawImage(img, 0, 0);
+    colour = [...g.getImageData(canvas.width / 2, canvas.height / 2, 1, 1).data.slice(0, 3)];
+  }
+  return {id: img.dataset.frameId, src: img.getAttribute('src'), width: img.naturalWidth, colour,
+    label: document.getElementById('video-label').textContent,
+    cursor: document.getElementById('video-cursor').value, slider: document.getElementById('slider').value,
+    line: document.getElementById('code').dataset.line,
+    substep: document.getElementById('code').dataset.substep};
+})()"""
+
+
+def expected_frame(root: Path, trial: str, t: float) -> tuple[str, str, int]:
+    """(id, path, index k) of the video frame shown at time t: the last one taken at or before it."""
+    db = sqlite3.connect(root / "traces.db")
+    frame_id, path, at = db.execute(
+        "SELECT id, path, t FROM video_frames WHERE trial_id = ? AND t <= ? ORDER BY t DESC, id DESC",
+        (trial, t),
+    ).fetchone()
+    db.close()
+    return str(frame_id), path, round((at - T0) / 0.5)
+
+
+def video_at(browser: Browser, root: Path) -> tuple[dict, int]:
+    """The video panel once its frame has loaded, and the index of the frame the store has for that time."""
+    t = T0 + int(browser.evaluate("document.getElementById('slider').value")) / 1000
+    frame_id, path, index = expected_frame(root, "replay1", t)
+    image = "document.getElementById('video-img')"
+    browser.wait_for(
+        f"{image}.dataset.frameId === '{frame_id}' && !{image}.hidden && {image}.complete"
+        f" && {image}.naturalWidth > 0"
+    )
+    video = browser.evaluate(VIDEO_JS)
+    assert video["src"] == "/images/" + path and video["cursor"] == video["slider"], video
+    return video, index
+
+
+def same_colour(seen: list[int], index: int) -> bool:
+    return max(abs(a - b) for a, b in zip(seen, video_colour(index), strict=True)) <= 6  # JPEG
+
+
+def test_the_video_shows_the_frame_of_the_selected_code_line_and_time(
+    browser: Browser, base: str, trial_store: Path, artifacts_dir: Path
+) -> None:
+    browser.goto(base + "/trial?id=replay1")
+    browser.wait_for("document.body.dataset.drawn")
+    video, index = video_at(browser, trial_store)  # opens on the plan (1.0 s): the frame of 1.0 s
+    assert index == 2 and same_colour(video["colour"], 2) and video["width"] == 480  # downscaled 640 -> 480
+    assert video["label"] == "frame 3/17 · planning · 1.0 s"
+
+    scrub(browser, 2.3)  # substep 1's code; its line 2 ran at 1.6 s: the frame taken at 1.5 s
+    browser.evaluate("document.querySelector('#code .line[data-line=\"2\"]').click()")
+    video, index = video_at(browser, trial_store)
+    assert (video["slider"], video["substep"], video["line"], index) == ("1600", "1", "2", 3)
+    assert same_colour(video["colour"], 3) and video["label"] == "frame 4/17 · substep 1 · 1.5 s"
+    browser.screenshot(artifacts_dir / "dashboard_replay_video.png")
+
+    scrub(browser, 5.5)  # substep 2's code; its line 4 ran at 7.1 s
+    browser.evaluate("document.querySelector('#code .line[data-line=\"4\"]').click()")
+    video, index = video_at(browser, trial_store)
+    assert (video["slider"], video["substep"], video["line"], index) == ("7100", "2", "4", 14)
+    assert same_colour(video["colour"], 14)
+
+    # The cursor under the video is the timeline's: moving it moves every panel.
+    browser.evaluate(
+        "(() => { const c = document.getElementById('video-cursor');"
+        " c.value = 3300; c.dispatchEvent(new Event('input', {bubbles: true})); })()"
+    )
+    video, index = video_at(browser, trial_store)
+    assert (video["slider"], video["substep"], video["line"], index) == ("3300", "1", "3", 6)
+    assert same_colour(video["colour"], 6) and state(browser)["camera"] == "3"
+    for seconds in (0.0, 4.49, 4.5, 8.1):  # and the timeline moves the video
+        scrub(browser, seconds)
+        video, index = video_at(browser, trial_store)
+        assert same_colour(video["colour"], index), (seconds, video)
+    assert index == 16 and browser.errors == []
 
 
 def test_markers_seek_and_playback_runs_to_the_end(browser: Browser, base: str) -> None:

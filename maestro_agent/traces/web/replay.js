@@ -5,8 +5,8 @@ const trialId = new URLSearchParams(location.search).get("id") || "";
 const $ = (id) => document.getElementById(id);
 const S = {
   trial: null, t0: 0, tEnd: 0, now: 0, lastT: 0,
-  events: [], calls: [], images: [],
-  seen: { events: new Set(), calls: new Set(), images: new Set() },
+  events: [], calls: [], images: [], video: [],
+  seen: { events: new Set(), calls: new Set(), images: new Set(), video: new Set() },
   d: null, playing: false, speed: 1, follow: false, frame: 0, shown: {},
 };
 const TOOL_ROWS = 150; // tool calls drawn at once (the latest ones)
@@ -119,7 +119,9 @@ function noteEntry(e) {
     return el("div", { class: `note replan ${x.decision}` }, el("b", {}, `${x.decision || "replan"} · ${at}`),
       el("p", {}, `${x.reason || ""}${plan}`));
   }
-  return el("div", { class: "note reflection" }, el("b", {}, `reflection · ${at}`), el("p", {}, x.text || ""));
+  const frames = Array.isArray(x.keyframes) && x.keyframes.length ? `keyframes: ${x.keyframes.join("; ")}` : "";
+  return el("div", { class: "note reflection" }, el("b", {}, `reflection · ${at}`), el("p", {}, x.text || ""),
+    frames ? el("p", { class: "muted" }, frames) : null);
 }
 
 function drawReasoning(T) {
@@ -141,7 +143,8 @@ function drawCode(T) {
     S.shown.line = undefined;
     const lines = code ? String(code.data.code || "").split("\n") : [];
     box.replaceChildren(...lines.map((text, i) =>
-      el("div", { class: "line", dataset: { line: i + 1 } }, el("span", { class: "ln" }, i + 1), text || " ")));
+      el("div", { class: "line", dataset: { line: i + 1 }, title: "show when this line ran",
+        onclick: () => seekLine(code, i + 1) }, el("span", { class: "ln" }, i + 1), text || " ")));
     if (!code) box.append(el("p", { class: "muted" }, "no code yet"));
     box.dataset.substep = code ? code.substep : "";
   }
@@ -157,6 +160,14 @@ function drawCode(T) {
     box.scrollTop = Math.max(0, row.offsetTop - box.clientHeight / 2);
   }
   $("code-head").textContent = code ? `substep ${code.substep}${line ? `, line ${line}` : ""}` : "";
+}
+
+// Seek to the first time `line` of this code ran (in its substep, before the next code).
+function seekLine(code, line) {
+  const next = S.d.codes.find((c) => c.t > code.t);
+  const ran = S.d.lines.find((e) => e.t >= code.t && (!next || e.t < next.t) && e.substep === code.substep &&
+    e.line === line);
+  if (ran) seek(ran.t);
 }
 
 function toolRow(c) {
@@ -190,7 +201,7 @@ function drawTools(T) {
   }
 }
 
-function setImage(prefix, image) {
+function setImage(prefix, image, onMissing) {
   const key = image ? image.id : null;
   if (S.shown[prefix] === key) return;
   S.shown[prefix] = key;
@@ -209,6 +220,7 @@ function setImage(prefix, image) {
   };
   img.onerror = () => {
     if (S.shown[prefix] !== key) return;
+    if (onMissing) return onMissing(image);
     img.hidden = true;
     missing.hidden = false;
     missing.textContent = `image missing: ${image.path} (the file was deleted or never written)`;
@@ -216,6 +228,23 @@ function setImage(prefix, image) {
   img.dataset.imageId = image.id;
   img.dataset.label = image.label;
   img.src = image.url;
+}
+
+// The video frame at T (the last one taken at or before it); the cursor under it is the timeline's.
+function drawVideo(T) {
+  const k = lastAtOrBefore(S.video, T);
+  const frame = k >= 0 ? S.video[k] : null;
+  const step = frame && (frame.substep ? `substep ${frame.substep}` : "planning");
+  const shown = frame && { ...frame, label: `frame ${k + 1}/${S.video.length} · ${step}` };
+  setImage("video", shown, (gone) => {
+    // thinned out while the trial ran (a long trial keeps every other frame): show its neighbour
+    S.video = S.video.filter((f) => f.id !== gone.id);
+    S.shown.video = undefined;
+    drawVideo(S.now);
+  });
+  $("video-img").dataset.frameId = frame ? frame.id : "";
+  $("video-none").textContent = S.video.length ? "no video frame yet" : "no video recorded";
+  $("video-cursor").value = $("slider").value;
 }
 
 function render() {
@@ -230,6 +259,7 @@ function render() {
   const last = lastAtOrBefore(S.images, T);
   setImage("perception", last >= 0 ? S.images[last] : null);
   $("slider").value = Math.round((T - S.t0) * 1000);
+  drawVideo(T);
   $("clock").textContent = `${(T - S.t0).toFixed(1)} s / ${(S.tEnd - S.t0).toFixed(1)} s`;
 }
 
@@ -272,12 +302,13 @@ function ingest(body) {
   const added =
     merge(S.events, body.events, S.seen.events) +
     merge(S.calls, body.tool_calls, S.seen.calls) +
-    merge(S.images, body.images, S.seen.images);
-  const last = [S.events, S.calls, S.images].map((l) => (l.length ? l[l.length - 1].t : 0));
+    merge(S.images, body.images, S.seen.images) +
+    merge(S.video, body.video || [], S.seen.video);
+  const last = [S.events, S.calls, S.images, S.video].map((l) => (l.length ? l[l.length - 1].t : 0));
   S.lastT = Math.max(S.lastT, ...last);
   S.t0 = S.trial.started;
   S.tEnd = Math.max(S.t0, S.trial.ended ?? S.lastT, S.lastT);
-  $("slider").max = Math.round((S.tEnd - S.t0) * 1000);
+  $("slider").max = $("video-cursor").max = Math.round((S.tEnd - S.t0) * 1000);
   describe(S.trial);
   return added;
 }
@@ -312,17 +343,21 @@ async function start() {
   }
   ingest(body);
   derive();
-  S.now = S.trial.ended === null ? S.tEnd : S.t0;
+  // A finished trial opens on its first plan (else its first code), a running one at its latest row.
+  const opening = S.events.find((e) => e.kind === "plan") || S.d.codes[0];
+  S.now = S.trial.ended === null ? S.tEnd : opening ? opening.t : S.t0;
   S.follow = S.trial.ended === null;
   render();
   markReady("drawn");
   if (S.trial.ended === null) setTimeout(poll, 1000);
 }
 
-$("slider").addEventListener("input", (ev) => {
-  const at = Number(ev.target.value);
-  seek(at >= Number(ev.target.max) ? S.tEnd : S.t0 + at / 1000); // the end snaps to the last row
-});
+for (const id of ["slider", "video-cursor"]) {
+  $(id).addEventListener("input", (ev) => {
+    const at = Number(ev.target.value);
+    seek(at >= Number(ev.target.max) ? S.tEnd : S.t0 + at / 1000); // the end snaps to the last row
+  });
+}
 $("play").addEventListener("click", () => setPlaying(!S.playing));
 $("speed").addEventListener("change", (ev) => (S.speed = Number(ev.target.value)));
 document.addEventListener("keydown", (ev) => {

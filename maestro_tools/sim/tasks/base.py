@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from maestro_tools.perception.colours import recoloured
 from maestro_tools.sim.scene import SceneBuilder
 
 if TYPE_CHECKING:
     from maestro_tools.sim.world import SimWorld
 
 PERTURBATIONS = ("none", "visual", "pose", "new_object", "language")
+SHADE = 0.72  # rendered / material colour of a lit object in the cell's scene camera (measured)
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,9 @@ class Variation:
     """Seeded randomness of one reset along one perturbation axis (the STAR-Gen axes).
 
     ``none`` still jitters poses by a centimetre so that seeds differ; ``pose`` moves and turns
-    objects by up to ``large`` metres; ``visual`` changes colours and sizes; ``new_object`` lets
-    the task swap its manipulated object; ``language`` picks a paraphrase with another verb.
+    objects by up to ``large`` metres; ``visual`` changes colours and sizes (and the colour words of
+    labels: ``name``); ``new_object`` lets the task swap its manipulated object; ``language`` picks a
+    paraphrase with another verb.
     """
 
     def __init__(self, task: str, seed: int, axis: str) -> None:
@@ -54,6 +57,14 @@ class Variation:
         hue = (hue + self.rng.uniform(0.15, 0.85)) % 1.0
         red, green, blue = colorsys.hls_to_rgb(hue, lightness, min(1.0, saturation + 0.1))
         return [red, green, blue, rgba[3]]
+
+    def name(self, label: str, rgba: Sequence[float]) -> str:
+        """The label for an object drawn in ``rgba``: under ``visual`` a colour word in it names the colour
+        the object now has ("red block" drawn purple is the "purple block"), so that labels, and the
+        sim-truth detector that reports them, describe what the cameras see."""
+        if self.axis != "visual":
+            return label
+        return recoloured(label, [255.0 * SHADE * c for c in rgba[:3]])
 
     def scale(self, low: float = 0.85, high: float = 1.15) -> float:
         return float(self.rng.uniform(low, high)) if self.axis == "visual" else 1.0

@@ -59,9 +59,12 @@ class CleanTable(Task):
                 for k, v in items.items()
             }
         spots = [SPOTS[i] for i in variation.rng.permutation(len(SPOTS))]
+        labels = []
         for (label, (shape, half, rgba, mass)), spot in zip(items.items(), spots, strict=True):
             x, y = variation.xy(spot, large=0.04)
             rgba = variation.color(rgba)
+            label = variation.name(label, rgba)  # a recoloured "red block" is named by its new colour
+            labels.append(label)
             if shape == "box":
                 scene.box(label, [x, y, half + 0.001], [half] * 3, rgba, mass, variation.yaw())
             elif shape == "cylinder":
@@ -71,7 +74,7 @@ class CleanTable(Task):
             self.sizes[label] = half
         bx, by = variation.xy([0.55, -0.2], large=0.03)
         scene.bowl(BOWL, [bx, by, 0.001], BOWL_RADIUS, BOWL_HEIGHT, variation.color((0.85, 0.85, 0.8, 1.0)))
-        return [*items, BOWL]
+        return [*labels, BOWL]
 
     def by_size(self) -> list[str]:
         return sorted(self.sizes, key=self.sizes.get, reverse=True)

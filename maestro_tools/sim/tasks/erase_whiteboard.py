@@ -101,6 +101,7 @@ class EraseWhiteboard(Task):
             contype=0,
             conaffinity=0,
         )
+        board.add_site(name="whiteboard/writing", pos=[0, 0, BOARD_HALF[2]], size=[0.005, 0, 0], group=4)
         self.cell_size = (2 * ink[0] / CELLS[0], 2 * ink[1] / CELLS[1])
         self.cell_centres = []
         for row in range(CELLS[0]):

@@ -64,12 +64,23 @@ class FoldTowel(Task):
                 n=self.count, spacing=spacing, rgba=" ".join(f"{c:.3f}" for c in rgba), mass=0.06
             )
         )
+        self._name_corners(cloth)
         x, y = variation.xy([0.5, 0.0], large=0.05)
         frame = scene.spec.worldbody.add_frame(pos=[x, y, 0.004], quat=quat_z(variation.yaw(0.0, large=0.5)))
         frame.attach_body(cloth.worldbody, f"{self.item}/", "")
         scene.flex_labels[f"{self.item}/cloth"] = self.item
         scene.body_names[self.item] = f"{self.item}/world"
         return [self.item]
+
+    def _name_corners(self, cloth: mujoco.MjSpec) -> None:
+        """A site on each corner vertex, named as seen from the robot ("front_left_corner": front = nearer
+        the robot, left = +y) before the towel is turned (by at most 0.5 rad)."""
+        n = self.count
+        for corner in (0, n - 1, n * (n - 1), n * n - 1):
+            body = cloth.body(f"cloth_{corner}")
+            x, y = body.pos[0], body.pos[1]
+            name = f"{'front' if x < 0 else 'back'}_{'left' if y > 0 else 'right'}_corner"
+            body.add_site(name=name, size=[0.005, 0, 0], group=4)
 
     def vertices(self, world: SimWorld) -> np.ndarray:
         flex = mujoco.mj_name2id(world.model, mujoco.mjtObj.mjOBJ_FLEX, f"{self.item}/cloth")

@@ -90,7 +90,9 @@ class HangMug(Task):
             rgba=colour,
             mass=0.006,
         )
+        # Named parts (ground-truth keypoints for the sim keypointer): the handle's hole, the rim opposite it.
         mug.add_site(name="mug/handle", pos=[radius + 0.02, 0, height / 2], size=[0.005, 0, 0], group=4)
+        mug.add_site(name="mug/rim", pos=[-radius, 0, height], size=[0.005, 0, 0], group=4)
 
         sx, sy = variation.xy([0.62, -0.12], large=0.04)
         stand = scene.fixed_body(STAND, [sx, sy, 0.0], variation.yaw(0.0, large=0.3))
@@ -120,6 +122,8 @@ class HangMug(Task):
             rgba=wood,
         )
         stand.add_site(name="stand/peg_middle", pos=middle.tolist(), size=[0.005, 0, 0], group=4)
+        tip = root + direction * PEG_LENGTH
+        stand.add_site(name="stand/peg_tip", pos=tip.tolist(), size=[0.005, 0, 0], group=4)
         return [self.item, STAND]
 
     def check(self, world: SimWorld) -> dict[str, bool]:

@@ -72,6 +72,8 @@ class OpenCabinet(Task):
             size=[0.012, 0.05, 0.008],
             rgba=[0.3, 0.3, 0.3, 1],
         )  # the upper door's grey handle
+        upper = [-DEPTH / 2 - 0.025, 0.0, HEIGHT * 0.62]
+        cabinet.add_site(name="upper door/handle", pos=upper, size=[0.005, 0, 0], group=4)
         # Lower door: hinged on the left edge (seen from the robot), swinging towards the robot.
         hinge_y = WIDTH / 2
         door = cabinet.add_body(name="lower_door", pos=[-DEPTH / 2 - WALL / 2, hinge_y, 0.0])
@@ -96,6 +98,7 @@ class OpenCabinet(Task):
         if variation.axis == "new_object":
             self.part = "knob"
         handle = door.add_body(name=slug(self.handle), pos=[-0.035, -WIDTH + 0.04, HEIGHT / 4])
+        handle.add_site(name=f"lower door/{self.part}", size=[0.005, 0, 0], group=4)
         if self.part == "knob":
             scene.geom(
                 handle,

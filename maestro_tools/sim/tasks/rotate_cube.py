@@ -70,6 +70,11 @@ class RotateCube(Task):
                 conaffinity=0,
                 mass=0.0001,
             )
+            if k < 2:  # named parts: the centres of the two purple faces
+                centre = (normal * (half + 0.0016)).tolist()
+                body.add_site(
+                    name=f"{self.item}/purple_face_{k + 1}", pos=centre, size=[0.005, 0, 0], group=4
+                )
         return [self.item]
 
     def purple_up(self, world: SimWorld) -> float:

@@ -1,0 +1,210 @@
+"""The robot tool's checks without ROS: settled gripper widths, moves that end short, the drop watch.
+
+``RobotDouble`` stands in for the proxy's RosClient (joint states, tcp_pose and action results the test
+scripts); the same checks run against the simulator in test/sim/test_grasp_tools.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from control_msgs.action import GripperCommand
+
+from maestro_agent.proxy.harness import Harness
+from maestro_agent.proxy.robot import SETTLE_S, Robot
+from maestro_msgs.action import MoveArm
+from maestro_tools.common.conversions import matrix_to_pose
+from maestro_tools.common.errors import GraspFailedError, ObjectDroppedError, StalledError
+from maestro_tools.robots import get_robot
+
+FRANKA = get_robot("franka")
+GRIPPER = FRANKA.gripper
+
+
+def down(x: float, y: float, z: float) -> np.ndarray:
+    pose = np.eye(4)
+    pose[:3, :3], pose[:3, 3] = np.diag([1.0, -1.0, -1.0]), [x, y, z]
+    return pose
+
+
+class RobotDouble:
+    """Joint states and tcp_pose as the test sets them; each action goal is answered by ``respond``."""
+
+    def __init__(self) -> None:
+        self.arm = np.array(FRANKA.arm.home)
+        self.width = 0.08  # what joint states show
+        self.tcp = down(0.4, 0.0, 0.3)
+        self.respond: Callable[[object, object, Callable | None], object] | None = None
+
+    def joints(self) -> dict[str, float]:
+        fingers = dict.fromkeys(GRIPPER.finger_joints, self.width / 2)
+        return {**dict(zip(FRANKA.arm.joints, self.arm, strict=True)), **fingers}
+
+    def tcp_pose(self) -> np.ndarray:
+        return self.tcp.copy()
+
+    def act(
+        self, client: object, goal: object, timeout: float, on_feedback: Callable | None = None
+    ) -> object:
+        assert self.respond is not None, "the test did not script this goal"
+        return self.respond(client, goal, on_feedback)
+
+
+def robot_with(double: RobotDouble, harness: bool = True) -> Robot:
+    robot = Robot(None, Harness(FRANKA, enabled=harness))
+    robot._ros, robot._move_arm, robot._gripper_action = double, "move_arm", "gripper"
+    return robot
+
+
+def gripper_result(width: float) -> GripperCommand.Result:
+    return GripperCommand.Result(position=width / 2)
+
+
+def arrived(double: RobotDouble, pose: np.ndarray, joints: np.ndarray | None = None) -> MoveArm.Result:
+    """A successful MoveArm result ending at ``pose`` (the double's tcp_pose is left as the test set it)."""
+    final = double.arm if joints is None else joints
+    return MoveArm.Result(success=True, final_pose=matrix_to_pose(pose), final_joint_positions=final.tolist())
+
+
+def grasp_a_block(double: RobotDouble, robot: Robot, width: float = 0.05) -> None:
+    double.width = width
+    double.respond = lambda client, goal, feedback: gripper_result(width)
+    assert robot.grasp(expected_width=width).holding
+
+
+def test_gripper_calls_return_once_joint_states_show_the_fingers_stopped() -> None:
+    double = RobotDouble()
+    robot = robot_with(double)
+    answered: list[float] = []
+
+    def close(client, goal, feedback):  # the driver answers before its joint states catch up
+        answered.append(time.monotonic())
+        return gripper_result(0.0)
+
+    double.respond = close
+    original = double.joints
+
+    def lagging() -> dict[str, float]:
+        if answered and time.monotonic() - answered[0] > 0.2:
+            double.width = 0.0
+        return original()
+
+    double.joints = lagging
+    state = robot.close_gripper()
+    assert state.width == 0.0 and not state.holding
+    assert time.monotonic() - answered[0] >= 0.2 and robot.get_state().gripper.width == 0.0
+    double.width = 0.08
+    double.respond = lambda client, goal, feedback: gripper_result(0.08)
+    opened = robot.open_gripper()
+    assert opened.width == pytest.approx(0.08) and not opened.holding
+
+
+def test_joint_states_that_never_agree_leave_the_width_the_action_reported() -> None:
+    double = RobotDouble()
+    robot = robot_with(double)
+    double.respond = lambda client, goal, feedback: gripper_result(0.03)
+    started = time.monotonic()
+    assert robot.close_gripper().width == pytest.approx(0.03)
+    assert SETTLE_S <= time.monotonic() - started < 3 * SETTLE_S
+
+
+def test_a_close_on_nothing_holds_nothing() -> None:
+    double = RobotDouble()
+    robot = robot_with(double)
+    double.width = 0.0
+    double.respond = lambda client, goal, feedback: gripper_result(0.0)
+    with pytest.raises(GraspFailedError, match="closed on nothing"):
+        robot.grasp()
+    assert not robot.close_gripper().holding and robot._held is None
+
+
+def test_a_move_that_comes_to_rest_short_of_its_target_raises_with_the_distance() -> None:
+    double = RobotDouble()
+    robot = robot_with(double)
+    short = down(0.4, 0.0, 0.21)  # 1 cm above the target
+    double.tcp = short
+    double.respond = lambda client, goal, feedback: arrived(double, short)
+    with pytest.raises(StalledError, match=r"ended 1\.0 cm from its target \[0\.4, 0\.0, 0\.2\]"):
+        robot.move_gripper_to([0.4, 0.0, 0.2])
+
+
+def test_a_result_taken_while_the_arm_still_converged_is_judged_where_it_rests() -> None:
+    double = RobotDouble()
+    robot = robot_with(double)
+    double.tcp = down(0.4, 0.0, 0.2)  # tcp_pose: the arm got there after the result was taken
+    double.respond = lambda client, goal, feedback: arrived(double, down(0.4, 0.0, 0.21))
+    state = robot.move_gripper_to([0.4, 0.0, 0.2])
+    assert np.allclose(state.position, [0.4, 0.0, 0.2])
+
+
+def test_the_result_carries_the_reached_pose() -> None:
+    double = RobotDouble()
+    robot = robot_with(double)
+    reached = down(0.4, 0.0, 0.203)  # within the tolerance; tcp_pose still shows the start
+    double.respond = lambda client, goal, feedback: arrived(double, reached, double.arm + 0.001)
+    state = robot.move_gripper_to([0.4, 0.0, 0.2])
+    assert np.allclose(state.position, [0.4, 0.0, 0.203]) and np.allclose(
+        state.joint_positions, double.arm + 0.001
+    )
+
+
+def test_a_joint_goal_the_arm_stops_short_of_raises_naming_the_joint() -> None:
+    double = RobotDouble()
+    robot = robot_with(double)
+    goal = np.array(FRANKA.arm.home)
+    double.arm = goal + [0, 0, 0, 0.05, 0, 0, 0]
+    double.respond = lambda client, sent, feedback: arrived(double, double.tcp)
+    with pytest.raises(StalledError, match=r"panda_joint4 is 0\.050 rad from it"):
+        robot.move_home()
+
+
+def moving(double: RobotDouble, width_midway: float) -> Callable:
+    """A motion whose feedback sees the opening change to ``width_midway`` halfway."""
+
+    def respond(client, goal, on_feedback):
+        target = goal.waypoints[-1].pose
+        for k in range(4):
+            if k == 2:
+                double.width = width_midway
+            if on_feedback is not None:
+                on_feedback(MoveArm.Feedback(state=MoveArm.Feedback.MOVING))
+        double.tcp[:3, 3] = [target.position.x, target.position.y, target.position.z]
+        return arrived(double, double.tcp)
+
+    return respond
+
+
+@pytest.mark.parametrize(("width", "reason"), [(0.0, "it fell out"), (0.08, "the gripper opened to 80.0 mm")])
+def test_an_object_lost_during_a_move_raises_object_dropped(width: float, reason: str) -> None:
+    double = RobotDouble()
+    robot = robot_with(double)
+    grasp_a_block(double, robot)
+    double.respond = moving(double, width)
+    with pytest.raises(ObjectDroppedError, match=reason) as error:
+        robot.move_gripper_by([0.0, 0.0, 0.1])
+    assert "the object grasped at [0.4, 0.0, 0.3] was lost during the move" in str(error.value)
+    assert isinstance(error.value, GraspFailedError)  # a retry of a missed grasp catches it too
+    assert robot._held is None
+    double.respond = moving(double, width)
+    robot.move_gripper_by([0.0, 0.0, -0.1])  # nothing held any more: nothing to lose
+
+
+def test_the_drop_watch_is_the_harness_and_an_open_gripper_ends_it() -> None:
+    double = RobotDouble()
+    baseline = robot_with(double, harness=False)
+    double.width = 0.05
+    double.respond = lambda client, goal, feedback: gripper_result(0.05)
+    assert baseline.grasp().holding
+    double.respond = moving(double, 0.0)
+    assert baseline.move_gripper_by([0.0, 0.0, 0.1]).gripper.width == 0.0  # no watch without the harness
+
+    robot = robot_with(double)
+    grasp_a_block(double, robot)
+    double.respond = lambda client, goal, feedback: gripper_result(0.08)
+    double.width = 0.08
+    robot.open_gripper()  # released on purpose
+    double.respond = moving(double, 0.0)
+    robot.move_gripper_by([0.0, 0.0, 0.1])
