@@ -48,6 +48,7 @@ class Plan:
     prefix: tuple[str, ...]  # prepended to the worker's command line
     drop_to_uid: int | None  # the worker switches to this uid after its imports (started as root)
     seccomp: bool
+    tmp_entries: tuple[str, ...] = ()  # in the private /tmp: only the parents of bound paths under /tmp
 
     def confinement(self) -> dict[str, Any]:
         """What the worker is told to apply to itself (the init message's ``confine``)."""
@@ -100,7 +101,9 @@ def bwrap_prefix(bwrap: str, as_root: bool, read_only: Iterable[str]) -> tuple[s
     else:
         args += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
     args += _system_binds()
-    made: set[str] = set()
+    # The private /tmp first: a checkout under /tmp (a CI clone) is then bound inside it, not hidden by it.
+    args += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
+    made: set[str] = {"/tmp"}
     for path in read_only:
         if path.startswith("/usr/"):
             continue
@@ -110,8 +113,7 @@ def bwrap_prefix(bwrap: str, as_root: bool, read_only: Iterable[str]) -> tuple[s
             args += ["--perms", "0755", "--dir", parent]
         made.update(parents)
         args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(TMP_BYTES)]
-    args += ["--tmpfs", "/tmp", "--chdir", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp"]
     return (*args, "--")
 
 
@@ -149,12 +151,15 @@ def plan(extra_read_only: Iterable[str] = ()) -> Plan:
             f"no seccomp filter for the {seccomp.machine()} architecture "
             f"(have: {', '.join(seccomp.SYSCALLS)})"
         )
-    prefix = bwrap_prefix(bwrap, as_root, _read_only_roots(extra_read_only))
-    return Plan(isolated=True, prefix=prefix, drop_to_uid=NOBODY if as_root else None, seccomp=True)
+    roots = _read_only_roots(extra_read_only)
+    prefix = bwrap_prefix(bwrap, as_root, roots)
+    in_tmp = tuple(sorted({p.split("/")[2] for p in roots if p.startswith("/tmp/")}))
+    return Plan(True, prefix, NOBODY if as_root else None, True, in_tmp)
 
 
-def check_report(report: Any) -> list[str]:
-    """Layers missing from an isolated child's self-report (empty when all are in place)."""
+def check_report(report: Any, tmp_entries: Iterable[str] = ()) -> list[str]:
+    """Layers missing from an isolated child's self-report (empty when all are in place);
+    ``tmp_entries``: what the private /tmp holds besides nothing (parents of bound paths)."""
     if not isinstance(report, dict):
         return ["the child sent no isolation report"]
     problems = []
@@ -173,7 +178,7 @@ def check_report(report: Any) -> list[str]:
     pids, pid = report.get("pids"), report.get("pid")
     if not isinstance(pids, list) or len(pids) > 3 or not isinstance(pid, int) or pid > 3:
         problems.append(f"sees processes {report.get('pids')!r} (expected only its own namespace)")
-    if report.get("tmp") != []:
+    if report.get("tmp") != sorted(tmp_entries):
         problems.append(f"/tmp is not a private empty directory: {report.get('tmp')!r}")
     if not report.get("rlimits_set"):
         problems.append("rlimits were not set")

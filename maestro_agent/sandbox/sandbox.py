@@ -143,7 +143,7 @@ class Sandbox:
             child.kill()
             raise SandboxError(f"could not start the sandbox: {detail}")
         report = header.get("report")
-        problems = isolation.check_report(report) if plan.isolated else []
+        problems = isolation.check_report(report, plan.tmp_entries) if plan.isolated else []
         if problems:
             child.kill()
             raise SandboxError(f"the sandbox process is not isolated as required: {'; '.join(problems)}")
