@@ -6,9 +6,11 @@ from functools import cache
 
 import numpy as np
 
+from maestro_tools.perception.objects import CameraFrame
 from maestro_tools.robots import get_robot
 from maestro_tools.robots.model import RobotModel
 from maestro_tools.sim.scene import CELL_SURFACES
+from maestro_tools.sim.world import SimWorld
 
 FRANKA = get_robot("franka")
 HOME = np.array(FRANKA.arm.home)
@@ -20,3 +22,19 @@ ANTIPODAL = {"max_width": GRIPPER.max_width, "pad_clearance": GRIPPER.pad_cleara
 @cache
 def franka_model() -> RobotModel:
     return RobotModel(FRANKA, CELL_SURFACES)
+
+
+def frame(world: SimWorld, camera: str) -> CameraFrame:
+    """A rendered frame of ``camera`` with the sim's ground-truth segmentation, as perception takes it."""
+    cameras = world.render_cameras()
+    rendered = cameras.frame(world.data, camera)
+    return CameraFrame(
+        camera,
+        rendered.rgb,
+        rendered.depth,
+        world.segmentation(camera),
+        dict(enumerate(world.instance_labels)),
+        cameras.intrinsics(camera),
+        cameras.pose(world.data, camera),
+        rendered.time,
+    )

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from maestro_tools.perception.colours import COLOURS, colour_name, recoloured
-from maestro_tools.perception.objects import CameraFrame, box_pose, detect_objects
+from maestro_tools.perception.objects import box_pose, detect_objects
 from maestro_tools.sim.tasks import Variation
 from maestro_tools.sim.tasks.clean_table import ITEMS
 from maestro_tools.sim.world import SimWorld
+from test.sim.franka_cell import frame
 
 
 @pytest.fixture(scope="module")
@@ -20,21 +21,6 @@ def world() -> Iterator[SimWorld]:
     sim = SimWorld("clean_table", 0, width=640, height=480)
     yield sim
     sim.close()
-
-
-def frame(world: SimWorld, camera: str) -> CameraFrame:
-    cameras = world.render_cameras()
-    rendered = cameras.frame(world.data, camera)
-    return CameraFrame(
-        camera,
-        rendered.rgb,
-        rendered.depth,
-        world.segmentation(camera),
-        dict(enumerate(world.instance_labels)),
-        cameras.intrinsics(camera),
-        cameras.pose(world.data, camera),
-        rendered.time,
-    )
 
 
 def yaw(pose: np.ndarray) -> float:

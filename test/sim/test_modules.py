@@ -10,7 +10,7 @@ from maestro_tools.grasping.top_down import top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics, time_path
 from maestro_tools.perception.objects import CameraFrame, detect_objects, match_label
 from maestro_tools.sim.world import SimWorld
-from test.sim.franka_cell import ANTIPODAL, HOME, TOP_DOWN, franka_model
+from test.sim.franka_cell import ANTIPODAL, HOME, TOP_DOWN, frame, franka_model
 
 
 @pytest.fixture(scope="module")
@@ -23,21 +23,6 @@ def world() -> SimWorld:
 @pytest.fixture(scope="module")
 def kinematics() -> ArmKinematics:
     return ArmKinematics(franka_model())
-
-
-def frame(world: SimWorld, camera: str) -> CameraFrame:
-    cameras = world.render_cameras()
-    rendered = cameras.frame(world.data, camera)
-    return CameraFrame(
-        camera,
-        rendered.rgb,
-        rendered.depth,
-        world.segmentation(camera),
-        dict(enumerate(world.instance_labels)),
-        cameras.intrinsics(camera),
-        cameras.pose(world.data, camera),
-        rendered.time,
-    )
 
 
 def test_detections_locate_every_object_from_the_scene_camera(world: SimWorld) -> None:
