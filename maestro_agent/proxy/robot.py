@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from control_msgs.action import GripperCommand
@@ -12,89 +11,39 @@ from control_msgs.msg import GripperCommand as GripperGoal
 from geometry_msgs.msg import PoseStamped
 from transforms3d.euler import euler2mat, mat2euler
 
+from maestro_agent.proxy.arm_checks import (
+    REACH_TOLERANCE,
+    SETTLE_S,
+    FailureFeedback,
+    Held,
+    lost_hold,
+    settle,
+    short_message,
+    shortfall,
+)
 from maestro_agent.proxy.harness import Harness, show, tool
 from maestro_agent.proxy.registry import register_tool
 from maestro_agent.proxy.ros_client import RosClient, raise_for
 from maestro_agent.proxy.types import GripperState, RobotState
-from maestro_agent.sandbox import channel
 from maestro_msgs.action import MoveArm
 from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
 from maestro_tools.common.errors import (
-    CollisionError,
     GraspFailedError,
     InvalidArgumentError,
-    ObjectDroppedError,
     StalledError,
     UnavailableError,
     UnreachableError,
 )
-from maestro_tools.robots.gripper import command_position, dropped, holding, judge_grasp, opening
+from maestro_tools.robots.gripper import command_position, holding, judge_grasp, opening
+
+__all__ = ["REACH_TOLERANCE", "SETTLE_S", "Robot"]
 
 PATHS = {
     "auto": MoveArm.Goal.PATH_AUTO,
     "line": MoveArm.Goal.PATH_CARTESIAN,
     "planned": MoveArm.Goal.PATH_PLANNED,
 }
-FEEDBACK_FAILURES = {
-    MoveArm.Feedback.STALLED: (StalledError, "the arm stalled (blocked by contact?)"),
-    MoveArm.Feedback.BLOCKED: (CollisionError, "the path is blocked by a collision"),
-    MoveArm.Feedback.UNREACHABLE: (UnreachableError, "the target became unreachable"),
-}
-FAILURE_GRACE_S = 0.3
-REACH_TOLERANCE = 0.005  # m: a move whose gripper comes to rest farther from its target fell short
-JOINT_TOLERANCE = 0.01  # rad: the same for joint goals (motion's goal_tolerance)
-SETTLE_S = 1.0  # s to wait for the arm or the fingers to come to rest before judging where they are
-STILL_M = 0.0005  # m (rad for joints) of change between readings that counts as still
-STILL_S = 0.1  # s the readings must stay still
 AGREE_M = 0.002  # m within which joint states confirm the opening a gripper action reported
-RELEASED_M = 0.01  # m wider than at the grasp: the fingers opened, the object is no longer held
-POLL_S = 0.01
-
-
-@dataclass(frozen=True)
-class Held:
-    """What the last grasp holds, as the harness's drop watch knows it."""
-
-    width: float  # m, the opening the fingers stopped at
-    position: np.ndarray  # (3,) TCP where it was grasped
-
-
-def settle(read: Callable[[], np.ndarray], hold_s: float = STILL_S, timeout: float = SETTLE_S) -> np.ndarray:
-    """``read()`` once it has changed by at most STILL_M for ``hold_s`` s (or when ``timeout`` s end)."""
-    start = since = time.monotonic()
-    value = np.asarray(read(), dtype=float)
-    while time.monotonic() - since < hold_s and time.monotonic() - start < timeout:
-        channel.check_interrupt()
-        time.sleep(POLL_S)
-        current = np.asarray(read(), dtype=float)
-        if np.max(np.abs(current - value), initial=0.0) > STILL_M:
-            value, since = current, time.monotonic()
-    return value
-
-
-class FailureFeedback:
-    """The harness's feedback check: raise inside the running code when a motion keeps reporting STALLED,
-    BLOCKED or UNREACHABLE for FAILURE_GRACE_S. A node that stops on such a failure sends its result, with
-    the fuller reason, well within that time; this catches a backend that reports the failure and goes on."""
-
-    def __init__(self) -> None:
-        self.since: float | None = None
-
-    def __call__(self, feedback: MoveArm.Feedback) -> None:
-        if feedback.state not in FEEDBACK_FAILURES:
-            self.since = None
-            return
-        now = time.monotonic()
-        self.since = now if self.since is None else self.since
-        if now - self.since >= FAILURE_GRACE_S:
-            error, text = FEEDBACK_FAILURES[feedback.state]
-            raise error(
-                f"{text} at {_position(feedback.current_pose)}; try another path or a higher approach"
-            )
-
-
-def _position(pose: object) -> list[float]:
-    return np.round([pose.position.x, pose.position.y, pose.position.z], 3).tolist()
 
 
 class Robot:
@@ -202,40 +151,12 @@ class Robot:
             state = self.get_state()
         if (width := self._finger_width()) is not None:
             self._check_held(width, state.position)
-        if self._short_of(goal, state) > 0:  # not there yet: judge where the arm comes to rest
+        if shortfall(goal, state) > 0:  # not there yet: judge where the arm comes to rest
             settle(lambda: self._ros.tcp_pose()[:3, 3])
             state = self.get_state()
-            if (shortfall := self._short_of(goal, state)) > 0:
-                raise StalledError(self._short_message(goal, state, shortfall))
+            if shortfall(goal, state) > 0:
+                raise StalledError(short_message(goal, state, self._profile.arm.joints))
         return state
-
-    def _short_of(self, goal: MoveArm.Goal, state: RobotState) -> float:
-        """How far (m; rad for joint goals) ``state`` is beyond the tolerance from the goal; <= 0: there."""
-        if goal.mode == MoveArm.Goal.JOINTS:
-            error = np.abs(state.joint_positions - np.asarray(goal.joint_positions))
-            return float(np.nanmax(error, initial=0.0)) - JOINT_TOLERANCE
-        target = goal.waypoints[-1].pose.position
-        distance = np.linalg.norm(state.position - [target.x, target.y, target.z])
-        return float(distance) - REACH_TOLERANCE
-
-    def _short_message(self, goal: MoveArm.Goal, state: RobotState, shortfall: float) -> str:
-        where = np.round(state.position, 3).tolist()
-        if goal.mode == MoveArm.Goal.JOINTS:
-            error = np.abs(state.joint_positions - np.asarray(goal.joint_positions))
-            worst = int(np.nanargmax(error))
-            return (
-                f"the arm stopped short of its joint goal: {self._profile.arm.joints[worst]} is "
-                f"{error[worst]:.3f} rad from it (tolerance {JOINT_TOLERANCE} rad), with the gripper at "
-                f"{where}; something blocks the arm: move back and take another way"
-            )
-        target = goal.waypoints[-1].pose.position
-        wanted = np.round([target.x, target.y, target.z], 3).tolist()
-        distance = (shortfall + REACH_TOLERANCE) * 100
-        return (
-            f"the move ended {distance:.1f} cm from its target {wanted}: the gripper stopped at {where} "
-            f"(tolerance {REACH_TOLERANCE * 100:.1f} cm); it is blocked by contact or the target is at the "
-            "edge of the reach: move back and approach another way"
-        )
 
     def _watch(self) -> Callable[[MoveArm.Feedback], None] | None:
         """The harness's checks on a motion's feedback: failure states, and the object held."""
@@ -252,22 +173,11 @@ class Robot:
 
     def _check_held(self, width: float, where: np.ndarray) -> None:
         """Raise ObjectDroppedError (harness on) when the opening says the held object is gone."""
-        held = self._held
-        if held is None or not self._harness.enabled:
+        if self._held is None or not self._harness.enabled:
             return
-        now, then = f"{width * 1000:.1f} mm", f"{held.width * 1000:.1f} mm when grasped"
-        if dropped(width, self._profile.gripper):
-            reason = f"it fell out: the fingers closed fully ({now}, {then})"
-        elif width > held.width + RELEASED_M:
-            reason = f"the gripper opened to {now} ({then})"
-        else:
-            return
-        self._held = None
-        raise ObjectDroppedError(
-            f"the object grasped at {np.round(held.position, 3).tolist()} was lost during the move: "
-            f"{reason}; the gripper was at {np.round(where, 3).tolist()}. Detect it again, open the gripper "
-            "and grasp it anew"
-        )
+        if (error := lost_hold(self._held, width, where, self._profile.gripper)) is not None:
+            self._held = None
+            raise error
 
     @tool("control")
     def move_gripper_to(

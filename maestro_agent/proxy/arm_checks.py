@@ -1,0 +1,121 @@
+"""The harness's checks around the arm's moves: failure feedback, a move that fell short, the object held."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from maestro_agent.proxy.types import RobotState
+from maestro_agent.sandbox import channel
+from maestro_msgs.action import MoveArm
+from maestro_tools.common.errors import CollisionError, ObjectDroppedError, StalledError, UnreachableError
+from maestro_tools.robots.gripper import dropped
+from maestro_tools.robots.profile import GripperSpec
+
+FEEDBACK_FAILURES = {
+    MoveArm.Feedback.STALLED: (StalledError, "the arm stalled (blocked by contact?)"),
+    MoveArm.Feedback.BLOCKED: (CollisionError, "the path is blocked by a collision"),
+    MoveArm.Feedback.UNREACHABLE: (UnreachableError, "the target became unreachable"),
+}
+FAILURE_GRACE_S = 0.3
+REACH_TOLERANCE = 0.005  # m: a move whose gripper comes to rest farther from its target fell short
+JOINT_TOLERANCE = 0.01  # rad: the same for joint goals (motion's goal_tolerance)
+SETTLE_S = 1.0  # s to wait for the arm or the fingers to come to rest before judging where they are
+STILL_M = 0.0005  # m (rad for joints) of change between readings that counts as still
+STILL_S = 0.1  # s the readings must stay still
+RELEASED_M = 0.01  # m wider than at the grasp: the fingers opened, the object is no longer held
+POLL_S = 0.01
+
+
+@dataclass(frozen=True)
+class Held:
+    """What the last grasp holds, as the harness's drop watch knows it."""
+
+    width: float  # m, the opening the fingers stopped at
+    position: np.ndarray  # (3,) TCP where it was grasped
+
+
+def settle(read: Callable[[], np.ndarray], hold_s: float = STILL_S, timeout: float = SETTLE_S) -> np.ndarray:
+    """``read()`` once it has changed by at most STILL_M for ``hold_s`` s (or when ``timeout`` s end)."""
+    start = since = time.monotonic()
+    value = np.asarray(read(), dtype=float)
+    while time.monotonic() - since < hold_s and time.monotonic() - start < timeout:
+        channel.check_interrupt()
+        time.sleep(POLL_S)
+        current = np.asarray(read(), dtype=float)
+        if np.max(np.abs(current - value), initial=0.0) > STILL_M:
+            value, since = current, time.monotonic()
+    return value
+
+
+def rounded(position: Sequence[float] | np.ndarray) -> list[float]:
+    return np.round(np.asarray(position, dtype=float), 3).tolist()
+
+
+class FailureFeedback:
+    """The harness's feedback check: raise inside the running code when a motion keeps reporting STALLED,
+    BLOCKED or UNREACHABLE for FAILURE_GRACE_S. A node that stops on such a failure sends its result, with
+    the fuller reason, well within that time; this catches a backend that reports the failure and goes on."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def __call__(self, feedback: MoveArm.Feedback) -> None:
+        if feedback.state not in FEEDBACK_FAILURES:
+            self.since = None
+            return
+        now = time.monotonic()
+        self.since = now if self.since is None else self.since
+        if now - self.since >= FAILURE_GRACE_S:
+            error, text = FEEDBACK_FAILURES[feedback.state]
+            where = feedback.current_pose.position
+            at = rounded([where.x, where.y, where.z])
+            raise error(f"{text} at {at}; try another path or a higher approach")
+
+
+def shortfall(goal: MoveArm.Goal, state: RobotState) -> float:
+    """How far (m; rad for joint goals) ``state`` is beyond the tolerance from the goal; <= 0: there."""
+    if goal.mode == MoveArm.Goal.JOINTS:
+        error = np.abs(state.joint_positions - np.asarray(goal.joint_positions))
+        return float(np.nanmax(error, initial=0.0)) - JOINT_TOLERANCE
+    target = goal.waypoints[-1].pose.position
+    distance = np.linalg.norm(state.position - [target.x, target.y, target.z])
+    return float(distance) - REACH_TOLERANCE
+
+
+def short_message(goal: MoveArm.Goal, state: RobotState, joint_names: Sequence[str]) -> str:
+    """What to tell the model about a move that came to rest short of its goal."""
+    where = rounded(state.position)
+    if goal.mode == MoveArm.Goal.JOINTS:
+        error = np.abs(state.joint_positions - np.asarray(goal.joint_positions))
+        worst = int(np.nanargmax(error))
+        return (
+            f"the arm stopped short of its joint goal: {joint_names[worst]} is {error[worst]:.3f} rad from "
+            f"it (tolerance {JOINT_TOLERANCE} rad), with the gripper at {where}; something blocks the arm: "
+            "move back and take another way"
+        )
+    target = goal.waypoints[-1].pose.position
+    distance = (shortfall(goal, state) + REACH_TOLERANCE) * 100
+    return (
+        f"the move ended {distance:.1f} cm from its target {rounded([target.x, target.y, target.z])}: the "
+        f"gripper stopped at {where} (tolerance {REACH_TOLERANCE * 100:.1f} cm); it is blocked by contact or "
+        "the target is at the edge of the reach: move back and approach another way"
+    )
+
+
+def lost_hold(held: Held, width: float, where: np.ndarray, gripper: GripperSpec) -> ObjectDroppedError | None:
+    """The error to raise when the opening ``width`` says the held object is gone, else None."""
+    now, then = f"{width * 1000:.1f} mm", f"{held.width * 1000:.1f} mm when grasped"
+    if dropped(width, gripper):
+        reason = f"it fell out: the fingers closed fully ({now}, {then})"
+    elif width > held.width + RELEASED_M:
+        reason = f"the gripper opened to {now} ({then})"
+    else:
+        return None
+    return ObjectDroppedError(
+        f"the object grasped at {rounded(held.position)} was lost during the move: {reason}; the gripper was "
+        f"at {rounded(where)}. Detect it again, open the gripper and grasp it anew"
+    )
