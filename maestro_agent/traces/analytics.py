@@ -47,6 +47,7 @@ CSV_COLUMNS = (
     "replans",
     "failed_calls",
     "vla",
+    "outcome",
 )
 
 
@@ -58,6 +59,7 @@ class TrialSummary:
     started: float
     ended: float | None
     success: bool | None
+    outcome: str  # maestro_agent.loop.OUTCOMES or "interrupted"; "" while the trial runs
     progress: float | None
     substeps: int
     replans: int
@@ -69,6 +71,10 @@ class TrialSummary:
     @property
     def duration(self) -> float | None:
         return None if self.ended is None else self.ended - self.started
+
+    @property
+    def outcome_text(self) -> str:
+        return self.outcome or "running"
 
 
 @dataclass
@@ -87,6 +93,14 @@ class Analytics:
     @property
     def calls(self) -> int:
         return sum(self.modules.values())
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        """Trials per outcome: cancelled, interrupted or errored trials are not counted as failed."""
+        counts: dict[str, int] = {}
+        for t in self.trials:
+            counts[t.outcome_text] = counts.get(t.outcome_text, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
     def bigrams(self, top: int = 15) -> list[tuple[str, str, int]]:
         ranked = sorted(self.function_transitions.items(), key=lambda item: (-item[1], item[0]))
@@ -112,6 +126,7 @@ class Analytics:
             "functions": self.functions,
             "categories": self.categories,
             "failures": self.failures,
+            "outcomes": self.outcomes,
             "transition_labels": labels,
             "transition_matrix": grid.tolist(),
             "module_transitions": [[a, b, n] for (a, b), n in self.module_transitions.items()],
@@ -141,7 +156,8 @@ def compute(db: sqlite3.Connection, task_type: str = "", vla: bool | None = None
 
     trials = rows(
         "SELECT tr.id, tr.task_type, tr.instruction, tr.started, tr.ended, tr.success, tr.progress, "
-        "tr.substeps, tr.replans, tr.vlm, count(c.id), coalesce(sum(c.success = 0), 0), tr.id IN vla "
+        "tr.substeps, tr.replans, tr.vlm, count(c.id), coalesce(sum(c.success = 0), 0), tr.id IN vla, "
+        "tr.outcome "
         "FROM trials tr LEFT JOIN calls c ON c.trial_id = tr.id WHERE tr.id IN sel "
         "GROUP BY tr.id ORDER BY tr.started, tr.id"
     )
@@ -153,6 +169,7 @@ def compute(db: sqlite3.Connection, task_type: str = "", vla: bool | None = None
             TrialSummary(
                 *r[:5],
                 None if r[5] is None else bool(r[5]),
+                _outcome(r[13], r[5]),
                 r[6],
                 int(r[7] or 0),
                 int(r[8] or 0),
@@ -170,6 +187,13 @@ def compute(db: sqlite3.Connection, task_type: str = "", vla: bool | None = None
         module_transitions=transitions("module"),
         function_transitions=transitions("fn"),
     )
+
+
+def _outcome(recorded: str | None, success: int | None) -> str:
+    """The recorded outcome; stores written before outcomes were recorded only know success or failure."""
+    if recorded:
+        return recorded
+    return "" if success is None else ("success" if success else "failed")
 
 
 def load(store_root: Path | str, task_type: str = "", vla: bool | None = None) -> Analytics:
@@ -201,11 +225,11 @@ def format_tables(a: Analytics, top: int = 15) -> str:
     table("calls per category", list(a.categories.items()))
     table("module transitions", [(f"{x} -> {y}", n) for (x, y), n in a.module_transitions.items()])
     table("top function bigrams", [(f"{x} -> {y}", n) for x, y, n in a.bigrams(top)])
+    table("trials per outcome", list(a.outcomes.items()))
     out.append("\ntrials")
     for t in a.trials:
-        outcome = "no outcome" if t.success is None else ("success" if t.success else "failed")
         vla_mark = " vla" if t.vla else ""
-        out.append(f"  {t.id}  {t.task_type or '-':<16} {outcome:<10} {t.calls:>5} calls{vla_mark}")
+        out.append(f"  {t.id}  {t.task_type or '-':<16} {t.outcome_text:<16} {t.calls:>5} calls{vla_mark}")
     return "\n".join(out) + "\n"
 
 
@@ -225,7 +249,7 @@ def to_csv(a: Analytics) -> str:
     for t in a.trials:
         duration = "" if t.duration is None else f"{t.duration:.3f}"
         success = "" if t.success is None else int(t.success)
-        extra = [t.progress, duration, t.substeps, t.replans, t.failed_calls, int(t.vla)]
+        extra = [t.progress, duration, t.substeps, t.replans, t.failed_calls, int(t.vla), t.outcome]
         writer.writerow(["trials", t.id, "", t.calls, t.task_type, success, *extra])
     return buffer.getvalue()
 

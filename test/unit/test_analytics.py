@@ -275,3 +275,33 @@ def test_ten_thousand_calls_compute_fast(tmp_path: Path) -> None:
     b = analytics.load(tmp_path, "b", True)
     assert b.module_transitions == dict(want["mt"]) and b.functions == dict(want["functions"])
     assert elapsed < 5.0
+
+
+def test_cancelled_and_interrupted_trials_are_not_counted_as_failed(tmp_path: Path) -> None:
+    store = TraceStore(tmp_path, batch_s=0.01)
+    ends = {"ok": "success", "bad": "failed", "stop": "cancelled", "long": "budget_exhausted"}
+    for trial_id, outcome in ends.items():
+        store.start_trial(trial_id, "do it", "pick_place")
+        store.end_trial(trial_id, outcome == "success", 10.0, outcome, 1, 0, outcome=outcome)
+    store.start_trial("live", "still going", "pick_place")
+    store.close()
+    db = open_database(tmp_path / "traces.db")
+    with db:  # a trial recorded before outcomes existed, and one whose agent died
+        db.execute("INSERT INTO trials (id, instruction, started, ended, success) VALUES ('old','',1,2,0)")
+        db.execute("UPDATE trials SET outcome = 'interrupted', ended = 3, success = 0 WHERE id = 'live'")
+        db.execute("INSERT INTO trials (id, instruction, started) VALUES ('now', 'y', 4)")
+    db.close()
+    a = analytics.load(tmp_path)
+    by_id = {t.id: t.outcome_text for t in a.trials}
+    assert by_id == {**ends, "live": "interrupted", "old": "failed", "now": "running"}
+    assert a.outcomes == {
+        "budget_exhausted": 1,
+        "cancelled": 1,
+        "failed": 2,
+        "interrupted": 1,
+        "running": 1,
+        "success": 1,
+    }
+    assert "cancelled" in analytics.format_tables(a) and a.to_json()["outcomes"]["interrupted"] == 1
+    rows = list(csv.DictReader(io.StringIO(analytics.to_csv(a))))
+    assert {r["source"]: r["outcome"] for r in rows if r["table"] == "trials"}["stop"] == "cancelled"

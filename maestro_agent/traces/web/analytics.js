@@ -66,14 +66,12 @@ function drawTrials(trials) {
   const table = document.getElementById("per-trial");
   table.replaceChildren(
     el("tr", {}, ...["trial", "task", "outcome", "calls", "failed", "VLA", "duration"].map((h) => el("th", {}, h))),
-    ...trials.map((t) => {
-      const outcome = t.success === null ? "no outcome" : t.success ? "success" : "failed";
-      return el("tr", {},
-        el("td", { class: "mono" }, el("a", { href: `/trial?id=${encodeURIComponent(t.id)}` }, t.id)),
-        el("td", {}, t.task_type || "–"), el("td", {}, el("span", { class: `badge ${outcome}` }, outcome)),
-        el("td", { class: "num" }, t.calls), el("td", { class: "num" }, t.failed_calls),
-        el("td", {}, t.vla ? "yes" : "no"), el("td", { class: "num" }, fmtDuration(t.duration)));
-    }),
+    // each trial's own outcome: a cancelled or interrupted trial is not counted as a failure
+    ...trials.map((t) => el("tr", {},
+      el("td", { class: "mono" }, el("a", { href: `/trial?id=${encodeURIComponent(t.id)}` }, t.id)),
+      el("td", {}, t.task_type || "–"), el("td", {}, outcomeBadge(t.outcome || "running")),
+      el("td", { class: "num" }, t.calls), el("td", { class: "num" }, t.failed_calls),
+      el("td", {}, t.vla ? "yes" : "no"), el("td", { class: "num" }, fmtDuration(t.duration)))),
   );
 }
 
@@ -89,6 +87,7 @@ async function load() {
     for (const t of a.task_types) if (t && !known.has(t)) taskSelect.append(el("option", { value: t }, t));
     document.getElementById("summary").textContent =
       `${a.calls} depth-0 tool call(s) in ${a.trials.length} trial(s)` +
+      ` · ${Object.entries(a.outcomes).map(([k, n]) => `${n} ${OUTCOME_TEXT[k] || k}`).join(", ") || "no trials"}` +
       ` · task type: ${a.task_type || "any"} · VLA: ${a.vla === null ? "any" : a.vla ? "yes" : "no"}`;
     drawMatrix(a.transition_labels, a.transition_matrix);
     drawBars("modules", a.modules, a.failures);
