@@ -96,7 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Send INSTRUCTION to the agent's run_task action, print live progress and the result. "
         "Ctrl-C cancels the task. Exit status: 0 success, 1 failed, 2 error.",
     )
-    run.add_argument("instruction", help='what the robot should do, e.g. "put the tennis ball into the bowl"')
+    run.add_argument(
+        "instruction",
+        nargs="?",
+        default="",
+        help='what the robot should do, e.g. "put the tennis ball into the bowl" (with --task: default the '
+        "scene's own instruction)",
+    )
     run.add_argument("--max-substeps", type=int, default=0, help="substep budget (default: the agent's)")
     run.add_argument("--trials", type=int, default=1, help=">1: self-evolution across trials (default: 1)")
     run.add_argument("--namespace", default="/maestro", help="the graph's namespace (default: /maestro)")

@@ -1,5 +1,8 @@
 """``maestro run "instruction"``: send a RunTask goal, show live progress, print the result.
 
+With ``--task`` the simulated scene is reset first; without an instruction the scene's own one is sent
+(the paraphrase, under the language perturbation). ``execute`` is the same as a function for sweeps.
+
 Ctrl-C cancels the goal (the agent stops the sandbox and the robot) and waits for the result.
 The client never waits on a dead agent: while a goal runs the agent repeats its feedback every second,
 so when the run_task server leaves the graph or nothing is heard for ``silence_s`` seconds, `maestro run`
@@ -31,7 +34,7 @@ from maestro_tools.common.spinning import BackgroundSpinner, wait_future_blockin
 
 @dataclass(frozen=True)
 class RunOptions:
-    instruction: str
+    instruction: str  # "" with a task: the scene's instruction
     max_substeps: int = 0
     trials: int = 1
     namespace: str = "/maestro"
@@ -114,10 +117,36 @@ class GoalWatch:
         return future.result()
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What one goal came to: the agent's result (None when the goal was rejected), what was asked."""
+
+    instruction: str
+    result: RunTask.Result | None
+
+
 def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
     """Run one goal; 0 when the task succeeded, 1 when it failed or was cancelled. Raises a MaestroError
     (the CLI exits 2) for an invalid goal, an agent that is not there and one that died meanwhile."""
-    check_task(options.instruction, options.max_substeps, options.trials)
+    outcome = execute(options, out)
+    if outcome.result is None:
+        return 1
+    result = outcome.result
+    progress = f"{result.progress:.0f}/100" if result.progress >= 0 else "not scored"
+    print(
+        f"{'SUCCESS' if result.success else 'FAILED'}: {result.summary}\n"
+        f"progress {progress}, substeps {result.substeps}, replans {result.replans}, trial {result.trial_id}",
+        file=out,
+    )
+    return 0 if result.success else 1
+
+
+def execute(options: RunOptions, out: TextIO = sys.stdout) -> Outcome:
+    """Reset the scene (with a task), send the goal, print its progress to ``out``, wait for the result."""
+    if options.instruction or not options.task:
+        check_task(options.instruction, options.max_substeps, options.trials)
+    else:
+        check_task("scene instruction", options.max_substeps, options.trials)
     context = Context()
     rclpy.init(context=context)
     node = Node("maestro_run", namespace=options.namespace, context=context)
@@ -125,34 +154,24 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
     spinner.executor.add_node(node)
     spinner.start()
     try:
+        instruction = options.instruction
         if options.task:
-            reset = node.create_client(ResetScene, "reset_scene")
-            if not reset.wait_for_service(timeout_sec=options.server_timeout_s):
-                raise UnavailableError(
-                    f"{node.get_namespace()}/reset_scene is not available; is the sim running?"
-                )
-            request = ResetScene.Request(
-                task=options.task, seed=options.seed, perturbation=options.perturbation
-            )
-            response = _wait(reset.call_async(request), 30.0, "reset_scene")
-            if not response.success:
-                raise error_from_code(response.error_code, response.message)
-            print(f"scene: {response.task} (seed {options.seed}): {response.instruction}", file=out)
+            scene = _reset(node, options)
+            print(f"scene: {scene.task} (seed {options.seed}): {scene.instruction}", file=out)
+            instruction = instruction or scene.instruction
         client = ThreadSafeActionClient(node, RunTask, "run_task")
         if not client.wait_for_server(timeout_sec=options.server_timeout_s):
             raise UnavailableError(
                 f"{node.get_namespace()}/run_task is not available; start the graph: maestro launch franka"
             )
-        goal = RunTask.Goal(
-            instruction=options.instruction, max_substeps=options.max_substeps, trials=options.trials
-        )
+        goal = RunTask.Goal(instruction=instruction, max_substeps=options.max_substeps, trials=options.trials)
         watch = GoalWatch(client, options.silence_s)
         printer = watch.feedback(ProgressPrinter(options.max_substeps or 20, out))
         sent = client.send_goal_async(goal, feedback_callback=printer)
         handle = watch.wait(sent, "the goal's acceptance", 10.0, listen=False)
         if not handle.accepted:
             print("the agent rejected the goal", file=out)
-            return 1
+            return Outcome(instruction, None)
         result_future = handle.get_result_async()
         try:
             response = watch.wait(result_future, "the goal's result")
@@ -162,16 +181,19 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
             response = watch.wait(result_future, "the cancelled goal's result", 30.0)
         if response.status == GoalStatus.STATUS_UNKNOWN:  # answered by an agent that never had the goal
             raise UnavailableError(f"the agent no longer knows the goal (it was restarted); {GoalWatch.GONE}")
-        result = response.result
-        progress = f"{result.progress:.0f}/100" if result.progress >= 0 else "not scored"
-        print(
-            f"{'SUCCESS' if result.success else 'FAILED'}: {result.summary}\n"
-            f"progress {progress}, substeps {result.substeps}, replans {result.replans}, "
-            f"trial {result.trial_id}",
-            file=out,
-        )
-        return 0 if result.success else 1
+        return Outcome(instruction, response.result)
     finally:
         spinner.stop()
         node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def _reset(node: Node, options: RunOptions) -> ResetScene.Response:
+    reset = node.create_client(ResetScene, "reset_scene")
+    if not reset.wait_for_service(timeout_sec=options.server_timeout_s):
+        raise UnavailableError(f"{node.get_namespace()}/reset_scene is not available; is the sim running?")
+    request = ResetScene.Request(task=options.task, seed=options.seed, perturbation=options.perturbation)
+    response = _wait(reset.call_async(request), 30.0, "reset_scene")
+    if not response.success:
+        raise error_from_code(response.error_code, response.message)
+    return response

@@ -1,0 +1,1 @@
+"""Evaluation: sweeps of simulated trials over tasks, perturbation axes and seeds."""
