@@ -78,6 +78,7 @@ setup(
             "keypointer_node = maestro_tools.perception.keypointer_node:main",
             "grasp_planner_node = maestro_tools.grasping.node:main",
             "motion_node = maestro_tools.motion.node:main",
+            "semantic_mapper_node = maestro_tools.mapping.node:main",
             "agent_node = maestro_agent.node:main",
         ],
     },

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from maestro_agent import prompt
+from maestro_agent.goals import MAX_INSTRUCTION_CHARS, MAX_SUBSTEPS, MAX_TRIALS, OUTCOMES, check_task
 from maestro_agent.prompt import Step
 from maestro_agent.replies import (
     Decision,
@@ -35,13 +36,6 @@ from maestro_tools.vlm.base import VLM, Message, VLMError, VLMReply, VLMRequest
 
 Images = list[tuple[str, np.ndarray]]
 
-# Goal limits (RunTask): the node refuses goals beyond them, the loop checks them again.
-MAX_SUBSTEPS = 200
-MAX_TRIALS = 20
-MAX_INSTRUCTION_CHARS = 4000
-# How a trial ended ("interrupted": its agent died without ending it; set by the trace store).
-OUTCOMES = ("success", "failed", "budget_exhausted", "cancelled")
-OUTCOMES += ("vlm_error", "unusable_reply", "error", "interrupted")
 _ENDED_BY = {
     "cancelled": "cancelled",
     "vlm_error": "stopped by a VLM error",
@@ -54,24 +48,6 @@ def _error_kind(exc: Exception) -> str:
     if isinstance(exc, ReplyFormatError):
         return "unusable_reply"
     return "vlm_error" if isinstance(exc, VLMError) else "error"
-
-
-def check_task(instruction: str, max_substeps: int = 0, trials: int = 1) -> None:
-    """Raise InvalidArgumentError naming every value of a task beyond the limits (quoting a prefix)."""
-    problems = []
-    if not instruction.strip():
-        problems.append("the instruction is empty; say what the robot should do")
-    elif len(instruction) > MAX_INSTRUCTION_CHARS:
-        problems.append(
-            f"the instruction has {len(instruction)} characters, more than {MAX_INSTRUCTION_CHARS}: "
-            f"{quote(instruction)}"
-        )
-    if not 0 <= max_substeps <= MAX_SUBSTEPS:
-        problems.append(f"max_substeps must be 0 (the default) to {MAX_SUBSTEPS}, not {max_substeps}")
-    if not 0 <= trials <= MAX_TRIALS:
-        problems.append(f"trials must be 0 or 1 (one trial) to {MAX_TRIALS}, not {trials}")
-    if problems:
-        raise InvalidArgumentError("; ".join(problems))
 
 
 class SandboxLike(Protocol):
@@ -250,7 +226,7 @@ class Agent:
             self.sink.record("image", label=label, image=image, substep=0)
         plan: PlanReply
         plan, _ = self._ask(
-            "plan", instruction, prompt.plan_message(instruction, images, history), parse_plan
+            "plan", instruction, prompt.plan_message(instruction, images, history, self._memory()), parse_plan
         )
         subtasks, code, current = list(plan.subtasks), plan.code, 0
         self.sink.record("plan", plan=subtasks, reasoning=plan.reasoning)
@@ -276,7 +252,15 @@ class Agent:
             trial.keyframes.extend(seen[-1:])
             self._phase("reacting", trial, subtasks, current, code, stdout_tail=execution.stdout[-500:])
             message = prompt.react_message(
-                instruction, subtasks, current, step, trial.steps, failures, seen, self.config.stdout_limit
+                instruction,
+                subtasks,
+                current,
+                step,
+                trial.steps,
+                failures,
+                seen,
+                self.config.stdout_limit,
+                self._memory(),
             )
             if declared:
                 message = Message("user", (*message.parts, f"The code declared: {declared[-1]}"))
@@ -316,6 +300,14 @@ class Agent:
                 current = min(current + 1, max(0, len(subtasks) - 1))
             code = judgement.code
         return kind, outcome
+
+    def _memory(self) -> str:
+        """The semantic map's description where the scene offers one (``map_description``), else ""."""
+        describe = getattr(self.scene, "map_description", None)
+        try:
+            return str(describe()) if callable(describe) else ""
+        except Exception:  # the map is a help: its failure must not end the trial
+            return ""
 
     def _progress(self) -> float:
         try:

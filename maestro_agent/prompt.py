@@ -90,12 +90,21 @@ def head_and_tail(text: str, limit: int) -> str:
     return f"{text[:head]}\n[... {len(text) - limit} characters cut ...]\n{tail}"
 
 
+MEMORY = "What the semantic map remembers (positions where last seen; may be out of date):\n"
+
+
 def plan_message(
-    instruction: str, images: Sequence[tuple[str, np.ndarray]], history: Sequence[str]
+    instruction: str,
+    images: Sequence[tuple[str, np.ndarray]],
+    history: Sequence[str],
+    memory: str = "",
 ) -> Message:
+    """``memory``: the semantic map's description ("" without a mapper)."""
     parts: list[str | np.ndarray] = [f"Task: {instruction}"]
     if history:
         parts.append("Lessons from earlier trials of this task:\n" + "\n".join(f"- {h}" for h in history))
+    if memory:
+        parts.append(MEMORY + memory)
     for label, image in images:
         parts += [f"Image: {label}", image]
     parts.append(PLAN_FORMAT)
@@ -111,6 +120,7 @@ def react_message(
     tool_failures: Sequence[str],
     images: Sequence[tuple[str, np.ndarray]],
     stdout_limit: int = 3000,
+    memory: str = "",
 ) -> Message:
     parts: list[str | np.ndarray] = [f"Task: {instruction}", "Plan:\n" + _numbered(subtasks, current)]
     if earlier:
@@ -129,6 +139,8 @@ def react_message(
     others = [f for f in tool_failures if f.partition("): ")[2] not in step.error]
     if others:
         parts.append("Tool calls that failed:\n" + "\n".join(f"- {f}" for f in others[-8:]))
+    if memory:
+        parts.append(MEMORY + memory)
     for label, image in images:
         parts += [f"Image: {label}", image]
     parts.append(REACT_FORMAT)

@@ -18,7 +18,7 @@ from maestro_agent.loop import Sink
 from maestro_agent.traces.video import VideoRecorder
 from maestro_msgs.action import RunTask
 from maestro_msgs.msg import ToolCall, TraceEvent
-from maestro_msgs.srv import GetTaskProgress, ResetScene
+from maestro_msgs.srv import GetTaskProgress, QueryMap, ResetScene
 from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.common.spinning import wait_future_blocking
@@ -54,6 +54,8 @@ class RosScene:
         self.cameras = tuple(cameras)
         self.progress_client = node.create_client(GetTaskProgress, "get_task_progress", callback_group=group)
         self.reset_client = node.create_client(ResetScene, "reset_scene", callback_group=group)
+        self.map_client = node.create_client(QueryMap, "query_map", callback_group=group)
+        self.base_frame = base_frame
         self.task = ""  # the simulated task, from the sim's latched scene description
         self.call_timeout_s = 5.0  # longest wait for the sim's score (the node shortens it on shutdown)
         self.frames = TopicFrameSource(node, group, self.cameras, 5.0, on_demand=True, base_frame=base_frame)
@@ -114,6 +116,16 @@ class RosScene:
             return -1.0
         response = wait_future_blocking(self.progress_client.call_async(GetTaskProgress.Request()), timeout)
         return float(response.progress) if response is not None and response.success else -1.0
+
+    def map_description(self) -> str:
+        """What the semantic mapper remembers, as text in the base frame; "" when no mapper runs or it
+        knows nothing yet."""
+        if not self.map_client.service_is_ready():
+            return ""
+        request = QueryMap.Request(frame=self.base_frame)
+        response = wait_future_blocking(self.map_client.call_async(request), min(2.0, self.call_timeout_s))
+        known = response is not None and response.success and len(response.objects) > 0
+        return response.description if known else ""
 
     def prepare_trial(self, index: int) -> None:
         if self.reset_seed is None or not self.reset_client.wait_for_service(timeout_sec=0.5):

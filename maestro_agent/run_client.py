@@ -24,7 +24,7 @@ from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
-from maestro_agent.loop import check_task
+from maestro_agent.goals import check_task
 from maestro_msgs.action import RunTask
 from maestro_msgs.srv import ResetScene
 from maestro_tools.common.action_client import ThreadSafeActionClient

@@ -1,7 +1,9 @@
-"""The harness's checks around the arm's moves: failure feedback, a move that fell short, the object held."""
+"""The harness's checks around the arm's moves: failure feedback, a move that fell short, the object held,
+and which detected object a refused path would hit."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,7 +13,13 @@ import numpy as np
 from maestro_agent.proxy.types import RobotState
 from maestro_agent.sandbox import channel
 from maestro_msgs.action import MoveArm
-from maestro_tools.common.errors import CollisionError, ObjectDroppedError, StalledError, UnreachableError
+from maestro_tools.common.errors import (
+    CollisionError,
+    InvalidArgumentError,
+    ObjectDroppedError,
+    StalledError,
+    UnreachableError,
+)
 from maestro_tools.robots.gripper import dropped
 from maestro_tools.robots.profile import GripperSpec
 
@@ -26,8 +34,12 @@ JOINT_TOLERANCE = 0.01  # rad: the same for joint goals (motion's goal_tolerance
 SETTLE_S = 1.0  # s to wait for the arm or the fingers to come to rest before judging where they are
 STILL_M = 0.0005  # m (rad for joints) of change between readings that counts as still
 STILL_S = 0.1  # s the readings must stay still
+AGREE_M = 0.002  # m within which joint states confirm the opening a gripper action reported
 RELEASED_M = 0.01  # m wider than at the grasp: the fingers opened, the object is no longer held
 POLL_S = 0.01
+MAX_CONTACT_DEPTH = 0.05  # m (MoveArm's limit)
+OBSTACLE_MARGIN = 0.02  # m around a detection's box within which a seen point belongs to it
+SEEN_POINT = re.compile(r"a seen object at \[(-?[\d.]+), (-?[\d.]+), (-?[\d.]+)\]")
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,18 @@ def settle(read: Callable[[], np.ndarray], hold_s: float = STILL_S, timeout: flo
         if np.max(np.abs(current - value), initial=0.0) > STILL_M:
             value, since = current, time.monotonic()
     return value
+
+
+def settled_width(read: Callable[[], float], reported: float) -> float:
+    """The opening once joint states (``read``) show the fingers still and agree with the action's
+    ``reported`` one (a driver may answer before its joint states do); ``reported`` if they never agree."""
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        width = float(settle(read, timeout=deadline - time.monotonic()))
+        if abs(width - reported) <= AGREE_M:
+            return width
+        if time.monotonic() >= deadline:
+            return reported
 
 
 def rounded(position: Sequence[float] | np.ndarray) -> list[float]:
@@ -119,3 +143,39 @@ def lost_hold(held: Held, width: float, where: np.ndarray, gripper: GripperSpec)
         f"the object grasped at {rounded(held.position)} was lost during the move: {reason}; the gripper was "
         f"at {rounded(where)}. Detect it again, open the gripper and grasp it anew"
     )
+
+
+def name_obstacle(message: str, detections: Sequence[object]) -> str:
+    """``message`` with its "a seen object at [x, y, z]" named after the detection whose box (plus
+    OBSTACLE_MARGIN) holds that point, the nearest centre first; unchanged when none does. ``detections``
+    carry label, position, rotation and extent (the proxy's Detection)."""
+    found = SEEN_POINT.search(message)
+    if found is None:
+        return message
+    point = np.array([float(v) for v in found.groups()])
+    best: tuple[float, str] | None = None
+    for detection in detections:
+        local = np.asarray(detection.rotation).T @ (point - np.asarray(detection.position))
+        if np.all(np.abs(local) <= np.asarray(detection.extent) / 2 + OBSTACLE_MARGIN):
+            distance = float(np.linalg.norm(local))
+            if best is None or distance < best[0]:
+                best = (distance, detection.label)
+    if best is None:
+        return message
+    return (
+        message[: found.start()]
+        + f"the {best[1]} (seen at {found.group(0)[len('a seen object at ') :]})"
+        + (message[found.end() :])
+    )
+
+
+def contact_depth(contact: bool, max_depth: float) -> float:
+    """A move's depth limit (m), checked: within [0, MAX_CONTACT_DEPTH] and only with contact."""
+    depth = float(max_depth)
+    if not np.isfinite(depth) or not 0.0 <= depth <= MAX_CONTACT_DEPTH:
+        raise InvalidArgumentError(
+            f"max_depth must be in [0, {MAX_CONTACT_DEPTH}] m (0: 1 cm); got {max_depth}"
+        )
+    if depth > 0 and not contact:
+        raise InvalidArgumentError("max_depth applies to contact moves: pass contact=True with it")
+    return depth

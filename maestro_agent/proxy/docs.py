@@ -19,6 +19,9 @@ RESULT_TYPES = (
     types.Keypoint,
     types.GraspCandidate,
     types.ImageCrop,
+    types.MappedObject,
+    types.TurnResult,
+    types.FoldResult,
 )
 
 
@@ -80,7 +83,7 @@ def describe_tools(robot: str, harness: bool = True) -> str:
         lines.append(f"- `{result.__name__}({fields})`" + (f"; also {', '.join(extra)}" if extra else ""))
     lines.append(
         "\nErrors are exceptions (NotFoundError, UnreachableError, GraspFailedError, StalledError, ...) "
-        "whose "
-        "message says what to try next; a failing call ends the substep and you see the message."
+        "whose message says what to try next; a failing call ends the substep and you see the message "
+        "unless the code catches it by name (`except StalledError as e:`)."
     )
     return "\n".join(lines)

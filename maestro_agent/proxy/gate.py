@@ -25,7 +25,7 @@ from maestro_tools.common.errors import CanceledError, InvalidArgumentError, Out
 from maestro_tools.robots.profile import RobotProfile
 
 # What the registered tools call (relative names, resolved in the agent's namespace).
-TOOL_ENDPOINTS = ("move_arm", "detect", "point", "plan_grasp")
+TOOL_ENDPOINTS = ("move_arm", "detect", "point", "plan_grasp", "query_map", "update_map")
 
 
 @dataclass(frozen=True)

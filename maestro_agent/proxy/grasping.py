@@ -16,7 +16,12 @@ from maestro_agent.proxy.types import GraspCandidate, GripperState
 from maestro_msgs.srv import PlanGrasp
 from maestro_tools.common import render
 from maestro_tools.common.conversions import pose_to_matrix
-from maestro_tools.common.errors import GraspFailedError, InvalidArgumentError, MaestroError
+from maestro_tools.common.errors import GraspFailedError, InvalidArgumentError, MaestroError, NotFoundError
+from maestro_tools.grasping.parts import PART_STRATEGIES, pregrasp_opening
+
+STRATEGIES = ("top_down", "antipodal", *PART_STRATEGIES)
+ALL_GRASPS = 100  # what the planner is asked for when the candidates are filtered by strategy here
+LABELLED = 4  # candidates labelled in the drawing (more overlap); the rest are outlines in their colour
 
 
 def to_candidate(message: object) -> GraspCandidate:
@@ -34,7 +39,8 @@ def to_candidate(message: object) -> GraspCandidate:
 
 
 class Grasping:
-    """Grasp planning (antipodal and top-down candidates, filtered by reachability) and execution."""
+    """Grasp planning (top-down, antipodal, and part grasps: rim, handle, flat, cloth_corner; filtered by
+    reachability and collision) and execution."""
 
     module = "grasping"
 
@@ -43,38 +49,66 @@ class Grasping:
         if ros is not None:
             self._plan_grasp = ros.service(PlanGrasp, "plan_grasp")
 
-    def _plan_in(self, label: str, camera: str, max_grasps: int) -> list[GraspCandidate]:
+    def _plan_in(self, label: str, camera: str, max_grasps: int, strategy: str) -> list[GraspCandidate]:
         detection = self._perception._find([label], camera, masks=True)[0]
-        request = PlanGrasp.Request(detection=detection, max_grasps=max_grasps, check_reachability=True)
+        asked = ALL_GRASPS if strategy else max_grasps
+        request = PlanGrasp.Request(detection=detection, max_grasps=asked, check_reachability=True)
         response = self._ros.call(self._plan_grasp, request, self._harness.service_timeout_s)
         candidates = [to_candidate(g) for g in response.grasps]
+        if strategy:
+            offered = sorted({c.strategy for c in candidates})
+            candidates = [c for c in candidates if c.strategy == strategy][:max_grasps]
+            if not candidates:
+                raise NotFoundError(
+                    f"no reachable {strategy} grasp on {label} in the {detection.camera} camera; the planner "
+                    f"offered: {', '.join(offered) or 'nothing'}"
+                )
         if self._harness.renders and candidates:
             frame = self._ros.frame(detection.camera)
+            kinds = ", ".join(f"{sum(c.strategy == k for c in candidates)} {k}" for k in _kinds(candidates))
             show(
-                f"grasps on {label} ({detection.camera} camera)",
+                f"grasps on {label} ({detection.camera} camera): {kinds}; the best {LABELLED} labelled",
                 render.draw_grasps(
                     frame.rgb,
                     [_matrix(c) for c in candidates],
                     [c.width for c in candidates],
                     frame.intrinsics,
                     frame.camera_pose,
-                    [f"{k}: {c.strategy} {c.score:.2f}" for k, c in enumerate(candidates)],
+                    [
+                        f"{k}: {c.strategy} {c.score:.2f}" if k < LABELLED else ""
+                        for k, c in enumerate(candidates)
+                    ],
+                    [render.strategy_colour(c.strategy, k) for k, c in enumerate(candidates)],
                 ),
             )
         return candidates
 
     @tool("grasping")
-    def plan(self, label: str, camera: str = "", max_grasps: int = 4) -> list[GraspCandidate]:
+    def plan(
+        self, label: str, camera: str = "", max_grasps: int = 4, strategy: str = ""
+    ) -> list[GraspCandidate]:
         """Ranked grasps (best first) for the object ``label`` seen in ``camera``; each has the gripper
-        position, orientation and opening width. They are drawn on the camera image for you."""
+        position, orientation, opening width and ``strategy``, the kind of grasp: "top_down" (across a box
+        that fits the gripper), "antipodal", "rim" (a pinch of a cup's, mug's or bowl's wall at its rim,
+        fingers across the wall: for hollow objects wider than the gripper), "handle" (across a handle
+        sticking out of the body), "flat" (low, across the narrow side of a flat object such as an
+        eraser), "cloth_corner" (a low pinch just inside a corner of a towel or cloth; grasp it with about
+        20 N). ``strategy`` keeps only that kind (empty: all, best first); NotFoundError names the kinds the
+        object offers. They are drawn on the camera image for you, each kind in its own colour and
+        labelled "index: strategy score"."""
         if not isinstance(label, str) or not label.strip():
             raise InvalidArgumentError("label must name the object, e.g. 'tennis ball'")
         if not 1 <= int(max_grasps) <= 20:
             raise InvalidArgumentError(f"max_grasps must be 1..20; got {max_grasps}")
+        if strategy not in ("", *STRATEGIES):
+            raise InvalidArgumentError(
+                f"strategy must be empty (all kinds) or one of {', '.join(STRATEGIES)}; got {strategy!r}"
+            )
         camera = self._harness.check_camera(camera)
         order = [camera, *(c for c in self._harness.robot.camera_names if c != camera)]
         return retry(
-            self._harness.tries, lambda k: self._plan_in(label, order[k % len(order)], int(max_grasps))
+            self._harness.tries,
+            lambda k: self._plan_in(label, order[k % len(order)], int(max_grasps), strategy),
         )
 
     @tool("grasping")
@@ -82,12 +116,17 @@ class Grasping:
         self, grasp: GraspCandidate, approach_distance: float = 0.1, lift: float = 0.15
     ) -> GripperState:
         """Open, move to ``approach_distance`` before the grasp along its approach, move in, grasp, and lift
-        by ``lift`` metres. Raises GraspFailedError when the gripper closed on nothing."""
+        by ``lift`` metres. Part grasps (rim, handle, flat, cloth_corner) open only a little wider than the
+        part, so a finger fits inside a cup. Raises GraspFailedError when the gripper closed on nothing."""
         if not isinstance(grasp, GraspCandidate):
             raise InvalidArgumentError("grasp must be one of the candidates grasping.plan() returned")
         if not 0.0 <= approach_distance <= 0.3 or not 0.0 <= lift <= 0.4:
             raise InvalidArgumentError("approach_distance must be 0..0.3 m and lift 0..0.4 m")
         self._robot.open_gripper()
+        gripper = self._harness.robot.gripper
+        opening = pregrasp_opening(grasp.strategy, grasp.width, gripper.max_width)
+        if opening < gripper.max_width:
+            self._robot.open_gripper(opening)  # part-way, so a finger fits inside a cup
         self._robot.move_gripper_to(grasp.position - grasp.approach * approach_distance, grasp.orientation)
         self._robot.move_gripper_to(grasp.position, grasp.orientation, path="line", speed=0.5)
         # The planner's width has 1 cm of clearance around the object: the fingers should stop near the rest.
@@ -97,20 +136,37 @@ class Grasping:
         return state
 
     @tool("grasping")
-    def pick(self, label: str, lift: float = 0.15) -> GripperState:
+    def release(self, opening: float = 0.0, retreat: float = 0.1) -> GripperState:
+        """Let go of what the gripper holds: open to ``opening`` metres (0: fully; a little wider than the
+        object's wall or handle when a finger is inside a cup, so it does not hit the far side), then back
+        off ``retreat`` metres against the approach (up, after a grasp from above)."""
+        gripper = self._harness.robot.gripper
+        if not 0.0 <= opening <= gripper.max_width or not 0.0 <= retreat <= 0.3:
+            raise InvalidArgumentError(
+                f"opening must be 0..{gripper.max_width} m (0: fully) and retreat 0..0.3 m; "
+                f"got {opening}, {retreat}"
+            )
+        state = self._robot.open_gripper(opening or None)
+        if retreat > 0:
+            approach = self._robot.get_state().rotation[:, 2]
+            self._robot.move_gripper_by(list(-approach * retreat))
+        return state
+
+    @tool("grasping")
+    def pick(self, label: str, lift: float = 0.15, strategy: str = "") -> GripperState:
         """Pick up ``label``: plan from the detection camera, move above it, re-plan from the close hand
-        camera view, grasp and lift. With the harness on, a miss is retried with a fresh detection and the
-        next grasp."""
+        camera view, grasp and lift; ``strategy`` as in plan() (e.g. "rim" for a mug). With the harness on,
+        a miss is retried with a fresh detection and the next grasp."""
         robot = self._harness.robot
         hand = robot.hand_camera
 
         def attempt(k: int) -> GripperState:
-            candidates = self.plan(label, robot.detection_camera)
+            candidates = self.plan(label, robot.detection_camera, strategy=strategy)
             first = candidates[min(k, len(candidates) - 1)]
             self._robot.open_gripper()
             self._robot.move_gripper_to(first.position + np.array([0.0, 0.0, 0.12]), first.orientation)
             try:
-                close = self.plan(label, hand)
+                close = self.plan(label, hand, strategy=strategy)
             except MaestroError:
                 close = candidates
             try:
@@ -128,6 +184,11 @@ register_tool(
     ("arm", "gripper", "cameras"),
     lambda ros, harness, built: Grasping(ros, harness, built["robot"], built["perception"]),
 )
+
+
+def _kinds(candidates: Sequence[GraspCandidate]) -> list[str]:
+    """The strategies among ``candidates``, in order of first appearance."""
+    return list(dict.fromkeys(c.strategy for c in candidates))
 
 
 def _matrix(candidate: GraspCandidate) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -66,6 +66,8 @@ class Perception:
     def __init__(self, ros: RosClient | None, harness: Harness, robot: Robot | None) -> None:
         self._ros, self._harness, self._robot = ros, harness, robot
         self._zoomed: dict[str, CameraFrame] = {}  # camera -> the frame of its latest zoom
+        # labels -> where the semantic map last saw them ("" = unknown), set by the semantic_map tool
+        self.recall: Callable[[list[str]], str] | None = None
         if ros is not None:
             self._detect = ros.service(Detect, "detect")
             self._point = ros.service(Point, "point")
@@ -97,9 +99,15 @@ class Perception:
     def _find(self, labels: list[str], camera: str, masks: bool = False) -> list[object]:
         """Robust detection (other camera, then again) returning the raw messages; used by grasping."""
         order = self._cameras(camera)
-        found, response = retry(
-            self._harness.tries, lambda k: self._detect_once(labels, order[k % len(order)], masks)
-        )
+        try:
+            found, response = retry(
+                self._harness.tries, lambda k: self._detect_once(labels, order[k % len(order)], masks)
+            )
+        except NotFoundError as exc:  # the harness says where the map last saw it
+            where = self.recall(labels) if self._harness.enabled and self.recall and labels else ""
+            if where:
+                exc.args = (f"{exc}; {where}",)
+            raise
         if self._harness.renders:
             image = image_to_numpy(response.image)
             show(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -16,20 +15,27 @@ from maestro_agent.proxy.arm_checks import (
     SETTLE_S,
     FailureFeedback,
     Held,
+    contact_depth,
     lost_hold,
+    name_obstacle,
     settle,
+    settled_width,
     short_message,
     shortfall,
 )
+from maestro_agent.proxy.geometry import arc_poses, check_vector, unit_vector
 from maestro_agent.proxy.harness import Harness, show, tool
 from maestro_agent.proxy.registry import register_tool
 from maestro_agent.proxy.ros_client import RosClient, raise_for
 from maestro_agent.proxy.types import GripperState, RobotState
 from maestro_msgs.action import MoveArm
+from maestro_msgs.srv import Detect
 from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
 from maestro_tools.common.errors import (
+    CollisionError,
     GraspFailedError,
     InvalidArgumentError,
+    MaestroError,
     StalledError,
     UnavailableError,
     UnreachableError,
@@ -43,7 +49,6 @@ PATHS = {
     "line": MoveArm.Goal.PATH_CARTESIAN,
     "planned": MoveArm.Goal.PATH_PLANNED,
 }
-AGREE_M = 0.002  # m within which joint states confirm the opening a gripper action reported
 
 
 class Robot:
@@ -57,9 +62,11 @@ class Robot:
         self._profile = harness.robot
         self._commanded: float | None = None  # the last opening commanded (m), None before any
         self._held: Held | None = None  # what the last grasp holds (the harness watches it)
+        self._detect = None  # the detector's service: names what a refused path would hit
         if ros is not None:
             self._move_arm = ros.action(MoveArm, "move_arm")
             self._gripper_action = ros.action(GripperCommand, ros.interface.gripper_action)
+            self._detect = ros.service(Detect, "detect") if self._profile.camera_names else None
 
     # -- state -----------------------------------------------------------------------------------
     def _finger_width(self) -> float | None:
@@ -106,7 +113,14 @@ class Robot:
         return image
 
     # -- arm -------------------------------------------------------------------------------------
-    def _goal(self, poses: Sequence[np.ndarray], path: str, speed: float) -> MoveArm.Goal:
+    def _goal(
+        self,
+        poses: Sequence[np.ndarray],
+        path: str,
+        speed: float,
+        contact: bool = False,
+        max_depth: float = 0.0,
+    ) -> MoveArm.Goal:
         if path not in PATHS:
             raise InvalidArgumentError(f"unknown path {path!r}; valid: {', '.join(PATHS)}")
         if not 0.0 < speed <= 1.0:
@@ -115,6 +129,8 @@ class Robot:
             mode=MoveArm.Goal.POSE if len(poses) == 1 else MoveArm.Goal.WAYPOINTS,
             path=PATHS[path],
             velocity_scaling=float(speed),
+            contact=bool(contact),
+            max_depth=contact_depth(bool(contact), max_depth),
         )
         for pose in poses:
             stamped = PoseStamped(pose=matrix_to_pose(pose))
@@ -142,7 +158,10 @@ class Robot:
         result = self._ros.act(
             self._move_arm, goal, self._harness.motion_timeout_s, on_feedback=self._watch()
         )
-        raise_for(result)
+        try:
+            raise_for(result)
+        except CollisionError as exc:
+            raise CollisionError(self._name_obstacle(str(exc))) from None
         try:
             state = self._robot_state(
                 pose_to_matrix(result.final_pose), np.asarray(result.final_joint_positions)
@@ -157,6 +176,21 @@ class Robot:
             if shortfall(goal, state) > 0:
                 raise StalledError(short_message(goal, state, self._profile.arm.joints))
         return state
+
+    def _name_obstacle(self, message: str) -> str:
+        """A refusal's seen point named after the detected object holding it (when the harness is on
+        and the detector answers within a few seconds)."""
+        if not self._harness.enabled or self._detect is None or "a seen object at" not in message:
+            return message
+        try:
+            request = Detect.Request(labels=[], camera=self._profile.detection_camera)
+            response = self._ros.call(self._detect, request, min(5.0, self._harness.service_timeout_s))
+        except MaestroError:
+            return message
+        from maestro_agent.proxy.perception import to_detection  # perception imports this module
+
+        found = [to_detection(d) for d in response.detections if d.has_3d]
+        return name_obstacle(message, found)
 
     def _watch(self) -> Callable[[MoveArm.Feedback], None] | None:
         """The harness's checks on a motion's feedback: failure states, and the object held."""
@@ -186,13 +220,19 @@ class Robot:
         orientation: Sequence[float] | None = None,
         path: str = "auto",
         speed: float = 1.0,
+        contact: bool = False,
+        max_depth: float = 0.0,
     ) -> RobotState:
         """Move the gripper to ``position`` [x, y, z] with ``orientation`` [roll, pitch, yaw] (None keeps the
         current one). path: "auto" (straight line, or a planned path around obstacles), "line", "planned".
-        speed: 0..1 of the maximum. Returns the state where the gripper ended. Raises UnreachableError /
+        speed: 0..1 of the maximum. contact=True for moves meant to touch (wiping, pushing, pressing a
+        handle): the hand, fingers and what they hold may touch the seen objects and the table up to
+        ``max_depth`` m deep (0: 1 cm; at most 5 cm); the move stops when the gripper is held back more than
+        max_depth + 1 cm. Returns the state where the gripper ended. Raises CollisionError naming what the
+        path would hit (the table, the arm itself, or which object and where), UnreachableError /
         StalledError saying what failed (StalledError too when it comes to rest more than 5 mm from the
         target), and ObjectDroppedError when what the gripper held fell out (or it opened) on the way."""
-        goal = self._goal([self._target(position, orientation)], path, speed)
+        goal = self._goal([self._target(position, orientation)], path, speed, contact, max_depth)
         if not self._harness.enabled or path != "line":
             return self._move(goal)
         try:
@@ -202,23 +242,62 @@ class Robot:
             return self._move(goal)
 
     @tool("control")
-    def move_gripper_by(self, offset: Sequence[float], path: str = "line", speed: float = 1.0) -> RobotState:
-        """Move the gripper by ``offset`` [dx, dy, dz] metres in the base frame, keeping its orientation."""
+    def move_gripper_by(
+        self,
+        offset: Sequence[float],
+        path: str = "line",
+        speed: float = 1.0,
+        contact: bool = False,
+        max_depth: float = 0.0,
+    ) -> RobotState:
+        """Move the gripper by ``offset`` [dx, dy, dz] metres in the base frame, keeping its orientation
+        (contact, max_depth: as in move_gripper_to)."""
         delta = np.asarray(offset, dtype=float).ravel()
         if delta.size != 3 or not np.isfinite(delta).all():
             raise InvalidArgumentError(f"offset must be [dx, dy, dz] in metres; got {offset!r}")
         pose = self._ros.tcp_pose()
-        return self.move_gripper_to(pose[:3, 3] + delta, None, path=path, speed=speed)
+        return self.move_gripper_to(pose[:3, 3] + delta, None, path, speed, contact, max_depth)
 
     @tool("control")
     def move_gripper_along(
-        self, waypoints: Sequence[tuple[Sequence[float], Sequence[float] | None]], speed: float = 1.0
+        self,
+        waypoints: Sequence[tuple[Sequence[float], Sequence[float] | None]],
+        speed: float = 1.0,
+        contact: bool = False,
+        max_depth: float = 0.0,
     ) -> RobotState:
-        """Move through ``waypoints``, a list of (position, orientation or None), in straight lines."""
+        """Move through ``waypoints``, a list of (position, orientation or None), in straight lines (e.g. a
+        geometry.wipe_path with contact=True; contact, max_depth: as in move_gripper_to)."""
         if not waypoints:
             raise InvalidArgumentError("waypoints is empty; give a list of (position, orientation) pairs")
         poses = [self._target(position, orientation) for position, orientation in waypoints]
-        return self._move(self._goal(poses, "auto", speed))
+        path = "line" if contact else "auto"
+        return self._move(self._goal(poses, path, speed, contact, max_depth))
+
+    @tool("control")
+    def move_gripper_arc(
+        self,
+        pivot: Sequence[float],
+        axis: Sequence[float],
+        degrees: float,
+        speed: float = 0.3,
+        contact: bool = True,
+        max_depth: float = 0.0,
+    ) -> RobotState:
+        """Turn the gripper ``degrees`` about the line through ``pivot`` along ``axis`` (right-handed:
+        positive is counterclockwise looking down the axis), its orientation turning with it: opening a
+        door or a lid held by its handle (see geometry.hinge_axis / fit_hinge). Waypoints every 5 degrees,
+        in straight lines; contact (default True: what the gripper holds is pulled along) and max_depth as
+        in move_gripper_to. Raises as move_gripper_to; StalledError when the part resists (a wrong
+        hinge, or its end stop)."""
+        turn = float(degrees)
+        if not np.isfinite(turn) or not 0.0 < abs(turn) <= 270.0:
+            raise InvalidArgumentError(f"degrees must be in [-270, 270] and not 0; got {degrees!r}")
+        centre, direction = check_vector(pivot, 3, "pivot"), unit_vector(axis, "axis")
+        poses = arc_poses(self._ros.tcp_pose(), centre, direction, turn)
+        for pose in poses:
+            self._harness.check_position(pose[:3, 3])
+        return self._move(self._goal(poses, "line", speed, contact, max_depth))
 
     @tool("control")
     def move_joints(self, positions: Sequence[float], speed: float = 1.0) -> RobotState:
@@ -256,24 +335,21 @@ class Robot:
         return self._settled_width(opening(result.position, self._profile.gripper))
 
     def _settled_width(self, reported: float) -> float:
-        """The opening once joint states show the fingers still and agree with the action's ``reported``
-        one (a driver may answer before its joint states do); ``reported`` if they never agree."""
         if self._finger_width() is None:
             return reported
-        deadline = time.monotonic() + SETTLE_S
-        while True:
-            width = float(settle(lambda: self._finger_width() or 0.0, timeout=deadline - time.monotonic()))
-            if abs(width - reported) <= AGREE_M:
-                return width
-            if time.monotonic() >= deadline:
-                return reported
+        return settled_width(lambda: self._finger_width() or 0.0, reported)
 
     @tool("control")
-    def open_gripper(self) -> GripperState:
-        """Open the gripper fully; returns once the fingers have stopped, with their opening."""
-        width = self._gripper_command(self._profile.gripper.max_width, 0.0)
+    def open_gripper(self, width: float | None = None) -> GripperState:
+        """Open the gripper fully, or to ``width`` metres (e.g. just wider than a cup's wall when a finger is
+        inside it); returns once the fingers have stopped, with their opening."""
+        gripper = self._profile.gripper
+        target = gripper.max_width if width is None else float(width)
+        if not 0.0 < target <= gripper.max_width:
+            raise InvalidArgumentError(f"width must be in (0, {gripper.max_width}] m or None; got {width}")
+        state = self._state(self._gripper_command(target, 0.0))
         self._held = None
-        return self._state(width)
+        return state
 
     @tool("control")
     def close_gripper(self) -> GripperState:

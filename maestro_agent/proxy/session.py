@@ -15,7 +15,9 @@ import maestro_agent.proxy.geometry
 import maestro_agent.proxy.grasping
 import maestro_agent.proxy.image_editor
 import maestro_agent.proxy.perception
-import maestro_agent.proxy.robot  # noqa: F401
+import maestro_agent.proxy.robot
+import maestro_agent.proxy.semantic_map
+import maestro_agent.proxy.skills  # noqa: F401
 from maestro_agent.proxy.gate import TOOL_ENDPOINTS, ActuationGate, Confirm, GateLimits
 from maestro_agent.proxy.harness import Harness
 from maestro_agent.proxy.registry import build_tools

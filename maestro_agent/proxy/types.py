@@ -132,3 +132,65 @@ class GraspCandidate:
 VALUE_TYPES: dict[str, type] = {
     cls.__name__: cls for cls in (GripperState, RobotState, Detection, Keypoint, ImageCrop, GraspCandidate)
 }
+
+
+@dataclass(frozen=True)
+class MappedObject:
+    """An object the semantic map remembers (a memory, not a fresh detection)."""
+
+    id: str
+    label: str
+    position: np.ndarray  # (3,) centre in the base frame, metres, where it was last seen
+    extent: np.ndarray  # (3,) size along its axes, metres
+    rotation: np.ndarray  # (3, 3) its axes in the base frame
+    confidence: float  # 0..1: grows with sightings, drops when in plain view but not detected
+    observations: int  # times seen
+    age: float  # seconds since it was last seen
+    camera: str  # the camera that saw it last
+
+    def __str__(self) -> str:
+        return (
+            f"MappedObject({self.id}, {self.label!r}, position={_vec(self.position)}, "
+            f"confidence={self.confidence:.2f}, seen {self.observations}x, last {self.age:.0f} s ago "
+            f"by the {self.camera} camera)"
+        )
+
+
+VALUE_TYPES[MappedObject.__name__] = MappedObject
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """What skills.turn did: the part's direction after the turn."""
+
+    label: str
+    part: str  # the part's keypoint label, e.g. "cube/purple_face_1"
+    normal: np.ndarray  # (3,) base frame: from the object's centre towards the part, after the turn
+    target: np.ndarray  # (3,) the direction the part was to face
+    deviation_deg: float  # angle between normal and target
+    done: bool  # the part faces the target (within the skill's tolerance)
+    turns: int  # tips and twists made
+    position: np.ndarray  # (3,) the object's centre after the turn
+
+    def __str__(self) -> str:
+        return (
+            f"TurnResult({self.label!r}, part={self.part!r}, normal={_vec(self.normal)}, "
+            f"deviation_deg={self.deviation_deg:.1f}, turns={self.turns}, done={self.done}, "
+            f"position={_vec(self.position)})"
+        )
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """What skills.fold_corner did: where the corner ended."""
+
+    start: np.ndarray  # (3,) where the corner was
+    end: np.ndarray  # (3,) where the corner lies after the fold (perceived again when asked to)
+    target: np.ndarray  # (3,) where it was to go
+    distance: float  # m, horizontal, between end and target
+
+    def __str__(self) -> str:
+        return f"FoldResult(end={_vec(self.end)}, target={_vec(self.target)}, distance={self.distance:.3f} m)"
+
+
+VALUE_TYPES.update({cls.__name__: cls for cls in (TurnResult, FoldResult)})

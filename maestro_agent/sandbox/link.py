@@ -28,7 +28,8 @@ _PLAIN_ERRORS: dict[str, type[BaseException]] = {
     cls.__name__: cls
     for cls in (ValueError, TypeError, KeyError, IndexError, RuntimeError, ZeroDivisionError, LookupError)
 }
-_MAESTRO_ERRORS: dict[str, type[BaseException]] = {
+# Also in the code's namespace, so that it can catch them by name (`except StalledError:`).
+MAESTRO_ERRORS: dict[str, type[BaseException]] = {
     name: cls
     for name, cls in vars(errors).items()
     if isinstance(cls, type) and issubclass(cls, errors.MaestroError)
@@ -119,7 +120,7 @@ def _error(reply: dict[str, Any]) -> BaseException:
         return SandboxCancelled(message)
     if kind == "SandboxTimeout":
         return SandboxTimeout(message)
-    cls = _MAESTRO_ERRORS.get(kind) or _PLAIN_ERRORS.get(kind)
+    cls = MAESTRO_ERRORS.get(kind) or _PLAIN_ERRORS.get(kind)
     if cls is None:
         return RuntimeError(f"{kind}: {message}" if kind else message)
     return cls(message)

@@ -30,7 +30,7 @@ from typing import Any
 from maestro_agent.sandbox import guards, stubs, wire
 from maestro_agent.sandbox.channel import SandboxCancelled, SandboxTimeout
 from maestro_agent.sandbox.confine import confine
-from maestro_agent.sandbox.link import Link
+from maestro_agent.sandbox.link import MAESTRO_ERRORS, Link
 from maestro_agent.sandbox.policy import ALLOWED_IMPORTS
 
 USER_FILENAME_PREFIX = "<substep"
@@ -350,6 +350,7 @@ def _setup(link: Link, init: dict[str, Any], region: memoryview) -> tuple[dict[s
     link.encoder = wire.Encoder(link.types)
     constants = wire.decode(init.get("constants") or {}, region, link.types)
     injected = {**stubs.build(link, dict(init.get("tools") or {}), constants), **stubs.task_functions(link)}
+    injected.update(MAESTRO_ERRORS)  # the tools' error classes, to catch by name
     for name in sorted(allowed):  # pre-imported: `math.pi` without an import works
         if name in sys.modules:
             injected[name] = guards.view(sys.modules[name], allowed)

@@ -28,6 +28,20 @@ PALETTE = (
     (0, 128, 128),
 )
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+# One colour per grasp strategy, so a drawing of mixed candidates shows which kind each is.
+STRATEGY_COLOURS = {
+    "top_down": (0, 130, 200),
+    "antipodal": (145, 30, 180),
+    "rim": (230, 25, 75),
+    "handle": (245, 130, 48),
+    "flat": (60, 180, 75),
+    "cloth_corner": (240, 50, 230),
+}
+
+
+def strategy_colour(strategy: str, index: int = 0) -> tuple[int, int, int]:
+    """The colour drawn for a grasp ``strategy``; an unknown one takes the palette's ``index``-th."""
+    return STRATEGY_COLOURS.get(strategy, colour(index))
 
 
 def colour(index: int) -> tuple[int, int, int]:
@@ -120,17 +134,19 @@ def draw_grasps(
     intrinsics: np.ndarray,
     camera_pose: np.ndarray,
     labels: Sequence[str] | None = None,
+    colours: Sequence[tuple[int, int, int]] | None = None,
 ) -> np.ndarray:
-    """Gripper outlines at each grasp, projected into the camera; the first (best) drawn thickest."""
+    """Gripper outlines at each grasp, projected into the camera; the first (best) drawn thickest. Each in
+    ``colours[k]`` when given (e.g. ``strategy_colour`` of its strategy), else the palette's k-th."""
     out = _check(image)
     for k, (pose, width) in enumerate(zip(poses, widths, strict=True)):
-        rgb = colour(k)
+        rgb = colours[k] if colours is not None else colour(k)
         for segment in gripper_outline(np.asarray(pose), float(width)):
             pixels, in_front = project(segment, intrinsics, camera_pose)
             if in_front.all():
                 a, b = (tuple(int(round(c)) for c in p) for p in pixels)
                 cv2.line(out, a, b, rgb, 3 if k == 0 else 1, cv2.LINE_AA)
-        if labels is not None:
+        if labels is not None and labels[k]:  # an empty label: the outline only
             pixel, in_front = project(pose[:3, 3], intrinsics, camera_pose)
             if in_front[0]:
                 _label(out, labels[k], (int(pixel[0, 0]) + 8, int(pixel[0, 1]) + 8), rgb)

@@ -9,7 +9,7 @@ are tolerated as depth noise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -38,12 +38,35 @@ def colliding_points(
     return count
 
 
+def opened_to(volumes: Sequence[Box], opening: float, max_width: float) -> list[Box]:
+    """``volumes`` (measured fully open, ``max_width``) with the gripper opened to ``opening`` instead: the
+    boxes on one side of the closing axis (the fingers) move in by half the difference; the hand stays."""
+    shift = max(0.0, (max_width - opening) / 2)
+    moved: list[Box] = []
+    for low, high in volumes:
+        side = 1.0 if low[1] >= 0 else -1.0 if high[1] <= 0 else 0.0
+        delta = np.array([0.0, -side * shift, 0.0])
+        moved.append((tuple(np.asarray(low) + delta), tuple(np.asarray(high) + delta)))
+    return moved
+
+
 def collision_free(
     candidates: Sequence[GraspCandidate],
     points: np.ndarray,
     volumes: Sequence[Box],
     approach: float = 0.1,
     tolerance: int = 5,
+    opening: Callable[[GraspCandidate], float] | None = None,
+    max_width: float | None = None,
 ) -> list[GraspCandidate]:
-    """The candidates whose approach and grasp leave at most ``tolerance`` scene points in the gripper."""
-    return [c for c in candidates if colliding_points(c.pose, points, volumes, approach) <= tolerance]
+    """The candidates whose approach and grasp leave at most ``tolerance`` scene points in the gripper;
+    with ``opening`` (and the ``max_width`` the volumes were measured at), each candidate's fingers are
+    checked where that opening puts them (a part grasp opens only partly)."""
+    free = []
+    for candidate in candidates:
+        boxes = volumes
+        if opening is not None and max_width is not None:
+            boxes = opened_to(volumes, opening(candidate), max_width)
+        if colliding_points(candidate.pose, points, boxes, approach) <= tolerance:
+            free.append(candidate)
+    return free

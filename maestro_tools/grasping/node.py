@@ -3,7 +3,9 @@
 Takes the object as a detection (pose + extent, from ``detect``), as a point cloud in the base frame,
 or by its label alone: then the detector node (``detect_service``) finds it, in the camera the request's
 detection names or the detector's default one. Every field is checked first (``requests.py``).
-Proposes top-down grasps across its box axes and antipodal grasps on a cloud. With
+Proposes top-down grasps across its box axes, antipodal grasps on a cloud, and grasps on the object's
+parts (``parts.py``: rim, handle, flat, cloth_corner) from its points: the cloud, or the detection's mask
+lifted with its camera's depth. With
 ``check_reachability`` it keeps only grasps whose grasp and pre-grasp (``pregrasp_height`` above) have
 IK solutions and, when the detection names its camera, whose open gripper does not sweep through the
 scene's depth points on the way in (a hand camera's view of the gripper itself is dropped).
@@ -25,6 +27,7 @@ from maestro_msgs.msg import Detection, Grasp
 from maestro_msgs.srv import Detect, PlanGrasp
 from maestro_tools.common import markers
 from maestro_tools.common.conversions import (
+    image_to_numpy,
     matrix_to_pose,
     pointcloud2_to_points,
     pose_to_matrix,
@@ -47,6 +50,7 @@ from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.common.validate import answer_errors, quote
 from maestro_tools.grasping.antipodal import antipodal_grasps
 from maestro_tools.grasping.collision import collision_free
+from maestro_tools.grasping.parts import part_grasps, pregrasp_opening
 from maestro_tools.grasping.requests import check_detection, check_request
 from maestro_tools.grasping.top_down import GraspCandidate, top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics
@@ -91,6 +95,12 @@ class GraspPlannerNode(Node):
             True,
             "Drop grasps whose approach sweeps through the camera's scene points",
         )
+        self.parts = declare(
+            self,
+            "part_grasps",
+            True,
+            "Also propose grasps on the object's parts (rim, handle, flat, cloth_corner) from its points",
+        )
         self.timeout = declare(self, "timeout", 5.0, "Seconds to wait for a camera frame", minimum=0.1)
         on_hand = [c.name for c in self.profile.cameras if c.mjcf_camera] or [""]
         self.hand_cameras = declare(
@@ -134,7 +144,7 @@ class GraspPlannerNode(Node):
                 f"{self.detector.srv_name} is not available to find {quote(label)}; start the detector, "
                 "or give the object as a detection or a point cloud"
             )
-        request = Detect.Request(labels=[label], camera=camera)
+        request = Detect.Request(labels=[label], camera=camera, with_masks=self.parts)
         reply = wait_future_blocking(self.detector.call_async(request), self.detect_timeout)
         if reply is None:
             raise MaestroTimeoutError(f"the detector did not answer within {self.detect_timeout:g} s")
@@ -192,6 +202,26 @@ class GraspPlannerNode(Node):
         except MaestroError as exc:
             return None, str(exc)
 
+    def mask_points(self, detection: Detection, frame: CameraFrame | None) -> np.ndarray | None:
+        """The detection's mask lifted with its camera's current depth (base frame); None without a mask,
+        a camera frame of the mask's size, or 10 points. A fresh frame matches the mask while the camera
+        and the object stay still (the scene camera; the hand camera between moves)."""
+        if detection.mask.width * detection.mask.height == 0 or not detection.camera:
+            return None
+        if frame is None or frame.camera != detection.camera:
+            try:
+                frame = self.frames.grab(detection.camera)
+            except MaestroError:
+                return None
+        try:
+            mask = image_to_numpy(detection.mask) > 0
+        except MaestroError:
+            return None
+        if mask.ndim != 2 or mask.shape != frame.depth.shape:
+            return None
+        points = frame.base_points(mask)
+        return points if len(points) >= 10 else None
+
     def reachable(self, grasp: GraspCandidate) -> bool:
         pregrasp = grasp.pose.copy()
         pregrasp[2, 3] += self.pregrasp_height
@@ -224,10 +254,21 @@ class GraspPlannerNode(Node):
                     points, samples=self.samples, max_width=max_width, pad_clearance=gripper.pad_clearance
                 )
                 candidates = sorted([*candidates, *sampled], key=lambda c: -c.score)
+            if self.parts:
+                seen = points if points is not None else self.mask_points(detection, frame)
+                if seen is not None:
+                    found = part_grasps(
+                        seen,
+                        max_width=max_width,
+                        finger_depth=gripper.finger_depth,
+                        pad_clearance=gripper.pad_clearance,
+                    )
+                    candidates = sorted([*candidates, *found], key=lambda c: -c.score)
             if not candidates:
                 raise UnreachableError(
                     f"the object ({np.round(extent[:2], 3).tolist()} m across) is wider than "
-                    f"the gripper's {max_width} m opening on both sides"
+                    f"the gripper's {max_width} m opening on both sides and shows no rim, handle, flat "
+                    "side or cloth corner to pinch"
                 )
             if request.check_reachability and frame is not None and self.collision_check:
                 near = self.hand_camera_min_depth if frame.camera in self.hand_cameras else 0.0
@@ -236,6 +277,8 @@ class GraspPlannerNode(Node):
                     scene_points(depth_cloud(frame, near), self.robot_model.surfaces),
                     self.gripper.volumes,
                     self.pregrasp_height,
+                    opening=lambda c: pregrasp_opening(c.strategy, c.width, gripper.max_width),
+                    max_width=gripper.max_width,
                 )
                 if not free:
                     raise CollisionError(

@@ -22,6 +22,8 @@ MAX_WAYPOINTS = 200
 MAX_JOINTS = 64
 MAX_TIMEOUT = 3600.0  # s
 MIN_SCALING = 0.01  # below this a motion would take hours
+CONTACT_DEPTH = 0.01  # m: a contact goal's default depth limit
+MAX_CONTACT_DEPTH = 0.05  # m
 
 
 def check_goal(goal: MoveArm.Goal) -> None:
@@ -44,6 +46,18 @@ def check_goal(goal: MoveArm.Goal) -> None:
             f"[{MIN_SCALING:g}, 1]"
         )
     number("timeout", goal.timeout, 0.0, MAX_TIMEOUT, unit=" s", note="0 = no time limit")
+    number(
+        "max_depth",
+        goal.max_depth,
+        0.0,
+        MAX_CONTACT_DEPTH,
+        unit=" m",
+        note=f"0 = {CONTACT_DEPTH:g} m with contact",
+    )
+    if goal.max_depth > 0 and not goal.contact:
+        raise InvalidArgumentError("max_depth applies to contact moves only; set contact (or max_depth 0)")
+    if goal.contact and goal.mode == MoveArm.Goal.JOINTS:
+        raise InvalidArgumentError("contact applies to POSE and WAYPOINTS goals (TCP paths), not JOINTS")
     items("waypoints", goal.waypoints, MAX_WAYPOINTS)
     for index, stamped in enumerate(goal.waypoints):
         text(f"waypoints[{index}].header.frame_id", stamped.header.frame_id, NAME_LIMIT)
@@ -65,6 +79,11 @@ def check_goal(goal: MoveArm.Goal) -> None:
 def velocity_scaling(goal: MoveArm.Goal) -> float:
     """The goal's scaling of the maximum joint velocity (0 means the default, 1)."""
     return float(goal.velocity_scaling) or 1.0
+
+
+def contact_depth(goal: MoveArm.Goal) -> float | None:
+    """How deep a contact goal may touch (m), or None for a goal that keeps clear of everything."""
+    return (float(goal.max_depth) or CONTACT_DEPTH) if goal.contact else None
 
 
 def check_duration(goal: MoveArm.Goal, ends: float) -> None:

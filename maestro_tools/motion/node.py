@@ -8,7 +8,10 @@ checked against the declared support surfaces, the arm itself and the scene came
 cancels; feedback reports PLANNING, and UNREACHABLE, BLOCKED or STALLED before such a goal aborts. A
 joint lagging its trajectory beyond ``stall_tolerance`` for ``stall_time`` stops the motion. Goals are
 checked field by field first (``goals.py``); a ``timeout`` above 0 refuses a motion planned to end later
-and stops one still running then (TIMEOUT).
+and stops one still running then (TIMEOUT). A ``contact`` goal may touch with the hand, the fingers and
+what they hold, ``max_depth`` deep, and stops when the TCP lags its path by more than max_depth + 1 cm
+for 0.3 s.
+Refusals name what the path would hit and where (``path_builder.py``).
 """
 
 from __future__ import annotations
@@ -20,9 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from builtin_interfaces.msg import Duration
 from control_msgs.action import FollowJointTrajectory
-from control_msgs.msg import JointTolerance
 from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
@@ -30,7 +31,6 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import MarkerArray
 
 from maestro_msgs.action import MoveArm
@@ -51,7 +51,15 @@ from maestro_tools.common.node_main import run_node
 from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
 from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.common.validate import unexpected
-from maestro_tools.motion.goals import check_duration, check_goal, joint_goal, pose_targets, velocity_scaling
+from maestro_tools.motion.execution import motion_result, seconds, trajectory_goal
+from maestro_tools.motion.goals import (
+    check_duration,
+    check_goal,
+    contact_depth,
+    joint_goal,
+    pose_targets,
+    velocity_scaling,
+)
 from maestro_tools.motion.kinematics import ArmKinematics, time_path
 from maestro_tools.motion.moveit_backend import MoveItMotion, load_moveit
 from maestro_tools.motion.params import declare_motion_params
@@ -63,27 +71,7 @@ from maestro_tools.perception.topic_source import TopicFrameSource
 from maestro_tools.robots.model import RobotModel
 from maestro_tools.robots.params import declare_robot, declare_surfaces
 
-
-def _seconds(stamp: Any) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
-def _duration(seconds: float) -> Duration:
-    nanoseconds = round(seconds * 1e9)
-    return Duration(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9)
-
-
-# control_msgs/FollowJointTrajectory result codes -> maestro's: a controller that ends away from the
-# goal (or off the path) has met resistance, which the agent's harness treats as a stall.
-CONTROLLER_ERRORS = {
-    FollowJointTrajectory.Result.INVALID_GOAL: ErrorCode.INVALID_ARGUMENT,
-    FollowJointTrajectory.Result.INVALID_JOINTS: ErrorCode.INVALID_ARGUMENT,
-    FollowJointTrajectory.Result.OLD_HEADER_TIMESTAMP: ErrorCode.INVALID_ARGUMENT,
-    FollowJointTrajectory.Result.PATH_TOLERANCE_VIOLATED: ErrorCode.STALLED,
-    FollowJointTrajectory.Result.GOAL_TOLERANCE_VIOLATED: ErrorCode.STALLED,
-}
-
-
+CONTACT_LAG = 0.01  # m a contact motion's TCP may lag its path beyond max_depth (tracking, friction)
 JOINT_STATES_WAIT = 3.0  # s a goal waits for the first joint states (a robot driver still starting)
 
 
@@ -206,7 +194,7 @@ class MotionNode(Node):
         # around that configuration): wait for one at least as new as the frame.
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline and (
-            self._joints is None or _seconds(self._joints.header.stamp) < frame.stamp
+            self._joints is None or seconds(self._joints.header.stamp) < frame.stamp
         ):
             time.sleep(0.005)
         cloud = scene_points(depth_cloud(frame), self.robot_model.surfaces, limit=400_000)
@@ -225,8 +213,11 @@ class MotionNode(Node):
         cloud, viewpoint, note = self.scene_cloud()
         start, holding = self.current_positions(wait=JOINT_STATES_WAIT), self.holding()
         with self._lock:
-            to = self.paths.to_joints if joints else self.paths.to_poses
-            motion = to(start, goal, request.path, cloud, holding, viewpoint)
+            if joints:
+                motion = self.paths.to_joints(start, goal, request.path, cloud, holding, viewpoint)
+            else:
+                depth = contact_depth(request)
+                motion = self.paths.to_poses(start, goal, request.path, cloud, holding, viewpoint, depth)
         motion.note = note
         return motion
 
@@ -284,13 +275,7 @@ class MotionNode(Node):
         with self._lock:
             tcp_path = [self.kinematics.fk(q)[:3, 3] for q in [start, *path]]
         self.markers.publish(markers.path("planned_path", tcp_path, Header(frame_id=self.profile.base_frame)))
-        trajectory = JointTrajectory(
-            joint_names=list(self.joint_names.arm),
-            points=[
-                JointTrajectoryPoint(positions=q.tolist(), time_from_start=_duration(t))
-                for q, t in zip(path, times, strict=True)
-            ],
-        )
+        depth = contact_depth(request)
         watch = TrackingWatch(
             self.joint_names.arm,
             times,
@@ -299,13 +284,14 @@ class MotionNode(Node):
             self._fk,
             self.stall_tolerance,
             self.stall_time,
+            None if depth is None else depth + CONTACT_LAG,
         )
 
         def relay(message: Any) -> None:
             fb = message.feedback
             actual = np.asarray(fb.actual.positions)
             if len(actual) == len(path[-1]):
-                elapsed = _seconds(fb.desired.time_from_start)
+                elapsed = seconds(fb.desired.time_from_start)
                 state = watch.update(elapsed, np.asarray(fb.desired.positions), actual)
                 self._feedback(
                     handle,
@@ -316,21 +302,8 @@ class MotionNode(Node):
                     distance_remaining=state.distance_remaining,
                 )
 
-        sent = wait_future_blocking(
-            self.robot.send_goal_async(
-                FollowJointTrajectory.Goal(
-                    trajectory=trajectory,
-                    goal_tolerance=[
-                        JointTolerance(name=name, position=self.goal_tolerance)
-                        for name in trajectory.joint_names
-                    ]
-                    if self.goal_tolerance > 0
-                    else [],
-                ),
-                feedback_callback=relay,
-            ),
-            10.0,
-        )
+        goal = trajectory_goal(self.joint_names.arm, path, times, self.goal_tolerance)
+        sent = wait_future_blocking(self.robot.send_goal_async(goal, feedback_callback=relay), 10.0)
         if sent is None or not sent.accepted:
             return self._fail(handle, UnavailableError("the arm controller did not accept the trajectory"))
         done = threading.Event()
@@ -343,9 +316,11 @@ class MotionNode(Node):
                     handle, UnavailableError("the motion node is shutting down; the goal was cancelled")
                 )
             late = 0 < request.timeout < time.monotonic() - started
-            if handle.is_cancel_requested or watch.stalled or late:
+            if handle.is_cancel_requested or watch.stalled or watch.pressed or late:
                 wait_future_blocking(sent.cancel_goal_async(), 2.0)
                 done.wait(2.0)
+                if watch.pressed:
+                    return self._fail(handle, CollisionError(watch.pressed), MoveArm.Feedback.BLOCKED)
                 if watch.stalled:
                     return self._fail(handle, StalledError(watch.stalled), MoveArm.Feedback.STALLED)
                 if late:
@@ -369,24 +344,8 @@ class MotionNode(Node):
             final = goal
         with self._lock:
             pose, goal_pose = self.kinematics.fk(final), self.kinematics.fk(goal)
-        ok = robot.error_code == FollowJointTrajectory.Result.SUCCESSFUL
-        code = ErrorCode.OK if ok else CONTROLLER_ERRORS.get(robot.error_code, ErrorCode.BACKEND_ERROR)
-        result = MoveArm.Result(
-            success=ok,
-            error_code=int(code),
-            final_joint_positions=np.asarray(final).tolist(),
-            final_pose=matrix_to_pose(pose),
-            position_error=float(np.linalg.norm(pose[:3, 3] - goal_pose[:3, 3])),
-        )
-        result.message = robot.error_string or (
-            "trajectory complete" if ok else f"controller error {robot.error_code}"
-        )
-        if motion.planned_segments:
-            planned, avoided = motion.planned_segments, motion.obstacle_points
-            result.message += f" ({planned} planned segment(s), {avoided} scene points avoided)"
-        if motion.note:
-            result.message += f"; {motion.note}"
-        if code == ErrorCode.STALLED:
+        result = motion_result(motion, robot, final, pose, goal_pose)
+        if result.error_code == ErrorCode.STALLED:
             self._feedback(handle, MoveArm.Feedback.STALLED, current_pose=result.final_pose)
         (handle.succeed if result.success else handle.abort)()
         return result

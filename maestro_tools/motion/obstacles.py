@@ -12,9 +12,16 @@ Before planning, the cloud is cleaned for the current configuration and the targ
 - what the closed gripper holds is attached to the hand: it moves with it and must not hit anything;
 - the target's surroundings (the gripper's volume at the goal, with room above) are allowed: that is
   where a grasp or a placement is meant to reach into. The grasp planner checks those finer.
+
+Contact on purpose (``contact_depth`` set): the hand, the fingers and what they hold may touch the scene;
+a contact part is refused only when it reaches more than ``contact_depth`` behind the seen surface
+(along the camera's ray through the nearest seen point) or into the filled-in space behind it. What the
+gripper holds may touch without a depth check: its underside is not seen.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
@@ -29,6 +36,24 @@ SELF_FILTER = 0.05  # m: scene points this close to the arm's (convex) collision
 # Gripper volume in the TCP frame (z = approach): held objects at the start, allowed at the goal.
 HELD_BOX = (np.array([-0.05, -0.05, -0.03]), np.array([0.05, 0.05, 0.08]))
 TARGET_BOX = (np.array([-0.06, -0.09, -0.06]), np.array([0.06, 0.09, 0.12]))
+SURFACE_RADIUS = 0.015  # m: a contact point this close to a seen point is judged against that point's surface
+
+
+@dataclass(frozen=True)
+class Hit:
+    """Where a configuration meets the scene: the seen point, which part of the robot, and how."""
+
+    point: list[float]  # base frame, rounded to mm
+    part: str  # "the robot's panda_hand", "what the gripper holds"
+    depth: float = 0.0  # m behind the seen surface (contact mode), 0 for a clearance violation
+
+    def describe(self, clearance: float, limit: float | None) -> str:
+        if self.depth > 0 and limit is not None:
+            return (
+                f"{self.part} would press {self.depth * 100:.1f} cm into a seen object at {self.point} "
+                f"(contact depth limit {limit * 100:.1f} cm)"
+            )
+        return f"{self.part} would come within {clearance * 100:.1f} cm of a seen object at {self.point}"
 
 
 def _voxel_unique(points: np.ndarray, spacing: float) -> np.ndarray:
@@ -85,6 +110,8 @@ class ArmSurface:
             for g in self.geoms
         ]
         self.radius = np.array([np.linalg.norm(s, axis=1).max() for s in self.samples])
+        self.contact = [model.geom_bodyid[g] in fine for g in self.geoms]  # parts that may touch on purpose
+        self.names = [robot.geom_owner(g) for g in self.geoms]
         self.tcp_site = model.site(robot.arm.tcp_site).id
         self.hand_body = model.body(robot.arm.hand_body).id
         self.held = np.zeros((0, 3))  # in the hand body's frame
@@ -112,10 +139,11 @@ class ArmSurface:
         holding: bool,
         viewpoint: np.ndarray | None = None,
         surfaces: tuple[SupportSurface, ...] = (),
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The scene points that count as obstacles for a motion from ``start`` (to ``goal``, when
-        known); with ``holding``, what lies in the gripper at the start is attached to the hand. With the
-        camera's ``viewpoint``, the space just behind what it saw counts as occupied too."""
+        known), and those of them the camera saw (the rest fill in behind them); with ``holding``, what
+        lies in the gripper at the start is attached to the hand. With the camera's ``viewpoint``, the
+        space just behind what it saw counts as occupied too."""
         cloud = _voxel_unique(np.asarray(cloud, dtype=np.float64).reshape(-1, 3), VOXEL)
         in_gripper = _in_box(self._tcp_local(start, cloud), HELD_BOX)
         held = cloud[in_gripper] if holding else np.zeros((0, 3))
@@ -125,20 +153,36 @@ class ArmSurface:
         if len(cloud):
             near_arm = cKDTree(self.points(start)).query(cloud, distance_upper_bound=SELF_FILTER)[0]
             cloud = cloud[~np.isfinite(near_arm)]
+        visible = cloud
         if viewpoint is not None:
             cloud = with_hidden_side(cloud, viewpoint, surfaces)
         if goal is not None:
-            cloud = cloud[~_in_box(self._tcp_local(goal, cloud), TARGET_BOX)]
-        return cloud
+            cloud, visible = (self.outside_target(goal, c) for c in (cloud, visible))
+        return cloud, visible
+
+    def outside_target(self, goal: mujoco.MjData, points: np.ndarray) -> np.ndarray:
+        """``points`` without those in the gripper's volume at ``goal`` (where a motion reaches into)."""
+        return points[~_in_box(self._tcp_local(goal, points), TARGET_BOX)]
 
 
 class SceneObstacles:
-    """A point cloud the arm must keep ``clearance`` from."""
+    """A point cloud the arm must keep ``clearance`` from; in contact mode (``contact_depth`` set) the
+    contact parts may touch what was ``visible`` (seen from ``viewpoint``) up to that depth."""
 
-    def __init__(self, points: np.ndarray, clearance: float = 0.015) -> None:
+    def __init__(
+        self,
+        points: np.ndarray,
+        clearance: float = 0.015,
+        visible: np.ndarray | None = None,
+        viewpoint: np.ndarray | None = None,
+        contact_depth: float | None = None,
+    ) -> None:
         self.points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
         self.tree = cKDTree(self.points) if len(self.points) else None
-        self.clearance = clearance
+        self.clearance, self.contact_depth = clearance, contact_depth
+        seen = self.points if visible is None else np.asarray(visible, dtype=np.float64).reshape(-1, 3)
+        self.visible, self.visible_tree = seen, cKDTree(seen) if len(seen) else None
+        self.viewpoint = None if viewpoint is None else np.asarray(viewpoint, dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self.points)
@@ -146,21 +190,54 @@ class SceneObstacles:
     def collides(self, arm: ArmSurface, data: mujoco.MjData) -> bool:
         return self.first_hit(arm, data) is not None
 
-    def first_hit(self, arm: ArmSurface, data: mujoco.MjData) -> list[float] | None:
-        """The first scene point (rounded, base frame) within the clearance of the arm, or None."""
+    def first_hit(self, arm: ArmSurface, data: mujoco.MjData) -> Hit | None:
+        """Where the arm first comes within the clearance of a seen point (or, in contact mode, where a
+        contact part reaches too deep), or None."""
         if self.tree is None:
             return None
-        for geom, samples, radius in zip(arm.geoms, arm.samples, arm.radius, strict=True):
+        for geom, samples, radius, contact, name in zip(
+            arm.geoms, arm.samples, arm.radius, arm.contact, arm.names, strict=True
+        ):
             centre = data.geom_xpos[geom]
             if not self.tree.query_ball_point(centre, radius + self.clearance, return_length=True):
                 continue  # nothing near this link at all
             world = samples @ data.geom_xmat[geom].reshape(3, 3).T + centre
-            hit = self._hit(world)
+            hit = (
+                self._deep(world, name)
+                if contact and self.contact_depth is not None
+                else self._hit(world, name)
+            )
             if hit is not None:
                 return hit
-        return self._hit(arm.held_points(data)) if len(arm.held) else None
+        if self.contact_depth is not None or not len(arm.held):
+            return None
+        return self._hit(arm.held_points(data), "what the gripper holds")
 
-    def _hit(self, points: np.ndarray) -> list[float] | None:
+    def _hit(self, points: np.ndarray, part: str) -> Hit | None:
         distances, index = self.tree.query(points, distance_upper_bound=self.clearance)  # type: ignore[union-attr]
         near = np.flatnonzero(np.isfinite(distances))
-        return np.round(self.points[index[near[0]]], 3).tolist() if len(near) else None
+        return Hit(np.round(self.points[index[near[0]]], 3).tolist(), part) if len(near) else None
+
+    def _deep(self, points: np.ndarray, part: str) -> Hit | None:
+        """A contact part's point more than ``contact_depth`` behind the seen surface, or in the filled-in
+        space behind it (near no seen point but within the clearance of the fill)."""
+        limit = float(self.contact_depth or 0.0)
+        if self.visible_tree is not None:
+            distances, index = self.visible_tree.query(points, distance_upper_bound=SURFACE_RADIUS)
+            near = np.isfinite(distances)
+            if near.any():
+                surface = self.visible[index[near]]
+                rays = surface - (self.viewpoint if self.viewpoint is not None else surface + [0, 0, 1.0])
+                rays /= np.maximum(np.linalg.norm(rays, axis=1, keepdims=True), 1e-9)
+                depth = np.einsum("ij,ij->i", points[near] - surface, rays)
+                worst = int(np.argmax(depth))
+                if depth[worst] > limit:
+                    return Hit(np.round(surface[worst], 3).tolist(), part, float(depth[worst]))
+            points = points[~near]
+        if not len(points):
+            return None
+        distances, index = self.tree.query(points, distance_upper_bound=self.clearance)  # type: ignore[union-attr]
+        inside = np.flatnonzero(np.isfinite(distances))
+        if not len(inside):
+            return None
+        return Hit(np.round(self.points[index[inside[0]]], 3).tolist(), part, limit + SURFACE_RADIUS)

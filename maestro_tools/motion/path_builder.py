@@ -6,7 +6,9 @@
 Plain Python (no ROS): ``ArmKinematics`` solves IK and straight Cartesian lines, ``JointSpacePlanner``
 checks configurations (support surfaces, self-collision, the observed scene) and plans with OMPL. Path modes
 follow MoveArm: AUTO takes the straight line unless it is unreachable or collides, then plans;
-CARTESIAN fails on a blocked line; PLANNED always plans.
+CARTESIAN fails on a blocked line; PLANNED always plans. ``contact_depth`` (contact on purpose) lets the
+hand, the fingers and what they hold touch the scene up to that depth. Refusals name what the path would
+hit (a support surface, the arm itself, or a seen object and its point) and how far along it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ def _where(target: np.ndarray) -> list[float]:
     return np.round(target[:3, 3], 3).tolist()
 
 
+CONTACT_HINT = "; if touching is meant (wiping, pushing, pressing), move with contact on"
+
+
 class PathBuilder:
     def __init__(self, kinematics: ArmKinematics, planner: JointSpacePlanner) -> None:
         self.kinematics, self.planner = kinematics, planner
@@ -53,17 +58,21 @@ class PathBuilder:
         cloud: np.ndarray | None = None,
         holding: bool = False,
         viewpoint: np.ndarray | None = None,
+        contact_depth: float | None = None,
     ) -> PlannedMotion:
-        """TCP targets (4x4, base frame) in order, each segment from where the previous one ended."""
+        """TCP targets (4x4, base frame) in order, each segment from where the previous one ended; the
+        scene is read once, at the real start (where the camera saw the arm and what it holds)."""
         q = np.asarray(start, dtype=np.float64)
         motion = PlannedMotion(q)
+        self.planner.set_contact(contact_depth)
+        self.planner.use_scene(cloud, q, None, holding, viewpoint)
         for index, target in enumerate(targets):
             try:
                 goal = self.kinematics.solve(target, q).q
-                motion.obstacle_points = self.planner.use_scene(cloud, q, goal, holding, viewpoint)
+                motion.obstacle_points = self.planner.allow_target(goal)
                 segment, planned = self._to_pose(q, target, goal, path)
             except (UnreachableError, CollisionError) as exc:
-                prefix = f"waypoint {index}: " if len(targets) > 1 else ""
+                prefix = f"waypoint {index} of {len(targets)}: " if len(targets) > 1 else ""
                 raise type(exc)(prefix + str(exc)) from None
             motion.extend(segment, planned)
             q = segment[-1]
@@ -80,6 +89,7 @@ class PathBuilder:
     ) -> PlannedMotion:
         """A joint goal: the straight joint-space move (interpolated by the robot) where it is free."""
         motion = PlannedMotion(np.asarray(start, dtype=np.float64))
+        self.planner.set_contact(None)
         motion.obstacle_points = self.planner.use_scene(cloud, start, goal, holding, viewpoint)
         if path != PLANNED:
             steps = max(2, int(np.ceil(np.max(np.abs(goal - start)) / 0.02)) + 1)
@@ -111,10 +121,14 @@ class PathBuilder:
         if hit is None:
             return line, False
         if path == CARTESIAN:
-            tcp = self.kinematics.fk(line[hit])
+            tcp = [self.kinematics.fk(q)[:3, 3] for q in [start, *line[: hit + 1]]]
+            done = float(np.sum(np.linalg.norm(np.diff(tcp, axis=0), axis=1)))
+            length = float(np.linalg.norm(target[:3, 3] - tcp[0]))
+            hint = CONTACT_HINT if self.planner.contact_depth is None else ""
             raise CollisionError(
                 f"the straight line to {_where(target)} is blocked {100 * (hit + 1) / len(line):.0f}% of the "
-                f"way, with the gripper at {_where(tcp)}: {self.planner.collision(line[hit])}; "
-                "try path 'auto' or 'planned', or a waypoint above the obstacle"
+                f"way ({done * 100:.1f} of {length * 100:.1f} cm), with the gripper at "
+                f"{np.round(tcp[-1], 3).tolist()}: {self.planner.collision(line[hit])}; "
+                f"try path 'auto' or 'planned', or a waypoint above the obstacle{hint}"
             )
         return self.planner.plan(start, goal), True

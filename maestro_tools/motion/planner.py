@@ -3,6 +3,11 @@
 The checker uses the robot's model with its declared support surfaces: a configuration is invalid when
 a robot geom penetrates a support or a non-adjacent robot link, or, once ``use_scene`` has been given an
 observed cloud, when the arm (and what it holds) comes within the clearance of the scene's points.
+With ``set_contact(depth)`` (contact on purpose) the hand and fingers may touch the supports and the
+seen objects up to ``depth`` (see ``motion.obstacles``).
+
+``use_scene`` takes the cloud seen at the motion's real start (the arm's own points and what it holds
+are found there); ``allow_target`` then frees each segment's target surroundings.
 """
 
 from __future__ import annotations
@@ -38,6 +43,14 @@ class JointSpacePlanner:
         self.finger_qpos = robot.finger_qpos
         self.set_gripper(robot.max_width)
         self.obstacles = SceneObstacles(np.zeros((0, 3)))
+        self.contact_depth: float | None = None  # m: contact on purpose, None: keep clear of everything
+        self.contact_bodies = {model.body(n).id for n in robot.arm.fine_bodies}
+        self._scene = (np.zeros((0, 3)), np.zeros((0, 3)), None)  # points, visible, viewpoint
+
+    def set_contact(self, depth: float | None) -> None:
+        """Allow the hand and fingers to touch up to ``depth`` m deep (None: no contact)."""
+        self.contact_depth = None if depth is None else float(depth)
+        self.obstacles.contact_depth = self.contact_depth
 
     def set_gripper(self, width: float) -> None:
         """Finger opening (m) of the configurations checked from now on (the fingers keep it while moving)."""
@@ -61,13 +74,22 @@ class JointSpacePlanner:
         """Plan around ``cloud`` (base-frame points off the supports; None: the robot and supports only)
         for a motion from ``start`` to ``goal``; return how many points count as obstacles."""
         if cloud is None:
-            self.obstacles, self.arm.held = SceneObstacles(np.zeros((0, 3))), np.zeros((0, 3))
-            return 0
-        goal_data = None if goal is None else self._data_at(goal)
-        points = self.arm.prepare(
-            cloud, self._data_at(start), goal_data, holding, viewpoint, self.robot.surfaces
-        )
-        self.obstacles = SceneObstacles(points, self.clearance)
+            empty = np.zeros((0, 3))
+            self.arm.held, self._scene = empty, (empty, empty, None)
+        else:
+            points, visible = self.arm.prepare(
+                cloud, self._data_at(start), None, holding, viewpoint, self.robot.surfaces
+            )
+            self._scene = (points, visible, viewpoint)
+        return self.allow_target(goal)
+
+    def allow_target(self, goal: np.ndarray | None) -> int:
+        """Obstacles for a segment to ``goal`` (its gripper volume freed); how many points count."""
+        points, visible, viewpoint = self._scene
+        if goal is not None and len(points):
+            data = self._data_at(goal)
+            points, visible = self.arm.outside_target(data, points), self.arm.outside_target(data, visible)
+        self.obstacles = SceneObstacles(points, self.clearance, visible, viewpoint, self.contact_depth)
         return len(points)
 
     def in_collision(self, q: np.ndarray) -> bool:
@@ -83,16 +105,24 @@ class JointSpacePlanner:
             robot = (first in self.robot_bodies, second in self.robot_bodies)
             if robot[0] != robot[1] and contact.dist < 0:
                 support, link = (contact.geom2, contact.geom1) if robot[0] else (contact.geom1, contact.geom2)
-                return f"{self.robot.geom_owner(link)} would hit {self.robot.geom_owner(support)}"
+                where = np.round(contact.pos, 3).tolist()
+                if self.contact_depth is None or self.model.geom_bodyid[link] not in self.contact_bodies:
+                    return (
+                        f"{self.robot.geom_owner(link)} would hit {self.robot.geom_owner(support)} at {where}"
+                    )
+                if -contact.dist > self.contact_depth:
+                    return (
+                        f"{self.robot.geom_owner(link)} would press {-contact.dist * 100:.1f} cm into "
+                        f"{self.robot.geom_owner(support)} at {where} (contact depth limit "
+                        f"{self.contact_depth * 100:.1f} cm)"
+                    )
             if all(robot) and contact.dist < -1e-3 and abs(int(first) - int(second)) > 1:
                 return (
                     f"the arm would hit itself ({self.robot.geom_owner(contact.geom1)} and "
                     f"{self.robot.geom_owner(contact.geom2)})"
                 )
         hit = self.obstacles.first_hit(self.arm, self.data)
-        if hit is not None:
-            return f"the arm would come within {self.clearance * 100:.1f} cm of a seen object at {hit}"
-        return None
+        return None if hit is None else hit.describe(self.clearance, self.contact_depth)
 
     def first_collision(self, path: list[np.ndarray]) -> int | None:
         """Index of the first configuration of ``path`` in collision, or None."""

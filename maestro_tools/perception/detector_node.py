@@ -8,7 +8,10 @@ colour and size names (no learned weights; real robots too). ``gemini``, a VLM's
 robotics conventions; ``vlm`` gemini or openai) lifted to 3D with depth. ``yolo``, ultralytics
 open-vocabulary weights. ``auto`` follows the agent's VLM (``gemini_node.choose_backend``): the VLM
 when it is gemini or openai, else ``offline_backend``. 3D boxes have a canonical yaw, the same from
-every camera (``objects.box_pose``). Requests are checked field by field first (label count and
+every camera (``objects.box_pose``). Every call's outcome goes out on ``detector/frames``
+(maestro_msgs/DetectionFrame: the labels asked for, the detections, depth, camera pose and image) while
+something listens (the semantic mapper); a call that found nothing of its one label goes out too,
+empty, as evidence of absence. Requests are checked field by field first (label count and
 lengths, camera name length, ``min_score`` in [0, 1]); ``min_score`` above 0 drops the detections
 scoring below it (yolo: its threshold).
 """
@@ -26,10 +29,16 @@ from sensor_msgs.msg import RegionOfInterest
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from maestro_msgs.msg import Detection
+from maestro_msgs.msg import Detection, DetectionFrame
 from maestro_msgs.srv import Detect
 from maestro_tools.common import markers
-from maestro_tools.common.conversions import matrix_to_pose, numpy_to_image, seconds_to_time, vector3
+from maestro_tools.common.conversions import (
+    intrinsics_to_camera_info,
+    matrix_to_pose,
+    numpy_to_image,
+    seconds_to_time,
+    vector3,
+)
 from maestro_tools.common.errors import MaestroError, NotFoundError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
@@ -37,7 +46,7 @@ from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.common.validate import LABEL_LIMIT, NAME_LIMIT, answer_errors, number, text, texts
 from maestro_tools.perception import geometric
 from maestro_tools.perception.gemini_node import choose_backend
-from maestro_tools.perception.objects import ObjectDetection, detect_objects, visible_labels
+from maestro_tools.perception.objects import CameraFrame, ObjectDetection, detect_objects, visible_labels
 from maestro_tools.perception.sim_source import SimFrameSource
 from maestro_tools.perception.topic_source import TopicFrameSource, optical_frame
 from maestro_tools.perception.yolo_backend import YoloDetector, load_model
@@ -109,10 +118,12 @@ class DetectorNode(Node):
             self.vision = YoloDetector(load_model(weights))
         self.create_service(Detect, "detect", self.on_detect, callback_group=group)
         self.markers = self.create_publisher(MarkerArray, "detector/markers", LATCHED_QOS)
+        self.frames = self.create_publisher(DetectionFrame, "detector/frames", 5)
 
     @answer_errors
     def on_detect(self, request: Detect.Request, response: Detect.Response) -> Detect.Response:
         camera = request.camera or self.default_camera
+        frame: CameraFrame | None = None
         try:
             check_request(request)
             frame = self.frame(camera)
@@ -134,12 +145,15 @@ class DetectorNode(Node):
                 detections = above(detections, request.min_score, camera)
         except MaestroError as exc:
             response.success, response.error_code, response.message = False, int(exc.code), str(exc)
+            if isinstance(exc, NotFoundError) and frame is not None and len(request.labels) == 1:
+                self.publish_frame(frame, camera, list(request.labels), [])  # looked for, not there
             return response
         header = Header(frame_id=self.profile.base_frame, stamp=seconds_to_time(frame.stamp))
         # The images' own header: messages share assigned fields, so one header cannot serve both frames.
         in_image = Header(frame_id=optical_frame(self.profile, camera), stamp=header.stamp)
         masks = in_image if request.with_masks else None
         response.detections = [self.to_message(d, camera, header, masks) for d in detections]
+        self.publish_frame(frame, camera, list(request.labels), response.detections)
         found = [d for d in detections if d.has_3d]
         self.markers.publish(
             markers.boxes(
@@ -154,6 +168,28 @@ class DetectorNode(Node):
         response.success = True
         response.message = f"{len(detections)} detection(s) in the {camera} camera"
         return response
+
+    def publish_frame(
+        self, frame: CameraFrame, camera: str, labels: list[str], detections: list[Detection]
+    ) -> None:
+        """The call's DetectionFrame on detector/frames, when anything subscribes (it carries images)."""
+        if self.frames.get_subscription_count() == 0:
+            return
+        stamp = seconds_to_time(frame.stamp)
+        in_image = Header(frame_id=optical_frame(self.profile, camera), stamp=stamp)
+        height, width = frame.depth.shape
+        self.frames.publish(
+            DetectionFrame(
+                header=Header(frame_id=self.profile.base_frame, stamp=stamp),
+                camera=camera,
+                labels=labels,
+                detections=detections,
+                camera_pose=matrix_to_pose(frame.camera_pose),
+                depth=numpy_to_image(np.asarray(frame.depth, dtype=np.float32), "32FC1", in_image),
+                camera_info=intrinsics_to_camera_info(frame.intrinsics, width, height, in_image),
+                image=numpy_to_image(frame.rgb, "rgb8", in_image),
+            )
+        )
 
     @staticmethod
     def to_message(

@@ -120,5 +120,6 @@ FRANKA = RobotProfile(
     build_mjcf=build_mjcf,
     ros_names=ros_name,
     joint_prefix="panda_",
+    semantic_map=True,
     extra={"moveit_group": "panda_arm"},
 )

@@ -16,7 +16,7 @@ import numpy as np
 
 from maestro_tools.common.errors import InvalidArgumentError, NoDataError
 
-CAPABILITIES = ("arm", "gripper", "base", "cameras")
+CAPABILITIES = ("arm", "gripper", "base", "cameras", "semantic_map")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -125,6 +125,7 @@ class RobotProfile:
     gripper: GripperSpec | None = None
     base: BaseSpec | None = None
     joint_prefix: str = ""  # shared prefix of the profile's joint names, swapped for a driver's own
+    semantic_map: bool = False  # its bringup runs a semantic_mapper (needs cameras)
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -143,6 +144,7 @@ class RobotProfile:
             "gripper": self.gripper,
             "base": self.base,
             "cameras": self.cameras or None,
+            "semantic_map": (self.semantic_map and self.cameras) or None,
         }
         return frozenset(name for name, part in present.items() if part is not None)
 

@@ -13,7 +13,7 @@ import pytest
 
 from maestro_agent.evaluation.sweep import Setting, SimGraph, TrialRecord, run_trial, table
 
-TASKS = ("ball_in_bowl", "clean_table")
+TASKS = ("ball_in_bowl", "clean_table", "rotate_cube", "open_cabinet", "erase_whiteboard", "hang_mug")
 RECORDS: dict[str, TrialRecord] = {}
 
 

@@ -1,4 +1,4 @@
-"""The motion node over ROS with its scene camera missing, and bad goals."""
+"""The motion node over ROS with its scene camera missing, and bad goals (contact ones included)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,17 @@ def test_without_its_scene_camera_motion_plans_against_robot_and_table_and_says_
                 bad.error_code == ErrorCode.INVALID_ARGUMENT
                 and "0 AUTO, 1 CARTESIAN, 2 PLANNED" in bad.message
             )
+            deep = goal_result(
+                send_goal(
+                    arm, MoveArm.Goal(mode=MoveArm.Goal.POSE, contact=True, max_depth=0.2, waypoints=[target])
+                )
+            )
+            assert (
+                deep.error_code == ErrorCode.INVALID_ARGUMENT
+                and "max_depth = 0.2 m is out of range" in deep.message
+            )
+            joints = goal_result(send_goal(arm, MoveArm.Goal(mode=MoveArm.Goal.JOINTS, contact=True)))
+            assert joints.error_code == ErrorCode.INVALID_ARGUMENT and "not JOINTS" in joints.message
             far = _pose(1.5, 0.0, 0.3)
             far.header.frame_id = "base"
             feedback.clear()

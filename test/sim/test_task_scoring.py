@@ -62,9 +62,10 @@ def test_erase_whiteboard_then_stack(world: SimWorld) -> None:
     assert task.written.startswith("STACK ")
     board = world.position("whiteboard")
     eraser_z = board[2] + 0.006 + 0.017 - 0.0005
-    for x, y in task.cell_centres:  # wipe cell by cell, the pad pressed onto the board
-        world.set_object_pose("eraser", np.array([board[0] + x, board[1] + y, eraser_z]), [1, 0, 0, 0])
-        world.step(12)
+    for x in sorted({x for x, _ in task.cell_centres}):  # wipe row by row, the pad sliding on the board
+        for y in np.arange(-0.2, 0.2, 0.004):
+            world.set_object_pose("eraser", np.array([board[0] + x, board[1] + y, eraser_z]), [1, 0, 0, 0])
+            world.step(10)
     world.set_object_pose("eraser", np.array([0.35, 0.4, 0.02]), [1, 0, 0, 0])
     world.step_for(0.3)
     assert world.progress()[0] == 40.0

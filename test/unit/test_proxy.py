@@ -74,7 +74,7 @@ def test_retry_varies_the_attempt_and_names_earlier_failures() -> None:
 
 
 def test_failure_feedback_raises_only_when_the_failure_persists(monkeypatch: pytest.MonkeyPatch) -> None:
-    from maestro_agent.proxy import robot
+    from maestro_agent.proxy import arm_checks as robot
     from maestro_msgs.action import MoveArm
     from maestro_tools.common.errors import StalledError
 
@@ -100,7 +100,7 @@ def test_tools_follow_the_robots_capabilities() -> None:
     from maestro_agent.proxy.registry import build_tools
     from maestro_tools.robots import register
 
-    eyes = register(replace(FRANKA, name="test_cameras_only", arm=None, gripper=None))
+    eyes = register(replace(FRANKA, name="test_cameras_only", arm=None, gripper=None, semantic_map=False))
     assert eyes.capabilities == {"cameras"}
     assert set(build_tools(None, Harness(eyes))) == {"perception", "geometry", "image_editor"}
     assert set(build_tools(None, Harness(FRANKA))) == {
@@ -109,6 +109,8 @@ def test_tools_follow_the_robots_capabilities() -> None:
         "grasping",
         "geometry",
         "image_editor",
+        "semantic_map",
+        "skills",
     }
     docs = describe_tools("test_cameras_only")
     assert (

@@ -12,12 +12,22 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from control_msgs.action import GripperCommand
+from geometry_msgs.msg import Point, Vector3
 
+from maestro_agent.proxy.arm_checks import name_obstacle
 from maestro_agent.proxy.harness import Harness
 from maestro_agent.proxy.robot import SETTLE_S, Robot
 from maestro_msgs.action import MoveArm
+from maestro_msgs.msg import Detection as DetectionMsg
+from maestro_msgs.srv import Detect
 from maestro_tools.common.conversions import matrix_to_pose
-from maestro_tools.common.errors import GraspFailedError, ObjectDroppedError, StalledError
+from maestro_tools.common.errors import (
+    CollisionError,
+    GraspFailedError,
+    InvalidArgumentError,
+    ObjectDroppedError,
+    StalledError,
+)
 from maestro_tools.robots import get_robot
 
 FRANKA = get_robot("franka")
@@ -208,3 +218,63 @@ def test_the_drop_watch_is_the_harness_and_an_open_gripper_ends_it() -> None:
     robot.open_gripper()  # released on purpose
     double.respond = moving(double, 0.0)
     robot.move_gripper_by([0.0, 0.0, 0.1])
+
+
+def test_contact_moves_and_arcs_send_their_fields_and_refuse_bad_limits() -> None:
+    double = RobotDouble()
+    robot = robot_with(double)
+    sent: list[MoveArm.Goal] = []
+
+    def respond(client: object, goal: MoveArm.Goal, feedback: object) -> MoveArm.Result:
+        sent.append(goal)
+        end = goal.waypoints[-1].pose
+        double.tcp = down(end.position.x, end.position.y, end.position.z)
+        return arrived(double, double.tcp)
+
+    double.respond = respond
+    robot.move_gripper_along([([0.4, 0.0, 0.2], None), ([0.4, 0.1, 0.2], None)], contact=True, max_depth=0.02)
+    assert sent[-1].contact and sent[-1].max_depth == pytest.approx(0.02)
+    assert sent[-1].path == MoveArm.Goal.PATH_CARTESIAN and len(sent[-1].waypoints) == 2
+    robot.move_gripper_to([0.4, 0.0, 0.25])
+    assert not sent[-1].contact and sent[-1].max_depth == 0.0
+    with pytest.raises(InvalidArgumentError, match=r"max_depth must be in \[0, 0\.05\] m"):
+        robot.move_gripper_to([0.4, 0.0, 0.2], contact=True, max_depth=0.2)
+    with pytest.raises(InvalidArgumentError, match="pass contact=True"):
+        robot.move_gripper_by([0.0, 0.0, -0.01], max_depth=0.01)
+
+    double.tcp = down(0.4, -0.1, 0.2)
+    robot.move_gripper_arc([0.5, 0.0, 0.2], [0, 0, 1], 90.0)  # a quarter turn: every 5 degrees
+    goal = sent[-1]
+    assert goal.mode == MoveArm.Goal.WAYPOINTS and len(goal.waypoints) == 18 and goal.contact
+    end = goal.waypoints[-1].pose.position
+    assert np.allclose([end.x, end.y, end.z], [0.6, -0.1, 0.2], atol=1e-9)  # counterclockwise about z
+    with pytest.raises(InvalidArgumentError, match="degrees must be in"):
+        robot.move_gripper_arc([0.5, 0.0, 0.2], [0, 0, 1], 0.0)
+    with pytest.raises(InvalidArgumentError, match="axis must not be zero"):
+        robot.move_gripper_arc([0.5, 0.0, 0.2], [0, 0, 0], 30.0)
+
+
+def test_a_refused_path_names_the_detected_object_it_would_hit() -> None:
+    double = RobotDouble()
+    robot = robot_with(double)
+    refusal = (
+        "the straight line to [0.45, 0.0, 0.05] is blocked 40% of the way (8.0 of 20.0 cm), with the gripper "
+        "at [0.45, 0.08, 0.05]: the robot's panda_leftfinger would come within 1.5 cm of a seen object at "
+        "[0.452, 0.051, 0.03]; try path 'auto' or 'planned'"
+    )
+    double.respond = lambda client, goal, feedback: MoveArm.Result(error_code=5, message=refusal)
+    can = Detect.Response()
+    seen = DetectionMsg(label="green can", has_3d=True, extent=Vector3(x=0.06, y=0.06, z=0.1))
+    seen.pose.position = Point(x=0.45, y=0.05, z=0.05)
+    seen.pose.orientation.w = 1.0
+    far = DetectionMsg(label="bowl", has_3d=True, extent=Vector3(x=0.15, y=0.15, z=0.06))
+    far.pose.position = Point(x=0.3, y=-0.3, z=0.03)
+    far.pose.orientation.w = 1.0
+    can.detections = [far, seen]
+    double.call = lambda client, request, timeout: can
+    robot._detect = "detect"
+    with pytest.raises(CollisionError) as refused:
+        robot.move_gripper_to([0.45, 0.0, 0.05], path="line")
+    assert "of the green can (seen at [0.452, 0.051, 0.03])" in str(refused.value)
+    assert "40% of the way (8.0 of 20.0 cm)" in str(refused.value)
+    assert name_obstacle(refusal, []) == refusal  # nothing detected there: the point alone

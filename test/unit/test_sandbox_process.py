@@ -53,6 +53,15 @@ def test_variables_persist_across_runs_until_reset(sb: Sandbox) -> None:
     assert sb.run("print(probe.line())").stdout == "1\n"  # the tools' stubs are back
 
 
+def test_the_code_catches_tool_errors_by_their_class_name(sb: Sandbox) -> None:
+    code = (
+        "try:\n    probe.slip()\nexcept GraspFailedError as e:\n    print('caught:', e)\n"
+        "print(issubclass(StalledError, MaestroError))"
+    )
+    out = sb.run(code)
+    assert (out.status, out.stdout) == ("ok", "caught: the object slipped out of the fingers\nTrue\n")
+
+
 def test_stdout_keeps_its_head_and_its_tail(sb: Sandbox) -> None:
     out = sb.run("print('first result')\nfor i in range(5000):\n    print('x' * 10)\nprint('last result')")
     assert out.stdout.startswith("first result\nxxx") and out.stdout.endswith("xxx\nlast result\n")

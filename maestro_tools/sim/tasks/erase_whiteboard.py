@@ -2,9 +2,10 @@
 
 A whiteboard lies on the table with a marker-written instruction ("STACK RED ON BLUE", drawn
 per seed) that the VLM must read from the camera. Wiping is modelled physically: the board's
-text area is a grid of cells, and a cell is wiped when the eraser's pad touches the board over
-it (a white cover then hides the cell's ink). Score: up to 40 points for the fraction wiped,
-50 once the top cube is grasped with the board at least 90 % clean, 100 once it is stacked.
+text area is a grid of cells, and a cell is wiped once the eraser's pad, face down and touching the
+board, has slid RUB_DISTANCE over it (a white cover then hides the cell's ink): a dropped eraser
+or a dab erases nothing, a stroke erases what the pad passes over. Score: up to 40 points for the
+fraction wiped, 50 once the top cube is grasped with the board at least 90 % clean, 100 once it is stacked.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ CUBES = {
     "green cube": (0.1, 0.65, 0.3, 1.0),
 }
 CUBE_HALF = 0.022
+PAD_HALF = (0.025, 0.05)  # the eraser's pad, half sizes along its x and y
+RUB_DISTANCE = 0.03  # m the pad must slide over a cell, touching the board, to wipe it
+PAD_DOWN = 0.9  # cosine: the eraser's z axis at least this close to vertical (the pad face down)
 
 
 def text_texture(text: str, width: int = 512, height: int = 256) -> np.ndarray:
@@ -58,6 +62,8 @@ class EraseWhiteboard(Task):
     def __init__(self) -> None:
         self.top, self.bottom = "red cube", "blue cube"
         self.wiped = np.zeros(CELLS, dtype=bool)
+        self.rubbed = np.zeros(CELLS)  # m the pad has slid over each cell while touching the board
+        self.pad_at: np.ndarray | None = None  # the pad's xy at the last step it touched the board
         self.cover_geoms: list[int] = []
 
     @property
@@ -126,7 +132,7 @@ class EraseWhiteboard(Task):
         eraser = scene.box(
             ERASER,
             [ex, ey, 0.018],
-            [0.025, 0.05, 0.017],
+            [*PAD_HALF, 0.017],
             variation.color((0.15, 0.2, 0.6, 1.0)),
             0.06,
             variation.yaw(np.pi / 2, large=0.4),
@@ -148,15 +154,22 @@ class EraseWhiteboard(Task):
     def on_step(self, world: SimWorld) -> None:
         if not self.cover_geoms:  # the board geoms are: the board, the ink, then one cover per cell
             self.cover_geoms = [world.model.geom(f"whiteboard/{2 + k}").id for k in range(self.wiped.size)]
-        if self.wiped.all() or not world.touching(ERASER, world.geoms_of(BOARD)):
-            return
         rotation, centre = world.rotation(ERASER), world.position(ERASER)
+        if self.wiped.all() or rotation[2, 2] < PAD_DOWN or not world.touching(ERASER, world.geoms_of(BOARD)):
+            self.pad_at = None  # lifted, tipped over or done: the next touch starts a new stroke
+            return
+        slid = 0.0 if self.pad_at is None else float(np.linalg.norm(centre[:2] - self.pad_at))
+        self.pad_at = centre[:2].copy()
+        if slid == 0.0:
+            return
         board = world.position(BOARD)
         for index, (x, y) in enumerate(self.cell_centres):
             local = rotation.T @ (np.array([board[0] + x, board[1] + y, centre[2]]) - centre)
-            if abs(local[0]) < 0.025 and abs(local[1]) < 0.05:
-                self.wiped.flat[index] = True
-                world.model.geom_rgba[self.cover_geoms[index], 3] = 1.0
+            if abs(local[0]) < PAD_HALF[0] and abs(local[1]) < PAD_HALF[1]:
+                self.rubbed.flat[index] += slid
+                if self.rubbed.flat[index] >= RUB_DISTANCE and not self.wiped.flat[index]:
+                    self.wiped.flat[index] = True
+                    world.model.geom_rgba[self.cover_geoms[index], 3] = 1.0
 
     def check(self, world: SimWorld) -> dict[str, bool]:
         clean = self.wiped.mean() >= 0.9

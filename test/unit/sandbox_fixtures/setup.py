@@ -9,6 +9,7 @@ import numpy as np
 
 from maestro_agent.proxy.types import GripperState
 from maestro_agent.sandbox import ToolHost, channel
+from maestro_tools.common.errors import GraspFailedError
 
 
 class Probe:
@@ -24,6 +25,9 @@ class Probe:
 
     def fail(self) -> None:
         raise ValueError("the gripper is not calibrated")
+
+    def slip(self) -> None:
+        raise GraspFailedError("the object slipped out of the fingers")
 
     def add(self, a: float, b: float = 1.0) -> float:
         return a + b

@@ -1,0 +1,159 @@
+"""Between the map's plain objects and ROS messages: DetectionFrame -> Observation, MapEntry <->
+MapObject, and the RViz markers (boxes with labels, fading with confidence). No rclpy."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from geometry_msgs.msg import Vector3
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from maestro_msgs.msg import DetectionFrame, MapObject
+from maestro_tools.common.conversions import (
+    camera_info_to_intrinsics,
+    image_to_numpy,
+    matrix_to_pose,
+    pose_to_matrix,
+    seconds_to_time,
+    vector3,
+)
+from maestro_tools.common.render import colour
+from maestro_tools.common.tf import stamp_seconds
+from maestro_tools.mapping.entries import CameraView, MapEntry, Observation, Sighting
+
+CROP_SIDE = 96  # pixels: the longer side of a view's crop at most
+
+
+def crop_png(rgb: np.ndarray | None, box: tuple[int, int, int, int]) -> bytes:
+    """The box of ``rgb`` as a small PNG (empty without an image or with an empty box)."""
+    if rgb is None:
+        return b""
+    x, y, w, h = box
+    patch = rgb[max(0, y) : y + h, max(0, x) : x + w]
+    if patch.size == 0:
+        return b""
+    scale = min(1.0, CROP_SIDE / max(patch.shape[:2]))
+    if scale < 1.0:
+        patch = cv2.resize(patch, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2BGR))
+    return png.tobytes() if ok else b""
+
+
+def observation(
+    message: DetectionFrame, detections_to_fixed: np.ndarray, camera_to_fixed: np.ndarray | None
+) -> Observation:
+    """The frame's detections with 3D in the fixed frame (``detections_to_fixed``: 4x4 from the message's
+    header frame) and, with ``camera_to_fixed`` (the depth's optical frame) and a depth image, its view."""
+    rgb = image_to_numpy(message.image) if message.image.data else None
+    sightings = []
+    for d in message.detections:
+        if not d.has_3d:
+            continue
+        pose = detections_to_fixed @ pose_to_matrix(d.pose)
+        box = (int(d.box.x_offset), int(d.box.y_offset), int(d.box.width), int(d.box.height))
+        sightings.append(
+            Sighting(
+                label=d.label,
+                score=float(d.score),
+                position=pose[:3, 3].copy(),
+                rotation=pose[:3, :3].copy(),
+                extent=np.array([d.extent.x, d.extent.y, d.extent.z], dtype=np.float64),
+                box=box,
+                crop=crop_png(rgb, box),
+            )
+        )
+    view = None
+    if camera_to_fixed is not None and message.depth.data:
+        depth = image_to_numpy(message.depth).astype(np.float32)
+        if message.depth.encoding == "16UC1":
+            depth = depth / 1000.0
+        view = CameraView(depth, camera_info_to_intrinsics(message.camera_info), camera_to_fixed)
+    stamp = stamp_seconds(message.header.stamp) or 0.0
+    return Observation(message.camera, stamp, tuple(message.labels), sightings, view)
+
+
+def to_map_object(entry: MapEntry, frame: str, to_frame: np.ndarray | None = None) -> MapObject:
+    """The entry as a MapObject in ``frame`` (``to_frame``: 4x4 from the fixed frame, None = identity)."""
+    pose = np.eye(4)
+    pose[:3, :3], pose[:3, 3] = entry.rotation, entry.position
+    if to_frame is not None:
+        pose = to_frame @ pose
+    return MapObject(
+        header=Header(frame_id=frame, stamp=seconds_to_time(entry.last_seen)),
+        id=entry.id,
+        label=entry.label,
+        tags=list(entry.tags),
+        pose=matrix_to_pose(pose),
+        extent=vector3(entry.extent),
+        confidence=float(entry.confidence),
+        observations=int(entry.observations),
+        first_seen=seconds_to_time(entry.first_seen),
+        last_seen=seconds_to_time(entry.last_seen),
+        camera=entry.camera,
+        version=int(entry.version),
+    )
+
+
+def from_map_object(message: MapObject, to_fixed: np.ndarray, stamp: float) -> MapEntry:
+    """An upsert's MapObject as an entry in the fixed frame (``to_fixed``: 4x4 from its header frame);
+    unset times become ``stamp``, an unset confidence 1 and zero observations 1."""
+    pose = to_fixed @ pose_to_matrix(message.pose)
+    first = stamp_seconds(message.first_seen) or stamp
+    last = stamp_seconds(message.last_seen) or stamp
+    return MapEntry(
+        id=message.id,
+        label=message.label,
+        position=pose[:3, 3].copy(),
+        rotation=pose[:3, :3].copy(),
+        extent=np.array([message.extent.x, message.extent.y, message.extent.z], dtype=np.float64),
+        confidence=float(message.confidence) or 1.0,
+        observations=int(message.observations) or 1,
+        first_seen=first,
+        last_seen=last,
+        camera=message.camera,
+        version=0,
+        tags=tuple(message.tags),
+    )
+
+
+def markers(entries: list[MapEntry], frame: str, namespace: str = "semantic_map") -> MarkerArray:
+    """A box and a label per object, more transparent the less confident (alpha 0.1..0.7)."""
+    header = Header(frame_id=frame)
+    out = [
+        Marker(ns=namespace, action=Marker.DELETEALL),
+        Marker(ns=f"{namespace}/labels", action=Marker.DELETEALL),
+    ]
+    for k, e in enumerate(entries):
+        pose = np.eye(4)
+        pose[:3, :3], pose[:3, 3] = e.rotation, e.position
+        red, green, blue = colour(k)
+        alpha = 0.1 + 0.6 * float(np.clip(e.confidence, 0.0, 1.0))
+        out.append(
+            Marker(
+                header=header,
+                ns=namespace,
+                id=k,
+                type=Marker.CUBE,
+                action=Marker.ADD,
+                pose=matrix_to_pose(pose),
+                scale=Vector3(**{a: float(max(s, 0.005)) for a, s in zip("xyz", e.extent, strict=True)}),
+                color=ColorRGBA(r=red / 255, g=green / 255, b=blue / 255, a=alpha),
+            )
+        )
+        above = np.eye(4)
+        above[:3, 3] = e.position + [0.0, 0.0, e.extent[2] / 2 + 0.03]
+        out.append(
+            Marker(
+                header=header,
+                ns=f"{namespace}/labels",
+                id=k,
+                type=Marker.TEXT_VIEW_FACING,
+                action=Marker.ADD,
+                pose=matrix_to_pose(above),
+                scale=Vector3(z=0.025),
+                color=ColorRGBA(r=1.0, g=1.0, b=1.0, a=min(1.0, alpha + 0.3)),
+                text=f"{e.label} ({e.confidence:.2f})",
+            )
+        )
+    return MarkerArray(markers=out)

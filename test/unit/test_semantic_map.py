@@ -1,0 +1,218 @@
+"""The semantic map's core without ROS: merging, negative evidence, queries, persistence and refusals."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
+from maestro_tools.mapping.entries import CameraView, Observation, Sighting
+from maestro_tools.mapping.semantic_map import MapConfig, SemanticMap, describe
+from maestro_tools.mapping.store import MemoryStore, SqliteStore, open_store
+from maestro_tools.mapping.visibility import Sight, expected_sight
+
+K = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
+
+
+def camera_above(height: float = 1.0) -> np.ndarray:
+    """Optical frame 1 m above the origin looking straight down (z down, x along world x)."""
+    pose = np.eye(4)
+    pose[:3, :3] = np.diag([1.0, -1.0, -1.0])
+    pose[:3, 3] = [0.0, 0.0, height]
+    return pose
+
+
+def table_view(occluder: tuple[float, float, float] | None = None) -> CameraView:
+    """Depth of a table at z = 0 seen from 1 m; optionally a thing 0.5 m below the camera over a point."""
+    depth = np.full((480, 640), 1.0, dtype=np.float32)
+    if occluder is not None:
+        u = int(500 * occluder[0] / (1 - occluder[2]) + 320)
+        v = int(-500 * occluder[1] / (1 - occluder[2]) + 240)
+        depth[max(0, v - 40) : v + 40, max(0, u - 40) : u + 40] = 0.5
+    return CameraView(depth, K, camera_above())
+
+
+def sighting(label: str, position, size: float = 0.05, score: float = 1.0) -> Sighting:
+    return Sighting(label, score, np.asarray(position, dtype=float), np.eye(3), np.full(3, size))
+
+
+def observe(smap: SemanticMap, sightings, labels=(), stamp=1.0, view=None, camera="scene"):
+    return smap.integrate(Observation(camera, stamp, tuple(labels), list(sightings), view))
+
+
+def test_sightings_of_one_object_merge_and_neighbours_stay_apart() -> None:
+    smap = SemanticMap(MemoryStore())
+    rng = np.random.default_rng(0)
+    for k in range(10):
+        noise = rng.normal(0, 0.005, 3)
+        observe(
+            smap,
+            [sighting("red cube", [0.5, 0.0, 0.025] + noise), sighting("blue cube", [0.5, 0.08, 0.025])],
+            stamp=k,
+        )
+    assert len(smap) == 2
+    (red,) = smap.query("red cube")
+    assert red.observations == 10 and np.linalg.norm(red.position - [0.5, 0.0, 0.025]) < 0.005
+    assert red.first_seen == 0 and red.last_seen == 9 and red.confidence > 0.95
+    # two cubes of one kind 8 cm apart in one frame stay two objects
+    observe(smap, [sighting("cube", [0.3, 0.3, 0.025]), sighting("cube", [0.3, 0.38, 0.025])])
+    assert len(smap.query("cube")) == 4
+
+
+def test_a_big_object_merges_over_its_size_and_the_specific_label_wins() -> None:
+    smap = SemanticMap(MemoryStore())
+    observe(smap, [sighting("bowl", [0.4, 0.2, 0.04], size=0.2)])
+    observe(smap, [sighting("blue bowl", [0.46, 0.2, 0.04], size=0.2)], stamp=2.0)  # 6 cm off: under 10 cm
+    (bowl,) = smap.query("bowl")
+    assert bowl.label == "blue bowl" and bowl.observations == 2
+    assert smap.version == 2 and bowl.version == 2
+
+
+def test_views_keep_the_best_and_the_latest_camera() -> None:
+    smap = SemanticMap(MemoryStore(), MapConfig(max_views=2))
+    for k, (camera, score) in enumerate([("scene", 0.5), ("wrist", 0.9), ("scene", 0.7)]):
+        s = sighting("ball", [0.5, 0.0, 0.03], score=score)
+        s = Sighting(s.label, s.score, s.position, s.rotation, s.extent, box=(0, 0, 64, 64))
+        observe(smap, [s], stamp=k, camera=camera)
+    (ball,) = smap.query("ball")
+    assert [v.score for v in ball.views] == [0.9, 0.7] and ball.camera == "scene"
+
+
+def test_duplicates_fold_when_a_sighting_joins_them() -> None:
+    smap = SemanticMap(MemoryStore(), MapConfig(merge_distance=0.02, merge_size_factor=0.0))
+    observe(smap, [sighting("mug", [0.5, 0.0, 0.05])])
+    observe(smap, [sighting("mug", [0.5, 0.025, 0.05])])  # 2.5 cm: a second object
+    assert len(smap) == 2
+    observe(smap, [sighting("mug", [0.5, 0.012, 0.05])])  # between: joins one, which now overlaps the other
+    assert len(smap) == 1 and smap.query("mug")[0].observations == 3
+
+
+def test_negative_evidence_drops_a_visible_missing_object_and_keeps_a_hidden_one() -> None:
+    smap = SemanticMap(MemoryStore())
+    observe(smap, [sighting("ball", [0.1, 0.1, 0.03]), sighting("block", [-0.1, -0.1, 0.025])])
+    # the arm (a depth 0.5 m from the camera) covers the ball; the block lies in plain view; neither detected
+    for k in range(3):
+        report = observe(smap, [], labels=["ball", "block"], stamp=2 + k, view=table_view((0.1, 0.1, 0.03)))
+        if k == 0:
+            assert report.hidden == [smap.query("ball")[0].id] and report.decayed
+    assert [e.label for e in smap.query()] == ["ball"]
+    assert smap.query("ball")[0].observations == 1  # untouched
+
+
+def test_negative_evidence_only_for_what_was_looked_for_and_in_view() -> None:
+    smap = SemanticMap(MemoryStore())
+    observe(smap, [sighting("ball", [0.1, 0.1, 0.03]), sighting("far block", [5.0, 5.0, 0.0])])
+    for k in range(3):
+        observe(smap, [], labels=["bowl"], stamp=2 + k, view=table_view())  # asked for something else
+    assert len(smap) == 2
+    for k in range(3):  # "everything" and the block out of view: only the ball goes
+        observe(smap, [], labels=[], stamp=5 + k, view=table_view())
+    assert [e.label for e in smap.query()] == ["far block"]
+
+
+def test_a_moved_object_is_found_at_its_new_place_and_its_old_entry_goes() -> None:
+    smap = SemanticMap(MemoryStore())
+    observe(smap, [sighting("ball", [0.1, 0.1, 0.03])])
+    for k in range(3):
+        observe(smap, [sighting("ball", [-0.2, 0.1, 0.03])], labels=["ball"], stamp=2 + k, view=table_view())
+    (ball,) = smap.query("ball")
+    assert np.allclose(ball.position, [-0.2, 0.1, 0.03]) and ball.observations == 3
+
+
+def test_expected_sight_classes() -> None:
+    view = table_view((0.1, 0.1, 0.03))
+    sights = expected_sight(
+        view, np.array([[0.1, 0.1, 0.03], [-0.1, 0.0, 0.03], [3.0, 0.0, 0.0], [0, 0, 2.0]]), np.full(4, 0.05)
+    )
+    assert sights.tolist() == [Sight.HIDDEN, Sight.VISIBLE, Sight.OUT_OF_VIEW, Sight.OUT_OF_VIEW]
+
+
+def test_queries_by_words_near_a_point_and_in_a_box() -> None:
+    smap = SemanticMap(MemoryStore())
+    observe(
+        smap,
+        [
+            sighting("tennis ball", [0.5, 0.0, 0.03]),
+            sighting("red ball", [0.3, 0.2, 0.03]),
+            sighting("bowl", [0.3, -0.2, 0.04]),
+        ],
+    )
+    assert sorted(e.label for e in smap.query("ball")) == ["red ball", "tennis ball"]
+    assert [e.label for e in smap.query("Tennis Ball")] == ["tennis ball"]
+    assert smap.query("green ball") == []
+    near = smap.query(center=np.array([0.32, 0.18, 0.0]), radius=0.3)
+    assert [e.label for e in near] == ["red ball", "tennis ball"]  # nearest first; the bowl is 0.38 m off
+    inside = smap.query(box=(np.array([0.2, -0.3, 0.0]), np.array([0.4, 0.0, 0.1])))
+    assert [e.label for e in inside] == ["bowl"]
+    assert smap.labels() == ["bowl", "red ball", "tennis ball"]
+    text = describe(smap.query(), now=31.0)
+    assert "'tennis ball' at (0.500, 0.000, 0.030) m" in text and "30 s ago by the scene camera" in text
+
+
+def test_forget_remove_and_clear() -> None:
+    smap = SemanticMap(MemoryStore())
+    observe(smap, [sighting("tennis ball", [0.5, 0.0, 0.03]), sighting("bowl", [0.3, -0.2, 0.04])])
+    assert len(smap.forget("ball")) == 1 and smap.labels() == ["bowl"]
+    with pytest.raises(NotFoundError, match="obj2"):
+        smap.remove(["obj99"])
+    smap.clear()
+    assert len(smap) == 0 and describe([], 0.0).endswith("empty")
+
+
+def test_a_restart_keeps_the_map(tmp_path: Path) -> None:
+    smap = SemanticMap(SqliteStore(tmp_path, "kitchen"))
+    s = Sighting(
+        "tennis ball", 0.9, np.array([0.5, 0.1, 0.03]), np.eye(3), np.full(3, 0.065), (10, 20, 30, 40), b"png"
+    )
+    observe(smap, [s, sighting("bowl", [0.3, -0.2, 0.04], size=0.15)], stamp=3.0, camera="wrist")
+    smap.forget("bowl")
+    before = smap.query()
+    smap.close()
+    again = SemanticMap(open_store("sqlite", str(tmp_path), "kitchen"))
+    (ball,) = again.query()
+    assert ball.id == before[0].id and ball.label == "tennis ball" and ball.camera == "wrist"
+    assert np.allclose(ball.position, before[0].position) and ball.views[0].box == (10, 20, 30, 40)
+    assert ball.views[0].crop == b"png" and again.version == smap.version
+    observe(again, [sighting("cup", [0.0, 0.3, 0.05])])
+    assert again.query("cup")[0].id == "obj3"  # ids are never reused
+
+
+@pytest.mark.parametrize(
+    "content", [b"this is not a database at all" * 100, b"SQLite format 3\x00" + b"\x13" * 200]
+)
+def test_a_corrupt_file_is_refused_naming_it(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "bad.sqlite").write_bytes(content)
+    with pytest.raises(InvalidArgumentError, match=r"bad\.sqlite refused"):
+        SqliteStore(tmp_path, "bad")
+
+
+def test_a_foreign_database_is_refused_naming_it(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "other.sqlite")
+    db.execute("CREATE TABLE songs(title TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(
+        InvalidArgumentError, match=r"other\.sqlite refused: it holds no Maestro map \(tables: songs\)"
+    ):
+        SqliteStore(tmp_path, "other")
+    db = sqlite3.connect(tmp_path / "newer.sqlite")
+    db.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT)")
+    db.executemany(
+        "INSERT INTO meta VALUES(?, ?)", [("format", "maestro-semantic-map"), ("format_version", "9")]
+    )
+    db.commit()
+    db.close()
+    with pytest.raises(InvalidArgumentError, match="format version 9 is newer"):
+        SqliteStore(tmp_path, "newer")
+
+
+def test_bad_names_and_settings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="letters, digits"):
+        SqliteStore(tmp_path, "../etc")
+    with pytest.raises(InvalidArgumentError, match="valid: sqlite, memory"):
+        open_store("redis", str(tmp_path), "x")
+    with pytest.raises(InvalidArgumentError, match="miss_decay must be in"):
+        MapConfig(miss_decay=0.0)
