@@ -34,6 +34,7 @@ JOINT_TOLERANCE = 0.01  # rad: the same for joint goals (motion's goal_tolerance
 SETTLE_S = 1.0  # s to wait for the arm or the fingers to come to rest before judging where they are
 STILL_M = 0.0005  # m (rad for joints) of change between readings that counts as still
 STILL_S = 0.1  # s the readings must stay still
+FELL_RADIUS = 0.3  # m around the point of a drop where a detection may be the object that fell
 AGREE_M = 0.002  # m within which joint states confirm the opening a gripper action reported
 RELEASED_M = 0.01  # m wider than at the grasp: the fingers opened, the object is no longer held
 POLL_S = 0.01
@@ -166,6 +167,24 @@ def name_obstacle(message: str, detections: Sequence[object]) -> str:
         message[: found.start()]
         + f"the {best[1]} (seen at {found.group(0)[len('a seen object at ') :]})"
         + (message[found.end() :])
+    )
+
+
+def where_it_fell(lost_at: np.ndarray, detections: Sequence[object]) -> str:
+    """A sentence naming the detection nearest (horizontally, within FELL_RADIUS) below the point where a
+    held object was lost, for the drop's message; "" when there is none."""
+    near = [
+        d
+        for d in detections
+        if np.linalg.norm(np.asarray(d.position)[:2] - lost_at[:2]) <= FELL_RADIUS
+        and d.position[2] < lost_at[2]
+    ]
+    if not near:
+        return ""
+    best = min(near, key=lambda d: float(np.linalg.norm(np.asarray(d.position)[:2] - lost_at[:2])))
+    return (
+        f" Now the nearest object below where it was lost is the {best.label} at {rounded(best.position)}"
+        " (check that it is the one that fell)."
     )
 
 

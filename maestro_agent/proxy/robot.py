@@ -22,6 +22,7 @@ from maestro_agent.proxy.arm_checks import (
     settled_width,
     short_message,
     shortfall,
+    where_it_fell,
 )
 from maestro_agent.proxy.geometry import arc_poses, check_vector, unit_vector
 from maestro_agent.proxy.harness import Harness, show, tool
@@ -36,6 +37,7 @@ from maestro_tools.common.errors import (
     GraspFailedError,
     InvalidArgumentError,
     MaestroError,
+    ObjectDroppedError,
     StalledError,
     UnavailableError,
     UnreachableError,
@@ -155,21 +157,26 @@ class Robot:
     def _move(self, goal: MoveArm.Goal) -> RobotState:
         """Run a MoveArm goal; the state where the arm ended. Raises when it ended short of its target
         and, with the harness, when the object held fell out or was released on the way."""
-        result = self._ros.act(
-            self._move_arm, goal, self._harness.motion_timeout_s, on_feedback=self._watch()
-        )
         try:
-            raise_for(result)
-        except CollisionError as exc:
-            raise CollisionError(self._name_obstacle(str(exc))) from None
-        try:
-            state = self._robot_state(
-                pose_to_matrix(result.final_pose), np.asarray(result.final_joint_positions)
+            result = self._ros.act(
+                self._move_arm, goal, self._harness.motion_timeout_s, on_feedback=self._watch()
             )
-        except InvalidArgumentError:  # a backend that leaves final_pose empty: read the state instead
-            state = self.get_state()
-        if (width := self._finger_width()) is not None:
-            self._check_held(width, state.position)
+            try:
+                raise_for(result)
+            except CollisionError as exc:
+                raise CollisionError(name_obstacle(str(exc), self._seen(str(exc)))) from None
+            try:
+                state = self._robot_state(
+                    pose_to_matrix(result.final_pose), np.asarray(result.final_joint_positions)
+                )
+            except InvalidArgumentError:  # a backend that leaves final_pose empty: read the state instead
+                state = self.get_state()
+            if (width := self._finger_width()) is not None:
+                self._check_held(width, state.position)
+        except ObjectDroppedError as exc:  # say where it probably fell, once it has come to rest
+            lost_at = self._ros.tcp_pose()[:3, 3]
+            settle(lambda: self._ros.tcp_pose()[:3, 3], hold_s=0.5)
+            raise ObjectDroppedError(str(exc) + where_it_fell(lost_at, self._seen("drop"))) from None
         if shortfall(goal, state) > 0:  # not there yet: judge where the arm comes to rest
             settle(lambda: self._ros.tcp_pose()[:3, 3])
             state = self.get_state()
@@ -177,20 +184,21 @@ class Robot:
                 raise StalledError(short_message(goal, state, self._profile.arm.joints))
         return state
 
-    def _name_obstacle(self, message: str) -> str:
-        """A refusal's seen point named after the detected object holding it (when the harness is on
-        and the detector answers within a few seconds)."""
-        if not self._harness.enabled or self._detect is None or "a seen object at" not in message:
-            return message
+    def _seen(self, reason: str) -> list:
+        """The detection camera's objects, for naming what a refusal would hit ("a seen object at" in
+        ``reason``) or what fell ("drop"); [] without the harness, a detector or an answer within 5 s."""
+        if not self._harness.enabled or self._detect is None:
+            return []
+        if reason != "drop" and "a seen object at" not in reason:
+            return []
         try:
             request = Detect.Request(labels=[], camera=self._profile.detection_camera)
             response = self._ros.call(self._detect, request, min(5.0, self._harness.service_timeout_s))
         except MaestroError:
-            return message
+            return []
         from maestro_agent.proxy.perception import to_detection  # perception imports this module
 
-        found = [to_detection(d) for d in response.detections if d.has_3d]
-        return name_obstacle(message, found)
+        return [to_detection(d) for d in response.detections if d.has_3d]
 
     def _watch(self) -> Callable[[MoveArm.Feedback], None] | None:
         """The harness's checks on a motion's feedback: failure states, and the object held."""

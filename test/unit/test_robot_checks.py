@@ -202,6 +202,28 @@ def test_an_object_lost_during_a_move_raises_object_dropped(width: float, reason
     robot.move_gripper_by([0.0, 0.0, -0.1])  # nothing held any more: nothing to lose
 
 
+def test_a_drop_says_where_the_object_probably_fell() -> None:
+    double = RobotDouble()
+    robot = robot_with(double)
+    grasp_a_block(double, robot)
+    double.respond = moving(double, 0.0)
+    answer = Detect.Response()
+    fallen = DetectionMsg(label="red block", has_3d=True, extent=Vector3(x=0.05, y=0.05, z=0.05))
+    fallen.pose.position = Point(x=0.45, y=0.02, z=0.025)
+    fallen.pose.orientation.w = 1.0
+    away = DetectionMsg(label="bowl", has_3d=True, extent=Vector3(x=0.15, y=0.15, z=0.06))
+    away.pose.position = Point(x=0.3, y=-0.4, z=0.03)
+    away.pose.orientation.w = 1.0
+    answer.detections = [away, fallen]
+    double.call = lambda client, request, timeout: answer
+    robot._detect = "detect"
+    with pytest.raises(ObjectDroppedError, match="it fell out") as error:
+        robot.move_gripper_by([0.0, 0.0, 0.1])
+    assert "the nearest object below where it was lost is the red block at [0.45, 0.02, 0.025]" in str(
+        error.value
+    )
+
+
 def test_the_drop_watch_is_the_harness_and_an_open_gripper_ends_it() -> None:
     double = RobotDouble()
     baseline = robot_with(double, harness=False)
