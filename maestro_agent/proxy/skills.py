@@ -247,7 +247,8 @@ class Skills:
         from perception.point("the front left corner of the towel")) low, 2.5 cm inside it, the fingers
         closing across the fold direction with ``force`` newtons (light, so as not to squeeze through the
         cloth), lift it, carry it along an arc (as high as ``height``, default half the distance) over the
-        cloth onto ``onto`` (e.g. the cloth's centre), lay it down, release and back off upwards. ``check``: a
+        cloth until the pinch is over ``onto`` (e.g. the cloth's centre; the corner hangs from the pinch and
+        trails it, so it lands there), lay it down, release and back off upwards. ``check``: a
         description for perception.point that finds the corner again afterwards ("" = where the gripper
         released it). Returns where the corner ended and its horizontal distance from ``onto``. Raises
         GraspFailedError when the pinch closed on nothing, ObjectDroppedError when the corner slipped out on
@@ -278,9 +279,10 @@ class Skills:
         with suppress(StalledError):  # resting on the cloth or the table a few millimetres high: pinch there
             robot.move_gripper_to(pinch, hand, path="line", speed=0.3, contact=True)
         robot.grasp(force=float(force))
-        # The pinch swings over the fold line on a half ellipse to its mirror image, inset before onto,
-        # so that the corner beyond it lands on onto.
-        travel = max(distance - 2 * PINCH_INSET, 0.0)
+        # The pinch swings over the fold line on a half ellipse to above onto: the corner hangs from it and
+        # trails it (measured: a pinch stopped at its mirror image, inset short of onto, leaves the corner
+        # 2-4 cm short, beside the cloth's middle rather than on it).
+        travel = max(distance - PINCH_INSET, 0.0)
         waypoints = []
         for t in np.linspace(0.0, np.pi, 7)[1:]:
             point = pinch + direction * travel * (1 - np.cos(t)) / 2
@@ -291,7 +293,7 @@ class Skills:
         robot.move_gripper_along(waypoints, speed=0.4, contact=True)
         robot.open_gripper()
         robot.move_gripper_by([0.0, 0.0, 0.08])
-        end = waypoints[-1][0] + direction * PINCH_INSET - [0.0, 0.0, tip]
+        end = waypoints[-1][0] - [0.0, 0.0, tip]
         if check:
             end = self._perception.point(check)[0].position
         return FoldResult(start, end, goal, float(np.linalg.norm(end[:2] - goal[:2])))

@@ -28,7 +28,7 @@ TOWEL_XML = """
     <flexcomp name="cloth" type="grid" count="{n} {n} 1" spacing="{spacing} {spacing} {spacing}"
               radius="0.003"
               dim="2" rgba="{rgba}" mass="{mass}">
-      <contact condim="3" solref="0.01 1" selfcollide="none"/>
+      <contact condim="3" solref="0.01 1" selfcollide="auto"/>
       <edge equality="true" damping="0.05"/>
     </flexcomp>
   </worldbody>
