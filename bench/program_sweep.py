@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
 
-from maestro_agent.evaluation.sweep import AXES, SimGraph, run_trial, settings, table
+from maestro_agent.evaluation.sweep import AXES, INTERRUPTED, SimGraph, run_trial, settings, table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TASKS = (
@@ -60,6 +60,8 @@ def main() -> int:
                 f"{record.progress:.0f} in {record.seconds:.0f} s ({record.substeps} substeps) {note}",
                 flush=True,
             )
+            if record.error == INTERRUPTED:
+                break
     print()
     print(table(records))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -123,6 +123,7 @@ class Outcome:
 
     instruction: str
     result: RunTask.Result | None
+    interrupted: bool = False  # the user pressed Ctrl-C (the goal was cancelled)
 
 
 def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
@@ -173,15 +174,17 @@ def execute(options: RunOptions, out: TextIO = sys.stdout) -> Outcome:
             print("the agent rejected the goal", file=out)
             return Outcome(instruction, None)
         result_future = handle.get_result_async()
+        interrupted = False
         try:
             response = watch.wait(result_future, "the goal's result")
         except KeyboardInterrupt:
             print("cancelling ...", file=out, flush=True)
             watch.wait(handle.cancel_goal_async(), "the cancel", 10.0)
             response = watch.wait(result_future, "the cancelled goal's result", 30.0)
+            interrupted = True
         if response.status == GoalStatus.STATUS_UNKNOWN:  # answered by an agent that never had the goal
             raise UnavailableError(f"the agent no longer knows the goal (it was restarted); {GoalWatch.GONE}")
-        return Outcome(instruction, response.result)
+        return Outcome(instruction, response.result, interrupted)
     finally:
         spinner.stop()
         node.destroy_node()

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from maestro_agent.run_client import RunOptions, execute
 from maestro_tools.common.errors import InvalidArgumentError, MaestroError
 
+INTERRUPTED = "interrupted by the user (Ctrl-C): the goal was cancelled"
 AXES = ("none", "visual", "pose", "new_object", "language")  # maestro_tools.sim.tasks.PERTURBATIONS
 
 
@@ -134,6 +135,7 @@ def run_trial(
         seconds=round(time.monotonic() - start, 1),
         summary=result.summary,
         trial_id=result.trial_id,
+        error=INTERRUPTED if outcome.interrupted else "",
     )
 
 
