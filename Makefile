@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 1 )))
 
-.PHONY: setup test test-unit test-ros lint format clean bench bench-modules scenes demo bench-agent bench-sandbox bench-idle
+.PHONY: setup test test-unit test-ros lint format clean bench bench-modules scenes demo bench-agent bench-sandbox bench-idle bench-programs bench-map
 
 setup:
 	bash scripts/setup.sh
@@ -59,3 +59,11 @@ bench-sandbox:
 bench-idle:
 	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
 	$(PY) bench/idle_bench.py
+
+bench-programs:
+	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
+	$(PY) bench/program_sweep.py
+
+bench-map:
+	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh
+	$(PY) bench/map_bench.py
