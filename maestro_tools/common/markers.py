@@ -54,8 +54,9 @@ def boxes(
     poses: Sequence[np.ndarray],
     extents: Sequence[np.ndarray],
     header: Header,
+    alphas: Sequence[float] | None = None,
 ) -> MarkerArray:
-    """Labelled boxes (detections)."""
+    """Labelled boxes (detections; map objects, fading with ``alphas``, one per box, 0.4 when None)."""
     markers = [_reset(namespace), _reset(f"{namespace}/labels")]
     for k, (label, pose, extent) in enumerate(zip(labels, poses, extents, strict=True)):
         markers.append(
@@ -71,7 +72,7 @@ def boxes(
                     y=float(max(extent[1], 0.005)),
                     z=float(max(extent[2], 0.005)),
                 ),
-                color=_rgba(k, 0.4),
+                color=_rgba(k, 0.4 if alphas is None else float(alphas[k])),
             )
         )
         markers.append(_text(namespace, k, pose[:3, 3] + [0, 0, extent[2] / 2 + 0.03], label, header))

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from geometry_msgs.msg import Vector3
-from std_msgs.msg import ColorRGBA, Header
-from visualization_msgs.msg import Marker, MarkerArray
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
 
 from maestro_msgs.msg import DetectionFrame, MapObject
 from maestro_tools.common.conversions import (
@@ -18,7 +17,7 @@ from maestro_tools.common.conversions import (
     seconds_to_time,
     vector3,
 )
-from maestro_tools.common.render import colour
+from maestro_tools.common.markers import boxes
 from maestro_tools.common.tf import stamp_seconds
 from maestro_tools.mapping.entries import CameraView, MapEntry, Observation, Sighting
 
@@ -119,41 +118,16 @@ def from_map_object(message: MapObject, to_fixed: np.ndarray, stamp: float) -> M
 
 def markers(entries: list[MapEntry], frame: str, namespace: str = "semantic_map") -> MarkerArray:
     """A box and a label per object, more transparent the less confident (alpha 0.1..0.7)."""
-    header = Header(frame_id=frame)
-    out = [
-        Marker(ns=namespace, action=Marker.DELETEALL),
-        Marker(ns=f"{namespace}/labels", action=Marker.DELETEALL),
-    ]
-    for k, e in enumerate(entries):
+    poses = []
+    for e in entries:
         pose = np.eye(4)
         pose[:3, :3], pose[:3, 3] = e.rotation, e.position
-        red, green, blue = colour(k)
-        alpha = 0.1 + 0.6 * float(np.clip(e.confidence, 0.0, 1.0))
-        out.append(
-            Marker(
-                header=header,
-                ns=namespace,
-                id=k,
-                type=Marker.CUBE,
-                action=Marker.ADD,
-                pose=matrix_to_pose(pose),
-                scale=Vector3(**{a: float(max(s, 0.005)) for a, s in zip("xyz", e.extent, strict=True)}),
-                color=ColorRGBA(r=red / 255, g=green / 255, b=blue / 255, a=alpha),
-            )
-        )
-        above = np.eye(4)
-        above[:3, 3] = e.position + [0.0, 0.0, e.extent[2] / 2 + 0.03]
-        out.append(
-            Marker(
-                header=header,
-                ns=f"{namespace}/labels",
-                id=k,
-                type=Marker.TEXT_VIEW_FACING,
-                action=Marker.ADD,
-                pose=matrix_to_pose(above),
-                scale=Vector3(z=0.025),
-                color=ColorRGBA(r=1.0, g=1.0, b=1.0, a=min(1.0, alpha + 0.3)),
-                text=f"{e.label} ({e.confidence:.2f})",
-            )
-        )
-    return MarkerArray(markers=out)
+        poses.append(pose)
+    return boxes(
+        namespace,
+        [f"{e.label} ({e.confidence:.2f})" for e in entries],
+        poses,
+        [np.maximum(np.asarray(e.extent, dtype=float), 0.005) for e in entries],
+        Header(frame_id=frame),
+        [0.1 + 0.6 * float(np.clip(e.confidence, 0.0, 1.0)) for e in entries],
+    )

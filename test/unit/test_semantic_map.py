@@ -216,3 +216,19 @@ def test_bad_names_and_settings_are_refused(tmp_path: Path) -> None:
         open_store("redis", str(tmp_path), "x")
     with pytest.raises(InvalidArgumentError, match="miss_decay must be in"):
         MapConfig(miss_decay=0.0)
+
+
+def test_markers_fade_with_confidence() -> None:
+    from maestro_tools.mapping.messages import markers
+
+    smap = SemanticMap(MemoryStore())
+    observe(smap, [sighting("ball", [0.1, 0.1, 0.03]), sighting("block", [-0.1, -0.1, 0.025])])
+    observe(smap, [sighting("ball", [0.1, 0.1, 0.03])], labels=["ball", "block"], stamp=2, view=table_view())
+    entries = {e.label: e for e in smap.query()}
+    assert entries["block"].confidence < entries["ball"].confidence  # missed once in plain view
+    labels = {m.text for m in markers(list(entries.values()), "world").markers if m.text}
+    boxes = [m for m in markers(list(entries.values()), "world").markers if m.type == m.CUBE]
+    assert len(boxes) == 2 and all(m.header.frame_id == "world" for m in boxes)
+    alphas = sorted(m.color.a for m in boxes)
+    assert alphas[0] < alphas[1] <= 0.7 + 1e-6 and alphas[0] >= 0.1
+    assert any(text.startswith("block (") for text in labels)
