@@ -225,7 +225,7 @@ def test_sigkill_of_maestro_launch_franka_in_the_middle_of_a_task_leaves_nothing
         time.sleep(2.0)  # into the motion
         pids = launch.graph()
         nodes = launch.pids("] started pid")  # one line per node
-        assert len(nodes) == 6 and set(nodes) <= set(pids), launch.text
+        assert len(nodes) == 7 and set(nodes) <= set(pids), launch.text  # sim, 5 modules, agent
         assert any("maestro_agent.sandbox.worker" in line for line in describe(pids)), describe(pids)
         launch.proc.kill()
         launch.proc.wait(10)
