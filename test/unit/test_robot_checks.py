@@ -79,6 +79,17 @@ def arrived(double: RobotDouble, pose: np.ndarray, joints: np.ndarray | None = N
     return MoveArm.Result(success=True, final_pose=matrix_to_pose(pose), final_joint_positions=final.tolist())
 
 
+def seen(*objects: tuple[str, tuple[float, ...], tuple[float, ...]]) -> Detect.Response:
+    """A detector's answer: (label, position, extent) per object, axis-aligned."""
+    answer = Detect.Response()
+    for label, (x, y, z), (dx, dy, dz) in objects:
+        detection = DetectionMsg(label=label, has_3d=True, extent=Vector3(x=dx, y=dy, z=dz))
+        detection.pose.position = Point(x=x, y=y, z=z)
+        detection.pose.orientation.w = 1.0
+        answer.detections.append(detection)
+    return answer
+
+
 def grasp_a_block(double: RobotDouble, robot: Robot, width: float = 0.05) -> None:
     double.width = width
     double.respond = lambda client, goal, feedback: gripper_result(width)
@@ -207,14 +218,9 @@ def test_a_drop_says_where_the_object_probably_fell() -> None:
     robot = robot_with(double)
     grasp_a_block(double, robot)
     double.respond = moving(double, 0.0)
-    answer = Detect.Response()
-    fallen = DetectionMsg(label="red block", has_3d=True, extent=Vector3(x=0.05, y=0.05, z=0.05))
-    fallen.pose.position = Point(x=0.45, y=0.02, z=0.025)
-    fallen.pose.orientation.w = 1.0
-    away = DetectionMsg(label="bowl", has_3d=True, extent=Vector3(x=0.15, y=0.15, z=0.06))
-    away.pose.position = Point(x=0.3, y=-0.4, z=0.03)
-    away.pose.orientation.w = 1.0
-    answer.detections = [away, fallen]
+    answer = seen(
+        ("bowl", (0.3, -0.4, 0.03), (0.15, 0.15, 0.06)), ("red block", (0.45, 0.02, 0.025), (0.05,) * 3)
+    )
     double.call = lambda client, request, timeout: answer
     robot._detect = "detect"
     with pytest.raises(ObjectDroppedError, match="it fell out") as error:
@@ -285,14 +291,9 @@ def test_a_refused_path_names_the_detected_object_it_would_hit() -> None:
         "[0.452, 0.051, 0.03]; try path 'auto' or 'planned'"
     )
     double.respond = lambda client, goal, feedback: MoveArm.Result(error_code=5, message=refusal)
-    can = Detect.Response()
-    seen = DetectionMsg(label="green can", has_3d=True, extent=Vector3(x=0.06, y=0.06, z=0.1))
-    seen.pose.position = Point(x=0.45, y=0.05, z=0.05)
-    seen.pose.orientation.w = 1.0
-    far = DetectionMsg(label="bowl", has_3d=True, extent=Vector3(x=0.15, y=0.15, z=0.06))
-    far.pose.position = Point(x=0.3, y=-0.3, z=0.03)
-    far.pose.orientation.w = 1.0
-    can.detections = [far, seen]
+    can = seen(
+        ("bowl", (0.3, -0.3, 0.03), (0.15, 0.15, 0.06)), ("green can", (0.45, 0.05, 0.05), (0.06, 0.06, 0.1))
+    )
     double.call = lambda client, request, timeout: can
     robot._detect = "detect"
     with pytest.raises(CollisionError) as refused:
