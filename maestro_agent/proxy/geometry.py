@@ -190,7 +190,9 @@ class Geometry:
         [x, y, z] points, any order, e.g. its 4 corners) at height z = ``height``: strokes along the
         rectangle's long side, ``spacing`` m apart (about the wiping tool's width), the first and last
         ``inset`` m inside its edges. Returns (2 * strokes, 3) points: each stroke's start and end, in order,
-        for robot.move_gripper_along(..., contact=True)."""
+        for robot.move_gripper_along(..., contact=True). A held tool pivots about the fingertips when dragged
+        across the fingers' closing axis: run the strokes along that axis, one at a time, lifting in between
+        (zip(path[0::2], path[1::2]))."""
         array = _points(corners, 3, "corners")
         z, step, margin = float(height), float(spacing), float(inset)
         if not np.isfinite([z, step, margin]).all() or step <= 0.005 or margin < 0:

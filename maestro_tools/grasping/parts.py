@@ -9,8 +9,9 @@ when the object has no such part:
   the ones away from a protrusion (the handle) first. Works however wide the object is.
 - ``handle``: a thin part sticking out of the body (a mug's loop handle): pinch across it, closing
   tangentially, from above, tilted 45 degrees, or level from outside.
-- ``flat``: a low object (an eraser): across its narrow side, low enough that the pads cover its
-  whole height, at its middle and towards its ends.
+- ``flat``: a low object (an eraser): across its narrow side, at its middle and towards its ends,
+  holding its middle height with the fingertips clear of its bottom face: the face, not the fingers,
+  meets a surface the object is pressed on (wiping), and the object cannot pivot about low fingertips.
 - ``cloth_corner``: a flat deformable (a towel, height under 2 cm): a low pinch just inside each
   corner of its footprint, closing across the corner's bisector, nearest the robot first.
 
@@ -34,6 +35,7 @@ OPENING_MARGIN = 0.03  # m: a part grasp opens this much wider than the part bef
 RING_BAND = 0.012  # m below the top whose points form the rim
 PROTRUSION = 0.008  # m beyond the body's radius where a handle starts
 FLAT_HEIGHT = 0.05  # m: flat objects are at most this high and no higher than their narrow side
+FACE_MARGIN = 0.01  # m the fingertips stay above a flat object's bottom face (beyond the pad clearance)
 CLOTH_HEIGHT = 0.02  # m: a cloth lies at most this high
 CLOTH_INSET = 0.015  # m inside a cloth's corner where the fingers pinch
 DOWN = np.array([0.0, 0.0, -1.0])
@@ -183,8 +185,9 @@ def flat_grasps(
     if height > FLAT_HEIGHT or height > narrow or narrow + 0.01 > max_width or height < 0.004:
         return []
     bottom, top = pose[2, 3] - height / 2, pose[2, 3] + height / 2
-    # As low as the pads allow, so they cover the whole height; deep objects: a finger length down.
-    z = max(bottom + pad_clearance, top - finger_length + 0.005, top - max(finger_depth, height))
+    # Low enough for the pads to hold most of it, never above its middle; the fingertips clear of its face.
+    lowest = max(bottom + pad_clearance, top - finger_length + 0.005, top - max(finger_depth, height))
+    z = max(lowest, min(bottom + pad_clearance + FACE_MARGIN, pose[2, 3]))
     closing, lengthwise = pose[:3, narrow_axis], pose[:3, 1 - narrow_axis]
     offsets = [0.0, 0.25 * long, -0.25 * long] if long > 0.06 else [0.0]
     return [
