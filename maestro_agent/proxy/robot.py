@@ -70,6 +70,10 @@ class Robot:
             self._gripper_action = ros.action(GripperCommand, ros.interface.gripper_action)
             self._detect = ros.service(Detect, "detect") if self._profile.camera_names else None
 
+    def _new_trial(self) -> None:
+        """A new trial (the scene may have been reset): nothing is known to be held or commanded."""
+        self._commanded, self._held = None, None
+
     # -- state -----------------------------------------------------------------------------------
     def _finger_width(self) -> float | None:
         """The opening from joint states, None when they carry no finger joints."""

@@ -87,6 +87,14 @@ class ToolHost:
                 except Exception:  # an annotation that does not resolve: the tool checks for itself
                     self.hints[key] = {}
 
+    def new_trial(self) -> None:
+        """Tell the tools a new trial starts: each that keeps per-trial state defines ``_new_trial``
+        (private, so the code cannot call it)."""
+        for obj in self.tools.values():
+            hook = getattr(obj, "_new_trial", None)
+            if callable(hook):
+                hook()
+
     def spec(self) -> tuple[dict[str, Any], Any, list[bytes]]:
         """What the child needs to build the stubs: (tools spec, constants tree, blobs)."""
         spec: dict[str, Any] = {}

@@ -160,7 +160,9 @@ class Sandbox:
         self._finalizer()
 
     def reset(self) -> None:
-        """A fresh namespace (a new trial) in the same child, with the tools' stubs injected again."""
+        """A fresh namespace (a new trial) in the same child, with the tools' stubs injected again, and
+        the tools' own per-trial state (what the gripper was judged to hold) forgotten."""
+        self.tools.new_trial()
         with self._run_lock:
             child = self._child
             if child is None or not child.alive():

@@ -17,6 +17,7 @@ from geometry_msgs.msg import Point, Vector3
 from maestro_agent.proxy.arm_checks import name_obstacle
 from maestro_agent.proxy.harness import Harness
 from maestro_agent.proxy.robot import SETTLE_S, Robot
+from maestro_agent.sandbox import ToolHost
 from maestro_msgs.action import MoveArm
 from maestro_msgs.msg import Detection as DetectionMsg
 from maestro_msgs.srv import Detect
@@ -246,6 +247,18 @@ def test_the_drop_watch_is_the_harness_and_an_open_gripper_ends_it() -> None:
     robot.open_gripper()  # released on purpose
     double.respond = moving(double, 0.0)
     robot.move_gripper_by([0.0, 0.0, 0.1])
+
+
+def test_a_new_trial_forgets_what_the_last_one_held() -> None:
+    """The sim resets the scene between trials (the gripper opens): the next trial's first move is no drop."""
+    double = RobotDouble()
+    robot = robot_with(double)
+    grasp_a_block(double, robot)
+    ToolHost({"robot": robot}).new_trial()  # what Sandbox.reset() does when a trial starts
+    double.width = 0.08
+    double.respond = moving(double, 0.08)
+    robot.move_gripper_by([0.0, 0.0, 0.1])
+    assert robot._held is None
 
 
 def test_contact_moves_and_arcs_send_their_fields_and_refuse_bad_limits() -> None:
