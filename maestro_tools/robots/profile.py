@@ -82,11 +82,37 @@ class CameraSpec:
 
 @dataclass(frozen=True)
 class BaseSpec:
-    """A mobile base: planar velocity limits (the driver enforces them too)."""
+    """A mobile base: planar velocity limits (the driver enforces them too) and, for a wheeled base,
+    its drive (skid-steer or differential: the wheels on each side turn together)."""
 
     max_linear: float  # m/s
     max_angular: float  # rad/s
     footprint_radius: float  # m
+    odom_frame: str = "odom"  # REP-105: fixed_frame -> odom -> base_frame
+    left_wheels: tuple[str, ...] = ()  # MJCF wheel joints (profile.ros_names gives the ROS names)
+    right_wheels: tuple[str, ...] = ()
+    wheel_radius: float = 0.0  # m
+    track_width: float = 0.0  # m between the left and right wheels' centres
+    max_linear_accel: float = 1.0  # m/s^2
+    max_angular_accel: float = 3.0  # rad/s^2
+    # Joints held at these positions (rad or m) while the base drives: a legged robot's stand on wheels.
+    posture: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        _require(
+            self.max_linear > 0 and self.max_angular > 0 and self.footprint_radius > 0,
+            "base: speeds and footprint must be > 0",
+        )
+        _require(self.max_linear_accel > 0 and self.max_angular_accel > 0, "base: accelerations must be > 0")
+        if self.left_wheels or self.right_wheels:
+            _require(
+                bool(self.left_wheels) and bool(self.right_wheels), "base: wheels on both sides, or none"
+            )
+            _require(self.wheel_radius > 0 and self.track_width > 0, "base: wheel radius and track > 0")
+
+    @property
+    def wheel_joints(self) -> tuple[str, ...]:
+        return self.left_wheels + self.right_wheels
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,153 @@
+"""A wheeled mobile manipulator in MuJoCo: the posture joints held (a legged robot's stand), the wheels
+driven skid-steer from a (vx, wz) command, the arm's servos holding with gravity feed-forward.
+
+Plain Python over a compiled model that contains the robot's MJCF (alone or in a world). What it reads
+of the robot comes from its profile (``BaseSpec``: wheels, radius, track, limits, posture; ``ArmSpec``).
+The speed loop measures the base's forward speed and yaw rate as an IMU and wheel encoders would (here
+the base body's velocity, noise-free); the real robot's own controller does the same job.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mujoco
+import numpy as np
+
+from maestro_tools.common.errors import InvalidArgumentError
+from maestro_tools.robots.profile import BaseSpec, RobotProfile
+from maestro_tools.sim.mobile.drive import SkidSteerDrive
+
+CONTROL_PERIOD = 0.01  # s: the base controller runs at 100 Hz
+BRAKE_GAIN = 20.0  # (rad/s) per rad a wheel creeps from where it stopped
+GROUND_CLEARANCE = 0.002  # m the wheels start above the ground at a reset
+
+
+def _actuator_on(model: mujoco.MjModel, joint: str) -> int:
+    """The actuator driving ``joint`` directly."""
+    joint_id = model.joint(joint).id
+    for actuator in range(model.nu):
+        if (
+            model.actuator_trntype[actuator] == mujoco.mjtTrn.mjTRN_JOINT
+            and model.actuator_trnid[actuator, 0] == joint_id
+        ):
+            return actuator
+    raise InvalidArgumentError(f"no actuator drives the joint {joint!r}")
+
+
+def yaw_of(quat: np.ndarray) -> float:
+    """Heading (rad) of a MuJoCo (w, x, y, z) quaternion."""
+    w, x, y, z = quat
+    return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+class WheeledRobotSim:
+    """Drives one wheeled robot in ``model``/``data``; ``step`` advances the physics."""
+
+    def __init__(self, model: mujoco.MjModel, data: mujoco.MjData, profile: RobotProfile) -> None:
+        if profile.base is None:
+            raise InvalidArgumentError(f"the robot {profile.name!r} has no base to drive")
+        self.model, self.data, self.profile = model, data, profile
+        self.base: BaseSpec = profile.base
+        self.drive = SkidSteerDrive(self.base)
+        roots = [
+            b for b in range(1, model.nbody) if profile.ros_names(model.body(b).name) == profile.base_frame
+        ]
+        root = roots[0] if roots else -1
+        if (
+            root < 0
+            or model.body_jntnum[root] != 1
+            or model.jnt_type[model.body_jntadr[root]] != mujoco.mjtJoint.mjJNT_FREE
+        ):
+            raise InvalidArgumentError(f"the model needs {profile.base_frame!r} as a free body (free joint)")
+        self.base_body = root
+        self.free_qpos = int(model.jnt_qposadr[model.body_jntadr[root]])
+        self.left = [_actuator_on(model, j) for j in self.base.left_wheels]
+        self.right = [_actuator_on(model, j) for j in self.base.right_wheels]
+        self.wheel_qpos = np.array([model.jnt_qposadr[model.joint(j).id] for j in self.base.wheel_joints])
+        self.wheel_bodies = [int(model.jnt_bodyid[model.joint(j).id]) for j in self.base.wheel_joints]
+        self.posture_actuators = np.array([_actuator_on(model, j) for j, _ in self.base.posture], dtype=int)
+        self.posture_qpos = np.array(
+            [model.jnt_qposadr[model.joint(j).id] for j, _ in self.base.posture], dtype=int
+        )
+        self.posture = np.array([value for _, value in self.base.posture])
+        arm = profile.arm
+        joints = arm.mjcf_joints if arm else ()
+        self.arm_home = np.array(arm.home if arm else ())
+        self.arm_actuators = np.array([_actuator_on(model, j) for j in joints], dtype=int)
+        self.arm_dofs = np.array([model.jnt_dofadr[model.joint(j).id] for j in joints], dtype=int)
+        self.arm_qpos = np.array([model.jnt_qposadr[model.joint(j).id] for j in joints], dtype=int)
+        fingers = profile.gripper.mjcf_finger_joints if profile.gripper else ()
+        self.gripper_actuator = _actuator_on(model, fingers[0]) if fingers else None
+        self.substeps = max(1, round(CONTROL_PERIOD / model.opt.timestep))
+        self._brake_hold: np.ndarray | None = None
+
+    # -- state ------------------------------------------------------------------------------------
+    def reset(self, xy: tuple[float, float] = (0.0, 0.0), yaw: float = 0.0) -> None:
+        """Stand the robot at ``xy``, ``yaw`` on flat ground (z = 0), posture and arm at home, still."""
+        model, data = self.model, self.data
+        mujoco.mj_resetData(model, data)
+        data.qpos[self.posture_qpos] = self.posture
+        data.qpos[self.arm_qpos] = self.arm_home
+        free = self.free_qpos
+        data.qpos[free : free + 7] = [*xy, 0.0, math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
+        mujoco.mj_kinematics(model, data)
+        lowest = min(data.xpos[b][2] for b in self.wheel_bodies) - self.base.wheel_radius
+        data.qpos[free + 2] = GROUND_CLEARANCE - lowest
+        data.ctrl[self.posture_actuators] = self.posture
+        data.ctrl[self.arm_actuators] = data.qpos[self.arm_qpos]
+        if self.gripper_actuator is not None:
+            data.ctrl[self.gripper_actuator] = model.actuator_ctrlrange[self.gripper_actuator, 1]
+        mujoco.mj_forward(model, data)
+        self.drive.reset()
+        self._brake_hold = None
+
+    def pose(self) -> tuple[float, float, float]:
+        """Ground-truth (x, y, yaw) of the base in the world."""
+        qpos = self.data.qpos[self.free_qpos : self.free_qpos + 7]
+        return float(qpos[0]), float(qpos[1]), yaw_of(qpos[3:7])
+
+    def twist(self) -> tuple[float, float]:
+        """The base's forward speed (m/s) and yaw rate (rad/s), in its own frame."""
+        velocity = np.zeros(6)  # angular, then linear
+        mujoco.mj_objectVelocity(
+            self.model, self.data, mujoco.mjtObj.mjOBJ_XBODY, self.base_body, velocity, 1
+        )
+        return float(velocity[3]), float(velocity[2])
+
+    def height(self) -> float:
+        return float(self.data.qpos[self.free_qpos + 2])
+
+    def tilt(self) -> float:
+        """Angle (rad) between the base's z axis and the world's."""
+        return float(math.acos(np.clip(self.data.xmat[self.base_body][8], -1.0, 1.0)))
+
+    # -- commands ---------------------------------------------------------------------------------
+    def set_cmd_vel(self, linear: float, angular: float) -> None:
+        self.drive.set_command(linear, angular)
+
+    def set_arm(self, positions: np.ndarray) -> None:
+        self.data.ctrl[self.arm_actuators] = positions
+
+    # -- physics ----------------------------------------------------------------------------------
+    def step(self, seconds: float = CONTROL_PERIOD) -> None:
+        """Advance by ``seconds`` (whole control periods)."""
+        for _ in range(max(1, round(seconds / CONTROL_PERIOD))):
+            self._control()
+            for _ in range(self.substeps):
+                # The arm's firmware cancels gravity and Coriolis forces on its joints (an internal torque).
+                self.data.qfrc_applied[self.arm_dofs] = self.data.qfrc_bias[self.arm_dofs]
+                mujoco.mj_step(self.model, self.data)
+
+    def _control(self) -> None:
+        data = self.data
+        left, right = self.drive.update(*self.twist(), CONTROL_PERIOD)
+        if self.drive.idle:  # brake: hold the wheels where they stopped
+            if self._brake_hold is None:
+                self._brake_hold = data.qpos[self.wheel_qpos].copy()
+            creep = data.qpos[self.wheel_qpos] - self._brake_hold
+            data.ctrl[[*self.left, *self.right]] = -BRAKE_GAIN * creep
+            return
+        self._brake_hold = None
+        data.ctrl[self.left] = left
+        data.ctrl[self.right] = right
