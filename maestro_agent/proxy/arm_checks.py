@@ -38,6 +38,7 @@ FELL_RADIUS = 0.3  # m around the point of a drop where a detection may be the o
 AGREE_M = 0.002  # m within which joint states confirm the opening a gripper action reported
 RELEASED_M = 0.01  # m wider than at the grasp: the fingers opened, the object is no longer held
 POLL_S = 0.01
+WALL_CAP = 20.0  # x the timeout: the most wall time settle() waits on a robot clock that stops
 MAX_CONTACT_DEPTH = 0.05  # m (MoveArm's limit)
 OBSTACLE_MARGIN = 0.02  # m around a detection's box within which a seen point belongs to it
 SEEN_POINT = re.compile(r"a seen object at \[(-?[\d.]+), (-?[\d.]+), (-?[\d.]+)\]")
@@ -51,16 +52,34 @@ class Held:
     position: np.ndarray  # (3,) TCP where it was grasped
 
 
-def settle(read: Callable[[], np.ndarray], hold_s: float = STILL_S, timeout: float = SETTLE_S) -> np.ndarray:
-    """``read()`` once it has changed by at most STILL_M for ``hold_s`` s (or when ``timeout`` s end)."""
-    start = since = time.monotonic()
+def settle(
+    read: Callable[[], np.ndarray],
+    hold_s: float = STILL_S,
+    timeout: float = SETTLE_S,
+    clock: Callable[[], float | None] | None = None,
+) -> np.ndarray:
+    """``read()`` once it has changed by at most STILL_M for ``hold_s`` s (or when ``timeout`` s end).
+
+    ``clock``: the time of the latest reading in the robot's clock (the state's stamp: simulated time in
+    the sim), None when unknown. Stillness and the timeout then count in that time, so a simulation
+    running slower than real time on a loaded machine is not judged at rest between two stale readings;
+    wall time caps the wait at WALL_CAP x ``timeout`` in case that clock stops."""
+    wall_start = time.monotonic()
+
+    def now() -> float:
+        stamp = clock() if clock is not None else None
+        return time.monotonic() if stamp is None else stamp
+
+    start = since = now()
     value = np.asarray(read(), dtype=float)
-    while time.monotonic() - since < hold_s and time.monotonic() - start < timeout:
+    while now() - since < hold_s and now() - start < timeout:
+        if time.monotonic() - wall_start > WALL_CAP * timeout:
+            break
         channel.check_interrupt()
         time.sleep(POLL_S)
         current = np.asarray(read(), dtype=float)
         if np.max(np.abs(current - value), initial=0.0) > STILL_M:
-            value, since = current, time.monotonic()
+            value, since = current, now()
     return value
 
 

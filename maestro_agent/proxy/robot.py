@@ -179,10 +179,10 @@ class Robot:
                 self._check_held(width, state.position)
         except ObjectDroppedError as exc:  # say where it probably fell, once it has come to rest
             lost_at = self._ros.tcp_pose()[:3, 3]
-            settle(lambda: self._ros.tcp_pose()[:3, 3], hold_s=0.5)
+            settle(lambda: self._ros.tcp_pose()[:3, 3], hold_s=0.5, clock=self._ros.state_time)
             raise ObjectDroppedError(str(exc) + where_it_fell(lost_at, self._seen("drop"))) from None
         if shortfall(goal, state) > 0:  # not there yet: judge where the arm comes to rest
-            settle(lambda: self._ros.tcp_pose()[:3, 3])
+            settle(lambda: self._ros.tcp_pose()[:3, 3], clock=self._ros.state_time)
             state = self.get_state()
             if shortfall(goal, state) > 0:
                 raise StalledError(short_message(goal, state, self._profile.arm.joints))

@@ -136,6 +136,15 @@ class RosClient:
             raise NoDataError(f"no tcp_pose within {timeout} s; is the motion node running?")
         return pose_to_matrix(self._tcp.pose)
 
+    def state_time(self) -> float | None:
+        """The robot's time (s) of the latest tcp_pose (its joint states' stamp: simulated time in the
+        sim), None before any or when unstamped."""
+        message = self._tcp
+        if message is None:
+            return None
+        stamp = message.header.stamp.sec + message.header.stamp.nanosec * 1e-9
+        return stamp if stamp > 0 else None
+
     def frame(self, camera: str, timeout: float = 5.0) -> CameraFrame:
         """One matched colour + depth + pose frame from ``camera`` (subscribes only for the grab)."""
         return self._frames.grab(camera, timeout)

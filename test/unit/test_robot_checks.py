@@ -14,7 +14,7 @@ import pytest
 from control_msgs.action import GripperCommand
 from geometry_msgs.msg import Point, Vector3
 
-from maestro_agent.proxy.arm_checks import name_obstacle
+from maestro_agent.proxy.arm_checks import name_obstacle, settle
 from maestro_agent.proxy.harness import Harness
 from maestro_agent.proxy.robot import SETTLE_S, Robot
 from maestro_agent.sandbox import ToolHost
@@ -56,6 +56,9 @@ class RobotDouble:
 
     def tcp_pose(self) -> np.ndarray:
         return self.tcp.copy()
+
+    def state_time(self) -> float | None:
+        return None  # unstamped: settle() counts in wall time
 
     def act(
         self, client: object, goal: object, timeout: float, on_feedback: Callable | None = None
@@ -247,6 +250,21 @@ def test_the_drop_watch_is_the_harness_and_an_open_gripper_ends_it() -> None:
     robot.open_gripper()  # released on purpose
     double.respond = moving(double, 0.0)
     robot.move_gripper_by([0.0, 0.0, 0.1])
+
+
+def test_settle_counts_stillness_in_the_robot_clock() -> None:
+    """A sim slower than real time: the state's stamp advances slowly and readings repeat between its
+    messages. Counted in that clock, repeats are not rest; the arm is judged where it stops (0.3)."""
+    robot_time = [0.0]
+
+    def clock() -> float:
+        robot_time[0] += 0.001  # the robot's clock creeps on as messages arrive
+        return robot_time[0]
+
+    def read() -> np.ndarray:  # a new reading every 0.05 s of robot time, moving until 0.3
+        return np.array([min(0.3, np.floor(robot_time[0] / 0.05) * 0.05)])
+
+    assert settle(read, hold_s=0.1, timeout=2.0, clock=clock)[0] == pytest.approx(0.3)
 
 
 def test_a_new_trial_forgets_what_the_last_one_held() -> None:
