@@ -339,7 +339,14 @@ def _import_types(names: dict[str, str]) -> dict[str, type]:
     types = {}
     for name, where in names.items():
         module, _, qualname = where.partition(":")
-        types[name] = getattr(importlib.import_module(module), qualname)
+        try:
+            types[name] = getattr(importlib.import_module(module), qualname)
+        except (ImportError, AttributeError) as exc:  # the worker has no ROS: say which type and why
+            raise ImportError(
+                f"the value type {name} ({where}) cannot be loaded in the sandbox worker: "
+                f"{type(exc).__name__}: {exc}. Value types must be plain dataclasses in a module "
+                "importing neither ROS (rclpy, messages) nor the tools (see maestro_agent/proxy/types.py)"
+            ) from exc
     return types
 
 

@@ -338,8 +338,11 @@ def test_setup_failure_raises_with_the_childs_traceback(make_sandbox: MakeSandbo
     class Local:  # a value type the child cannot import
         pass
 
-    with pytest.raises(SandboxError, match="its set-up raised"):
+    with pytest.raises(SandboxError, match="its set-up raised") as error:
         make_sandbox(tools=ToolHost({}, {"Local": Local}))
+    assert "the value type Local (" in str(error.value) and "cannot be loaded in the sandbox worker" in str(
+        error.value
+    )
 
 
 def test_close(make_sandbox: MakeSandbox) -> None:
