@@ -74,6 +74,7 @@ setup(
         "console_scripts": [
             "maestro = maestro_agent.cli:main",
             "sim_node = maestro_tools.sim.node:main",
+            "go2w_sim_node = maestro_tools.sim.mobile.node:main",
             "detector_node = maestro_tools.perception.detector_node:main",
             "keypointer_node = maestro_tools.perception.keypointer_node:main",
             "grasp_planner_node = maestro_tools.grasping.node:main",

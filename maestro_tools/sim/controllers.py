@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from control_msgs.action import FollowJointTrajectory, GripperCommand
@@ -32,6 +32,9 @@ from maestro_tools.common.errors import ErrorCode, MaestroError, OutOfLimitsErro
 from maestro_tools.sim.control import validate_trajectory
 from maestro_tools.sim.runner import Job, PhysicsRunner
 from maestro_tools.sim.world import SimWorld
+
+if TYPE_CHECKING:  # the mobile robot's world has the same members
+    from maestro_tools.sim.mobile.world import MobileWorld
 
 ARM_ACTION = "arm_controller/follow_joint_trajectory"
 GRIPPER_ACTION = "gripper_controller/gripper_cmd"
@@ -69,7 +72,9 @@ def _follow(
 class SimControllers:
     """The arm and gripper action servers of the sim node, in the node's namespace."""
 
-    def __init__(self, node: Node, world: SimWorld, runner: PhysicsRunner, group: CallbackGroup) -> None:
+    def __init__(
+        self, node: Node, world: SimWorld | MobileWorld, runner: PhysicsRunner, group: CallbackGroup
+    ) -> None:
         self.node, self.world, self.runner = node, world, runner
         accept = {
             "goal_callback": lambda _: GoalResponse.ACCEPT,

@@ -21,21 +21,20 @@ import numpy as np
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image, JointState
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Header, String
 
 from maestro_msgs.msg import TaskStage
 from maestro_msgs.srv import GetSegmentation, GetTaskProgress, ResetScene
 from maestro_tools.common.conversions import (
-    intrinsics_to_camera_info,
-    numpy_to_image,
     seconds_to_time,
 )
 from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
-from maestro_tools.common.qos import IMAGE_QOS, LATCHED_QOS, STATE_QOS
+from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
 from maestro_tools.robots.description import robot_description
+from maestro_tools.sim.camera_topics import DEPTH_ENCODINGS, CameraTopics
 from maestro_tools.sim.cameras import Frame
 from maestro_tools.sim.controllers import SimControllers
 from maestro_tools.sim.ground_truth import fill_segmentation, render_view
@@ -143,22 +142,14 @@ class SimNode(Node):
         group = ReentrantCallbackGroup()
         self.clock_pub = self.create_publisher(Clock, "/clock", STATE_QOS)
         self.joint_pub = self.create_publisher(JointState, "joint_states", STATE_QOS)
-        self.camera_pubs: dict[str, dict[str, Any]] = {}
-        for camera in self.world.profile.camera_names:
-            prefix = f"{camera}_camera"
-            self.camera_pubs[camera] = {
-                "color": self.create_publisher(Image, f"{prefix}/color/image_raw", IMAGE_QOS),
-                "color_info": self.create_publisher(CameraInfo, f"{prefix}/color/camera_info", STATE_QOS),
-                "depth": self.create_publisher(Image, f"{prefix}/depth/image_raw", IMAGE_QOS),
-                "depth_info": self.create_publisher(CameraInfo, f"{prefix}/depth/camera_info", STATE_QOS),
-            }
-        self.depth_encoding = declare(
+        depth_encoding = declare(
             self,
             "depth_encoding",
             "32FC1",
             "Depth image encoding: 32FC1 (metres) or 16UC1 (millimetres, 0 = no reading), as real drivers",
-            choices=("32FC1", "16UC1"),
+            choices=DEPTH_ENCODINGS,
         )
+        self.camera_topics = CameraTopics(self, self.world.profile, depth_encoding)
         tf_rate = declare(
             self,
             "tf_rate",
@@ -221,27 +212,14 @@ class SimNode(Node):
         self.tf.publish(now, names, position)
 
     def wants_camera(self, camera: str) -> bool:
-        pubs = self.camera_pubs[camera]
-        return pubs["color"].get_subscription_count() + pubs["depth"].get_subscription_count() > 0
+        return self.camera_topics.watched(camera)
 
     def publish_frame(self, camera: str, frame: Frame, intrinsics: np.ndarray, pose: np.ndarray) -> None:
         """Colour, depth and camera info at the render's instant, after /tf at that instant (so a
         consumer's TF lookup at the image stamp is exact); ``pose`` is left to TF."""
-        pubs = self.camera_pubs[camera]
         names, positions, _, _ = self.world.joint_state()  # the physics thread: the render's instant
         self.tf.publish(frame.time, names, positions, force=True)
-        optical = self.world.profile.camera(camera).optical_frame
-        header = Header(stamp=seconds_to_time(frame.time), frame_id=optical)
-        info = intrinsics_to_camera_info(intrinsics, frame.rgb.shape[1], frame.rgb.shape[0], header)
-        pubs["color"].publish(numpy_to_image(frame.rgb, "rgb8", header))
-        pubs["color_info"].publish(info)
-        if self.depth_encoding == "16UC1":  # millimetres; 0 (no reading) stays 0, beyond 65.5 m too
-            millimetres = np.round(frame.depth * 1000.0)
-            depth = np.where(millimetres <= 65535, millimetres, 0).astype(np.uint16)
-            pubs["depth"].publish(numpy_to_image(depth, "16UC1", header))
-        else:
-            pubs["depth"].publish(numpy_to_image(frame.depth, "32FC1", header))
-        pubs["depth_info"].publish(info)
+        self.camera_topics.publish(camera, frame, intrinsics)
 
     def publish_scene(self) -> None:
         response = ResetScene.Response(

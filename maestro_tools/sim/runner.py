@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from maestro_tools.common.errors import (
 from maestro_tools.sim.cameras import Frame
 from maestro_tools.sim.control import GripperState, Trajectory
 from maestro_tools.sim.world import SimWorld
+
+if TYPE_CHECKING:  # the mobile robot's world has the same members
+    from maestro_tools.sim.mobile.world import MobileWorld
 
 T = TypeVar("T")
 STILL_SPEED = 0.01  # rad/s (m/s for fingers): slower on every robot joint, the robot holds still
@@ -78,8 +81,16 @@ class RunnerConfig:
 
 
 class PhysicsRunner:
-    def __init__(self, world: SimWorld, config: RunnerConfig, outputs: Outputs) -> None:
-        self.world, self.config, self.outputs = world, config, outputs
+    def __init__(
+        self,
+        world: SimWorld | MobileWorld,
+        config: RunnerConfig,
+        outputs: Outputs,
+        moving: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """``world``: a SimWorld or an object with the same members (``sim.mobile.world.MobileWorld``).
+        ``moving``: motion besides the arm's and fingers' that keeps the full rate (a base driving)."""
+        self.world, self.config, self.outputs, self.moving = world, config, outputs, moving
         self._commands: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
         self._stop = threading.Event()
         self._wake = threading.Event()  # a command or stop(): ends an idle wait
@@ -106,12 +117,17 @@ class PhysicsRunner:
 
     def call(self, function: Callable[[], T], timeout: float = 30.0) -> T:
         """Run ``function`` in the physics thread and return its result (or raise its error)."""
+        return self.submit(function).result(timeout=timeout)
+
+    def submit(self, function: Callable[[], T]) -> Future[T]:
+        """Queue ``function`` for the physics thread without waiting (a subscription callback must not
+        block); the future holds its result or error."""
         if not self._thread.is_alive():
             raise MaestroError("the physics thread is not running")
         future: Future[T] = Future()
         self._commands.put((function, future))
         self._wake.set()
-        return future.result(timeout=timeout)
+        return future
 
     def _run(self) -> None:
         rtf = self.config.real_time_factor
@@ -197,7 +213,7 @@ class PhysicsRunner:
         busy = any(j is not None and not j.done.is_set() for j in (self.trajectory_job, self.gripper_job))
         qvel, world = self.world.data.qvel, self.world  # indices change with the scene (resets)
         speed = max(np.abs(qvel[world.arm_dof]).max(), np.abs(qvel[world.finger_dof]).max())
-        if busy or speed > STILL_SPEED:
+        if busy or speed > STILL_SPEED or self.moving():
             self._active_until = now + self.config.idle_after
         return now < self._active_until
 

@@ -193,23 +193,36 @@ class TfPublisher:
         self._next = -np.inf
         self._message = TFMessage()
 
-    def publish_static(self, model: mujoco.MjModel, data: mujoco.MjData, stamp: float) -> None:
-        """Every fixed transform in one latched message (the robot's and the cell's)."""
-        cell = self.transforms.cell(model, data)
+    def publish_static(
+        self,
+        model: mujoco.MjModel,
+        data: mujoco.MjData,
+        stamp: float,
+        cell: Sequence[FrameTransform] | None = None,
+    ) -> None:
+        """Every fixed transform in one latched message (the robot's and the cell's). ``cell`` replaces
+        the cell's transforms read from MjData (a mobile robot: map -> odom; its base moves on /tf)."""
+        cell = self.transforms.cell(model, data) if cell is None else cell
         self._static.publish(to_message([*cell, *self.transforms.fixed], stamp))
 
     def publish(
-        self, stamp: float, names: Sequence[str], positions: Sequence[float], force: bool = False
+        self,
+        stamp: float,
+        names: Sequence[str],
+        positions: Sequence[float],
+        force: bool = False,
+        extra: Sequence[FrameTransform] = (),
     ) -> None:
-        """The moving joints at ``stamp``: at most ``rate`` Hz unless ``force`` (an image's instant);
-        never twice at one stamp (tf2 warns about repeated data)."""
+        """The moving joints at ``stamp`` (and ``extra`` transforms, e.g. odom -> base_link): at most
+        ``rate`` Hz unless ``force`` (an image's instant); never twice at one stamp (tf2 warns about
+        repeated data)."""
         if stamp == self._last or (not force and stamp < self._next):
             return
         if not force:
             self._next = stamp + self.period - 1e-6
         self._last = stamp
         # Messages reused: building ROS messages in Python costs more than the kinematics.
-        transforms = self.transforms.moving(names, positions)
+        transforms = [*self.transforms.moving(names, positions), *extra]
         while len(self._message.transforms) < len(transforms):
             self._message.transforms.append(TransformStamped())
         del self._message.transforms[len(transforms) :]

@@ -86,12 +86,28 @@ def test_missing_executable_is_reported_before_anything_starts(tmp_path: Path) -
     assert "executables not installed: no_such_node_exe (node ghost" in result.stderr
 
 
-def test_a_robot_whose_nodes_have_not_landed_says_so() -> None:
-    result = run_cli("launch", "go2w_piper")
+def test_a_node_this_maestro_does_not_have_is_named(tmp_path: Path) -> None:
+    (tmp_path / "config" / "bringup").mkdir(parents=True)
+    (tmp_path / "config" / "bringup" / "future.yaml").write_text(
+        "version: 1\nrobot: future\nnodes:\n  - {name: sim, executable: not_landed_node}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "maestro_agent.cli", "launch", "future"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"MAESTRO_SHARE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 2
-    assert "go2w_sim_node (node sim): not an executable of this version of maestro" in result.stderr
-    assert "sim_node" in result.stderr
-    assert run_cli("launch", "go2w_piper", "--dry-run").returncode == 0
+    assert "not_landed_node (node sim): not an executable of this version of maestro" in result.stderr
+    assert "go2w_sim_node" in result.stderr  # the executables it has
+
+
+def test_the_go2w_piper_graph_is_its_sim_node() -> None:
+    result = run_cli("launch", "go2w_piper", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "go2w_sim_node --ros-args -r __node:=sim -r __ns:=/maestro" in result.stdout
+    assert "use_sim_time:=true" in result.stdout and "world:=house" in result.stdout
 
 
 def test_real_robot_bringup_drops_the_sim_and_points_at_franka_ros2(

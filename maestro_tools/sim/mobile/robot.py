@@ -80,6 +80,7 @@ class WheeledRobotSim:
         fingers = profile.gripper.mjcf_finger_joints if profile.gripper else ()
         self.gripper_actuator = _actuator_on(model, fingers[0]) if fingers else None
         self.substeps = max(1, round(CONTROL_PERIOD / model.opt.timestep))
+        self._phase = 0  # physics steps since the controller last ran
         self._brake_hold: np.ndarray | None = None
 
     # -- state ------------------------------------------------------------------------------------
@@ -100,7 +101,7 @@ class WheeledRobotSim:
             data.ctrl[self.gripper_actuator] = model.actuator_ctrlrange[self.gripper_actuator, 1]
         mujoco.mj_forward(model, data)
         self.drive.reset()
-        self._brake_hold = None
+        self._brake_hold, self._phase = None, 0
 
     def pose(self) -> tuple[float, float, float]:
         """Ground-truth (x, y, yaw) of the base in the world."""
@@ -132,12 +133,22 @@ class WheeledRobotSim:
     # -- physics ----------------------------------------------------------------------------------
     def step(self, seconds: float = CONTROL_PERIOD) -> None:
         """Advance by ``seconds`` (whole control periods)."""
-        for _ in range(max(1, round(seconds / CONTROL_PERIOD))):
-            self._control()
-            for _ in range(self.substeps):
-                # The arm's firmware cancels gravity and Coriolis forces on its joints (an internal torque).
-                self.data.qfrc_applied[self.arm_dofs] = self.data.qfrc_bias[self.arm_dofs]
-                mujoco.mj_step(self.model, self.data)
+        self.advance(max(1, round(seconds / CONTROL_PERIOD)) * self.substeps)
+
+    @property
+    def control_due(self) -> bool:
+        """The base controller runs before the next physics step."""
+        return self._phase == 0
+
+    def advance(self, steps: int) -> None:
+        """Advance by ``steps`` physics steps; the base controller runs once per control period."""
+        for _ in range(steps):
+            if self._phase == 0:
+                self._control()
+            self._phase = (self._phase + 1) % self.substeps
+            # The arm's firmware cancels gravity and Coriolis forces on its joints (an internal torque).
+            self.data.qfrc_applied[self.arm_dofs] = self.data.qfrc_bias[self.arm_dofs]
+            mujoco.mj_step(self.model, self.data)
 
     def _control(self) -> None:
         data = self.data
