@@ -8,12 +8,13 @@ targets in simulation time, then held while the joints settle within the goal to
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from maestro_tools.common.errors import InvalidArgumentError, OutOfLimitsError
+from maestro_tools.robots.profile import GripperSpec
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,32 @@ class FingerMotion:
     full_offset: float  # set-point offset past the opening that gives the full force
     blocked_since: float | None = None
     done: bool = False  # reached the target unblocked: the set-point stays the target from now on
+
+    @classmethod
+    def command(
+        cls,
+        width: float,
+        force: float | None,
+        *,
+        opening: float,
+        now: float,
+        gripper: GripperSpec,
+        default_force: float,
+        offset_for: Callable[[float], float],
+    ) -> tuple[FingerMotion, float]:
+        """A command to opening ``width`` (clipped to the gripper's range) from ``opening`` at ``now``,
+        squeezing what stops the fingers with ``force`` N (None or <= 0: ``default_force``; at most the
+        gripper's max_force); ``offset_for(force)`` is the servo's set-point offset for that force.
+        Returns the motion and the force used."""
+        squeeze = default_force if force is None or not force > 0 else min(force, gripper.max_force)
+        motion = cls(
+            target=float(np.clip(width, 0.0, gripper.max_width)),
+            start=opening,
+            start_time=now,
+            speed=gripper.speed,
+            full_offset=offset_for(squeeze),
+        )
+        return motion, squeeze
 
     def setpoint(self, now: float, width: float) -> float:
         """The servo's opening set-point at simulation time ``now`` for the current ``width``."""

@@ -242,13 +242,14 @@ class SimWorld:
         """Start moving the fingers to opening ``width`` (m) at the gripper's speed; whatever stops them
         is squeezed with ``force`` N (None or <= 0: ``grasp_force``; at most the gripper's max_force).
         Returns the force used."""
-        squeeze = self.grasp_force if force is None or not force > 0 else min(force, self.gripper.max_force)
-        self._fingers = FingerMotion(
-            target=float(np.clip(width, 0.0, self.gripper.max_width)),
-            start=self.gripper_width(),
-            start_time=self.time,
-            speed=self.gripper.speed,
-            full_offset=self._full_offset(squeeze),
+        self._fingers, squeeze = FingerMotion.command(
+            width,
+            force,
+            opening=self.gripper_width(),
+            now=self.time,
+            gripper=self.gripper,
+            default_force=self.grasp_force,
+            offset_for=self._full_offset,
         )
         return squeeze
 
