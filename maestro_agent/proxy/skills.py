@@ -38,6 +38,7 @@ TARGETS = {
 }
 PINCH_INSET = 0.025  # m inside the corner along the fold: the closing pads gather the cloth there
 CLOTH_HALF_THICKNESS = 0.004  # m from a cloth point (its mid-surface) down to what it lies on
+LAID = 0.012  # m the pinch ends above the flat cloth: the folded flap's two layers under the tips
 DONE_DEG = 25.0  # a part within this of its target direction counts as turned
 MAX_TURNS = 3  # tips and twists per turn() call (face down -> up takes two tips)
 GRASP_TILT = 0.5  # of a tip's angle, the grasp is tilted back (the rest is the tilt at the release)
@@ -248,7 +249,9 @@ class Skills:
         closing across the fold direction with ``force`` newtons (light, so as not to squeeze through the
         cloth), lift it, carry it along an arc (as high as ``height``, default half the distance) over the
         cloth until the pinch is over ``onto`` (e.g. the cloth's centre; the corner hangs from the pinch and
-        trails it, so it lands there), lay it down, release and back off upwards. ``check``: a
+        trails it, so it lands there), lay it down, release and back off upwards. The pinch is laid down
+        just above ``onto``'s height: give the top of what already lies there (e.g. corners folded before)
+        so the fingers do not bury themselves in it. ``check``: a
         description for perception.point that finds the corner again afterwards ("" = where the gripper
         released it). Returns where the corner ended and its horizontal distance from ``onto``. Raises
         GraspFailedError when the pinch closed on nothing, ObjectDroppedError when the corner slipped out on
@@ -282,11 +285,14 @@ class Skills:
         # The pinch swings over the fold line on a half ellipse to above onto: the corner hangs from it and
         # trails it (measured: a pinch stopped at its mirror image, inset short of onto, leaves the corner
         # 2-4 cm short, beside the cloth's middle rather than on it).
+        # It ends a doubled cloth above onto: over a pile there (earlier corners), fingers that open inside
+        # the pile catch it and lift it off again (measured: a third corner left hanging 9 cm up).
         travel = max(distance - PINCH_INSET, 0.0)
+        laid = max(pinch[2] + LAID, goal[2] + tip + LAID - CLOTH_HALF_THICKNESS)
         waypoints = []
         for t in np.linspace(0.0, np.pi, 7)[1:]:
             point = pinch + direction * travel * (1 - np.cos(t)) / 2
-            point[2] = pinch[2] + max(rise * np.sin(t), 0.0) + 0.012 * (1 - np.cos(t)) / 2
+            point[2] = pinch[2] + max(rise * np.sin(t), 0.0) + (laid - pinch[2]) * (1 - np.cos(t)) / 2
             waypoints.append((point, hand))
         # The flap drags over the cloth it is laid on: a move meant to touch.
         robot.move_gripper_to(pinch + [0.0, 0.0, 0.02], hand, path="line", speed=0.3, contact=True)
