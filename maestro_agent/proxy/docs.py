@@ -22,6 +22,7 @@ RESULT_TYPES = (
     types.MappedObject,
     types.TurnResult,
     types.FoldResult,
+    types.BasePose,
 )
 
 

@@ -20,12 +20,12 @@ import numpy as np
 from control_msgs.action import GripperCommand
 
 from maestro_agent.sandbox import channel
-from maestro_msgs.action import MoveArm
+from maestro_msgs.action import MoveArm, NavigateBase
 from maestro_tools.common.errors import CanceledError, InvalidArgumentError, OutOfLimitsError
 from maestro_tools.robots.profile import RobotProfile
 
 # What the registered tools call (relative names, resolved in the agent's namespace).
-TOOL_ENDPOINTS = ("move_arm", "detect", "point", "plan_grasp", "query_map", "update_map")
+TOOL_ENDPOINTS = ("move_arm", "navigate", "detect", "point", "plan_grasp", "query_map", "update_map")
 
 
 @dataclass(frozen=True)
@@ -80,12 +80,16 @@ class ActuationGate:
 
     def admit(self, goal: object) -> object:
         """Check (and cap) a goal before it is sent; returns the goal to send, or raises."""
-        if not isinstance(goal, MoveArm.Goal | GripperCommand.Goal):
+        if not isinstance(goal, MoveArm.Goal | GripperCommand.Goal | NavigateBase.Goal):
             return goal
         if channel.cancel_pending():
             raise CanceledError("a cancel is pending: no new motion is started")
-        move = isinstance(goal, MoveArm.Goal)
-        description = self._check_move(goal) if move else self._check_gripper(goal)  # type: ignore[arg-type]
+        if isinstance(goal, MoveArm.Goal):
+            description = self._check_move(goal)
+        elif isinstance(goal, NavigateBase.Goal):
+            description = self._check_drive(goal)
+        else:
+            description = self._check_gripper(goal)
         self._take_token()
         if self.limits.supervised:
             assert self.confirm is not None
@@ -149,6 +153,31 @@ class ActuationGate:
                     f"[{self.lower[i]:.4f}, {self.upper[i]:.4f}]"
                 )
         return f"move the joints to {np.round(values, 3).tolist()} at speed {goal.velocity_scaling:.2f}"
+
+    def _check_drive(self, goal: NavigateBase.Goal) -> str:
+        if self.profile.base is None:
+            raise InvalidArgumentError(f"the {self.profile.name} has no mobile base to drive")
+        frame, p = goal.goal.header.frame_id, goal.goal.pose.position
+        if frame not in ("", self.profile.fixed_frame):
+            raise InvalidArgumentError(
+                f"a base goal is in frame {frame!r}; the tools send them in {self.profile.fixed_frame!r}"
+            )
+        q = goal.goal.pose.orientation
+        values = [
+            p.x,
+            p.y,
+            p.z,
+            q.w,
+            q.x,
+            q.y,
+            q.z,
+            goal.position_tolerance,
+            goal.yaw_tolerance,
+            goal.timeout,
+        ]
+        if not all(math.isfinite(v) for v in values):
+            raise InvalidArgumentError(f"a base goal must be finite; got position ({p.x}, {p.y})")
+        return f"drive the base to ({p.x:.2f}, {p.y:.2f}) in {self.profile.fixed_frame}"
 
     def _check_gripper(self, goal: GripperCommand.Goal) -> str:
         gripper = self.profile.gripper

@@ -145,6 +145,10 @@ class RosClient:
         stamp = message.header.stamp.sec + message.header.stamp.nanosec * 1e-9
         return stamp if stamp > 0 else None
 
+    def transform(self, target: str, source: str, timeout: float = 2.0) -> np.ndarray:
+        """The latest 4x4 pose of frame ``source`` in ``target`` from TF (e.g. map -> base_link)."""
+        return self._frames.tf.lookup(target, source, None, timeout=timeout)
+
     def frame(self, camera: str, timeout: float = 5.0) -> CameraFrame:
         """One matched colour + depth + pose frame from ``camera`` (subscribes only for the grab)."""
         return self._frames.grab(camera, timeout)

@@ -42,8 +42,8 @@ class SemanticMap:
             self._query = ros.service(QueryMap, "query_map")
             self._update = ros.service(UpdateMap, "update_map")
 
-    def _ask(self, **fields: object) -> QueryMap.Response:
-        request = QueryMap.Request(frame=self._frame, **fields)
+    def _ask(self, frame: str = "", **fields: object) -> QueryMap.Response:
+        request = QueryMap.Request(frame=frame or self._frame, **fields)
         return self._ros.call(self._query, request, QUERY_TIMEOUT_S)
 
     @staticmethod
@@ -88,6 +88,14 @@ class SemanticMap:
         x, y, z = (float(c) for c in center)
         response = self._ask(use_region=True, center=Point(x=x, y=y, z=z), radius=float(radius))
         return self._objects(response)
+
+    def _remembered(self) -> list[MappedObject]:
+        """Every remembered object (base frame); not a tool of its own (``describe`` is)."""
+        return self._objects(self._ask())
+
+    def _find_in(self, label: str, frame: str) -> list[MappedObject]:
+        """``find`` with positions in ``frame`` (for the base tool: the map); not a tool of its own."""
+        return self._objects(self._ask(frame, label=_label(label)))
 
     @tool("semantic_map")
     def describe(self) -> str:

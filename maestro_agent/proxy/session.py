@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 # The tool modules, imported for their registration (each imports the tools it builds on first).
+import maestro_agent.proxy.base
 import maestro_agent.proxy.geometry
 import maestro_agent.proxy.grasping
 import maestro_agent.proxy.image_editor

@@ -194,3 +194,18 @@ class FoldResult:
 
 
 VALUE_TYPES.update({cls.__name__: cls for cls in (TurnResult, FoldResult)})
+
+
+@dataclass(frozen=True)
+class BasePose:
+    """Where the mobile base is in the map: position (m) and heading (rad, counter-clockwise from map x)."""
+
+    x: float
+    y: float
+    yaw: float
+
+    def __str__(self) -> str:
+        return f"BasePose(x={self.x:.3f}, y={self.y:.3f}, yaw_deg={np.degrees(self.yaw):.1f})"
+
+
+VALUE_TYPES[BasePose.__name__] = BasePose

@@ -1,0 +1,228 @@
+"""``base``: drive the mobile base in the map, through the navigation node's ``navigate`` action
+(maestro_msgs/NavigateBase), and the skills built on it: go near an object (a base pose chosen by
+whole-body reachability), look around, search for a label.
+
+Poses here are in the robot's fixed frame (``map``); the other tools keep the base frame, which moves
+with the base: positions they returned before a drive are stale after it (detect again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+
+from maestro_agent.proxy.harness import Harness, tool
+from maestro_agent.proxy.perception import Perception
+from maestro_agent.proxy.registry import register_tool
+from maestro_agent.proxy.ros_client import RosClient, raise_for
+from maestro_agent.proxy.semantic_map import SemanticMap
+from maestro_agent.proxy.types import BasePose, MappedObject
+from maestro_msgs.action import NavigateBase
+from maestro_tools.common.errors import (
+    InvalidArgumentError,
+    MaestroError,
+    NotFoundError,
+    UnavailableError,
+)
+
+TILT = math.radians(45.0)  # go_near's grasp approach: 45 deg from vertical, from the robot's side
+VIEWPOINTS = 6  # search's default ring of viewpoints around where it starts
+SEARCH_RADIUS = 1.5  # m
+
+
+def _finite(name: str, value: object) -> float:
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidArgumentError(f"{name} must be a finite number; got {value!r}")
+    return float(value)
+
+
+def _goal(frame: str, x: float, y: float, yaw: float | None, tolerance: float, timeout: float) -> Any:
+    goal = NavigateBase.Goal(goal=PoseStamped(), position_tolerance=tolerance, timeout=timeout)
+    goal.goal.header.frame_id = frame
+    goal.goal.pose.position.x, goal.goal.pose.position.y = x, y
+    heading = 0.0 if yaw is None else yaw
+    goal.goal.pose.orientation.w, goal.goal.pose.orientation.z = math.cos(heading / 2), math.sin(heading / 2)
+    goal.yaw_tolerance = -1.0 if yaw is None else 0.0  # -1: any heading
+    return goal
+
+
+class Base:
+    """The mobile base, in the map frame (x forward at the start, z up). Drives avoid the obstacles the
+    cameras see; a blocked or timed-out drive raises (StalledError, UnreachableError, TimeoutError)
+    saying where the base stopped."""
+
+    module = "base"
+
+    def __init__(
+        self,
+        ros: RosClient | None,
+        harness: Harness,
+        perception: Perception | None = None,
+        semantic_map: SemanticMap | None = None,
+    ) -> None:
+        self._ros, self._harness = ros, harness
+        self._perception, self._map = perception, semantic_map
+        self._frame, self._base = harness.robot.fixed_frame, harness.robot.base_frame
+        self._reach: Any = None  # WholeBodyReach, built on the first go_near (it compiles the robot)
+        if ros is not None:
+            self._navigate = ros.action(NavigateBase, "navigate")
+
+    @tool("base")
+    def get_pose(self) -> BasePose:
+        """Where the base is now: BasePose(x, y, yaw) in the map."""
+        t = self._ros.transform(self._frame, self._base)
+        return BasePose(float(t[0, 3]), float(t[1, 3]), math.atan2(t[1, 0], t[0, 0]))
+
+    @tool("base")
+    def go_to(
+        self, x: float, y: float, yaw: float | None = None, tolerance: float = 0.1, timeout: float = 120.0
+    ) -> BasePose:
+        """Drive to (x, y) in the map, then turn to ``yaw`` (rad; None: any heading), within ``tolerance``
+        metres; returns the pose reached. Turning in place: go_to(here.x, here.y, new_yaw)."""
+        x, y = _finite("x", x), _finite("y", y)
+        heading = None if yaw is None else math.remainder(_finite("yaw", yaw), 2 * math.pi)
+        if (
+            not 0.02 <= _finite("tolerance", tolerance) <= 1.0
+            or not 1.0 <= _finite("timeout", timeout) <= 600
+        ):
+            raise InvalidArgumentError(
+                f"tolerance must be 0.02..1 m and timeout 1..600 s; got {tolerance}, {timeout}"
+            )
+        goal = _goal(self._frame, x, y, heading, float(tolerance), float(timeout))
+        result = raise_for(self._ros.act(self._navigate, goal, float(timeout) + 10.0))
+        p, q = result.final_pose.position, result.final_pose.orientation
+        return BasePose(p.x, p.y, math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y**2 + q.z**2)))
+
+    def _where(self, target: str | Sequence[float]) -> np.ndarray:
+        """A label's remembered position (the semantic map, map frame) or a point [x, y, z] in the map."""
+        if isinstance(target, str):
+            if self._map is None:
+                raise UnavailableError("no semantic map on this robot: give a point [x, y, z] in the map")
+            found = self._map._find_in(target, self._frame)
+            return np.asarray(found[0].position, dtype=float)
+        try:
+            point = np.asarray(target, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            point = np.zeros(0)
+        if point.shape not in ((2,), (3,)) or not np.isfinite(point).all():
+            raise InvalidArgumentError(
+                f"target must be a label or a point [x, y(, z)] in the map; got {target!r}"
+            )
+        return np.append(point, 0.0) if point.shape == (2,) else point
+
+    def _reach_pose(self, point: np.ndarray, here: BasePose) -> tuple[float, float, float]:
+        """A base pose whose arm reaches ``point`` 45 deg from vertical, from the robot's side (whole-body
+        IK)."""
+        from maestro_tools.motion.base_geometry import BasePose as PlanPose
+        from maestro_tools.motion.whole_body import ReachTarget, WholeBodyReach
+
+        if self._reach is None:
+            self._reach = WholeBodyReach(self._harness.robot)
+        heading = math.atan2(point[1] - here.y, point[0] - here.x)
+        target = ReachTarget.tilted(tuple(point), heading, TILT)
+        plan = self._reach.plan_base_pose(target, PlanPose(here.x, here.y, here.yaw))
+        return plan.base.x, plan.base.y, plan.base.yaw
+
+    @tool("base")
+    def go_near(
+        self, target: str | Sequence[float], standoff: float | None = None, timeout: float = 120.0
+    ) -> BasePose:
+        """Drive near ``target`` (a label the semantic map knows, or a point [x, y, z] in the map) and face
+        it. standoff None: where the arm reaches it (whole-body reachability, 45 deg approach); else that
+        many metres from it. Detect the object again after the drive before grasping it."""
+        point, here = self._where(target), self.get_pose()
+        if standoff is None:
+            x, y, yaw = self._reach_pose(point, here)
+        else:
+            distance = _finite("standoff", standoff)
+            if not 0.2 <= distance <= 5.0:
+                raise InvalidArgumentError(
+                    f"standoff must be 0.2..5 m (or None for arm's reach); got {standoff}"
+                )
+            yaw = math.atan2(point[1] - here.y, point[0] - here.x)
+            x, y = point[0] - distance * math.cos(yaw), point[1] - distance * math.sin(yaw)
+        return self.go_to(x, y, yaw, timeout=timeout)
+
+    def _look(self, labels: Sequence[str] | None, turns: int) -> None:
+        if self._perception is None:
+            raise UnavailableError("no cameras on this robot to look with")
+        here = self.get_pose()
+        for k in range(turns):
+            if k:
+                self.go_to(here.x, here.y, here.yaw + 2 * math.pi * k / turns, tolerance=0.3)
+            with contextlib.suppress(NotFoundError):  # every detection also updates the semantic map
+                self._perception.detect(list(labels) if labels else None)
+
+    @tool("base")
+    def look_around(self, labels: Sequence[str] | None = None, turns: int = 6) -> list[MappedObject]:
+        """Turn in place in ``turns`` steps, detecting ``labels`` (None: every object) at each heading;
+        returns what the semantic map then remembers of them (base frame, at the final heading)."""
+        if not isinstance(turns, int) or not 1 <= turns <= 12:
+            raise InvalidArgumentError(f"turns must be an integer 1..12; got {turns!r}")
+        self._look(labels, turns)
+        if self._map is None:
+            return []
+        if not labels:
+            return self._map._remembered()
+        found: list[MappedObject] = []
+        for label in labels:
+            try:
+                found += self._map.find(label)
+            except NotFoundError:
+                continue
+        return found
+
+    @tool("base")
+    def search(self, label: str, viewpoints: Sequence[Sequence[float]] | None = None) -> MappedObject:
+        """Look for ``label`` until the semantic map has it: here first, then from each viewpoint [x, y]
+        in the map (None: a ring 1.5 m around the start); returns it (map frame). Viewpoints that cannot
+        be reached are skipped. NotFoundError says where it looked."""
+        if self._map is None:
+            raise UnavailableError("search needs the semantic map; this robot has none")
+        here = self.get_pose()
+        if viewpoints is None:
+            angles = here.yaw + np.linspace(0.0, 2 * math.pi, VIEWPOINTS, endpoint=False)
+            viewpoints = [
+                (here.x + SEARCH_RADIUS * math.cos(a), here.y + SEARCH_RADIUS * math.sin(a)) for a in angles
+            ]
+        stops: list[tuple[float, float] | None] = [
+            None,
+            *[(_finite("x", v[0]), _finite("y", v[1])) for v in viewpoints],
+        ]
+        skipped: list[str] = []
+        for stop in stops:
+            if stop is not None:
+                try:
+                    self.go_to(*stop, timeout=90.0)
+                except MaestroError as exc:
+                    skipped.append(f"({stop[0]:.1f}, {stop[1]:.1f}): {type(exc).__name__}")
+                    continue
+            self._look([label], VIEWPOINTS)
+            try:
+                return self._map._find_in(label, self._frame)[0]
+            except NotFoundError:
+                continue
+        where = f"{len(stops) - len(skipped)} places" + (
+            f"; unreachable: {', '.join(skipped)}" if skipped else ""
+        )
+        raise NotFoundError(
+            f"{label!r} was not seen from {where}; try other viewpoints (another room, behind furniture)"
+        )
+
+
+def _build(ros: RosClient | None, harness: Harness, built: dict[str, object]) -> Base:
+    perception, semantic_map = built.get("perception"), built.get("semantic_map")
+    return Base(
+        ros,
+        harness,
+        perception if isinstance(perception, Perception) else None,
+        semantic_map if isinstance(semantic_map, SemanticMap) else None,
+    )
+
+
+register_tool("base", ("base",), _build)

@@ -1,0 +1,171 @@
+"""The ``base`` tool without ROS: its navigate goals, go_near's base pose, search's viewpoints, the gate."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from maestro_agent.proxy.base import Base
+from maestro_agent.proxy.docs import describe_tools
+from maestro_agent.proxy.gate import ActuationGate
+from maestro_agent.proxy.harness import Harness
+from maestro_agent.proxy.session import tools
+from maestro_agent.proxy.types import VALUE_TYPES, BasePose, MappedObject
+from maestro_msgs.action import NavigateBase
+from maestro_tools.common.errors import (
+    ErrorCode,
+    InvalidArgumentError,
+    NotFoundError,
+    OutOfLimitsError,
+    StalledError,
+)
+from maestro_tools.robots import get_robot
+
+GO2W = get_robot("go2w_piper")
+
+
+def _yaw(q: object) -> float:
+    return 2 * math.atan2(q.z, q.w)  # type: ignore[attr-defined]
+
+
+class FakeNavigation:
+    """A test fake of the robot behind the proxy's RosClient: navigate goals move the base there at once,
+    except to the ``blocked`` points, which fail as the navigation node does."""
+
+    def __init__(self, blocked: tuple[tuple[float, float], ...] = ()) -> None:
+        self.pose = np.eye(4)
+        self.goals: list[NavigateBase.Goal] = []
+        self.blocked = blocked
+
+    def action(self, action_type: object, name: str) -> str:
+        assert action_type is NavigateBase and name == "navigate"
+        return name
+
+    def transform(self, target: str, source: str, timeout: float = 2.0) -> np.ndarray:
+        assert (target, source) == ("map", "base_link")
+        return self.pose.copy()
+
+    def act(self, client: str, goal: NavigateBase.Goal, timeout: float) -> NavigateBase.Result:
+        self.goals.append(goal)
+        p = goal.goal.pose.position
+        if any(math.hypot(p.x - x, p.y - y) < 0.05 for x, y in self.blocked):
+            return NavigateBase.Result(
+                success=False, error_code=ErrorCode.STALLED, message="blocked by a sofa"
+            )
+        yaw = _yaw(goal.goal.pose.orientation) if goal.yaw_tolerance >= 0 else 0.0
+        self.pose[:3, :3] = [[math.cos(yaw), -math.sin(yaw), 0], [math.sin(yaw), math.cos(yaw), 0], [0, 0, 1]]
+        self.pose[:2, 3] = p.x, p.y
+        result = NavigateBase.Result(success=True)
+        result.final_pose.position.x, result.final_pose.position.y = p.x, p.y
+        result.final_pose.orientation = goal.goal.pose.orientation
+        return result
+
+
+class FakeSeeing:
+    """Test fakes of perception and the semantic map: the ball is seen from ``ball_from``."""
+
+    def __init__(self, nav: FakeNavigation, ball_from: tuple[float, float] | None) -> None:
+        self.nav, self.ball_from, self.seen, self.looks = nav, ball_from, False, 0
+
+    def detect(self, labels: list[str] | None, camera: str = "") -> list[object]:
+        self.looks += 1
+        here = self.nav.pose[:2, 3]
+        if self.ball_from is not None and np.allclose(here, self.ball_from, atol=1e-6):
+            self.seen = True
+            return []
+        raise NotFoundError("nothing visible")
+
+    def _find_in(self, label: str, frame: str) -> list[MappedObject]:
+        assert frame == "map"
+        if not self.seen:
+            raise NotFoundError(f"no object with label {label!r}")
+        return [
+            MappedObject(
+                "obj1", label, np.array([3.0, 1.0, 0.05]), np.ones(3) * 0.1, np.eye(3), 0.9, 2, 0.0, "head"
+            )
+        ]
+
+
+def test_go_to_sends_a_map_goal_and_returns_the_pose_reached() -> None:
+    nav = FakeNavigation()
+    base = Base(nav, Harness(GO2W))  # type: ignore[arg-type]
+    reached = base.go_to(1.5, -0.5, math.pi / 2)
+    goal = nav.goals[-1]
+    assert goal.goal.header.frame_id == "map" and goal.yaw_tolerance == 0.0
+    assert (reached.x, reached.y) == pytest.approx((1.5, -0.5)) and reached.yaw == pytest.approx(math.pi / 2)
+    base.go_to(2.0, 0.0)  # any heading
+    assert nav.goals[-1].yaw_tolerance < 0
+    assert base.get_pose() == BasePose(2.0, 0.0, 0.0)
+    with pytest.raises(InvalidArgumentError, match="x must be a finite number"):
+        base.go_to(float("nan"), 0.0)
+    with pytest.raises(InvalidArgumentError, match=r"tolerance must be 0\.02\.\.1 m"):
+        base.go_to(1.0, 0.0, tolerance=5.0)
+    nav.blocked = ((4.0, 4.0),)
+    with pytest.raises(StalledError, match="blocked by a sofa"):
+        base.go_to(4.0, 4.0)
+
+
+def test_go_near_stands_off_facing_the_target() -> None:
+    nav = FakeNavigation()
+    base = Base(nav, Harness(GO2W))  # type: ignore[arg-type]
+    reached = base.go_near([3.0, 0.0, 0.05], standoff=1.0)
+    assert (reached.x, reached.y, reached.yaw) == pytest.approx((2.0, 0.0, 0.0))
+    with pytest.raises(InvalidArgumentError, match=r"standoff must be 0\.2\.\.5 m"):
+        base.go_near([3.0, 0.0, 0.05], standoff=0.0)
+    with pytest.raises(InvalidArgumentError, match="a label or a point"):
+        base.go_near([1.0])
+
+
+def test_go_near_by_reachability_puts_the_object_within_the_arms_reach() -> None:
+    nav = FakeNavigation()
+    base = Base(nav, Harness(GO2W))  # type: ignore[arg-type]
+    target = np.array([2.0, 1.0, 0.66])  # a toy on a table (the floor needs a crouch: not built)
+    reached = base.go_near(target)
+    distance = math.hypot(target[0] - reached.x, target[1] - reached.y)
+    assert 0.2 < distance < GO2W.arm.reach + 0.1, distance
+    facing = math.atan2(target[1] - reached.y, target[0] - reached.x)
+    assert abs(math.remainder(facing - reached.yaw, 2 * math.pi)) < math.radians(60)
+
+
+def test_search_looks_here_then_from_reachable_viewpoints() -> None:
+    nav = FakeNavigation(blocked=((1.0, 1.0),))
+    seeing = FakeSeeing(nav, ball_from=(2.0, 0.0))
+    base = Base(nav, Harness(GO2W), seeing, seeing)  # type: ignore[arg-type]
+    found = base.search("orange ball", viewpoints=[(1.0, 1.0), (2.0, 0.0), (5.0, 5.0)])
+    assert found.label == "orange ball" and np.allclose(found.position, [3.0, 1.0, 0.05])
+    visited = [(g.goal.pose.position.x, g.goal.pose.position.y) for g in nav.goals if g.yaw_tolerance < 0]
+    assert visited == [(1.0, 1.0), (2.0, 0.0)]  # the blocked one was tried and skipped; (5, 5) not needed
+    assert seeing.looks >= 6  # looked around here first
+    nowhere = Base(nav, Harness(GO2W), FakeSeeing(nav, None), FakeSeeing(nav, None))  # type: ignore[arg-type]
+    with pytest.raises(NotFoundError, match=r"not seen from 2 places; unreachable: \(1.0, 1.0\)"):
+        nowhere.search("orange ball", viewpoints=[(1.0, 1.0), (2.0, 0.0)])
+
+
+def test_the_tool_exists_only_for_robots_with_a_base_and_is_documented() -> None:
+    assert "base" in tools(None, Harness(GO2W)) and "base" not in tools(None, Harness(get_robot("franka")))
+    docs = describe_tools("go2w_piper")
+    assert "base.go_near(target: str | Sequence[float]" in docs and "BasePose(x: float" in docs
+    assert (
+        VALUE_TYPES["BasePose"] is BasePose
+        and str(BasePose(1, 2, math.pi)) == "BasePose(x=1.000, y=2.000, yaw_deg=180.0)"
+    )
+
+
+def test_the_gate_admits_base_goals_in_the_map_only() -> None:
+    gate = ActuationGate(GO2W, ((), ()), allowed=("navigate",))
+    goal = NavigateBase.Goal()
+    goal.goal.header.frame_id, goal.goal.pose.orientation.w = "map", 1.0
+    assert gate.admit(goal) is goal
+    goal.goal.header.frame_id = "base_link"
+    with pytest.raises(InvalidArgumentError, match="in frame 'base_link'; the tools send them in 'map'"):
+        gate.admit(goal)
+    goal.goal.header.frame_id, goal.goal.pose.position.x = "map", float("inf")
+    with pytest.raises(InvalidArgumentError, match="must be finite"):
+        gate.admit(goal)
+    franka = ActuationGate(get_robot("franka"), ((), ()), allowed=("navigate",))
+    with pytest.raises(InvalidArgumentError, match="no mobile base"):
+        franka.admit(NavigateBase.Goal())
+    with pytest.raises(OutOfLimitsError, match="may not call 'cmd_vel'"):
+        gate.allow("cmd_vel")
