@@ -34,7 +34,7 @@ class ArmKinematics:
         self.name = robot.profile.name
         self.reach = robot.arm.reach
         self.tcp_site = robot.arm.tcp_site
-        self.configuration = mink.Configuration(self.model)
+        self.configuration = mink.Configuration(self.model, robot.rest_qpos)
         self.qpos_index, self.lower, self.upper = robot.qpos_index, robot.lower, robot.upper
         self.position_tolerance, self.orientation_tolerance = position_tolerance, orientation_tolerance
         self._tcp = mink.FrameTask(
@@ -52,6 +52,10 @@ class ArmKinematics:
                     collision_detection_distance=0.04,
                 )
             )
+        frozen = robot.frozen_dofs
+        self._constraints = [mink.DofFreezingTask(self.model, frozen)] if frozen else []
+        if frozen:  # the arm alone: 0.15 rad per step keeps it from thrashing out of a folded pose
+            self._limits.append(mink.VelocityLimit(self.model, {j: 3.0 for j in robot.arm.mjcf_joints}))
         self._set(robot.home)
         self._posture.set_target(self.configuration.q.copy())
 
@@ -94,6 +98,7 @@ class ArmKinematics:
                 "daqp",
                 damping=1e-3,
                 limits=self._limits,
+                constraints=self._constraints,
             )
             self.configuration.integrate_inplace(velocity, 0.05)
             error = self._tcp.compute_error(self.configuration)

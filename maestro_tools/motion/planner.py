@@ -29,6 +29,7 @@ class JointSpacePlanner:
         self.robot = robot
         model = robot.model
         self.model, self.data = model, mujoco.MjData(model)
+        self.data.qpos[:] = robot.rest_qpos
         self.qpos_index = robot.qpos_index
         self.dof = len(self.qpos_index)
         self.robot_bodies = robot.robot_bodies
@@ -58,6 +59,7 @@ class JointSpacePlanner:
 
     def _data_at(self, q: np.ndarray) -> mujoco.MjData:
         data = mujoco.MjData(self.model)
+        data.qpos[:] = self.robot.rest_qpos
         data.qpos[self.finger_qpos] = self.data.qpos[self.finger_qpos]
         data.qpos[self.qpos_index] = q
         mujoco.mj_kinematics(self.model, data)

@@ -36,6 +36,11 @@ class RobotModel:
             )
         self.surfaces = tuple(surfaces)
         self.model = spec.compile()
+        # The configuration the arm moves in: qpos0 with a mobile base's posture (its stand). Not written
+        # into qpos0 itself, which is the joints' reference: that would move the kinematics.
+        self.rest_qpos = self.model.qpos0.copy()
+        for joint, value in profile.base.posture if profile.base else ():
+            self.rest_qpos[self.model.jnt_qposadr[self.model.joint(joint).id]] = value
         joints = [self.model.joint(name).id for name in self.arm.mjcf_joints]
         self.qpos_index = self.model.jnt_qposadr[joints].copy()
         self.lower = self.model.jnt_range[joints, 0].copy()
@@ -43,6 +48,10 @@ class RobotModel:
         fingers = self.gripper.mjcf_finger_joints if self.gripper else ()
         self.finger_qpos = self.model.jnt_qposadr[[self.model.joint(n).id for n in fingers]].copy()
         self.support_geoms = [self.model.geom(f"{SUPPORT_PREFIX}{s.name}").id for s in self.surfaces]
+        # What the arm's IK must not move: a mobile base's floating joint and its posture (legs, wheels).
+        own = [self.model.joint(n).id for n in (*self.arm.mjcf_joints, *fingers)]
+        moving = {int(self.model.jnt_dofadr[j]) for j in own}
+        self.frozen_dofs = [d for d in range(self.model.nv) if d not in moving]
         # Every body but the world is the robot's (the supports are world geoms).
         self.robot_bodies = frozenset(range(1, self.model.nbody))
 

@@ -232,3 +232,30 @@ def test_the_cli_prints_the_urdf(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == robot_description(get_robot("franka"))
     assert main(["description", "nope"]) == 2
     assert "unknown robot 'nope'; valid: franka" in capsys.readouterr().err
+
+
+def test_arm_ik_on_a_mobile_base_moves_the_arm_only() -> None:
+    """The go2w's model floats its base and has legs: the arm's IK must keep them in the stand (it moved
+    the base to reach, and the arm alone was then sent the joints of that solution)."""
+    from maestro_tools.motion.kinematics import ArmKinematics
+    from maestro_tools.robots import go2w_piper_model as go2w
+
+    robot = RobotModel(get_robot("go2w_piper"))
+    assert len(robot.frozen_dofs) == robot.model.nv - 8  # all but six arm joints and two fingers
+    assert RobotModel(get_robot("franka")).frozen_dofs == []
+    data = mujoco.MjData(robot.model)
+    data.qpos[:] = robot.rest_qpos
+    mujoco.mj_kinematics(robot.model, data)
+    axle = data.xpos[robot.model.body("FL_wheel").id][2]  # the stand the sim holds, not straight legs
+    assert axle == pytest.approx(-(go2w.stand_height() - go2w.WHEEL_RADIUS), abs=0.003)
+    others = np.ones(robot.model.nq, dtype=bool)
+    others[robot.qpos_index] = others[robot.finger_qpos] = False
+    ik = ArmKinematics(robot)
+    assert np.allclose(ik.configuration.q[others], robot.rest_qpos[others])
+    target = np.eye(4)
+    target[:3, :3] = np.diag([-1.0, 1.0, -1.0])  # top-down, the gripper's x pointing back
+    target[:3, 3] = [0.3, 0.0, -0.05]
+    solution = ik.solve(target, (robot.lower + robot.upper) / 2)
+    assert solution.position_error < 0.002
+    assert np.allclose(ik.configuration.q[others], robot.rest_qpos[others], atol=1e-6)
+    assert np.allclose(ik.fk(solution.q)[:3, 3], target[:3, 3], atol=0.003)
