@@ -109,6 +109,17 @@ if ! stamp_ok go2w-assets "$assets_hash" || ! assets_ok; then
   stamp go2w-assets "$assets_hash"
 fi
 
+# --- 5c. vendor SDKs of the real-robot drivers (and of the sim's vendor protocols) -----------------
+drivers_hash=$(hash_of requirements/robot-drivers.txt requirements/robot-drivers-nodeps.txt <(echo "$pyver"))
+drivers_ok() { "$PY" -c 'import importlib.util as u, sys; sys.exit(not all(u.find_spec(p) for p in ("piper_sdk", "can", "cyclonedds", "unitree_sdk2py")))'; }
+if ! stamp_ok drivers "$drivers_hash" || ! drivers_ok; then
+  say "installing the robot drivers' vendor SDKs (requirements/robot-drivers*.txt)"
+  "$PY" -m pip install -q -r requirements/robot-drivers.txt 2>&1 | grep -v "^WARNING: Location" || true
+  "$PY" -m pip install -q --no-deps -r requirements/robot-drivers-nodeps.txt 2>&1 | grep -v "^WARNING: Location" || true
+  drivers_ok || die "the robot drivers' SDKs did not install; see the pip output above"
+  stamp drivers "$drivers_hash"
+fi
+
 # --- 6. smoke test -------------------------------------------------------------------------
 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-77} "$PY" - <<'PYEOF'
 import rclpy

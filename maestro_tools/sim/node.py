@@ -7,15 +7,14 @@ CameraInfo (RELIABLE QoS), the latched /robot_description (URDF) and TF as robot
 (/tf_static, /tf; tf_publisher.py).
 Actions: the arm's and the gripper's controllers as
 ros2_control serves them (control_msgs FollowJointTrajectory and GripperCommand; see controllers.py).
-Services: reset_scene, get_task_progress, get_segmentation (ground
-truth: instances, named sites).
+Services (scene_services.py, shared with the Go2-W sim): reset_scene, get_task_progress, get_segmentation
+(ground truth: instances, named sites), and the latched ``scene`` topic.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -24,12 +23,9 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header, String
 
-from maestro_msgs.msg import TaskStage
-from maestro_msgs.srv import GetSegmentation, GetTaskProgress, ResetScene
 from maestro_tools.common.conversions import (
     seconds_to_time,
 )
-from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
@@ -37,8 +33,9 @@ from maestro_tools.robots.description import robot_description
 from maestro_tools.sim.camera_topics import DEPTH_ENCODINGS, CameraTopics
 from maestro_tools.sim.cameras import Frame
 from maestro_tools.sim.controllers import SimControllers
-from maestro_tools.sim.ground_truth import fill_segmentation, render_view
+from maestro_tools.sim.ground_truth import render_view
 from maestro_tools.sim.runner import Outputs, PhysicsRunner, RunnerConfig
+from maestro_tools.sim.scene_services import SceneServices
 from maestro_tools.sim.tasks import PERTURBATIONS, TASKS
 from maestro_tools.sim.tf_publisher import RobotTransforms, TfPublisher
 from maestro_tools.sim.world import SimWorld
@@ -164,10 +161,6 @@ class SimNode(Node):
         self.description_pub.publish(String(data=robot_description(profile)))
         self.tf = TfPublisher(self, RobotTransforms(profile), tf_rate)
         self.tf.publish_static(self.world.model, self.world.data, self.world.time)
-        self.instruction_pub = self.create_publisher(ResetScene.Response, "scene", LATCHED_QOS)
-        self.create_service(ResetScene, "reset_scene", self.on_reset, callback_group=group)
-        self.create_service(GetTaskProgress, "get_task_progress", self.on_progress, callback_group=group)
-        self.create_service(GetSegmentation, "get_segmentation", self.on_segmentation, callback_group=group)
         outputs = Outputs(
             clock=self.publish_clock,
             joint_state=self.publish_joint_state,
@@ -178,8 +171,18 @@ class SimNode(Node):
         )
         self.runner = PhysicsRunner(self.world, config, outputs)
         self.controllers = SimControllers(self, self.world, self.runner, group)
+        self.scene = SceneServices(
+            self,
+            self.world,
+            self.runner,
+            group,
+            tasks=tuple(TASKS),
+            perturbations=PERTURBATIONS,
+            view=lambda camera: render_view(self.world, camera),
+            default_camera="scene",
+        )
         self.runner.start()
-        self.publish_scene()
+        self.scene.publish_scene()
         info = self.world.info
         self.get_logger().info(
             f"sim ready: task {info.task} (seed {info.seed}, {info.perturbation}): {info.instruction!r}"
@@ -220,61 +223,6 @@ class SimNode(Node):
         names, positions, _, _ = self.world.joint_state()  # the physics thread: the render's instant
         self.tf.publish(frame.time, names, positions, force=True)
         self.camera_topics.publish(camera, frame, intrinsics)
-
-    def publish_scene(self) -> None:
-        response = ResetScene.Response(
-            success=True,
-            task=self.world.info.task,
-            instruction=self.world.info.instruction,
-            objects=list(self.world.info.objects),
-            available_tasks=list(TASKS),
-            available_perturbations=list(PERTURBATIONS),
-        )
-        self.instruction_pub.publish(response)
-
-    # -- services --------------------------------------------------------------------------------
-    @staticmethod
-    def _fail(response: Any, exc: MaestroError) -> Any:
-        response.success, response.error_code, response.message = False, int(exc.code), str(exc)
-        return response
-
-    def on_reset(self, request: ResetScene.Request, response: ResetScene.Response) -> ResetScene.Response:
-        response.available_tasks, response.available_perturbations = list(TASKS), list(PERTURBATIONS)
-        task = request.task or self.world.info.task
-
-        def reset() -> Any:
-            info = self.world.reset(task, int(request.seed), request.perturbation or "none")
-            self.runner.preempt("the scene was reset")
-            return info
-
-        try:
-            info = self.runner.call(reset)
-        except MaestroError as exc:
-            return self._fail(response, exc)
-        response.success, response.task, response.instruction = True, info.task, info.instruction
-        response.objects = list(info.objects)
-        response.message = f"reset {info.task} (seed {info.seed}, perturbation {info.perturbation})"
-        self.publish_scene()
-        self.get_logger().info(f"{response.message}: {info.instruction!r}")
-        return response
-
-    def on_progress(
-        self, request: GetTaskProgress.Request, response: GetTaskProgress.Response
-    ) -> GetTaskProgress.Response:
-        score, stages = self.runner.call(self.world.progress)
-        response.success, response.task, response.progress = True, self.world.info.task, score
-        response.stages = [TaskStage(name=s.name, points=float(s.points), reached=s.reached) for s in stages]
-        return response
-
-    def on_segmentation(
-        self, request: GetSegmentation.Request, response: GetSegmentation.Response
-    ) -> GetSegmentation.Response:
-        camera = request.camera or "scene"
-        try:
-            view = self.runner.call(lambda: render_view(self.world, camera))
-        except MaestroError as exc:
-            return self._fail(response, exc)
-        return fill_segmentation(response, view)
 
 
 def main(args: Sequence[str] | None = None) -> int:

@@ -1,11 +1,15 @@
 """The Go2-W + PiPER sim node in its own process: joint states, TF map -> odom -> base_link, cmd_vel drives
 the base and odom follows, the watchdog stops it, a bad cmd_vel is refused, the arm follows a trajectory,
-the gripper closes, and a camera streams colour, depth and CameraInfo while watched."""
+the gripper closes, and a camera streams colour, depth and CameraInfo while watched; the simulation
+services as the Franka sim serves them (reset_scene to a house task, get_task_progress, get_segmentation in
+base_link, the latched scene topic; bad requests answered with the valid choices), and the ``sim``
+detector backend finding house objects through them, unchanged."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,14 +19,21 @@ from control_msgs.msg import GripperCommand as GripperGoal
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.context import Context
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from maestro_msgs.srv import Detect, GetSegmentation, GetTaskProgress, ResetScene
 from maestro_tools.common.action_client import ThreadSafeActionClient
-from maestro_tools.common.qos import IMAGE_QOS, STATE_QOS
+from maestro_tools.common.conversions import pose_to_matrix
+from maestro_tools.common.errors import ErrorCode
+from maestro_tools.common.qos import IMAGE_QOS, LATCHED_QOS, STATE_QOS
 from maestro_tools.common.tf import TfListener
-from test.ros.helpers import goal_result, ros_graph, send_goal, spawn_node, stop, unique, wait_for
+from maestro_tools.sim.ground_truth import GroundTruthView
+from maestro_tools.sim.scene_services import SceneServices
+from maestro_tools.sim.world import SceneInfo, StageReport
+from test.ros.helpers import call, goal_result, ros_graph, send_goal, spawn_node, stop, unique, wait_for
 
 WHEELS = ["FL_wheel_joint", "RL_wheel_joint", "FR_wheel_joint", "RR_wheel_joint"]
 ARM = [f"piper_joint{i}" for i in range(1, 7)]
@@ -188,3 +199,121 @@ def test_a_watched_camera_streams_images_with_camera_info(sim: Client) -> None:
     assert (info.width, info.height) == (160, 120) and info.k[0] > 0
     # TF knows the optical frame at the image's instant.
     sim.tf.lookup("map", image.header.frame_id, stamp=_seconds(image.header.stamp), timeout=10.0)
+
+
+def test_the_scene_services_serve_the_house_tasks_and_refuse_bad_requests(sim: Client) -> None:
+    node, ns = sim.node, sim.ns
+    scenes: list[ResetScene.Response] = []
+    node.create_subscription(ResetScene.Response, f"{ns}/scene", scenes.append, LATCHED_QOS)
+    reset = node.create_client(ResetScene, f"{ns}/reset_scene")
+    progress = node.create_client(GetTaskProgress, f"{ns}/get_task_progress")
+    segmentation = node.create_client(GetSegmentation, f"{ns}/get_segmentation")
+    assert wait_for(lambda: scenes, 20), "no latched scene message"
+    assert scenes[-1].task == "trash_ball" and "green plush ball" in scenes[-1].instruction
+    score = call(progress, GetTaskProgress.Request())
+    assert score.success and score.task == "trash_ball" and score.progress == 0.0
+    assert [s.name for s in score.stages][-1] == "toy in the can" and not any(s.reached for s in score.stages)
+
+    bad = call(reset, ResetScene.Request(task="ball_in_bowl"))
+    assert not bad.success and bad.error_code == ErrorCode.NOT_FOUND
+    assert "open_door, find_ball, trash_ball, collect_toys" in bad.message
+    assert list(bad.available_tasks) == ["open_door", "find_ball", "trash_ball", "collect_toys"]
+    bad = call(reset, ResetScene.Request(task="find_ball", perturbation="lighting"))
+    assert not bad.success and "valid: none, visual, pose, new_object, language" in bad.message
+    missing = call(segmentation, GetSegmentation.Request(camera="tail"))
+    assert not missing.success and "head" in missing.message and "wrist" in missing.message
+
+    before = sim.now()
+    done = call(reset, ResetScene.Request(task="find_ball", seed=2, perturbation="new_object"), 60)
+    assert done.success, done.message
+    assert done.task == "find_ball" and done.objects[0] in done.instruction
+    assert done.objects[0] != "orange plush ball"  # another toy is hidden
+    assert wait_for(lambda: scenes[-1].task == "find_ball", 10)
+    assert wait_for(lambda: sim.now() > before + 0.5, 30)  # sim time runs on; the node keeps serving
+    assert call(progress, GetTaskProgress.Request()).task == "find_ball"
+
+    view = call(segmentation, GetSegmentation.Request())  # the head camera by default
+    assert view.success, view.message
+    assert (view.image.width, view.image.height) == (160, 120) and view.segmentation.encoding == "32SC1"
+    assert done.objects[0] in view.instance_labels and "robot" in view.instance_labels
+    # The camera pose is in base_link, as TF has it.
+    head = sim.tf.lookup("base_link", "head_camera_color_optical_frame", timeout=10.0)
+    np.testing.assert_allclose(pose_to_matrix(view.camera_pose)[:3, 3], head[:3, 3], atol=0.01)
+    restored = call(reset, ResetScene.Request(task="trash_ball"), 60)  # seed 0, none: as the fixture began
+    assert restored.success and restored.instruction.startswith("Trash out the green plush ball")
+
+
+def test_the_sim_detector_finds_house_objects_through_the_go2w_node(sim: Client) -> None:
+    node, ns = sim.node, sim.ns
+    detector = spawn_node(
+        "maestro_tools.perception.detector_node", ns, robot="go2w_piper", backend="sim",
+        default_camera="head", timeout=20.0,
+    )  # fmt: skip
+    try:
+        client = node.create_client(Detect, f"{ns}/detect")
+        answer = call(client, Detect.Request(labels=["shelf"]), 60)
+        assert answer.success, answer.message
+        shelf = answer.detections[0]
+        assert shelf.label == "shelf" and shelf.header.frame_id == "base_link" and shelf.has_3d
+        position = shelf.pose.position  # the shelf is ~2.9 m ahead of the start pose, ~0.6 m left
+        assert 2.5 < position.x < 3.3 and 0.2 < position.y < 1.0, position
+        lost = call(client, Detect.Request(labels=["orange plush ball"]), 60)  # behind the sofa
+        assert not lost.success and lost.error_code == ErrorCode.NOT_FOUND
+        assert "shelf" in lost.visible_labels
+    finally:
+        output = stop(detector)
+    assert "Traceback" not in output, output
+
+
+class _FailingWorld:
+    """A world whose every call fails with an unexpected (non-Maestro) error."""
+
+    def __init__(self) -> None:
+        self.info = SceneInfo(
+            "trash_ball", 0, "none", "Trash out the green plush ball.", ("green plush ball",)
+        )
+
+    def reset(self, task: str, seed: int = 0, perturbation: str = "none") -> SceneInfo:
+        raise RuntimeError(f"boom in {task}")
+
+    def progress(self) -> tuple[float, list[StageReport]]:
+        raise ZeroDivisionError("no stages")
+
+
+class _InlineRunner:
+    def call(self, function: Callable[[], Any], timeout: float = 30.0) -> Any:  # in the caller's thread
+        return function()
+
+    def preempt(self, reason: str) -> None:
+        pass
+
+
+def test_unexpected_errors_are_answered_and_the_services_keep_serving() -> None:
+    ns = "/" + unique("scene_services")
+
+    def server(context: Context) -> Node:
+        node = Node(unique("fake_sim"), namespace=ns, context=context)
+
+        def view(camera: str) -> GroundTruthView:
+            raise KeyError(camera)
+
+        node.services_under_test = SceneServices(  # type: ignore[attr-defined]
+            node, _FailingWorld(), _InlineRunner(), ReentrantCallbackGroup(), tasks=("trash_ball",),
+            perturbations=("none",), view=view, default_camera="head",
+        )  # fmt: skip
+        return node
+
+    with ros_graph(server, lambda c: Node(unique("fake_client"), context=c)) as (_, client):
+        for _ in range(2):  # the second round: the node is still there
+            reset = call(client.create_client(ResetScene, f"{ns}/reset_scene"), ResetScene.Request())
+            assert not reset.success and reset.error_code == ErrorCode.BACKEND_ERROR
+            assert "RuntimeError: boom in trash_ball" in reset.message
+            assert list(reset.available_tasks) == ["trash_ball"]
+            score = call(
+                client.create_client(GetTaskProgress, f"{ns}/get_task_progress"), GetTaskProgress.Request()
+            )
+            assert not score.success and "ZeroDivisionError" in score.message
+            view = call(
+                client.create_client(GetSegmentation, f"{ns}/get_segmentation"), GetSegmentation.Request()
+            )
+            assert not view.success and "KeyError: 'head'" in view.message

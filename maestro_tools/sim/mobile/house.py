@@ -3,6 +3,8 @@
 A 6 x 5 m room (x -1..5, y -2.5..2.5) whose west wall has a hinged door, latched until its lever handle
 is pressed (``DoorLatch``); a white table with plush toys, a garbage can, a sofa and a shelf that hide
 things, and an orange plush ball hidden on the floor behind the sofa. Outside the door is open floor.
+What moves between task scenes (the toys, the can, an optional toy basket, the robot's start, tints) is a
+``HouseSetup``; ``default_setup()`` is the house above, and the house tasks (``mobile/tasks``) edit it.
 Every labelled geom is named ``<slug>/<k>`` and mapped to its label ("green plush ball"), for
 segmentation and scoring; ``HouseLayout.bodies`` maps labels to the body whose pose is the object's.
 World geoms collide with the robot's body and arm (``WORLD_CONAFFINITY``).
@@ -36,13 +38,57 @@ TABLE_TOYS = (
     ("pink plush ball", (0.05, 0.10), 0.035, (0.95, 0.5, 0.7)),
     ("blue plush ball", (0.30, -0.05), 0.032, (0.3, 0.45, 0.95)),
 )
-HIDDEN_BALL = ("orange plush ball", (1.0, -2.33), 0.04, (1.0, 0.5, 0.1))  # between the sofa and the wall
+# Between the sofa's back and the wall, near its east end (an arm can reach it from beyond the sofa's end).
+HIDDEN_BALL = ("orange plush ball", (1.98, -2.31), 0.04, (1.0, 0.5, 0.1))
+BEAR = ("yellow plush bear", (-0.02, -0.15), 0.045, (0.95, 0.8, 0.25))  # on the table; size: body half-height
+BASKET_HALF, BASKET_HEIGHT = (0.2, 0.15), 0.18  # the toy basket: inner half extents, wall height (m)
 PLUSH = {  # soft, grippy contacts
     "condim": 4,
     "friction": [1.0, 0.02, 0.002],
     "solref": [0.02, 0.8],
     "solimp": [0.6, 0.95, 0.01, 0.5, 2],
 }
+
+
+@dataclass(frozen=True)
+class Plush:
+    """A plush toy: a ball (``size`` = radius) or a bear (``size`` = half the body's height), standing on a
+    support ``z`` m high (0: the floor) at ``xy``."""
+
+    label: str
+    kind: str  # "ball" | "bear"
+    xy: tuple[float, float]
+    z: float
+    size: float
+    rgb: tuple[float, float, float]
+    yaw: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("ball", "bear"):
+            raise ValueError(f"unknown plush kind {self.kind!r}; valid: ball, bear")
+
+
+@dataclass
+class HouseSetup:
+    """What a task scene varies in the house: toys, the can, the toy basket (None: none), the robot's start,
+    and material tints (material name -> rgb; "door", "sofa", "can", "basket", "shelf")."""
+
+    plush: list[Plush]
+    robot_start: tuple[tuple[float, float], float] = ROBOT_START
+    can_center: tuple[float, float] = CAN_CENTER
+    basket_center: tuple[float, float] | None = None
+    tints: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+
+
+def default_setup() -> HouseSetup:
+    """The house's toys: three balls and a bear on the white table, the orange ball behind the sofa."""
+    (cx, cy), top = TABLE_CENTER, TABLE_HEIGHT
+    plush = [Plush(label, "ball", (cx + dx, cy + dy), top, r, rgb) for label, (dx, dy), r, rgb in TABLE_TOYS]
+    label, (dx, dy), size, rgb = BEAR
+    plush.append(Plush(label, "bear", (cx + dx, cy + dy), top, size, rgb))
+    label, xy, radius, rgb = HIDDEN_BALL
+    plush.append(Plush(label, "ball", xy, 0.0, radius, rgb))
+    return HouseSetup(plush)
 
 
 @dataclass
@@ -59,11 +105,13 @@ class HouseLayout:
 
 
 class _Builder:
-    def __init__(self, spec: mujoco.MjSpec) -> None:
-        self.spec, self.layout = spec, HouseLayout()
+    def __init__(self, spec: mujoco.MjSpec, setup: HouseSetup) -> None:
+        self.spec, self.layout = spec, HouseLayout(robot_start=setup.robot_start)
+        self.tints = setup.tints
         self._counts: dict[str, int] = {}
 
     def material(self, name: str, rgba: tuple[float, ...], **kwargs: object) -> str:
+        rgba = self.tints.get(name, rgba)
         self.spec.add_material(name=name, rgba=[*rgba][:3] + [1.0], **kwargs)
         return name
 
@@ -89,9 +137,14 @@ class _Builder:
         return body
 
 
-def add_house(spec: mujoco.MjSpec) -> HouseLayout:
-    """Add the floor, room, furniture, toys and lights to ``spec``; what was added, by label."""
-    build = _Builder(spec)
+def add_house(spec: mujoco.MjSpec, setup: HouseSetup | None = None) -> HouseLayout:
+    """Add the floor, room, furniture, toys (``setup``, default: ``default_setup()``) and lights to
+    ``spec``; what was added, by label."""
+    setup = default_setup() if setup is None else setup
+    labels = [p.label for p in setup.plush]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"plush labels must be unique; got {labels}")
+    build = _Builder(spec, setup)
     spec.add_texture(
         name="house_floor", type=mujoco.mjtTexture.mjTEXTURE_2D, builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
         width=256, height=256, rgb1=[0.55, 0.5, 0.45], rgb2=[0.5, 0.45, 0.4],
@@ -123,27 +176,26 @@ def add_house(spec: mujoco.MjSpec) -> HouseLayout:
     _add_walls(build)
     _add_door(build)
     _add_table(build)
-    _add_can(build)
+    _add_can(build, setup.can_center)
     _add_sofa_and_shelf(build)
-    top = TABLE_HEIGHT
-    for label, (dx, dy), radius, rgb in TABLE_TOYS:
-        _plush_ball(
-            build, label, (TABLE_CENTER[0] + dx, TABLE_CENTER[1] + dy, top + radius + 0.002), radius, rgb
-        )
-    _plush_bear(build, "yellow plush bear", (TABLE_CENTER[0] - 0.02, TABLE_CENTER[1] - 0.15, top))
-    label, (x, y), radius, rgb = HIDDEN_BALL
-    _plush_ball(build, label, (x, y, radius), radius, rgb)
+    if setup.basket_center is not None:
+        _add_basket(build, setup.basket_center)
+    for toy in setup.plush:
+        if toy.kind == "ball":
+            _plush_ball(build, toy.label, (*toy.xy, toy.z + toy.size + 0.002), toy.size, toy.rgb)
+        else:
+            _plush_bear(build, toy)
     for x in (0.8, 3.5):  # ceiling lights; no shadows (they cost 4-8x the render time on a CPU)
         world.add_light(pos=[x, 0, 2.1], dir=[0, 0, -1], diffuse=[0.55, 0.55, 0.52], castshadow=False)
     world.add_light(pos=[-4, 0, 4], dir=[1, 0, -1], diffuse=[0.4, 0.4, 0.4], castshadow=False)
     return build.layout
 
 
-def house_world(robot: RobotProfile) -> tuple[mujoco.MjSpec, HouseLayout]:
+def house_world(robot: RobotProfile, setup: HouseSetup | None = None) -> tuple[mujoco.MjSpec, HouseLayout]:
     """The robot's own MJCF in the house (the robot is placed at a reset, e.g. ``WheeledRobotSim``)."""
     spec = robot.build_mjcf()
     spec.modelname = f"maestro_{robot.name}_house"
-    layout = add_house(spec)
+    layout = add_house(spec, setup)
     spec.stat.extent, spec.stat.center = 6.0, [2.0, 0.0, 0.5]
     # Clip planes (fractions of the extent): 1.2 cm, so the wrist camera sees the fingers; 12 m.
     spec.visual.map.znear, spec.visual.map.zfar = 0.002, 2.0
@@ -171,14 +223,16 @@ def _add_door(build: _Builder) -> None:
     build.material("door", (0.55, 0.36, 0.22))
     build.material("handle_metal", (0.75, 0.75, 0.78), specular=0.8, shininess=0.8)
     width = DOOR_Y[1] - DOOR_Y[0] - 0.01
-    leaf = build.body("door", (ROOM_X[0] - WALL_THICKNESS / 2, DOOR_Y[0] + 0.005, 0))
+    # The leaf's room face is flush with the wall's inner face and it hinges on that face's edge, so it
+    # swings into the room clear of the wall beside the doorway.
+    leaf = build.body("door", (ROOM_X[0] - 0.02, DOOR_Y[0] + 0.005, 0))
     leaf.add_joint(  # about -z: a positive angle opens into the room (+x), pushed from outside
-        name="door_hinge", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[0, 0, -1], range=[0, 1.75],
-        limited=mujoco.mjtLimited.mjLIMITED_TRUE, damping=3.0, frictionloss=0.5,
+        name="door_hinge", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[0, 0, -1], pos=[0.02, 0, 0],
+        range=[0, 1.75], limited=mujoco.mjtLimited.mjLIMITED_TRUE, damping=3.0, frictionloss=0.5,
     )  # fmt: skip
     build.geom(
         leaf, "door", type=G.mjGEOM_BOX, pos=[0, width / 2, DOOR_HEIGHT / 2 + 0.005],
-        size=[0.02, width / 2, DOOR_HEIGHT / 2 - 0.005], material="door", mass=12.0,
+        size=[0.02, width / 2, DOOR_HEIGHT / 2 - 0.015], material="door", mass=12.0,
     )  # fmt: skip
     handle = leaf.add_body(name="door_handle", pos=[0, width - 0.08, 0.95])
     build.layout.bodies["door handle"] = handle.name
@@ -212,10 +266,10 @@ def _add_table(build: _Builder) -> None:
             build.box(table, "white table", leg, (0.02, 0.02, (height - 0.04) / 2), "white_table")
 
 
-def _add_can(build: _Builder) -> None:
+def _add_can(build: _Builder, center: tuple[float, float]) -> None:
     """An open cylinder of staves on a round bottom, so things dropped in stay in."""
     build.material("can", (0.25, 0.32, 0.28))
-    can, r, n = build.body("garbage can", (*CAN_CENTER, 0)), CAN_RADIUS, CAN_STAVES
+    can, r, n = build.body("garbage can", (*center, 0)), CAN_RADIUS, CAN_STAVES
     build.geom(
         can, "garbage can", type=G.mjGEOM_CYLINDER, size=[r, 0.01, 0], pos=[0, 0, 0.01], material="can"
     )
@@ -241,6 +295,16 @@ def _add_sofa_and_shelf(build: _Builder) -> None:
         build.box(shelf, "shelf", (0, y, 0.61), (0.2, 0.02, 0.61), "shelf")
 
 
+def _add_basket(build: _Builder, center: tuple[float, float]) -> None:
+    """An open box on the floor for collected toys: a bottom and four walls."""
+    build.material("basket", (0.62, 0.45, 0.25))
+    basket, (hx, hy), h, t = build.body("toy basket", (*center, 0)), BASKET_HALF, BASKET_HEIGHT, 0.01
+    build.box(basket, "toy basket", (0, 0, t), (hx + t, hy + t, t), "basket")
+    for side in (-1, 1):
+        build.box(basket, "toy basket", (side * (hx + t / 2), 0, h / 2), (t / 2, hy + t, h / 2), "basket")
+        build.box(basket, "toy basket", (0, side * (hy + t / 2), h / 2), (hx, t / 2, h / 2), "basket")
+
+
 def _plush_material(build: _Builder, label: str, rgb: tuple[float, ...]) -> str:
     return build.material(f"mat_{slug(label)}", rgb, textures=["", "fur"], texrepeat=[3, 3], specular=0.0)
 
@@ -253,10 +317,13 @@ def _plush_ball(
     build.geom(ball, label, type=G.mjGEOM_SPHERE, size=[radius, 0, 0], material=material, mass=0.06, **PLUSH)
 
 
-def _plush_bear(build: _Builder, label: str, feet: tuple[float, float, float]) -> None:
-    """A teddy of ellipsoids and spheres standing at ``feet``."""
-    material = _plush_material(build, label, (0.95, 0.8, 0.25))
-    bear = build.body(label, (feet[0], feet[1], feet[2] + 0.045), free=True)
+def _plush_bear(build: _Builder, toy: Plush) -> None:
+    """A teddy of ellipsoids and spheres standing on its support (sized for ``size`` = 0.045)."""
+    label = toy.label
+    material = _plush_material(build, label, toy.rgb)
+    yaw = [math.cos(toy.yaw / 2), 0, 0, math.sin(toy.yaw / 2)]
+    bear = build.body(label, (*toy.xy, toy.z + toy.size + 0.001), free=True)
+    bear.quat = yaw
     kind = {"material": material, **PLUSH}
     build.geom(bear, label, type=G.mjGEOM_ELLIPSOID, size=[0.04, 0.035, 0.045], mass=0.05, **kind)
     build.geom(bear, label, type=G.mjGEOM_SPHERE, size=[0.03, 0, 0], pos=[0, 0, 0.07], mass=0.02, **kind)
@@ -283,3 +350,7 @@ class DoorLatch:
 
     def door_angle(self, data: mujoco.MjData) -> float:
         return float(np.asarray(data.qpos[self.hinge]))
+
+    def handle_angle(self, data: mujoco.MjData) -> float:
+        """How far (rad) the lever is pressed down."""
+        return float(np.asarray(data.qpos[self.handle]))

@@ -17,6 +17,11 @@ rate, clamped to the base's limits; a watchdog stops the base when no command ca
 Localisation and odometry are the simulation's ground truth: ``map -> odom`` is the identity (a
 drift-free localisation) and ``odom -> base_link`` and odom are the base's true pose and velocity (no
 wheel-odometry drift yet).
+
+Simulation extras (``sim/scene_services.py``, shared with the Franka sim): ``reset_scene`` (a house task
+from ``mobile/tasks``, a seed, a perturbation; also the ``task``/``seed``/``perturbation`` parameters at
+start), ``get_task_progress``, ``get_segmentation`` (ground truth in base_link, default camera: the head)
+and the latched ``scene`` topic. A reset rebuilds the house: ``world.model``/``data``/``robot`` are new.
 """
 
 from __future__ import annotations
@@ -43,8 +48,11 @@ from maestro_tools.sim.camera_topics import DEPTH_ENCODINGS, CameraTopics
 from maestro_tools.sim.cameras import Frame
 from maestro_tools.sim.controllers import SimControllers
 from maestro_tools.sim.mobile.command import clamp_twist
+from maestro_tools.sim.mobile.tasks import HOUSE_TASKS, PERTURBATIONS
+from maestro_tools.sim.mobile.vendor.hook import serve_vendor_protocols
 from maestro_tools.sim.mobile.world import WORLDS, BaseState, MobileWorld
 from maestro_tools.sim.runner import Outputs, PhysicsRunner, RunnerConfig
+from maestro_tools.sim.scene_services import SceneServices
 from maestro_tools.sim.tf_publisher import FrameTransform, RobotTransforms, TfPublisher
 
 ROBOT = "go2w_piper"
@@ -96,6 +104,13 @@ class MobileSimNode(Node):
     def __init__(self) -> None:
         super().__init__("sim")
         world = declare(self, "world", "house", "Simulated world the robot starts in", choices=WORLDS)
+        task = declare(
+            self, "task", "trash_ball", "House task loaded at start-up", choices=tuple(HOUSE_TASKS)
+        )
+        seed = declare(self, "seed", 0, "Seed of the start-up scene", minimum=0)
+        perturbation = declare(
+            self, "perturbation", "none", "Perturbation axis of the start-up scene", choices=PERTURBATIONS
+        )
         width = declare(self, "image_width", 640, "Camera image width, pixels", minimum=32, maximum=1920)
         height = declare(self, "image_height", 480, "Camera image height, pixels", minimum=32, maximum=1080)
         timeout = declare(
@@ -131,7 +146,15 @@ class MobileSimNode(Node):
             maximum=1000.0,
         )
         self.world = MobileWorld(
-            ROBOT, world, width=width, height=height, cmd_vel_timeout=timeout, grasp_force=grasp_force
+            ROBOT,
+            world,
+            task=task,
+            seed=seed,
+            perturbation=perturbation,
+            width=width,
+            height=height,
+            cmd_vel_timeout=timeout,
+            grasp_force=grasp_force,
         )
         profile = self.world.profile
         assert profile.base is not None
@@ -164,12 +187,31 @@ class MobileSimNode(Node):
         self.runner = PhysicsRunner(self.world, config, outputs, moving=self.world.base_moving)
         self.controllers = SimControllers(self, self.world, self.runner, group)
         self.create_subscription(Twist, "cmd_vel", self.on_cmd_vel, STATE_QOS)
+        # reset_scene, get_task_progress, get_segmentation and the scene topic, as the Franka sim serves them
+        self.scene = SceneServices(
+            self,
+            self.world,
+            self.runner,
+            group,
+            tasks=tuple(HOUSE_TASKS),
+            perturbations=PERTURBATIONS,
+            view=self.world.ground_truth,
+            default_camera=profile.detection_camera,
+        )
+        self.vendor = serve_vendor_protocols(self, self.world, self.runner)  # the real drivers' protocols
         self.runner.start()
+        self.scene.publish_scene()
         x, y, _ = self.world.robot.pose()
-        self.get_logger().info(f"sim ready: {ROBOT} in the {world} at ({x:.2f}, {y:.2f})")
+        info = self.world.info
+        self.get_logger().info(
+            f"sim ready: {ROBOT} in the {world} at ({x:.2f}, {y:.2f}), task {info.task} (seed {info.seed}, "
+            f"{info.perturbation}): {info.instruction!r}"
+        )
 
     def close(self) -> None:
         self.runner.stop()
+        if self.vendor is not None:
+            self.vendor.close()
 
     def on_physics_crash(self, error: BaseException) -> None:
         """A dead physics thread leaves nothing to serve: exit, so the launcher can respawn the node."""

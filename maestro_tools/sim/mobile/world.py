@@ -4,7 +4,10 @@
 ``WheeledRobotSim`` drives the base (posture, skid-steer wheels, brake) and the arm's gravity feed-forward;
 this adds the arm's trajectories (the Franka's ``Trajectory``, interpolated in sim time), the gripper (the
 Franka's ``FingerMotion`` on the PiPER's finger servo), velocity commands with a sim-time watchdog, the
-door latch, ground-truth odometry and the cameras. Not thread-safe: the physics thread owns it.
+door latch, ground-truth odometry and the cameras, and a house task (``mobile/tasks``): ``reset`` rebuilds
+the house for a (task, seed, perturbation), the scorer latches the task's stages every ``SCORER_PERIOD``,
+and ``ground_truth`` gives the ``get_segmentation`` view in the base frame. Not thread-safe: the physics
+thread owns it.
 """
 
 from __future__ import annotations
@@ -19,19 +22,19 @@ from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
 from maestro_tools.robots import get_robot
 from maestro_tools.sim.cameras import Cameras
 from maestro_tools.sim.control import FingerMotion, JointLimits, Trajectory
+from maestro_tools.sim.ground_truth import GroundTruthView
 from maestro_tools.sim.mobile.command import VelocityWatchdog
-from maestro_tools.sim.mobile.house import DoorLatch, house_world
+from maestro_tools.sim.mobile.house import DoorLatch, default_setup, house_world
 from maestro_tools.sim.mobile.robot import WheeledRobotSim
+from maestro_tools.sim.mobile.tasks import PERTURBATIONS, make_house_task
+from maestro_tools.sim.tasks.base import Variation
+from maestro_tools.sim.world import SceneInfo, StageReport
 
 WORLDS = ("house",)
 SETTLE_TIME = 0.5  # s simulated after the start so the robot stands on its wheels
 BASE_STILL = 0.01  # m/s or rad/s: slower, the base stands still
-
-
-@dataclass(frozen=True)
-class WorldInfo:
-    world: str
-    objects: tuple[str, ...]
+SCORER_PERIOD = 0.02  # s of simulation time between task scorer updates
+BACKGROUND = ("floor", "ceiling", "wall")  # labelled geoms that segmentation leaves as background (0)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ class MobileWorld:
         robot: str = "go2w_piper",
         world: str = "house",
         *,
+        task: str = "trash_ball",
+        seed: int = 0,
+        perturbation: str = "none",
         width: int = 640,
         height: int = 480,
         cmd_vel_timeout: float = 0.5,
@@ -69,22 +75,48 @@ class MobileWorld:
                 f"grasp_force must be in (0, {self.gripper.max_force:g}] N (the gripper's max_force); "
                 f"got {grasp_force}"
             )
-        self.width, self.height = width, height
-        spec, self.layout = house_world(self.profile)
-        self.model = spec.compile()
-        self.data = mujoco.MjData(self.model)
-        self.robot = WheeledRobotSim(self.model, self.data, self.profile)
-        self.latch = DoorLatch(self.model)
+        self.width, self.height, self.world_name = width, height, world
         self.watchdog = VelocityWatchdog(cmd_vel_timeout)
         self.on_watchdog: Callable[[], None] = lambda: None  # called (physics thread) when it stops the base
-        self.info = WorldInfo(world, self.layout.objects)
-        self._index()
         self.cameras: Cameras | None = None
+        self.reset(task, seed, perturbation)
+
+    def reset(self, task: str, seed: int = 0, perturbation: str = "none") -> SceneInfo:
+        """Rebuild the house for ``task``; the same (task, seed, perturbation) gives the same scene. Sim
+        time runs on (/clock never jumps back); the model, data and ``robot`` are new objects."""
+        perturbation = perturbation or "none"
+        if perturbation not in PERTURBATIONS:
+            raise InvalidArgumentError(
+                f"unknown perturbation {perturbation!r}; valid: {', '.join(PERTURBATIONS)}"
+            )
+        if seed < 0:
+            raise InvalidArgumentError(f"seed must be >= 0; got {seed}")
+        task_impl = make_house_task(task)
+        setup = default_setup()
+        instruction, objects = task_impl.reset(setup, Variation(task, seed, perturbation))
+        spec, layout = house_world(self.profile, setup)
+        model = spec.compile()
+        now = self.data.time if hasattr(self, "data") else 0.0
+        if self.cameras is not None:
+            self.cameras.close()
+            self.cameras = None
+        self.model, self.data, self.layout, self.task = model, mujoco.MjData(model), layout, task_impl
+        self.robot = WheeledRobotSim(self.model, self.data, self.profile)
+        self.latch = DoorLatch(self.model)
+        self.info = SceneInfo(task, seed, perturbation, instruction, tuple(objects))
+        self._index()
         self.trajectory: Trajectory | None = None
         self._fingers: FingerMotion | None = None
-        self.robot.reset(*self.layout.robot_start)
+        self.robot.reset(*layout.robot_start)
+        self.data.time = now
         self.data.ctrl[self._finger_ctrl] = self.gripper.max_width / 2  # open (not the widened range's top)
+        self.watchdog.command(now, moving=False)
+        self._next_score = float("inf")  # no scoring while the scene settles
         self.step_for(SETTLE_TIME)
+        self._rest_height = {label: float(self.data.xpos[body][2]) for label, body in self._bodies.items()}
+        self.reached = {stage.name: False for stage in task_impl.stages}
+        self._next_score = self.time
+        return self.info
 
     def _index(self) -> None:
         model, robot, base = self.model, self.robot, self.profile.base
@@ -119,6 +151,17 @@ class MobileWorld:
         self._object_geoms: dict[str, set[int]] = {}
         for name, label in self.layout.geom_labels.items():
             self._object_geoms.setdefault(label, set()).add(model.geom(name).id)
+        self._bodies = {label: model.body(name).id for label, name in self.layout.bodies.items()}
+        # Instances: the task's objects first, then the rest of the house, then the robot.
+        labels = [*self.info.objects, *self._object_geoms]
+        labels = [label for label in dict.fromkeys(labels) if label not in BACKGROUND]
+        self.instance_labels = ["background", *labels, "robot"]
+        self.geom_instance = np.zeros(model.ngeom, dtype=np.int32)
+        for label, geoms in self._object_geoms.items():
+            if label in labels:
+                self.geom_instance[list(geoms)] = self.instance_labels.index(label)
+        root = model.body_rootid[robot.base_body]
+        self.geom_instance[model.body_rootid[model.geom_bodyid] == root] = len(self.instance_labels) - 1
 
     def _full_offset(self, force: float) -> float:
         """Set-point offset past the opening (m) at which the finger servo pushes with ``force`` N."""
@@ -147,6 +190,11 @@ class MobileWorld:
                     robot.set_cmd_vel(0.0, 0.0)
                     self.on_watchdog()
             robot.advance(1)
+            if self.time >= self._next_score:
+                self._next_score = self.time + SCORER_PERIOD
+                self.task.on_step(self)
+                for name, held in self.task.check(self).items():
+                    self.reached[name] = self.reached[name] or held
 
     def step_for(self, seconds: float) -> None:
         self.step(max(1, round(seconds / self.model.opt.timestep)))
@@ -226,6 +274,65 @@ class MobileWorld:
             self.data.qpos[self._state_qpos].copy(),
             self.data.qvel[dofs].copy(),
             self.data.qfrc_actuator[dofs].copy(),
+        )
+
+    # -- the scene and its task ---------------------------------------------------------------------
+    def body_id(self, label: str) -> int:
+        if label not in self._bodies:
+            raise NotFoundError(f"no object {label!r} in the house; objects: {', '.join(self._bodies)}")
+        return self._bodies[label]
+
+    def position(self, label: str) -> np.ndarray:
+        """The object's origin in the world (= map) frame."""
+        return self.data.xpos[self.body_id(label)].copy()
+
+    def set_object_pose(self, label: str, position: np.ndarray) -> None:
+        """Teleport a free object (tests, scripted set-ups) to ``position``, upright and still."""
+        body = self.body_id(label)
+        joint = self.model.body_jntadr[body]
+        if joint < 0 or self.model.jnt_type[joint] != mujoco.mjtJoint.mjJNT_FREE:
+            raise InvalidArgumentError(f"{label!r} is fixed to the house; only free objects can be moved")
+        address, dof = self.model.jnt_qposadr[joint], self.model.jnt_dofadr[joint]
+        self.data.qpos[address : address + 7] = [*position, 1.0, 0.0, 0.0, 0.0]
+        self.data.qvel[dof : dof + 6] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
+    def height_above_rest(self, label: str) -> float:
+        """How far the object is above where it rested after the reset."""
+        return float(self.position(label)[2] - self._rest_height[label])
+
+    def door_angle(self) -> float:
+        return self.latch.door_angle(self.data)
+
+    def handle_angle(self) -> float:
+        return self.latch.handle_angle(self.data)
+
+    def progress(self) -> tuple[float, list[StageReport]]:
+        """The task's score (0..100) from the stages reached (latched) so far, and each stage."""
+        score = float(self.task.progress(self.reached))
+        return score, [StageReport(s.name, s.points, self.reached[s.name]) for s in self.task.stages]
+
+    def base_pose(self) -> np.ndarray:
+        """4x4 pose of base_link in the world (= map) frame."""
+        pose, body = np.eye(4), self.robot.base_body
+        pose[:3, :3] = self.data.xmat[body].reshape(3, 3)
+        pose[:3, 3] = self.data.xpos[body]
+        return pose
+
+    def ground_truth(self, camera: str) -> GroundTruthView:
+        """One camera's rgb, depth and instance ids at this instant, the instance labels, and every
+        labelled object's origin (under its label); poses in base_link, as the sim detector expects."""
+        cameras = self.render_cameras()
+        world_to_base = np.linalg.inv(self.base_pose())
+        rotation, translation = world_to_base[:3, :3], world_to_base[:3, 3]
+        return GroundTruthView(
+            camera=camera,
+            frame=cameras.frame(self.data, camera),
+            instances=cameras.segmentation(self.data, camera, self.geom_instance),
+            intrinsics=cameras.intrinsics(camera),
+            camera_pose=world_to_base @ cameras.pose(self.data, camera),
+            labels=list(self.instance_labels),
+            sites={label: rotation @ self.data.xpos[b] + translation for label, b in self._bodies.items()},
         )
 
     # -- rendering ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 import numpy as np
 
@@ -15,10 +15,12 @@ from maestro_tools.perception.colours import recoloured
 from maestro_tools.sim.scene import SceneBuilder
 
 if TYPE_CHECKING:
-    from maestro_tools.sim.world import SimWorld
+    from maestro_tools.sim.world import SimWorld  # noqa: F401 - named (as a string) in Task's base
 
 PERTURBATIONS = ("none", "visual", "pose", "new_object", "language")
 SHADE = 0.72  # rendered / material colour of a lit object in the cell's scene camera (measured)
+S = TypeVar("S")  # what a task's build() adds its objects to (a scene builder, a house setup)
+W = TypeVar("W")  # the world a task's check() reads (SimWorld, MobileWorld)
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,9 @@ class Variation:
         return options[int(self.rng.integers(len(options)))]
 
 
-class Task(ABC):
-    """A tabletop task. Subclasses set the class attributes and implement build() and check()."""
+class StagedTask(ABC, Generic[S, W]):
+    """A task of any simulated world: instructions, paraphrases and a staged rubric. Subclasses set the
+    class attributes and implement build() (objects into a scene ``S``) and check() (stages in ``W``)."""
 
     name: ClassVar[str]
     instruction: ClassVar[str]
@@ -82,7 +85,7 @@ class Task(ABC):
     stages: ClassVar[tuple[Stage, ...]]
     faithful: ClassVar[bool] = True  # False would mark a scene whose physics cannot score the task
 
-    def reset(self, scene: SceneBuilder, variation: Variation) -> tuple[str, list[str]]:
+    def reset(self, scene: S, variation: Variation) -> tuple[str, list[str]]:
         """Add the task's objects to ``scene``; return the instruction and the task objects' labels."""
         objects = self.build(scene, variation)
         instruction = self.instruction
@@ -96,16 +99,21 @@ class Task(ABC):
         return {}
 
     @abstractmethod
-    def build(self, scene: SceneBuilder, variation: Variation) -> list[str]:
+    def build(self, scene: S, variation: Variation) -> list[str]:
         """Add objects; return the labels of the task objects."""
 
     @abstractmethod
-    def check(self, world: SimWorld) -> dict[str, bool]:
+    def check(self, world: W) -> dict[str, bool]:
         """Which stages hold in the current simulator state (stage name -> held now)."""
 
     def progress(self, reached: Mapping[str, bool]) -> float:
         """Score from the stages reached so far; by default the highest stage reached counts."""
         return max((s.points for s in self.stages if reached.get(s.name)), default=0.0)
 
-    def on_step(self, world: SimWorld) -> None:  # noqa: B027 - optional hook
+    def on_step(self, world: W) -> None:  # an optional hook
         """Called at the scorer rate for tasks whose state evolves (erasing, order of placement)."""
+
+
+class Task(StagedTask[SceneBuilder, "SimWorld"]):
+    """A tabletop task: build() adds objects to the Franka cell's ``SceneBuilder``; check() reads a
+    ``SimWorld``."""

@@ -1,0 +1,208 @@
+"""The real-robot drivers against the simulated vendor protocols, each in its own process: go2w_sim_node with
+``vendor_protocols`` on (Unitree sport DDS on loopback in its own domain; the PiPER's CAN frames over
+socketcand on 127.0.0.1), and go2w_driver + piper_driver in another namespace, so nothing reaches the sim's
+own ROS base and arm interfaces. cmd_vel through the driver drives the simulated base and odometry comes
+back; the driver's watchdog stops it (the sim's own Move timeout is set far longer); a FollowJointTrajectory
+goal through piper_driver moves the simulated arm and joint_states reports it; the gripper closes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from builtin_interfaces.msg import Duration
+from control_msgs.action import FollowJointTrajectory, GripperCommand
+from control_msgs.msg import GripperCommand as GripperGoal
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from tf2_msgs.msg import TFMessage
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from maestro_tools.common.action_client import ThreadSafeActionClient
+from maestro_tools.common.qos import STATE_QOS
+from test.ros.helpers import goal_outcome, ros_graph, send_goal, spawn_node, stop, unique, wait_for
+
+pytest.importorskip("unitree_sdk2py")
+pytest.importorskip("piper_sdk")
+
+SIM_WATCHDOG = 5.0  # s: the sim's own Move timeout, far longer than the driver's
+DRIVER_WATCHDOG = 0.3  # s
+ARM = [f"piper_joint{i}" for i in range(1, 7)]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _unitree_domain() -> int:
+    """A DDS domain for the Unitree side apart from the ROS graph's (both in this project's test range)."""
+    ros = int(os.environ.get("ROS_DOMAIN_ID", "0"))
+    return 159 if ros != 159 else 158
+
+
+@dataclass
+class Graph:
+    node: Node
+    sim_ns: str
+    driver_ns: str
+    truth: list[Odometry] = field(default_factory=list)  # the sim's own odom (ground truth)
+    odom: list[Odometry] = field(default_factory=list)  # the driver's, from rt/sportmodestate
+    tf: list[TFMessage] = field(default_factory=list)
+    joints: list[JointState] = field(default_factory=list)  # piper_driver's, from CAN feedback
+
+    def __post_init__(self) -> None:
+        node, sim, drv = self.node, self.sim_ns, self.driver_ns
+        node.create_subscription(Odometry, f"{sim}/odom", self.truth.append, STATE_QOS)
+        node.create_subscription(Odometry, f"{drv}/odom", self.odom.append, STATE_QOS)
+        node.create_subscription(JointState, f"{drv}/joint_states", self.joints.append, STATE_QOS)
+        node.create_subscription(TFMessage, "/tf", self._on_tf, 100)
+        self.cmd_vel = node.create_publisher(Twist, f"{drv}/cmd_vel", STATE_QOS)
+        self.trajectory = ThreadSafeActionClient(
+            node, FollowJointTrajectory, f"{drv}/arm_controller/follow_joint_trajectory"
+        )
+        self.gripper = ThreadSafeActionClient(node, GripperCommand, f"{drv}/gripper_controller/gripper_cmd")
+
+    def _on_tf(self, message: TFMessage) -> None:
+        if any(t.header.frame_id == "odom" and t.child_frame_id == "base_link" for t in message.transforms):
+            self.tf.append(message)
+
+    def position(self, name: str) -> float:
+        latest = self.joints[-1]
+        return latest.position[latest.name.index(name)]
+
+
+@pytest.fixture(scope="module")
+def graph() -> Iterator[Graph]:
+    sim_ns, driver_ns = "/" + unique("go2w_sim"), "/" + unique("go2w_real")
+    domain, port = _unitree_domain(), _free_port()
+    processes = [
+        spawn_node(
+            "maestro_tools.sim.mobile.node",
+            sim_ns,
+            camera_rate=0.0,
+            image_width=64,
+            image_height=48,
+            cmd_vel_timeout=SIM_WATCHDOG,
+            vendor_protocols=True,
+            unitree_dds_domain=domain,
+            piper_can_port=port,
+        )
+    ]
+    try:
+        with ros_graph(lambda c: Node(unique("drivers_client"), context=c)) as (node,):
+            graph = Graph(node, sim_ns, driver_ns)
+            assert wait_for(lambda: len(graph.truth) > 3, 60), "no odom from the sim node"
+            processes.append(
+                spawn_node(
+                    "maestro_tools.drivers.go2w_driver",
+                    driver_ns,
+                    network_interface="lo",
+                    dds_domain=domain,
+                    cmd_vel_timeout=DRIVER_WATCHDOG,
+                )
+            )
+            processes.append(
+                spawn_node(
+                    "maestro_tools.drivers.piper_driver",
+                    driver_ns,
+                    can_interface="socketcand",
+                    can_channel="can0",
+                    can_host="127.0.0.1",
+                    can_port=port,
+                )
+            )
+            assert wait_for(lambda: len(graph.odom) > 3, 60), "no odom from go2w_driver (rt/sportmodestate)"
+            yield graph
+    finally:
+        outputs = [stop(p) for p in reversed(processes)]
+        for output in outputs:
+            assert "Traceback" not in output, output
+
+
+def _stamp(message: Odometry) -> float:
+    return message.header.stamp.sec + message.header.stamp.nanosec * 1e-9
+
+
+def _drive(graph: Graph, linear: float, angular: float, sim_seconds: float) -> float:
+    """Publish cmd_vel to the driver at 10 Hz (wall) for ``sim_seconds`` of the sim's time (load slows the
+    sim); return the fastest forward speed the sim's ground truth showed meanwhile."""
+    message, done = Twist(), threading.Event()
+    message.linear.x, message.angular.z = linear, angular
+    first, end = len(graph.truth), _stamp(graph.truth[-1]) + sim_seconds
+    while not done.wait(0.1):
+        graph.cmd_vel.publish(message)
+        if _stamp(graph.truth[-1]) >= end:
+            done.set()
+    return max(m.twist.twist.linear.x for m in graph.truth[first:])
+
+
+def test_cmd_vel_through_the_driver_drives_the_sim_and_odometry_comes_back(graph: Graph) -> None:
+    start, start_truth = graph.odom[-1].pose.pose.position, graph.truth[-1].pose.pose.position
+    assert start.x == pytest.approx(start_truth.x, abs=0.02)
+    fastest = _drive(graph, 2.0, 0.0, 1.5)  # beyond the profile's 1 m/s: the driver clamps it
+    assert 0.85 < fastest < 1.1, fastest  # reached the limit (1 m/s^2 ramp), not 2 m/s
+    moved, truth = graph.odom[-1], graph.truth[-1]
+    assert truth.pose.pose.position.x - start_truth.x > 0.6  # the sim's base moved (ground truth)
+    assert moved.pose.pose.position.x == pytest.approx(truth.pose.pose.position.x, abs=0.1)
+    assert moved.twist.twist.linear.x == pytest.approx(truth.twist.twist.linear.x, abs=0.15)
+    assert moved.header.frame_id == "odom" and moved.child_frame_id == "base_link"
+    assert graph.tf, "no odom -> base_link on /tf from the driver"
+
+
+def test_the_driver_watchdog_stops_the_base(graph: Graph) -> None:
+    assert _drive(graph, 0.5, 0.0, 1.0) > 0.3
+    # No more commands: the driver's watchdog (0.3 s) sends StopMove long before the sim's own 5 s timeout.
+    stopped_at = _stamp(graph.truth[-1])
+    assert wait_for(lambda: _stamp(graph.truth[-1]) > stopped_at + 1.5, 20)
+    assert abs(graph.truth[-1].twist.twist.linear.x) < 0.02, graph.truth[-1].twist
+    assert abs(graph.odom[-1].twist.twist.linear.x) < 0.05
+
+
+def _goal(positions: list[float], seconds: float) -> FollowJointTrajectory.Goal:
+    middle = JointTrajectoryPoint(positions=[p / 2 for p in positions], time_from_start=Duration(sec=1))
+    end = JointTrajectoryPoint(
+        positions=positions, time_from_start=Duration(sec=int(seconds), nanosec=int(seconds % 1 * 1e9))
+    )
+    return FollowJointTrajectory.Goal(trajectory=JointTrajectory(joint_names=ARM, points=[middle, end]))
+
+
+def test_a_trajectory_through_piper_driver_moves_the_arm(graph: Graph) -> None:
+    assert wait_for(lambda: len(graph.joints) > 3, 30), "no joint_states from piper_driver"
+    target = [0.3, 0.6, -0.5, 0.0, 0.3, 0.2]
+    _, result = goal_outcome(send_goal(graph.trajectory, _goal(target, 2.0)), 30)
+    assert result.error_code == FollowJointTrajectory.Result.SUCCESSFUL, result.error_string
+
+    def there() -> bool:  # under load joint_states may lag the result
+        return all(abs(graph.position(n) - v) < 0.03 for n, v in zip(ARM, target, strict=True))
+
+    assert wait_for(there, 10), [round(graph.position(n), 3) for n in ARM]
+    bad = FollowJointTrajectory.Goal(
+        trajectory=JointTrajectory(
+            joint_names=["elbow"],
+            points=[JointTrajectoryPoint(positions=[0.1], time_from_start=Duration(sec=1))],
+        )
+    )
+    _, refused = goal_outcome(send_goal(graph.trajectory, bad), 10)
+    assert refused.error_code == FollowJointTrajectory.Result.INVALID_JOINTS
+    assert "piper_joint1" in refused.error_string
+
+
+def test_the_gripper_closes_through_piper_driver(graph: Graph) -> None:
+    assert wait_for(lambda: len(graph.joints) > 3, 30)
+
+    def width() -> float:
+        return graph.position("piper_joint7") + graph.position("piper_joint8")
+
+    _, result = goal_outcome(
+        send_goal(graph.gripper, GripperCommand.Goal(command=GripperGoal(position=0.01))), 20
+    )
+    assert result.reached_goal, (result.position, width())
+    assert wait_for(lambda: abs(width() - 0.02) < 0.004, 10), width()
