@@ -103,11 +103,19 @@ def test_a_node_this_maestro_does_not_have_is_named(tmp_path: Path) -> None:
     assert "go2w_sim_node" in result.stderr  # the executables it has
 
 
-def test_the_go2w_piper_graph_is_its_sim_node() -> None:
-    result = run_cli("launch", "go2w_piper", "--dry-run")
+def test_the_go2w_piper_graph_runs_the_sim_or_the_vendor_drivers() -> None:
+    result = run_cli("launch", "go2w_piper", "--dry-run", "task:=find_ball")
     assert result.returncode == 0, result.stderr
     assert "go2w_sim_node --ros-args -r __node:=sim -r __ns:=/maestro" in result.stdout
     assert "use_sim_time:=true" in result.stdout and "world:=house" in result.stdout
+    assert "task:=find_ball" in result.stdout and "go2w_driver" not in result.stdout
+    for node in ("detector", "keypointer", "grasp_planner", "motion", "semantic_mapper", "agent"):
+        assert f"-r __node:={node} " in result.stdout, node
+    real = run_cli("launch", "go2w_piper", "--dry-run", "sim:=false", "can_channel:=can1")
+    assert real.returncode == 0, real.stderr
+    assert "__node:=sim " not in real.stdout and "use_sim_time:=false" in real.stdout
+    assert "go2w_driver --ros-args" in real.stdout and "can_channel:=can1" in real.stdout
+    assert "sim_false.yaml" in real.stdout
 
 
 def test_real_robot_bringup_drops_the_sim_and_points_at_franka_ros2(
