@@ -16,8 +16,8 @@ from maestro_tools.robots import get_robot
 from maestro_tools.sim.cameras import Cameras
 from maestro_tools.sim.control import FingerMotion, JointLimits, Trajectory
 from maestro_tools.sim.scene import ROBOT, TUNED_TIMESTEP, SceneBuilder, slug
-from maestro_tools.sim.tasks import PERTURBATIONS, make_task
-from maestro_tools.sim.tasks.base import Variation
+from maestro_tools.sim.tasks import make_task
+from maestro_tools.sim.tasks.base import Variation, check_reset
 
 SCORER_PERIOD = 0.02  # s of simulation time between task scorer updates
 SETTLE_TIME = 0.3  # s simulated after a reset so objects come to rest
@@ -80,13 +80,7 @@ class SimWorld:
     # -- scene -----------------------------------------------------------------------------------
     def reset(self, task: str, seed: int = 0, perturbation: str = "none") -> SceneInfo:
         """Rebuild the scene for ``task``; the same (task, seed, perturbation) gives the same scene."""
-        perturbation = perturbation or "none"
-        if perturbation not in PERTURBATIONS:
-            raise InvalidArgumentError(
-                f"unknown perturbation {perturbation!r}; valid: {', '.join(PERTURBATIONS)}"
-            )
-        if seed < 0:
-            raise InvalidArgumentError(f"seed must be >= 0; got {seed}")
+        perturbation = check_reset(seed, perturbation)
         task_impl = make_task(task)
         builder = SceneBuilder(self.width, self.height, self.timestep)
         instruction, objects = task_impl.reset(builder, Variation(task, seed, perturbation))

@@ -26,8 +26,8 @@ from maestro_tools.sim.ground_truth import GroundTruthView
 from maestro_tools.sim.mobile.command import VelocityWatchdog
 from maestro_tools.sim.mobile.house import DoorLatch, default_setup, house_world
 from maestro_tools.sim.mobile.robot import WheeledRobotSim
-from maestro_tools.sim.mobile.tasks import PERTURBATIONS, make_house_task
-from maestro_tools.sim.tasks.base import Variation
+from maestro_tools.sim.mobile.tasks import make_house_task
+from maestro_tools.sim.tasks.base import Variation, check_reset
 from maestro_tools.sim.world import SceneInfo, StageReport
 
 WORLDS = ("house",)
@@ -84,13 +84,7 @@ class MobileWorld:
     def reset(self, task: str, seed: int = 0, perturbation: str = "none") -> SceneInfo:
         """Rebuild the house for ``task``; the same (task, seed, perturbation) gives the same scene. Sim
         time runs on (/clock never jumps back); the model, data and ``robot`` are new objects."""
-        perturbation = perturbation or "none"
-        if perturbation not in PERTURBATIONS:
-            raise InvalidArgumentError(
-                f"unknown perturbation {perturbation!r}; valid: {', '.join(PERTURBATIONS)}"
-            )
-        if seed < 0:
-            raise InvalidArgumentError(f"seed must be >= 0; got {seed}")
+        perturbation = check_reset(seed, perturbation)
         task_impl = make_house_task(task)
         setup = default_setup()
         instruction, objects = task_impl.reset(setup, Variation(task, seed, perturbation))

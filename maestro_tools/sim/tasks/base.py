@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 import numpy as np
 
+from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
 from maestro_tools.perception.colours import recoloured
 from maestro_tools.sim.scene import SceneBuilder
 
@@ -18,6 +19,39 @@ if TYPE_CHECKING:
     from maestro_tools.sim.world import SimWorld  # noqa: F401 - named (as a string) in Task's base
 
 PERTURBATIONS = ("none", "visual", "pose", "new_object", "language")
+_T = TypeVar("_T")
+
+
+def check_reset(seed: int, perturbation: str) -> str:
+    """The perturbation axis of a reset request ("" = none); a clear error naming what is valid."""
+    perturbation = perturbation or "none"
+    if perturbation not in PERTURBATIONS:
+        raise InvalidArgumentError(
+            f"unknown perturbation {perturbation!r}; valid: {', '.join(PERTURBATIONS)}"
+        )
+    if seed < 0:
+        raise InvalidArgumentError(f"seed must be >= 0; got {seed}")
+    return perturbation
+
+
+class TaskRegistry(Generic[_T]):
+    """Task classes by their unique ``name``; ``make`` gives a fresh instance."""
+
+    def __init__(self, tasks: Sequence[type[_T]]) -> None:
+        self.tasks: dict[str, type[_T]] = {}
+        for task in tasks:
+            name = task.name  # type: ignore[attr-defined]
+            if name in self.tasks:
+                raise RuntimeError(f"two tasks are named {name!r}")
+            self.tasks[name] = task
+
+    def make(self, name: str) -> _T:
+        """A fresh task instance, or NotFoundError listing the available tasks."""
+        if name not in self.tasks:
+            raise NotFoundError(f"unknown task {name!r}; available tasks: {', '.join(self.tasks)}")
+        return self.tasks[name]()
+
+
 SHADE = 0.72  # rendered / material colour of a lit object in the cell's scene camera (measured)
 S = TypeVar("S")  # what a task's build() adds its objects to (a scene builder, a house setup)
 W = TypeVar("W")  # the world a task's check() reads (SimWorld, MobileWorld)
