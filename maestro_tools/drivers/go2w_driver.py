@@ -6,6 +6,11 @@
   came for ``cmd_vel_timeout`` s; a zero Twist is sent as Move(0, 0, 0).
 - Reads ``rt/sportmodestate`` and publishes nav_msgs/Odometry on ``odom`` and the TF ``odom -> base_link``
   (the robot's own odometry; the twist rotated into the base frame), at most ``odom_rate`` Hz.
+- Serves ``body_controller/follow_joint_trajectory`` (control_msgs FollowJointTrajectory) on the virtual
+  joints ``body_pitch`` (rad, + = nose down) and ``body_height``: the last point's pitch, checked against
+  the profile's ``max_pitch``, is sent as ``SportClient.Euler(0, pitch, 0)``, and the goal succeeds once
+  rt/sportmodestate's IMU pitch is within ``BODY_TOLERANCE`` (the robot moves at its own pace; the
+  trajectory's time is a minimum). ``body_height`` must stay 0: unitree_sdk2py 1.0.3 has no BodyHeight.
 
 The same node drives the real robot (``network_interface`` the robot's wired interface, ``dds_domain`` 0)
 and the simulation (``go2w_sim_node`` with ``vendor_protocols`` on: ``lo`` and the sim's domain). Stamps are
@@ -20,9 +25,12 @@ import threading
 import time
 from collections.abc import Sequence
 
+from control_msgs.action import FollowJointTrajectory
 from geometry_msgs.msg import TransformStamped, Twist
 from nav_msgs.msg import Odometry
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action.server import ServerGoalHandle
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
@@ -35,9 +43,13 @@ from maestro_tools.common.qos import STATE_QOS
 from maestro_tools.common.twist import VelocityWatchdog, clamp_twist
 from maestro_tools.drivers.sport_state import BaseOdometry, odometry_from_sport_state
 from maestro_tools.robots import get_robot
+from maestro_tools.robots.body_posture import HEIGHT_JOINT, PITCH_JOINT, BodyPosture
 
 TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)  # tf2's dynamic broadcaster QoS
 WATCHDOG_RATE = 20.0  # Hz (wall) at which the command's age is checked
+BODY_ACTION = "body_controller/follow_joint_trajectory"
+BODY_TOLERANCE = 0.03  # rad of pitch within which a body goal counts as reached
+BODY_SETTLE = 3.0  # s (wall) after the goal's time for the robot to get there
 
 
 class Go2wDriver(Node):
@@ -118,6 +130,16 @@ class Go2wDriver(Node):
         self.sport.Init()
         self.state_sub = ChannelSubscriber("rt/sportmodestate", SportModeState_)
         self.state_sub.Init(self.on_sport_state, 10)
+        self.pitch: float | None = None  # the IMU's, from rt/sportmodestate
+        ActionServer(
+            self,
+            FollowJointTrajectory,
+            BODY_ACTION,
+            self.follow_body,
+            goal_callback=lambda _: GoalResponse.ACCEPT,
+            cancel_callback=lambda _: CancelResponse.ACCEPT,
+            callback_group=ReentrantCallbackGroup(),
+        )
         self.create_subscription(Twist, "cmd_vel", self.on_cmd_vel, STATE_QOS)
         self.create_timer(1.0 / WATCHDOG_RATE, self.check_watchdog, MutuallyExclusiveCallbackGroup())
         self.get_logger().info(
@@ -157,9 +179,70 @@ class Go2wDriver(Node):
             code = self.sport.StopMove()
         self.get_logger().info(f"{reason}: StopMove -> {code}")
 
+    # -- body posture ------------------------------------------------------------------------------
+    def follow_body(self, handle: ServerGoalHandle) -> FollowJointTrajectory.Result:
+        trajectory, result = handle.request.trajectory, FollowJointTrajectory.Result()
+        names, points = list(trajectory.joint_names), trajectory.points
+        valid = (HEIGHT_JOINT, PITCH_JOINT)
+        try:
+            if not names or any(n not in valid for n in names) or len(set(names)) != len(names):
+                result.error_code = FollowJointTrajectory.Result.INVALID_JOINTS
+                raise InvalidArgumentError(
+                    f"unknown or repeated joint(s) {names}; body joints: {', '.join(valid)}"
+                )
+            result.error_code = FollowJointTrajectory.Result.INVALID_GOAL
+            if not points or any(len(p.positions) != len(names) for p in points):
+                raise InvalidArgumentError("each trajectory point needs one position per joint")
+            last = dict(zip(names, points[-1].positions, strict=True))
+            posture = BodyPosture(float(last.get(HEIGHT_JOINT, 0.0)), float(last.get(PITCH_JOINT, 0.0)))
+            posture.check(self.base)
+            if abs(posture.height) > 1e-3:
+                raise InvalidArgumentError(
+                    f"{HEIGHT_JOINT} = {posture.height:.3f} m: unitree_sdk2py 1.0.3 has no BodyHeight call, "
+                    f"so this driver keeps the stand's height (0); {PITCH_JOINT} goes to SportClient.Euler"
+                )
+            with self._sport_lock:
+                code = self.sport.Euler(0.0, posture.pitch, 0.0)
+            if code != 0:
+                raise UnavailableError(f"SportClient.Euler(0, {posture.pitch:.3f}, 0) returned {code}")
+        except MaestroError as exc:
+            result.error_string = str(exc)
+            self.get_logger().warning(f"body goal rejected: {exc}")
+            handle.abort()
+            return result
+        end = points[-1].time_from_start
+        started, minimum = time.monotonic(), end.sec + end.nanosec * 1e-9
+        while True:
+            pitch, elapsed = self.pitch, time.monotonic() - started
+            if handle.is_cancel_requested:  # hold the attitude reached so far
+                with self._sport_lock:
+                    self.sport.Euler(0.0, pitch if pitch is not None else 0.0, 0.0)
+                handle.canceled()
+                result.error_string = "canceled; the body holds its pitch"
+                return result
+            if pitch is not None:
+                feedback = FollowJointTrajectory.Feedback(joint_names=[PITCH_JOINT])
+                feedback.desired.positions, feedback.actual.positions = [posture.pitch], [pitch]
+                handle.publish_feedback(feedback)
+                if elapsed >= minimum and abs(pitch - posture.pitch) <= BODY_TOLERANCE:
+                    result.error_code = FollowJointTrajectory.Result.SUCCESSFUL
+                    result.error_string = f"body pitch {pitch:.3f} rad"
+                    handle.succeed()
+                    return result
+            if elapsed > minimum + BODY_SETTLE:
+                result.error_code = FollowJointTrajectory.Result.GOAL_TOLERANCE_VIOLATED
+                result.error_string = (
+                    f"the body's pitch is {pitch} rad, not {posture.pitch:.3f} (+-{BODY_TOLERANCE} rad), "
+                    f"{BODY_SETTLE:g} s after the goal's time"
+                )
+                handle.abort()
+                return result
+            time.sleep(0.05)
+
     # -- state (a DDS thread) ---------------------------------------------------------------------
     def on_sport_state(self, state: object) -> None:
         self.states += 1
+        self.pitch = float(state.imu_state.rpy[1])  # type: ignore[attr-defined]
         now = time.monotonic()
         if now - self._last_odom < self.odom_period - 1e-6:
             return

@@ -1,5 +1,6 @@
 """Planar base geometry for whole-body planning: base poses in the map, a footprint rectangle's overlap with
-keep-out boxes, and the extent of a model's geoms (to derive a base's standing height and footprint)."""
+keep-out boxes, the extent of a model's geoms (to derive a base's standing height and footprint), and the
+planning model itself (planar base joints, the body's posture joints, the floor, keep-out boxes)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import mujoco
 import numpy as np
 
 from maestro_tools.common.surfaces import SupportSurface
+from maestro_tools.robots.profile import RobotProfile
 
 GEOM = mujoco.mjtGeom
 
@@ -91,3 +93,78 @@ def extent(model: mujoco.MjModel, data: mujoco.MjData, geoms: Sequence[int]) -> 
         )
         low, high = np.minimum(low, center - reach), np.maximum(high, center + reach)
     return np.array([low, high])
+
+
+# -- the planning model ------------------------------------------------------------------------------------
+BASE_JOINTS = ("planar_x", "planar_y", "planar_yaw")
+BODY_JOINTS = ("body_height", "body_pitch")  # the body's posture (frozen in IK): slide z, pitch about y
+FOOTPRINT, FLOOR, KEEP_OUT = "planning/footprint", "planning/floor", "keep_out/"
+
+
+def posture_qpos(model: mujoco.MjModel, profile: RobotProfile) -> np.ndarray:
+    """qpos0 with the base's posture joints at the stand and the fingers open."""
+    q = model.qpos0.copy()
+    for joint, value in profile.base.posture if profile.base else ():
+        q[model.jnt_qposadr[model.joint(joint).id]] = value
+    gripper = profile.gripper
+    for joint in gripper.mjcf_finger_joints if gripper else ():
+        q[model.jnt_qposadr[model.joint(joint).id]] = gripper.max_width / len(gripper.mjcf_finger_joints)
+    return q
+
+
+def planning_spec(
+    profile: RobotProfile, keep_out: Sequence[SupportSurface]
+) -> tuple[mujoco.MjSpec, float, np.ndarray]:
+    """The planning MJCF (the robot, visual meshes dropped, its floating base replaced by planar joints and
+    the body's posture joints, the floor, the keep-out boxes), the base's standing height and its
+    footprint (xmin, xmax, ymin, ymax)."""
+    spec = profile.build_mjcf()
+    for geom in [g for g in spec.geoms if g.type == GEOM.mjGEOM_MESH]:
+        spec.delete(geom)
+    for mesh in list(spec.meshes):
+        spec.delete(mesh)
+    base = next(b for b in spec.bodies if profile.ros_names(b.name) == profile.base_frame)
+    for joint in list(base.joints):
+        spec.delete(joint)
+    slide, hinge = mujoco.mjtJoint.mjJNT_SLIDE, mujoco.mjtJoint.mjJNT_HINGE
+    # MuJoCo applies a body's joints in turn, each in the frame the previous ones left: x, y, yaw, then
+    # the height (still vertical) and the pitch about the yawed y axis, both about base_link's origin.
+    for name, kind, axis in zip(
+        (*BASE_JOINTS, *BODY_JOINTS),
+        (slide, slide, hinge, slide, hinge),
+        ((1, 0, 0), (0, 1, 0), (0, 0, 1), (0, 0, 1), (0, 1, 0)),
+        strict=True,
+    ):
+        base.add_joint(name=name, type=kind, axis=list(axis))
+    for geom in spec.geoms:  # every collision geom may meet every other in the solver's explicit pairs
+        if geom.contype or geom.conaffinity:
+            geom.contype = geom.conaffinity = 1
+    # Stand height and footprint from the posture with the base at the origin.
+    model = spec.compile()
+    data = mujoco.MjData(model)
+    data.qpos[:] = posture_qpos(model, profile)
+    mujoco.mj_kinematics(model, data)
+    arm = profile.arm
+    arm_root = int(model.joint(arm.mjcf_joints[0]).bodyid[0]) if arm else -1
+    chassis = [b for b in range(1, model.nbody) if b not in subtree(model, arm_root)]
+    low, high = extent(model, data, collision_geoms(model, chassis))
+    height = -float(low[2])
+    base.pos = [0.0, 0.0, height]
+    footprint = np.array([low[0], high[0], low[1], high[1]])
+    half = (high - low) / 2
+    base.add_geom(
+        name=FOOTPRINT, type=GEOM.mjGEOM_BOX, size=list(half),
+        pos=list((high + low) / 2), contype=1, conaffinity=1, group=5,
+    )  # fmt: skip
+    spec.worldbody.add_geom(name=FLOOR, type=GEOM.mjGEOM_PLANE, size=[0, 0, 1])
+    # The boxes ride on a (frozen) jointed body: mink skips pairs between a body and its weld parent,
+    # and the base's parent is the world.
+    holder = spec.worldbody.add_body(name="planning/keep_out")
+    holder.add_joint(name="planning/keep_out", type=mujoco.mjtJoint.mjJNT_SLIDE, axis=[0, 0, 1])
+    holder.add_geom(type=GEOM.mjGEOM_SPHERE, size=[0.01, 0, 0], contype=0, conaffinity=0, mass=1)
+    for box in keep_out:
+        holder.add_geom(
+            name=f"{KEEP_OUT}{box.name}", type=GEOM.mjGEOM_BOX, pos=list(box.center),
+            size=list(box.half_size), contype=1, conaffinity=1,
+        )  # fmt: skip
+    return spec, height, footprint

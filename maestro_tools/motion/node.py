@@ -2,15 +2,16 @@
 
 Plans from the latest ``joint_states`` with a ``PathBuilder``: mink IK and straight Cartesian lines,
 checked against the declared support surfaces, the arm itself and the scene camera's depth cloud
-(the objects around it; what the gripper holds moves with it), and OMPL RRTConnect paths around them
-(PATH_PLANNED, or PATH_AUTO when the line is blocked). Executes through the robot's trajectory action
-(the sim node or the robot's controller), relaying its feedback (progress, waypoint, distance remaining) and
-cancels; feedback reports PLANNING, and UNREACHABLE, BLOCKED or STALLED before such a goal aborts. A
-joint lagging its trajectory beyond ``stall_tolerance`` for ``stall_time`` stops the motion. Goals are
-checked field by field first (``goals.py``); a ``timeout`` above 0 refuses a motion planned to end later
-and stops one still running then (TIMEOUT). A ``contact`` goal may touch with the hand, the fingers and
-what they hold, ``max_depth`` deep, and stops when the TCP lags its path by more than max_depth + 1 cm
-for 0.3 s.
+(the objects around it; what the gripper holds moves with it; with ``floor_from_tf`` a mobile robot's
+floor is the fixed frame's z = 0, placed from TF at each plan: ``floor.py``), and OMPL RRTConnect paths
+around them (PATH_PLANNED, or PATH_AUTO when the line is blocked). Executes through the robot's
+trajectory action (the sim node or the robot's controller), relaying its feedback (progress, waypoint,
+distance remaining) and cancels; feedback reports PLANNING, and UNREACHABLE, BLOCKED or STALLED before
+such a goal aborts. A joint lagging its trajectory beyond ``stall_tolerance`` for ``stall_time`` stops
+the motion. Goals are checked field by field first (``goals.py``); a ``timeout`` above 0 refuses a motion
+planned to end later and stops one still running then (TIMEOUT). A ``contact`` goal may touch with the
+hand, the fingers and what they hold, ``max_depth`` deep, and stops when the TCP lags its path by more
+than max_depth + 1 cm for 0.3 s.
 Refusals name what the path would hit and where (``path_builder.py``).
 """
 
@@ -52,6 +53,7 @@ from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
 from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.common.validate import unexpected
 from maestro_tools.motion.execution import motion_result, seconds, trajectory_goal
+from maestro_tools.motion.floor import TfFloor
 from maestro_tools.motion.goals import (
     check_duration,
     check_goal,
@@ -86,7 +88,13 @@ class MotionNode(Node):
             self.moveit = MoveItMotion(
                 load_moveit(f"{self.get_name()}_moveit_py"), params.moveit_group, params.moveit_tcp_link
             )
-        self.robot_model = RobotModel(self.profile, declare_surfaces(self))
+        surfaces = declare_surfaces(self)
+        self.floor = TfFloor() if params.floor_from_tf else None
+        self.robot_model = RobotModel(
+            self.profile, (*surfaces, *([self.floor.surface] if self.floor else []))
+        )
+        if self.floor is not None:
+            self.floor.attach(self.robot_model)
         self.max_velocity = params.max_joint_velocity
         self.scene_camera, self.scene_timeout = params.scene_camera, params.scene_timeout
         self.stall_tolerance, self.stall_time = params.stall_tolerance, params.stall_time
@@ -197,8 +205,24 @@ class MotionNode(Node):
             self._joints is None or seconds(self._joints.header.stamp) < frame.stamp
         ):
             time.sleep(0.005)
-        cloud = scene_points(depth_cloud(frame), self.robot_model.surfaces, limit=400_000)
+        points = depth_cloud(frame)
+        if self.floor is not None:
+            points = self.floor.drop(points, self._base_in_fixed(frame.stamp))
+        cloud = scene_points(points, self.robot_model.surfaces, limit=400_000)
         return cloud, frame.camera_pose[:3, 3], ""
+
+    def _base_in_fixed(self, stamp: float | None) -> np.ndarray | None:
+        """The base's pose in the fixed frame from TF (the floor's place), or None (the last one) if TF has
+        none now."""
+        fixed, base = self.profile.fixed_frame, self.profile.base_frame
+        try:
+            return self.frames.tf.lookup(fixed, base, stamp, timeout=1.0)
+        except MaestroError as exc:
+            self.get_logger().warning(
+                f"no TF {fixed} -> {base} ({exc}): the floor stays where it last was",
+                throttle_duration_sec=10.0,
+            )
+            return None
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, request: MoveArm.Goal) -> PlannedMotion:
@@ -212,7 +236,10 @@ class MotionNode(Node):
             )
         cloud, viewpoint, note = self.scene_cloud()
         start, holding = self.current_positions(wait=JOINT_STATES_WAIT), self.holding()
+        floor = self._base_in_fixed(None) if self.floor is not None else None
         with self._lock:
+            if self.floor is not None:
+                self.floor.place(self.robot_model.model, floor)
             if joints:
                 motion = self.paths.to_joints(start, goal, request.path, cloud, holding, viewpoint)
             else:

@@ -26,6 +26,7 @@ class MotionParams:
     stall_time: float
     tcp_pose_rate: float
     goal_tolerance: float
+    floor_from_tf: bool = False
 
 
 def declare_motion_params(node: Node, profile: RobotProfile) -> MotionParams:
@@ -104,4 +105,12 @@ def declare_motion_params(node: Node, profile: RobotProfile) -> MotionParams:
             minimum=0.0,
             maximum=0.5,
         ),
+        floor_from_tf=declare(
+            node,
+            "floor_from_tf",
+            False,
+            "A mobile robot's floor is the plane z = 0 of the fixed frame, placed in the base frame from TF "
+            "at each plan (a legged base lowers and pitches its body); not also in support_surfaces",
+        )
+        and profile.base is not None,
     )

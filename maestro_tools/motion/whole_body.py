@@ -8,6 +8,11 @@ position and approach axis (rotation about it is free), a posture task pulling t
 its joint ranges (comfort), joint limits, and collision limits keeping the base's footprint (the box
 around its body, legs and wheels) out of the keep-out boxes (a table, a sofa: ``SupportSurface`` in the
 map frame) and the wrist off them, the floor and the robot's body.
+
+A legged base plans with a body posture (``robots.body_posture``: height from the stand, pitch nose down;
+two more frozen joints on the base, the legs from their IK): a target the stand cannot reach is tried
+crouched, then crouched and pitched (the profile's ``min_height_offset`` and ``max_pitch``), and the plan
+says which posture to command (``WholeBodyPlan.posture``); ``solve_arm`` takes the measured one.
 """
 
 from __future__ import annotations
@@ -24,16 +29,22 @@ import numpy as np
 from maestro_tools.common.errors import CollisionError, InvalidArgumentError, UnreachableError
 from maestro_tools.common.surfaces import SupportSurface
 from maestro_tools.motion.base_geometry import (
+    BASE_JOINTS,
+    BODY_JOINTS,
+    FLOOR,
+    FOOTPRINT,
+    KEEP_OUT,
     BasePose,
     collision_geoms,
-    extent,
     footprint_overlaps,
+    planning_spec,
+    posture_qpos,
     subtree,
 )
+from maestro_tools.robots.body_posture import BodyPosture, LegPosture
 from maestro_tools.robots.profile import RobotProfile
 
-BASE_JOINTS = ("planar_x", "planar_y", "planar_yaw")
-FOOTPRINT, FLOOR, KEEP_OUT = "planning/footprint", "planning/floor", "keep_out/"
+STAND = BodyPosture()
 GEOM = mujoco.mjtGeom
 DT = 0.05  # s per IK step (velocities are integrated over it)
 
@@ -75,6 +86,7 @@ class WholeBodyPlan:
     arm: ArmSolution
     comfort: float  # the arm joint nearest its limit: its distance to it over its range (0 .. 0.5)
     clearance: float  # m between the base's footprint and the nearest keep-out box
+    posture: BodyPosture = STAND  # the body posture to command before the arm moves (the stand: none)
 
 
 class WholeBodyReach:
@@ -93,9 +105,20 @@ class WholeBodyReach:
         self.profile, self.keep_out, self.standoff = profile, tuple(keep_out), standoff
         self.position_tolerance, self.angle_tolerance = position_tolerance, angle_tolerance
         self.arm = profile.arm
-        spec, self.height, self.footprint = self._spec()
+        spec, self.height, self.footprint = planning_spec(profile, self.keep_out)
         self.model = spec.compile()
         m = self.model
+        base = profile.base
+        movable = base is not None and (base.min_height_offset < 0 or base.max_pitch > 0)
+        self.legs = LegPosture(m, profile) if movable and base and base.posture else None
+        self.leg_qpos = [int(m.jnt_qposadr[m.joint(j).id]) for j, _ in base.posture] if base else []
+        self.body_qpos = [int(m.jnt_qposadr[m.joint(j).id]) for j in BODY_JOINTS]
+        # Tried in turn by plan_base_pose: the stand, then crouched, then crouched and pitched nose down.
+        self.postures = [STAND]
+        if self.legs is not None and base is not None:
+            self.postures += [BodyPosture(base.min_height_offset, 0.0)]
+            if base.max_pitch > 0:
+                self.postures += [BodyPosture(base.min_height_offset, base.max_pitch)]
         self.arm_dofs = [int(m.jnt_dofadr[m.joint(j).id]) for j in self.arm.mjcf_joints]
         self.arm_qpos = [int(m.jnt_qposadr[m.joint(j).id]) for j in self.arm.mjcf_joints]
         self.base_dofs = [int(m.jnt_dofadr[m.joint(j).id]) for j in BASE_JOINTS]
@@ -104,7 +127,7 @@ class WholeBodyReach:
         others = sorted(set(range(m.nv)) - set(self.arm_dofs) - set(self.base_dofs))
         self._freeze_posture = mink.DofFreezingTask(m, others)
         self._freeze_base = mink.DofFreezingTask(m, sorted(others + self.base_dofs))
-        self.q0 = self._posture_qpos(m)
+        self.q0 = posture_qpos(m, profile)
         self.configuration = mink.Configuration(m, self.q0)
         # The shoulder (the second arm joint's axis) above the floor, for a quick too-high answer.
         self.shoulder = float(self.configuration.data.xanchor[m.joint(self.arm.mjcf_joints[1]).id][2])
@@ -134,61 +157,6 @@ class WholeBodyReach:
                 mink.CollisionAvoidanceLimit(m, [([m.geom(FOOTPRINT).id], boxes)], 0.85, standoff, 0.2)
             )
 
-    def _spec(self) -> tuple[mujoco.MjSpec, float, np.ndarray]:
-        """The planning MJCF, the base's standing height and its footprint (xmin, xmax, ymin, ymax)."""
-        spec = self.profile.build_mjcf()
-        for geom in [g for g in spec.geoms if g.type == GEOM.mjGEOM_MESH]:
-            spec.delete(geom)
-        for mesh in list(spec.meshes):
-            spec.delete(mesh)
-        base = next(b for b in spec.bodies if self.profile.ros_names(b.name) == self.profile.base_frame)
-        for joint in list(base.joints):
-            spec.delete(joint)
-        kinds = (mujoco.mjtJoint.mjJNT_SLIDE, mujoco.mjtJoint.mjJNT_SLIDE, mujoco.mjtJoint.mjJNT_HINGE)
-        for name, kind, axis in zip(BASE_JOINTS, kinds, np.eye(3), strict=True):
-            base.add_joint(name=name, type=kind, axis=list(axis))
-        for geom in spec.geoms:  # every collision geom may meet every other in the solver's explicit pairs
-            if geom.contype or geom.conaffinity:
-                geom.contype = geom.conaffinity = 1
-        # Stand height and footprint from the posture with the base at the origin.
-        model = spec.compile()
-        data = mujoco.MjData(model)
-        data.qpos[:] = self._posture_qpos(model)
-        mujoco.mj_kinematics(model, data)
-        arm_root = int(model.joint(self.arm.mjcf_joints[0]).bodyid[0])
-        chassis = [b for b in range(1, model.nbody) if b not in subtree(model, arm_root)]
-        low, high = extent(model, data, collision_geoms(model, chassis))
-        height = -float(low[2])
-        base.pos = [0.0, 0.0, height]
-        footprint = np.array([low[0], high[0], low[1], high[1]])
-        half = (high - low) / 2
-        base.add_geom(
-            name=FOOTPRINT, type=GEOM.mjGEOM_BOX, size=list(half),
-            pos=list((high + low) / 2), contype=1, conaffinity=1, group=5,
-        )  # fmt: skip
-        spec.worldbody.add_geom(name=FLOOR, type=GEOM.mjGEOM_PLANE, size=[0, 0, 1])
-        # The boxes ride on a (frozen) jointed body: mink skips pairs between a body and its weld parent,
-        # and the base's parent is the world.
-        holder = spec.worldbody.add_body(name="planning/keep_out")
-        holder.add_joint(name="planning/keep_out", type=mujoco.mjtJoint.mjJNT_SLIDE, axis=[0, 0, 1])
-        holder.add_geom(type=GEOM.mjGEOM_SPHERE, size=[0.01, 0, 0], contype=0, conaffinity=0, mass=1)
-        for box in self.keep_out:
-            holder.add_geom(
-                name=f"{KEEP_OUT}{box.name}", type=GEOM.mjGEOM_BOX, pos=list(box.center),
-                size=list(box.half_size), contype=1, conaffinity=1,
-            )  # fmt: skip
-        return spec, height, footprint
-
-    def _posture_qpos(self, model: mujoco.MjModel) -> np.ndarray:
-        """qpos0 with the base's posture joints set and the fingers open."""
-        q = model.qpos0.copy()
-        for joint, value in self.profile.base.posture:  # type: ignore[union-attr]
-            q[model.jnt_qposadr[model.joint(joint).id]] = value
-        gripper = self.profile.gripper
-        for joint in gripper.mjcf_finger_joints if gripper else ():
-            q[model.jnt_qposadr[model.joint(joint).id]] = gripper.max_width / len(gripper.mjcf_finger_joints)
-        return q
-
     # -- queries ------------------------------------------------------------------------------------------
 
     def base_blocked(self, pose: BasePose, margin: float = 0.0) -> str:
@@ -215,13 +183,42 @@ class WholeBodyReach:
         return p
 
     def plan_base_pose(
-        self, target: ReachTarget, current: BasePose, candidates: int = 3, iterations: int = 250
+        self,
+        target: ReachTarget,
+        current: BasePose,
+        candidates: int = 3,
+        iterations: int = 250,
+        posture: BodyPosture | None = None,
     ) -> WholeBodyPlan:
         """A base pose and arm solution reaching ``target``: whole-body IK (base x, y, yaw and the arm) from
         up to ``candidates`` starting headings around the target nearest ``current``, keeping the base's
         footprint ``standoff`` from the keep-out boxes; the most comfortable arm wins, then the shortest
-        drive. Raises UnreachableError or CollisionError naming why not."""
+        drive. ``posture``: the body posture to plan with; None: the stand, then (a legged base) crouched,
+        then crouched and pitched nose down, the first that reaches (``WholeBodyPlan.posture``). Raises
+        UnreachableError or CollisionError naming why not."""
         p = self._check_target(target)
+        errors: list[UnreachableError] = []
+        base = self.profile.base
+        assert base is not None  # required in __init__
+        for body in [posture.check(base)] if posture is not None else self.postures:
+            try:
+                return self._plan(p, target, current, candidates, iterations, body)
+            except UnreachableError as exc:
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        tried = ", ".join(f"{b.height:+.2f} m / {math.degrees(b.pitch):.0f} deg" for b in self.postures[1:])
+        raise UnreachableError(f"standing: {errors[0]}; crouched too ({tried}): {errors[-1]}")
+
+    def _plan(
+        self,
+        p: np.ndarray,
+        target: ReachTarget,
+        current: BasePose,
+        candidates: int,
+        iterations: int,
+        body: BodyPosture,
+    ) -> WholeBodyPlan:
         radius = 0.65 * self.arm.reach  # base centre to target, a comfortable start
         a = np.asarray(target.approach)
         if np.hypot(a[0], a[1]) > 0.2:  # a tilted approach: the base stands behind it
@@ -245,7 +242,7 @@ class WholeBodyReach:
             )
         plans, best_miss, blocked = [], (np.inf, np.inf), ""
         for seed in seeds[:candidates]:
-            q = self._qpos(seed, (self.lower + self.upper) / 2)
+            q = self._qpos(seed, (self.lower + self.upper) / 2, body)
             solution, q = self._solve(q, target, free_base=True, iterations=iterations)
             if not self._ok(solution):
                 best_miss = min(best_miss, (solution.position_error, solution.angle_error))
@@ -255,7 +252,7 @@ class WholeBodyReach:
             if self.base_blocked(pose):
                 blocked = self.base_blocked(pose)
                 continue
-            pose, solution = self._step_in(target, pose, solution)
+            pose, solution = self._step_in(target, pose, solution, body)
             margins = self._margins(solution.q)
             travel = math.hypot(pose.x - current.x, pose.y - current.y)
             turn = abs(math.remainder(pose.yaw - current.yaw, 2 * math.pi))
@@ -274,8 +271,8 @@ class WholeBodyReach:
                 "the way); try a tilted approach or a point nearer a table edge"
             )
         _, pose, solution, comfort = max(plans, key=lambda plan: plan[0])
-        clearance = self._clearance(pose)
-        return WholeBodyPlan(pose, solution, float(comfort), clearance)
+        clearance = self._clearance(pose, body)
+        return WholeBodyPlan(pose, solution, float(comfort), clearance, body)
 
     def solve_arm(
         self,
@@ -284,12 +281,15 @@ class WholeBodyReach:
         seed: np.ndarray | None = None,
         tolerance: tuple[float, float] = (0.005, math.radians(5.0)),
         iterations: int = 300,
+        posture: BodyPosture | None = None,
     ) -> ArmSolution:
-        """Arm joints reaching ``target`` from the base pose actually reached (its localisation), starting
-        from ``seed`` (e.g. the plan's arm). Raises UnreachableError beyond ``tolerance`` (m, rad)."""
+        """Arm joints reaching ``target`` from the base pose actually reached (its localisation) with the
+        body at ``posture`` (as measured; None: the stand), starting from ``seed`` (e.g. the plan's arm).
+        Raises UnreachableError beyond ``tolerance`` (m, rad)."""
         p = self._check_target(target)
         start = self.arm_middle if seed is None else np.asarray(seed, dtype=np.float64)
-        solution, _ = self._solve(self._qpos(base, start), target, free_base=False, iterations=iterations)
+        q = self._qpos(base, start, posture or STAND)
+        solution, _ = self._solve(q, target, free_base=False, iterations=iterations)
         if solution.position_error > tolerance[0] or solution.angle_error > tolerance[1]:
             raise UnreachableError(
                 f"from the base at ({base.x:.3f}, {base.y:.3f}, {math.degrees(base.yaw):.1f} deg) the arm "
@@ -303,7 +303,7 @@ class WholeBodyReach:
         return np.minimum(q - self.lower, self.upper - q) / (self.upper - self.lower)
 
     def _step_in(
-        self, target: ReachTarget, pose: BasePose, solution: ArmSolution
+        self, target: ReachTarget, pose: BasePose, solution: ArmSolution, body: BodyPosture
     ) -> tuple[BasePose, ArmSolution]:
         """Move the base towards the target while the arm's worst joint margin grows: a stretched arm
         fails when the base stops a few cm short."""
@@ -313,7 +313,7 @@ class WholeBodyReach:
             moved = BasePose(pose.x + 0.04 * math.cos(heading), pose.y + 0.04 * math.sin(heading), pose.yaw)
             if self.base_blocked(moved, self.standoff):
                 break
-            q = self._qpos(moved, solution.q)
+            q = self._qpos(moved, solution.q, body)
             better, _ = self._solve(q, target, free_base=False, iterations=60)
             if not self._ok(better) or self._margins(better.q).min() <= self._margins(solution.q).min():
                 break
@@ -324,9 +324,14 @@ class WholeBodyReach:
     def arm_middle(self) -> np.ndarray:
         return (self.lower + self.upper) / 2
 
-    def _qpos(self, base: BasePose, arm: np.ndarray) -> np.ndarray:
+    def _qpos(self, base: BasePose, arm: np.ndarray, body: BodyPosture = STAND) -> np.ndarray:
         q = self.q0.copy()
         q[self.base_qpos] = [base.x, base.y, base.yaw]
+        if body != STAND:
+            if self.legs is None:
+                raise UnreachableError(f"the {self.profile.name}'s body does not lower or pitch")
+            q[self.body_qpos] = [body.height, body.pitch]
+            q[self.leg_qpos] = self.legs.solve(body)
         q[self.arm_qpos] = np.clip(arm, self.lower + 1e-6, self.upper - 1e-6)
         return q
 
@@ -366,12 +371,12 @@ class WholeBodyReach:
         arm = cfg.q[self.arm_qpos].copy()
         return ArmSolution(arm, error, angle, time.perf_counter() - started), cfg.q.copy()
 
-    def _clearance(self, pose: BasePose) -> float:
+    def _clearance(self, pose: BasePose, body: BodyPosture = STAND) -> float:
         """m between the footprint at ``pose`` and the nearest keep-out box (inf with none)."""
         if not self.keep_out:
             return math.inf
         data = mujoco.MjData(self.model)
-        data.qpos[:] = self._qpos(pose, self.arm_middle)
+        data.qpos[:] = self._qpos(pose, self.arm_middle, body)
         mujoco.mj_kinematics(self.model, data)
         footprint, fromto = self.model.geom(FOOTPRINT).id, np.zeros(6)
         return min(

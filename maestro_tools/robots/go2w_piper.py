@@ -10,6 +10,8 @@ or rolls under its own controller and takes velocity commands.
 
 from __future__ import annotations
 
+import math
+
 from maestro_tools.robots import go2w_piper_model as model
 from maestro_tools.robots import piper_model as piper
 from maestro_tools.robots.profile import ArmSpec, BaseSpec, CameraSpec, GripperSpec, RobotProfile, Workspace
@@ -35,6 +37,13 @@ GO2W_PIPER = RobotProfile(
         fine_bodies=(piper.GRIPPER_BODY, *(j.replace("joint", "link") for j in piper.FINGER_JOINTS)),
         reach=0.77,  # m, joint2 to the TCP stretched out: 0.285 + 0.252 + 0.091 + 0.135 (TCP offset)
         max_joint_velocity=1.0,
+        # Pointing down, the wrist (joint6 within +-2.09 rad) reaches with the TCP x axis along -x (yaw 0 is
+        # out of range); a table top is level with the shoulder: the arm reaches over it tilted 30-60 deg.
+        down_yaw=math.pi,
+        grasp_tilts=(math.radians(30.0), math.radians(45.0), math.radians(60.0)),
+        # The wrist camera 0.4 m up, 0.25 m ahead, pitched 60 deg from vertical: a table top ahead in view;
+        # then the same turned 0.6 rad left and right.
+        look_poses=tuple((yaw, 0.69, -0.97, 0.0, 0.89, 0.0) for yaw in (0.0, 0.6, -0.6)),
     ),
     gripper=GripperSpec(
         kind="parallel",
@@ -64,6 +73,11 @@ GO2W_PIPER = RobotProfile(
         wheel_radius=model.WHEEL_RADIUS,
         track_width=model.TRACK_WIDTH,
         posture=tuple(zip(model.LEG_JOINTS, model.STAND * len(model.LEGS), strict=True)),
+        # The body lowers and pitches on command, the legs' IK keeping the wheels in place (``body_posture``):
+        # 0.18 m down as Unitree's BodyHeight (-0.18..+0.03 m; not in unitree_sdk2py 1.0.3), 20 deg of pitch
+        # (SportClient.Euler); at the full stand height the rear legs allow 15 deg.
+        min_height_offset=-0.18,
+        max_pitch=math.radians(20.0),
     ),
     cameras=(
         # The wrist camera first: it is the hand camera (close views before a grasp).

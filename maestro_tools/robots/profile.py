@@ -35,11 +35,24 @@ class ArmSpec:
     fine_bodies: tuple[str, ...]  # MJCF bodies sampled finely for collision checks (hand, fingers)
     reach: float  # m, shoulder-to-TCP reach, for a quick out-of-reach answer
     max_joint_velocity: float = 0.8  # rad/s used when timing planned paths
+    # How the wrist grasps best (the defaults: a wrist that turns freely, grasps from straight above):
+    down_yaw: float = 0.0  # rad: yaw (about the base z) of the TCP x axis when the gripper points down
+    grasp_tilts: tuple[float, ...] = ()  # rad from vertical: tilted grasps proposed besides top-down ones
+    # Arm joints (``home`` order) raising the hand camera to look ahead and down, e.g. over a table top
+    # that other cameras cannot see: the first pose, then the others in turn; () = no such pose.
+    look_poses: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
         _require(len(self.joints) == len(self.mjcf_joints) == len(self.home), "arm: joints/home mismatch")
         _require(len(set(self.joints)) == len(self.joints), "arm: duplicate joint names")
         _require(self.reach > 0 and self.max_joint_velocity > 0, "arm: reach and velocity must be > 0")
+        _require(all(0 < t < np.pi / 2 for t in self.grasp_tilts), "arm: grasp tilts must be in (0, pi/2)")
+        _require(all(len(p) == len(self.joints) for p in self.look_poses), "arm: look poses need every joint")
+
+    @property
+    def down(self) -> tuple[float, float, float]:
+        """Roll, pitch, yaw (rad, base frame) of the gripper pointing straight down as the wrist likes it."""
+        return (float(np.pi), 0.0, float(self.down_yaw))
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,10 @@ class BaseSpec:
     max_angular_accel: float = 3.0  # rad/s^2
     # Joints held at these positions (rad or m) while the base drives: a legged robot's stand on wheels.
     posture: tuple[tuple[str, float], ...] = ()
+    # How far a legged base may lower (m, <= 0, from the stand) and pitch (rad, either way) its body on
+    # command, wheels kept where they stand; 0 = a fixed body.
+    min_height_offset: float = 0.0
+    max_pitch: float = 0.0
 
     def __post_init__(self) -> None:
         _require(
@@ -104,6 +121,10 @@ class BaseSpec:
             "base: speeds and footprint must be > 0",
         )
         _require(self.max_linear_accel > 0 and self.max_angular_accel > 0, "base: accelerations must be > 0")
+        _require(
+            self.min_height_offset <= 0 and self.max_pitch >= 0,
+            "base: need min_height_offset <= 0 <= max_pitch",
+        )
         if self.left_wheels or self.right_wheels:
             _require(
                 bool(self.left_wheels) and bool(self.right_wheels), "base: wheels on both sides, or none"

@@ -4,6 +4,9 @@
   joint_trajectory_controller: result codes INVALID_JOINTS / INVALID_GOAL for a bad goal,
   GOAL_TOLERANCE_VIOLATED when the arm ends (or stalls) away from the last point; feedback carries
   desired, actual and error; a cancel holds the arm where it is.
+- ``body_controller/follow_joint_trajectory`` (the same action and server code), when the world has a body
+  that moves (a legged base: ``sim.mobile.body``): the virtual joints ``body_height`` (m from the stand)
+  and ``body_pitch`` (rad, + = nose down).
 - ``gripper_controller/gripper_cmd`` (control_msgs/action/GripperCommand), like
   gripper_action_controller with stalling allowed and franka_gripper's convention: ``position`` is one
   finger joint's position (half the opening for two fingers). The fingers move at the gripper's speed
@@ -16,7 +19,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,7 +33,7 @@ from trajectory_msgs.msg import JointTrajectoryPoint
 
 from maestro_tools.common.conversions import seconds_to_time
 from maestro_tools.common.errors import ErrorCode, MaestroError, OutOfLimitsError
-from maestro_tools.sim.control import validate_trajectory
+from maestro_tools.sim.control import Trajectory, validate_trajectory
 from maestro_tools.sim.runner import Job, PhysicsRunner
 from maestro_tools.sim.world import SimWorld
 
@@ -37,6 +41,7 @@ if TYPE_CHECKING:  # the mobile robot's world has the same members
     from maestro_tools.sim.mobile.world import MobileWorld
 
 ARM_ACTION = "arm_controller/follow_joint_trajectory"
+BODY_ACTION = "body_controller/follow_joint_trajectory"
 GRIPPER_ACTION = "gripper_controller/gripper_cmd"
 GRIPPER_REACHED = 0.001  # m of opening within which a gripper goal counts as reached
 
@@ -69,8 +74,21 @@ def _follow(
     return True
 
 
+@dataclass(frozen=True)
+class JointGroup:
+    """What one FollowJointTrajectory server drives; the callables run in the physics thread except
+    ``joints`` and ``validate`` (pure checks)."""
+
+    what: str  # "arm", "body": named in messages
+    joints: Callable[[], Sequence[str]]
+    validate: Callable[[list[str], list[float], list[list[float]]], Trajectory]  # raises MaestroError
+    start: Callable[[Trajectory, float], Job]  # (trajectory, tolerance) -> its job
+    cancel: Callable[[Job], None]  # stop it and hold
+
+
 class SimControllers:
-    """The arm and gripper action servers of the sim node, in the node's namespace."""
+    """The arm and gripper action servers of the sim node, in the node's namespace, and the body's when
+    ``world`` has one (``MobileWorld.body`` with joints)."""
 
     def __init__(
         self, node: Node, world: SimWorld | MobileWorld, runner: PhysicsRunner, group: CallbackGroup
@@ -81,12 +99,37 @@ class SimControllers:
             "cancel_callback": lambda _: CancelResponse.ACCEPT,
             "callback_group": group,
         }
-        self.arm = ActionServer(node, FollowJointTrajectory, ARM_ACTION, self.follow, **accept)
+        arm = JointGroup(
+            "arm",
+            lambda: self.world.limits.names,
+            lambda names, times, points: validate_trajectory(self.world.limits, names, times, points),
+            lambda trajectory, tolerance: self.runner.start_trajectory(trajectory, tolerance),
+            lambda job: self.runner.cancel_trajectory(job),
+        )
+        self.arm = ActionServer(
+            node, FollowJointTrajectory, ARM_ACTION, lambda handle: self.follow(handle, arm), **accept
+        )
         self.gripper = ActionServer(node, GripperCommand, GRIPPER_ACTION, self.grip, **accept)
+        self.body: ActionServer | None = None
+        body = getattr(world, "body", None)  # re-read at each goal: a reset makes a new one
+        if body is not None and body.joints:
+            mobile: Any = world
+            group_body = JointGroup(
+                "body",
+                lambda: mobile.body.joints,
+                lambda names, times, points: mobile.body.validate(names, times, points),
+                lambda trajectory, tolerance: mobile.body.start(trajectory, tolerance, mobile.time),
+                lambda job: mobile.body.cancel(job),
+            )
+            self.body = ActionServer(
+                node, FollowJointTrajectory, BODY_ACTION, lambda h: self.follow(h, group_body), **accept
+            )
 
     def destroy(self) -> None:
         self.arm.destroy()
         self.gripper.destroy()
+        if self.body is not None:
+            self.body.destroy()
 
     # -- arm -------------------------------------------------------------------------------------
     def _tolerance(self, goal: FollowJointTrajectory.Goal) -> float:
@@ -94,29 +137,29 @@ class SimControllers:
         given = [t.position for t in goal.goal_tolerance if t.position > 0 and np.isfinite(t.position)]
         return float(min(given)) if given else 0.0
 
-    def follow(self, handle: ServerGoalHandle) -> FollowJointTrajectory.Result:
+    def follow(self, handle: ServerGoalHandle, group: JointGroup) -> FollowJointTrajectory.Result:
         goal, result = handle.request, FollowJointTrajectory.Result()
         trajectory = goal.trajectory
         names = list(trajectory.joint_names)
         try:
-            unknown = [n for n in names if n not in self.world.limits.names]
+            valid = list(group.joints())
+            unknown = [n for n in names if n not in valid]
             if unknown or not names:
                 result.error_code = FollowJointTrajectory.Result.INVALID_JOINTS
                 raise MaestroError(
-                    f"unknown joint(s) {unknown or names}; arm joints: {', '.join(self.world.limits.names)}"
+                    f"unknown joint(s) {unknown or names}; {group.what} joints: {', '.join(valid)}"
                 )
             result.error_code = FollowJointTrajectory.Result.INVALID_GOAL
-            checked = validate_trajectory(
-                self.world.limits,
+            checked = group.validate(
                 names,
                 [_seconds(p.time_from_start) for p in trajectory.points],
                 [list(p.positions) for p in trajectory.points],
             )
             tolerance = self._tolerance(goal)
-            job = self.runner.call(lambda: self.runner.start_trajectory(checked, tolerance))
+            job = self.runner.call(lambda: group.start(checked, tolerance))
         except MaestroError as exc:
             result.error_string = str(exc)
-            self.node.get_logger().warning(f"trajectory rejected: {exc}")
+            self.node.get_logger().warning(f"{group.what} trajectory rejected: {exc}")
             handle.abort()
             return result
 
@@ -132,9 +175,9 @@ class SimControllers:
                 message.error = _point(desired - actual, elapsed)
             return message
 
-        if not _follow(self.runner, handle, job, lambda: self.runner.cancel_trajectory(job), feedback):
+        if not _follow(self.runner, handle, job, lambda: group.cancel(job), feedback):
             result.error_code = FollowJointTrajectory.Result.SUCCESSFUL
-            result.error_string = "canceled; the arm holds its position"
+            result.error_string = f"canceled; the {group.what} holds its position"
             handle.canceled()
             return result
         if job.code == ErrorCode.OK:

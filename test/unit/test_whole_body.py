@@ -16,6 +16,7 @@ from maestro_tools.common.surfaces import SupportSurface
 from maestro_tools.motion.base_geometry import BasePose
 from maestro_tools.motion.whole_body import ReachTarget, WholeBodyReach
 from maestro_tools.robots import go2w_piper_model as go2w
+from maestro_tools.robots.body_posture import BodyPosture
 from maestro_tools.robots.go2w_piper import GO2W_PIPER
 from maestro_tools.sim.mobile.house import TABLE_CENTER, TABLE_HALF, TABLE_HEIGHT, house_world
 
@@ -111,10 +112,10 @@ def test_too_high_is_unreachable_with_the_range(reach) -> None:
 
 def test_floor_toy_is_out_of_reach_in_the_stand(reach) -> None:
     """The PiPER's shoulder (joint2, 0..180 deg) cannot point below horizontal: from the 0.44 m stand the
-    TCP gets down to about 0.12 m, so a toy on the floor needs a lower posture (not modelled yet)."""
+    TCP gets down to about 0.12 m, so a toy on the floor needs the crouch (test_body_posture.py)."""
     started = time.perf_counter()
     with pytest.raises(UnreachableError, match="off at best"):
-        reach.plan_base_pose(ReachTarget((2.0, -0.4, 0.04)), START)
+        reach.plan_base_pose(ReachTarget((2.0, -0.4, 0.04)), START, posture=BodyPosture())
     print(f"floor toy refused in {(time.perf_counter() - started) * 1000:.0f} ms")
 
 

@@ -2,17 +2,18 @@
 give (ARCHITECTURE.md, "The robot interface").
 
 Built from the Franka sim's pieces: the physics thread (``PhysicsRunner``: sim time in lock-step with
-/clock, jobs, camera rendering), the arm and gripper action servers (``SimControllers``: control_msgs
-FollowJointTrajectory on ``arm_controller/follow_joint_trajectory`` and GripperCommand on
-``gripper_controller/gripper_cmd``), the TF publisher (robot_state_publisher-style transforms from the
-URDF tree) and the camera topics. The world is ``MobileWorld`` (``world.py``).
+/clock, jobs, camera rendering), the action servers (``SimControllers``: control_msgs FollowJointTrajectory
+on ``arm_controller/follow_joint_trajectory`` and ``body_controller/follow_joint_trajectory``,
+GripperCommand on ``gripper_controller/gripper_cmd``), the TF publisher (robot_state_publisher-style
+transforms from the URDF tree) and the camera topics. The world is ``MobileWorld`` (``world.py``).
 
-Publishes /clock, joint_states (legs, wheels, arm, fingers), odom (nav_msgs/Odometry), /tf_static
-(``map -> odom`` and the robot's fixed joints, camera optical frames included), /tf (the moving joints and
-``odom -> base_link``), the latched /robot_description, and per camera (head, wrist) rgb8 colour, depth
-and CameraInfo while someone watches it. Subscribes cmd_vel (geometry_msgs/Twist): forward speed and yaw
-rate, clamped to the base's limits; a watchdog stops the base when no command came for
-``cmd_vel_timeout`` s of sim time.
+Publishes /clock, joint_states (legs, wheels, arm, fingers, and the body posture's virtual joints
+``body_height``, m from the stand, - = lower, and ``body_pitch``, rad, + = nose down), odom
+(nav_msgs/Odometry), /tf_static (``map -> odom`` and the robot's fixed joints, camera optical frames
+included), /tf (the moving joints and ``odom -> base_link``, the base's full 6-DoF pose), the latched
+/robot_description, and per camera (head, wrist) rgb8 colour, depth and CameraInfo while someone watches
+it. Subscribes cmd_vel (geometry_msgs/Twist): forward speed and yaw rate, clamped to the base's limits; a
+watchdog stops the base when no command came for ``cmd_vel_timeout`` s of sim time.
 
 Localisation and odometry are the simulation's ground truth: ``map -> odom`` is the identity (a
 drift-free localisation) and ``odom -> base_link`` and odom are the base's true pose and velocity (no
@@ -241,6 +242,11 @@ class MobileSimNode(Node):
     ) -> None:
         stamp = seconds_to_time(now)
         _, odom, base = self.frames
+        body = self.world.body
+        if body.joints:  # the body posture's virtual joints, measured (body_controller's state)
+            names = [*names, *body.joints]
+            position = np.concatenate([position, body.positions()])
+            velocity, effort = np.append(velocity, [0.0, 0.0]), np.append(effort, [0.0, 0.0])
         self.joint_pub.publish(
             JointState(
                 header=Header(stamp=stamp, frame_id=base),

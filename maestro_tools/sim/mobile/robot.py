@@ -3,8 +3,12 @@ driven skid-steer from a (vx, wz) command, the arm's servos holding with gravity
 
 Plain Python over a compiled model that contains the robot's MJCF (alone or in a world). What it reads
 of the robot comes from its profile (``BaseSpec``: wheels, radius, track, limits, posture; ``ArmSpec``).
-The speed loop measures the base's forward speed and yaw rate as an IMU and wheel encoders would (here
-the base body's velocity, noise-free); the real robot's own controller does the same job.
+A legged base lowers and pitches its body on command (``set_body_posture``, within the profile's
+``min_height_offset`` and ``max_pitch``): the legs' planar IK (``robots.body_posture``) keeps the wheel
+axles where they stand, the set-point moves at a limited rate, and the braked wheels turn with the calves
+so the tyres do not roll. The speed loop measures the base's forward speed and yaw rate as an IMU and
+wheel encoders would (here the base body's velocity, noise-free); the real robot's own controller does
+the same job.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import mujoco
 import numpy as np
 
 from maestro_tools.common.errors import InvalidArgumentError
+from maestro_tools.robots.body_posture import BodyPosture, LegPosture
 from maestro_tools.robots.profile import BaseSpec, RobotProfile
 from maestro_tools.sim.mobile.drive import SkidSteerDrive
 
 CONTROL_PERIOD = 0.01  # s: the base controller runs at 100 Hz
 BRAKE_GAIN = 20.0  # (rad/s) per rad a wheel creeps from where it stopped
 GROUND_CLEARANCE = 0.002  # m the wheels start above the ground at a reset
+BODY_RATE = (0.2, 0.6)  # m/s and rad/s: the body posture's set-point moves at most this fast
 
 
 def _actuator_on(model: mujoco.MjModel, joint: str) -> int:
@@ -71,6 +77,11 @@ class WheeledRobotSim:
             [model.jnt_qposadr[model.joint(j).id] for j, _ in self.base.posture], dtype=int
         )
         self.posture = np.array([value for _, value in self.base.posture])
+        movable = self.base.min_height_offset < 0 or self.base.max_pitch > 0
+        self.legs = LegPosture(model, profile) if movable and self.base.posture else None
+        self.body_goal = self.body_setpoint = BodyPosture()
+        self.stand_height = 0.0  # m, base_link above the floor in the stand (set by reset)
+        self._wheel_turn = np.zeros(len(self.wheel_qpos))  # rad the braked wheels turn with the calves
         arm = profile.arm
         joints = arm.mjcf_joints if arm else ()
         self.arm_home = np.array(arm.home if arm else ())
@@ -95,6 +106,9 @@ class WheeledRobotSim:
         mujoco.mj_kinematics(model, data)
         lowest = min(data.xpos[b][2] for b in self.wheel_bodies) - self.base.wheel_radius
         data.qpos[free + 2] = GROUND_CLEARANCE - lowest
+        self.stand_height = -float(lowest)
+        self.body_goal = self.body_setpoint = BodyPosture()
+        self._wheel_turn = np.zeros(len(self.wheel_qpos))
         data.ctrl[self.posture_actuators] = self.posture
         data.ctrl[self.arm_actuators] = data.qpos[self.arm_qpos]
         if self.gripper_actuator is not None:
@@ -123,7 +137,24 @@ class WheeledRobotSim:
         """Angle (rad) between the base's z axis and the world's."""
         return float(math.acos(np.clip(self.data.xmat[self.base_body][8], -1.0, 1.0)))
 
+    def body_posture(self) -> BodyPosture:
+        """The body's measured height above its stand (m; flat floor at z = 0) and pitch (rad, nose down)."""
+        pitch = math.asin(float(np.clip(-self.data.xmat[self.base_body][6], -1.0, 1.0)))
+        return BodyPosture(self.height() - self.stand_height, pitch)
+
     # -- commands ---------------------------------------------------------------------------------
+    def set_body_posture(self, posture: BodyPosture) -> None:
+        """Move the body to ``posture`` (from the stand) at ``BODY_RATE``; OutOfLimitsError outside the
+        base's range or the legs' reach, InvalidArgumentError for a robot without one."""
+        if self.legs is None:
+            raise InvalidArgumentError(f"the {self.profile.name}'s body does not lower or pitch")
+        self.legs.solve(posture.check(self.base))
+        self.body_goal = posture
+
+    def body_settled(self) -> bool:
+        """The body's set-point has reached its goal."""
+        return self.body_setpoint == self.body_goal
+
     def set_cmd_vel(self, linear: float, angular: float) -> None:
         self.drive.set_command(linear, angular)
 
@@ -150,14 +181,36 @@ class WheeledRobotSim:
             self.data.qfrc_applied[self.arm_dofs] = self.data.qfrc_bias[self.arm_dofs]
             mujoco.mj_step(self.model, self.data)
 
+    def _move_body(self) -> np.ndarray:
+        """Step the posture set-point towards its goal; returns the wheels' turn rate (rad/s) that keeps
+        the tyres from rolling."""
+        if self.legs is None or self.body_settled():
+            return np.zeros(len(self.wheel_qpos))
+        now, goal = self.body_setpoint, self.body_goal
+        dh, dp = (BODY_RATE[0] * CONTROL_PERIOD, BODY_RATE[1] * CONTROL_PERIOD)
+        self.body_setpoint = BodyPosture(
+            now.height + float(np.clip(goal.height - now.height, -dh, dh)),
+            now.pitch + float(np.clip(goal.pitch - now.pitch, -dp, dp)),
+        )
+        if abs(goal.height - self.body_setpoint.height) + abs(goal.pitch - self.body_setpoint.pitch) < 1e-9:
+            self.body_setpoint = goal
+        q = self.legs.solve(self.body_setpoint)
+        self.data.ctrl[self.posture_actuators] = q
+        turn = self.legs.wheel_turn(self.body_setpoint, q)
+        rate, self._wheel_turn = (turn - self._wheel_turn) / CONTROL_PERIOD, turn
+        if self._brake_hold is not None:
+            self._brake_hold = self._brake_hold + rate * CONTROL_PERIOD
+        return rate
+
     def _control(self) -> None:
         data = self.data
+        turning = self._move_body()
         left, right = self.drive.update(*self.twist(), CONTROL_PERIOD)
         if self.drive.idle:  # brake: hold the wheels where they stopped
             if self._brake_hold is None:
                 self._brake_hold = data.qpos[self.wheel_qpos].copy()
             creep = data.qpos[self.wheel_qpos] - self._brake_hold
-            data.ctrl[[*self.left, *self.right]] = -BRAKE_GAIN * creep
+            data.ctrl[[*self.left, *self.right]] = turning - BRAKE_GAIN * creep
             return
         self._brake_hold = None
         data.ctrl[self.left] = left

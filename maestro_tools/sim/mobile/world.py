@@ -4,10 +4,10 @@
 ``WheeledRobotSim`` drives the base (posture, skid-steer wheels, brake) and the arm's gravity feed-forward;
 this adds the arm's trajectories (the Franka's ``Trajectory``, interpolated in sim time), the gripper (the
 Franka's ``FingerMotion`` on the PiPER's finger servo), velocity commands with a sim-time watchdog, the
-door latch, ground-truth odometry and the cameras, and a house task (``mobile/tasks``): ``reset`` rebuilds
-the house for a (task, seed, perturbation), the scorer latches the task's stages every ``SCORER_PERIOD``,
-and ``ground_truth`` gives the ``get_segmentation`` view in the base frame. Not thread-safe: the physics
-thread owns it.
+door latch, ground-truth odometry, the body posture's trajectories (``mobile/body.py``) and the cameras,
+and a house task (``mobile/tasks``): ``reset`` rebuilds the house for a (task, seed, perturbation), the
+scorer latches the task's stages every ``SCORER_PERIOD``, and ``ground_truth`` gives the
+``get_segmentation`` view in the base frame. Not thread-safe: the physics thread owns it.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
+from maestro_tools.common.errors import ErrorCode, InvalidArgumentError, NotFoundError
 from maestro_tools.robots import get_robot
 from maestro_tools.sim.cameras import Cameras
 from maestro_tools.sim.control import FingerMotion, JointLimits, Trajectory
 from maestro_tools.sim.ground_truth import GroundTruthView
+from maestro_tools.sim.mobile.body import BodyMotion
 from maestro_tools.sim.mobile.command import VelocityWatchdog
 from maestro_tools.sim.mobile.house import DoorLatch, default_setup, house_world
 from maestro_tools.sim.mobile.robot import WheeledRobotSim
@@ -95,7 +96,10 @@ class MobileWorld:
             self.cameras.close()
             self.cameras = None
         self.model, self.data, self.layout, self.task = model, mujoco.MjData(model), layout, task_impl
+        if hasattr(self, "body"):
+            self.body.finish_running(ErrorCode.PREEMPTED, "preempted by a scene reset")
         self.robot = WheeledRobotSim(self.model, self.data, self.profile)
+        self.body = BodyMotion(self.robot)  # body_height / body_pitch trajectories (a legged base)
         self.latch = DoorLatch(self.model)
         self.info = SceneInfo(task, seed, perturbation, instruction, tuple(objects))
         self._index()
@@ -180,6 +184,7 @@ class MobileWorld:
                     self._fingers = None
             if robot.control_due:
                 self.latch.update(data)
+                self.body.update(self.time)
                 if self.watchdog.expired(self.time):
                     robot.set_cmd_vel(0.0, 0.0)
                     self.on_watchdog()
@@ -201,9 +206,9 @@ class MobileWorld:
         self.watchdog.command(self.time, moving=bool(np.any(self.robot.drive.command != 0.0)))
 
     def base_moving(self) -> bool:
-        """The base is commanded, ramping down, or still rolling."""
+        """The base is commanded, ramping down, still rolling, or its body changes posture."""
         linear, angular = self.robot.twist()
-        return not self.robot.drive.idle or max(abs(linear), abs(angular)) > BASE_STILL
+        return not self.robot.drive.idle or max(abs(linear), abs(angular)) > BASE_STILL or self.body.moving()
 
     def base_state(self) -> BaseState:
         body = self.robot.base_body

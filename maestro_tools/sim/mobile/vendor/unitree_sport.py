@@ -4,7 +4,9 @@ What the robot's sport service offers a ``SportClient`` is served here from the 
 driver (``maestro_tools.drivers.go2w_driver``) runs against it unchanged:
 
 - the RPC service ``sport`` (topics ``rt/api/sport/request`` / ``response``): Move (JSON ``{"x", "y", "z"}``
-  m/s and rad/s; no reply), StopMove, StandUp, BalanceStand, RecoveryStand, StandDown, Damp;
+  m/s and rad/s; no reply), StopMove, StandUp, BalanceStand, RecoveryStand, StandDown, Damp, and Euler
+  (``{"x", "y", "z"}`` roll, pitch, yaw in rad: the body's pitch, through the legs' IK; roll and yaw are
+  not modelled and must be 0; refused outside the body's range; unitree_sdk2py 1.0.3 has no BodyHeight);
 - ``rt/sportmodestate`` (``unitree_go.msg.dds_.SportModeState_``): position and velocity in the odometry
   frame, ``yaw_speed``, the IMU (quaternion w, x, y, z, rpy, gyroscope), ``body_height`` and ``mode``.
 
@@ -35,6 +37,7 @@ from unitree_sdk2py.rpc.server import Server
 
 from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.twist import clamp_twist
+from maestro_tools.robots.body_posture import BodyPosture
 
 if TYPE_CHECKING:
     from maestro_tools.sim.mobile.world import MobileWorld
@@ -118,6 +121,7 @@ class SimSportService:
                 api.SPORT_API_ID_RECOVERYSTAND: mode("RecoveryStand", BALANCE_STAND),
                 api.SPORT_API_ID_STANDDOWN: mode("StandDown", STAND_DOWN),
                 api.SPORT_API_ID_DAMP: mode("Damp", DAMP),
+                api.SPORT_API_ID_EULER: self._euler,
             }
         )
         self._server.Init()
@@ -143,6 +147,24 @@ class SimSportService:
         if self.mode != BALANCE_STAND:  # lying down or damped: the robot does not walk
             return RPC_REFUSED, ""
         self._drive(command.linear, command.angular)
+        return RPC_OK, ""
+
+    def _euler(self, parameter: str) -> tuple[int, str]:
+        """The body's attitude while standing: pitch only (the legs' IK keeps the wheels in place)."""
+        self._count("Euler")
+        robot = self.world.robot
+        try:
+            request: dict[str, Any] = json.loads(parameter)
+            roll, pitch, yaw = (float(request[k]) for k in ("x", "y", "z"))
+            if abs(roll) > 1e-6 or abs(yaw) > 1e-6 or not math.isfinite(pitch):
+                raise ValueError(f"only pitch is simulated; got roll {roll}, yaw {yaw}")
+            posture = BodyPosture(robot.body_goal.height, pitch)
+            if self.mode != BALANCE_STAND:
+                raise ValueError("the robot is not standing")
+            self.runner.call(lambda: self.world.robot.set_body_posture(posture), timeout=2.0)
+        except (ValueError, KeyError, TypeError, MaestroError) as exc:
+            self.log(f"sport Euler refused: {exc}")
+            return RPC_REFUSED, ""
         return RPC_OK, ""
 
     def _stop_move(self, parameter: str) -> tuple[int, str]:
