@@ -14,7 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from builtin_interfaces.msg import Duration
+from control_msgs.action import FollowJointTrajectory
 from geometry_msgs.msg import PoseStamped
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from maestro_agent.proxy.harness import Harness, tool
 from maestro_agent.proxy.perception import Perception
@@ -27,12 +30,17 @@ from maestro_tools.common.errors import (
     InvalidArgumentError,
     MaestroError,
     NotFoundError,
+    OutOfLimitsError,
+    StalledError,
     UnavailableError,
 )
+from maestro_tools.robots.body_posture import HEIGHT_JOINT, PITCH_JOINT, BodyPosture
 
 TILT = math.radians(45.0)  # go_near's grasp approach: 45 deg from vertical, from the robot's side
 VIEWPOINTS = 6  # search's default ring of viewpoints around where it starts
 SEARCH_RADIUS = 1.5  # m
+BODY_ACTION = "body_controller/follow_joint_trajectory"  # a legged base's body height and pitch
+BODY_SPEED = (0.15, 0.4)  # m/s and rad/s of a posture change (the sim's set-point runs at most 0.2 / 0.6)
 
 
 def _finite(name: str, value: object) -> float:
@@ -69,8 +77,12 @@ class Base:
         self._perception, self._map = perception, semantic_map
         self._frame, self._base = harness.robot.fixed_frame, harness.robot.base_frame
         self._reach: Any = None  # WholeBodyReach, built on the first go_near (it compiles the robot)
+        base = harness.robot.base
+        self._body = base is not None and (base.min_height_offset < 0 or base.max_pitch > 0)
         if ros is not None:
             self._navigate = ros.action(NavigateBase, "navigate")
+            if self._body:
+                self._body_action = ros.action(FollowJointTrajectory, BODY_ACTION)
 
     @tool("base")
     def get_pose(self) -> BasePose:
@@ -115,7 +127,34 @@ class Base:
             )
         return np.append(point, 0.0) if point.shape == (2,) else point
 
-    def _reach_pose(self, point: np.ndarray, here: BasePose) -> tuple[float, float, float]:
+    @tool("base")
+    def set_body(self, height: float = 0.0, pitch: float = 0.0) -> None:
+        """Lower the body ``height`` m below its stand (<= 0) and pitch it ``pitch`` rad nose down (legged
+        bases; the wheels stay put): how the arm reaches the floor. set_body() stands up again."""
+        if not self._body:
+            raise UnavailableError(f"the {self._harness.robot.name} cannot lower or pitch its body")
+        posture = BodyPosture(_finite("height", height), _finite("pitch", pitch)).check(
+            self._harness.robot.base
+        )
+        seconds = max(1.0, abs(posture.height) / BODY_SPEED[0] + abs(posture.pitch) / BODY_SPEED[1])
+        point = JointTrajectoryPoint(
+            positions=[posture.height, posture.pitch],
+            time_from_start=Duration(sec=int(seconds), nanosec=int(seconds % 1 * 1e9)),
+        )
+        goal = FollowJointTrajectory.Goal(
+            trajectory=JointTrajectory(joint_names=[HEIGHT_JOINT, PITCH_JOINT], points=[point])
+        )
+        result = self._ros.act(self._body_action, goal, seconds + 10.0)
+        if result.error_code != FollowJointTrajectory.Result.SUCCESSFUL:
+            invalid = result.error_code in (
+                FollowJointTrajectory.Result.INVALID_GOAL,
+                FollowJointTrajectory.Result.INVALID_JOINTS,
+            )
+            raise (OutOfLimitsError if invalid else StalledError)(
+                result.error_string or "the body did not move"
+            )
+
+    def _reach_pose(self, point: np.ndarray, here: BasePose) -> tuple[float, float, float, BodyPosture]:
         """A base pose whose arm reaches ``point`` 45 deg from vertical, from the robot's side (whole-body
         IK)."""
         from maestro_tools.motion.base_geometry import BasePose as PlanPose
@@ -126,18 +165,20 @@ class Base:
         heading = math.atan2(point[1] - here.y, point[0] - here.x)
         target = ReachTarget.tilted(tuple(point), heading, TILT)
         plan = self._reach.plan_base_pose(target, PlanPose(here.x, here.y, here.yaw))
-        return plan.base.x, plan.base.y, plan.base.yaw
+        return plan.base.x, plan.base.y, plan.base.yaw, plan.posture
 
     @tool("base")
     def go_near(
         self, target: str | Sequence[float], standoff: float | None = None, timeout: float = 120.0
     ) -> BasePose:
         """Drive near ``target`` (a label the semantic map knows, or a point [x, y, z] in the map) and face
-        it. standoff None: where the arm reaches it (whole-body reachability, 45 deg approach); else that
-        many metres from it. Detect the object again after the drive before grasping it."""
+        it. standoff None: where the arm reaches it (whole-body reachability, 45 deg approach), lowering
+        the body after the drive when the target is low (a legged base: set_body); else that many metres
+        from it. Detect the object again after the drive before grasping it."""
         point, here = self._where(target), self.get_pose()
+        posture = BodyPosture()
         if standoff is None:
-            x, y, yaw = self._reach_pose(point, here)
+            x, y, yaw, posture = self._reach_pose(point, here)
         else:
             distance = _finite("standoff", standoff)
             if not 0.2 <= distance <= 5.0:
@@ -146,7 +187,12 @@ class Base:
                 )
             yaw = math.atan2(point[1] - here.y, point[0] - here.x)
             x, y = point[0] - distance * math.cos(yaw), point[1] - distance * math.sin(yaw)
-        return self.go_to(x, y, yaw, timeout=timeout)
+        if self._body:
+            self.set_body()  # drive standing
+        reached = self.go_to(x, y, yaw, timeout=timeout)
+        if posture != BodyPosture():
+            self.set_body(posture.height, posture.pitch)
+        return reached
 
     def _look(self, labels: Sequence[str] | None, turns: int) -> None:
         if self._perception is None:

@@ -17,15 +17,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from control_msgs.action import GripperCommand
+from control_msgs.action import FollowJointTrajectory, GripperCommand
 
 from maestro_agent.sandbox import channel
 from maestro_msgs.action import MoveArm, NavigateBase
 from maestro_tools.common.errors import CanceledError, InvalidArgumentError, OutOfLimitsError
+from maestro_tools.robots.body_posture import HEIGHT_JOINT, PITCH_JOINT, BodyPosture
 from maestro_tools.robots.profile import RobotProfile
 
 # What the registered tools call (relative names, resolved in the agent's namespace).
 TOOL_ENDPOINTS = ("move_arm", "navigate", "detect", "point", "plan_grasp", "query_map", "update_map")
+MOTION_GOALS = (MoveArm.Goal, GripperCommand.Goal, NavigateBase.Goal, FollowJointTrajectory.Goal)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class ActuationGate:
 
     def admit(self, goal: object) -> object:
         """Check (and cap) a goal before it is sent; returns the goal to send, or raises."""
-        if not isinstance(goal, MoveArm.Goal | GripperCommand.Goal | NavigateBase.Goal):
+        if not isinstance(goal, MOTION_GOALS):
             return goal
         if channel.cancel_pending():
             raise CanceledError("a cancel is pending: no new motion is started")
@@ -88,6 +90,8 @@ class ActuationGate:
             description = self._check_move(goal)
         elif isinstance(goal, NavigateBase.Goal):
             description = self._check_drive(goal)
+        elif isinstance(goal, FollowJointTrajectory.Goal):
+            description = self._check_body(goal)
         else:
             description = self._check_gripper(goal)
         self._take_token()
@@ -178,6 +182,22 @@ class ActuationGate:
         if not all(math.isfinite(v) for v in values):
             raise InvalidArgumentError(f"a base goal must be finite; got position ({p.x}, {p.y})")
         return f"drive the base to ({p.x:.2f}, {p.y:.2f}) in {self.profile.fixed_frame}"
+
+    def _check_body(self, goal: FollowJointTrajectory.Goal) -> str:
+        """The tools send trajectories only for a legged base's body (height, pitch), within its limits."""
+        names = list(goal.trajectory.joint_names)
+        if names != [HEIGHT_JOINT, PITCH_JOINT] or self.profile.base is None or not goal.trajectory.points:
+            raise InvalidArgumentError(
+                f"tool trajectories move only the body ({HEIGHT_JOINT}, {PITCH_JOINT}); got {names}"
+            )
+        for point in goal.trajectory.points:
+            if len(point.positions) != 2:
+                raise InvalidArgumentError(
+                    f"a body trajectory point needs 2 positions; got {len(point.positions)}"
+                )
+            BodyPosture(*(float(v) for v in point.positions)).check(self.profile.base)
+        height, pitch = goal.trajectory.points[-1].positions[:2]
+        return f"move the body to height {height:+.2f} m, pitch {math.degrees(pitch):.0f} deg"
 
     def _check_gripper(self, goal: GripperCommand.Goal) -> str:
         gripper = self.profile.gripper

@@ -19,6 +19,7 @@ import maestro_agent.proxy.perception
 import maestro_agent.proxy.robot
 import maestro_agent.proxy.semantic_map
 import maestro_agent.proxy.skills  # noqa: F401
+from maestro_agent.proxy.base import BODY_ACTION
 from maestro_agent.proxy.gate import TOOL_ENDPOINTS, ActuationGate, Confirm, GateLimits
 from maestro_agent.proxy.harness import Harness
 from maestro_agent.proxy.registry import build_tools
@@ -54,6 +55,8 @@ def make_host(
     limits = (model.lower, model.upper) if model else ((), ())
     gripper_action = names.get("gripper_action", "gripper_controller/gripper_cmd")
     allowed = {*TOOL_ENDPOINTS, gripper_action, *allowed_endpoints}
+    if profile.base is not None and (profile.base.min_height_offset < 0 or profile.base.max_pitch > 0):
+        allowed.add(BODY_ACTION)  # a legged base's body posture (base.set_body)
     gate = ActuationGate(profile, limits, gate_limits, allowed, confirm)
     ros = RosClient(profile, namespace=namespace, gate=gate, **names)
     try:

@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from control_msgs.action import FollowJointTrajectory
+from trajectory_msgs.msg import JointTrajectoryPoint
 
-from maestro_agent.proxy.base import Base
+from maestro_agent.proxy.base import BODY_ACTION, Base
 from maestro_agent.proxy.docs import describe_tools
 from maestro_agent.proxy.gate import ActuationGate
 from maestro_agent.proxy.harness import Harness
@@ -37,17 +39,22 @@ class FakeNavigation:
     def __init__(self, blocked: tuple[tuple[float, float], ...] = ()) -> None:
         self.pose = np.eye(4)
         self.goals: list[NavigateBase.Goal] = []
+        self.body: list[tuple[float, ...]] = []  # body postures commanded (height, pitch)
         self.blocked = blocked
 
     def action(self, action_type: object, name: str) -> str:
-        assert action_type is NavigateBase and name == "navigate"
+        assert (action_type, name) in ((NavigateBase, "navigate"), (FollowJointTrajectory, BODY_ACTION))
         return name
 
     def transform(self, target: str, source: str, timeout: float = 2.0) -> np.ndarray:
         assert (target, source) == ("map", "base_link")
         return self.pose.copy()
 
-    def act(self, client: str, goal: NavigateBase.Goal, timeout: float) -> NavigateBase.Result:
+    def act(self, client: str, goal: object, timeout: float) -> object:
+        if client == BODY_ACTION:
+            self.body.append(tuple(goal.trajectory.points[-1].positions))  # type: ignore[attr-defined]
+            return FollowJointTrajectory.Result(error_code=FollowJointTrajectory.Result.SUCCESSFUL)
+        assert isinstance(goal, NavigateBase.Goal)
         self.goals.append(goal)
         p = goal.goal.pose.position
         if any(math.hypot(p.x - x, p.y - y) < 0.05 for x, y in self.blocked):
@@ -129,6 +136,21 @@ def test_go_near_by_reachability_puts_the_object_within_the_arms_reach() -> None
     assert abs(math.remainder(facing - reached.yaw, 2 * math.pi)) < math.radians(60)
 
 
+def test_go_near_a_floor_toy_drives_standing_then_lowers_the_body() -> None:
+    nav = FakeNavigation()
+    base = Base(nav, Harness(GO2W))  # type: ignore[arg-type]
+    reached = base.go_near([2.0, -0.4, 0.04])  # a toy on the floor: the stand cannot reach it
+    assert nav.body[0] == (0.0, 0.0) and nav.body[-1][0] == pytest.approx(GO2W.base.min_height_offset)
+    assert math.hypot(2.0 - reached.x, -0.4 - reached.y) < GO2W.arm.reach
+    base.set_body()
+    assert nav.body[-1] == (0.0, 0.0)
+    with pytest.raises(OutOfLimitsError, match=r"body_height = -0\.500 m is out of range"):
+        base.set_body(-0.5)
+    franka_base = Base(nav, Harness(get_robot("franka")))  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="cannot lower or pitch its body"):
+        franka_base.set_body(-0.1)
+
+
 def test_search_looks_here_then_from_reachable_viewpoints() -> None:
     nav = FakeNavigation(blocked=((1.0, 1.0),))
     seeing = FakeSeeing(nav, ball_from=(2.0, 0.0))
@@ -169,3 +191,13 @@ def test_the_gate_admits_base_goals_in_the_map_only() -> None:
         franka.admit(NavigateBase.Goal())
     with pytest.raises(OutOfLimitsError, match="may not call 'cmd_vel'"):
         gate.allow("cmd_vel")
+    body = FollowJointTrajectory.Goal()
+    body.trajectory.joint_names = ["body_height", "body_pitch"]
+    body.trajectory.points = [JointTrajectoryPoint(positions=[-0.1, 0.2])]
+    assert gate.admit(body) is body
+    body.trajectory.points = [JointTrajectoryPoint(positions=[-0.1, 0.9])]
+    with pytest.raises(OutOfLimitsError, match=r"body_pitch = 0\.900 rad is out of range"):
+        gate.admit(body)
+    body.trajectory.joint_names = ["piper_joint1", "piper_joint2"]
+    with pytest.raises(InvalidArgumentError, match="tool trajectories move only the body"):
+        gate.admit(body)
