@@ -75,10 +75,10 @@ def _imports_of(package: str) -> Iterator[tuple[Path, int, str]]:
 
 
 def test_modules_never_import_the_simulator() -> None:
-    """Motion, grasping and perception plan and perceive on the robot's model and its sensors only."""
+    """Motion, grasping, perception, navigation and the drivers work on the robot's model and sensors only."""
     offenders = [
         f"{path.relative_to(ROOT)}:{line}: {module}"
-        for folder in ("motion", "grasping", "perception")
+        for folder in ("motion", "grasping", "perception", "navigation", "drivers")
         for path, line, module in _imports_of(f"maestro_tools/{folder}")
         if module == "maestro_tools.sim" or module.startswith("maestro_tools.sim.")
     ]

@@ -1,0 +1,1 @@
+"""Navigation: a local occupancy grid from depth, grid paths, a skid-steer follower and the node."""
