@@ -109,7 +109,15 @@ def test_the_go2w_piper_graph_runs_the_sim_or_the_vendor_drivers() -> None:
     assert "go2w_sim_node --ros-args -r __node:=sim -r __ns:=/maestro" in result.stdout
     assert "use_sim_time:=true" in result.stdout and "world:=house" in result.stdout
     assert "task:=find_ball" in result.stdout and "go2w_driver" not in result.stdout
-    for node in ("detector", "keypointer", "grasp_planner", "motion", "semantic_mapper", "agent"):
+    for node in (
+        "detector",
+        "keypointer",
+        "grasp_planner",
+        "motion",
+        "navigation",
+        "semantic_mapper",
+        "agent",
+    ):
         assert f"-r __node:={node} " in result.stdout, node
     real = run_cli("launch", "go2w_piper", "--dry-run", "sim:=false", "can_channel:=can1")
     assert real.returncode == 0, real.stderr
