@@ -30,6 +30,7 @@ class GroundTruthView:
     camera_pose: np.ndarray  # 4x4 optical frame in base
     labels: list[str]  # instance id -> label, 0 = background
     sites: dict[str, np.ndarray]  # name -> (3,) base frame
+    optical_frame: str  # the camera's optical frame in TF (the robot profile's)
 
 
 def render_view(world: SimWorld, camera: str) -> GroundTruthView:
@@ -43,11 +44,12 @@ def render_view(world: SimWorld, camera: str) -> GroundTruthView:
         camera_pose=cameras.pose(world.data, camera),
         labels=list(world.instance_labels),
         sites=world.named_sites(),
+        optical_frame=world.profile.camera(camera).optical_frame,
     )
 
 
 def fill_segmentation(response: GetSegmentation.Response, view: GroundTruthView) -> GetSegmentation.Response:
-    header = Header(stamp=seconds_to_time(view.frame.time), frame_id=f"{view.camera}_camera_optical_frame")
+    header = Header(stamp=seconds_to_time(view.frame.time), frame_id=view.optical_frame)
     rgb = view.frame.rgb
     response.segmentation = numpy_to_image(view.instances, "32SC1", header)
     response.image = numpy_to_image(rgb, "rgb8", header)

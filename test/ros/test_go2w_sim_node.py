@@ -235,6 +235,7 @@ def test_the_scene_services_serve_the_house_tasks_and_refuse_bad_requests(sim: C
     view = call(segmentation, GetSegmentation.Request())  # the head camera by default
     assert view.success, view.message
     assert (view.image.width, view.image.height) == (160, 120) and view.segmentation.encoding == "32SC1"
+    assert view.image.header.frame_id == "head_camera_color_optical_frame"  # as TF names it
     assert done.objects[0] in view.instance_labels and "robot" in view.instance_labels
     # The camera pose is in base_link, as TF has it.
     head = sim.tf.lookup("base_link", "head_camera_color_optical_frame", timeout=10.0)

@@ -332,6 +332,7 @@ class MobileWorld:
             camera_pose=world_to_base @ cameras.pose(self.data, camera),
             labels=list(self.instance_labels),
             sites={label: rotation @ self.data.xpos[b] + translation for label, b in self._bodies.items()},
+            optical_frame=self.profile.camera(camera).optical_frame,
         )
 
     # -- rendering ---------------------------------------------------------------------------------
