@@ -9,10 +9,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from geometry_msgs.msg import PoseStamped
 
 from maestro_agent.proxy.types import RobotState
 from maestro_agent.sandbox import channel
 from maestro_msgs.action import MoveArm
+from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
 from maestro_tools.common.errors import (
     CollisionError,
     InvalidArgumentError,
@@ -21,7 +23,13 @@ from maestro_tools.common.errors import (
     UnreachableError,
 )
 from maestro_tools.robots.gripper import dropped
-from maestro_tools.robots.profile import GripperSpec
+from maestro_tools.robots.profile import ArmSpec, GripperSpec
+
+PATHS = {
+    "auto": MoveArm.Goal.PATH_AUTO,
+    "line": MoveArm.Goal.PATH_CARTESIAN,
+    "planned": MoveArm.Goal.PATH_PLANNED,
+}
 
 FEEDBACK_FAILURES = {
     MoveArm.Feedback.STALLED: (StalledError, "the arm stalled (blocked by contact?)"),
@@ -217,3 +225,41 @@ def contact_depth(contact: bool, max_depth: float) -> float:
     if depth > 0 and not contact:
         raise InvalidArgumentError("max_depth applies to contact moves: pass contact=True with it")
     return depth
+
+
+def move_goal(
+    poses: Sequence[np.ndarray], path: str, speed: float, contact: bool, max_depth: float, frame: str
+) -> MoveArm.Goal:
+    """A MoveArm goal through ``poses`` (4x4, in ``frame``), its arguments checked."""
+    if path not in PATHS:
+        raise InvalidArgumentError(f"unknown path {path!r}; valid: {', '.join(PATHS)}")
+    if not 0.0 < speed <= 1.0:
+        raise InvalidArgumentError(f"speed must be in (0, 1]; got {speed}")
+    goal = MoveArm.Goal(
+        mode=MoveArm.Goal.POSE if len(poses) == 1 else MoveArm.Goal.WAYPOINTS,
+        path=PATHS[path],
+        velocity_scaling=float(speed),
+        contact=bool(contact),
+        max_depth=contact_depth(bool(contact), max_depth),
+    )
+    for pose in poses:
+        stamped = PoseStamped(pose=matrix_to_pose(pose))
+        stamped.header.frame_id = frame
+        goal.waypoints.append(stamped)
+    return goal
+
+
+def wrist_hint(goal: MoveArm.Goal, arm: ArmSpec | None) -> str:
+    """For a refused goal pointing the gripper down with a yaw more than 45 deg from the one the arm's
+    wrist reaches (its profile's ``down_yaw``, when not 0): a sentence naming the orientation to use."""
+    if arm is None or arm.down_yaw == 0.0 or not goal.waypoints:
+        return ""
+    rotation = pose_to_matrix(goal.waypoints[-1].pose)[:3, :3]
+    yaw = float(np.arctan2(rotation[1, 0], rotation[0, 0]))
+    if rotation[2, 2] > -0.9 or abs(np.remainder(yaw - arm.down_yaw + np.pi, 2 * np.pi) - np.pi) <= np.pi / 4:
+        return ""
+    roll, pitch, down = arm.down
+    return (
+        f"; this arm's wrist points the gripper down with the yaw {np.degrees(down):.0f} deg: use the "
+        f"orientation [{roll:.4f}, {pitch:g}, {down:.4f}] (or tilted grasps from grasping.plan)"
+    )

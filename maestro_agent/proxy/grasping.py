@@ -16,10 +16,18 @@ from maestro_agent.proxy.types import GraspCandidate, GripperState
 from maestro_msgs.srv import PlanGrasp
 from maestro_tools.common import render
 from maestro_tools.common.conversions import pose_to_matrix
-from maestro_tools.common.errors import GraspFailedError, InvalidArgumentError, MaestroError, NotFoundError
+from maestro_tools.common.errors import (
+    GraspFailedError,
+    InvalidArgumentError,
+    MaestroError,
+    NotFoundError,
+    StalledError,
+)
 from maestro_tools.grasping.parts import PART_STRATEGIES, pregrasp_opening
 
-STRATEGIES = ("top_down", "antipodal", *PART_STRATEGIES)
+STRATEGIES = ("top_down", "tilted", "antipodal", *PART_STRATEGIES)
+ABOVE = 0.12  # m back along the approach where pick() looks again with the hand camera
+SQUEEZE_SHORT = 0.015  # m short of a squeezing grasp (as wide as the opening) at which the fingers close
 ALL_GRASPS = 100  # what the planner is asked for when the candidates are filtered by strategy here
 LABELLED = 4  # candidates labelled in the drawing (more overlap); the rest are outlines in their colour
 
@@ -39,8 +47,8 @@ def to_candidate(message: object) -> GraspCandidate:
 
 
 class Grasping:
-    """Grasp planning (top-down, antipodal, and part grasps: rim, handle, flat, cloth_corner; filtered by
-    reachability and collision) and execution."""
+    """Grasp planning (top-down, tilted, antipodal, and part grasps: rim, handle, flat, cloth_corner;
+    filtered by reachability and collision) and execution."""
 
     module = "grasping"
 
@@ -89,13 +97,14 @@ class Grasping:
     ) -> list[GraspCandidate]:
         """Ranked grasps (best first) for the object ``label`` seen in ``camera``; each has the gripper
         position, orientation, opening width and ``strategy``, the kind of grasp: "top_down" (across a box
-        that fits the gripper), "antipodal", "rim" (a pinch of a cup's, mug's or bowl's wall at its rim,
-        fingers across the wall: for hollow objects wider than the gripper), "handle" (across a handle
-        sticking out of the body), "flat" (low, across the narrow side of a flat object such as an
-        eraser), "cloth_corner" (a low pinch just inside a corner of a towel or cloth; grasp it with about
-        20 N). ``strategy`` keeps only that kind (empty: all, best first); NotFoundError names the kinds the
-        object offers. They are drawn on the camera image for you, each kind in its own colour and
-        labelled "index: strategy score"."""
+        that fits the gripper), "tilted" (the same from above at 30-60 deg, reaching over the object's near
+        side, on robots whose arm cannot point straight down there, e.g. at a table top), "antipodal",
+        "rim" (a pinch of a cup's, mug's or bowl's wall at its rim, fingers across the wall: for hollow
+        objects wider than the gripper), "handle" (across a handle sticking out of the body), "flat" (low,
+        across the narrow side of a flat object such as an eraser), "cloth_corner" (a low pinch just inside
+        a corner of a towel or cloth; grasp it with about 20 N). ``strategy`` keeps only that kind (empty:
+        all, best first); NotFoundError names the kinds the object offers. They are drawn on the camera
+        image for you, each kind in its own colour and labelled "index: strategy score"."""
         if not isinstance(label, str) or not label.strip():
             raise InvalidArgumentError("label must name the object, e.g. 'tennis ball'")
         if not 1 <= int(max_grasps) <= 20:
@@ -116,8 +125,10 @@ class Grasping:
         self, grasp: GraspCandidate, approach_distance: float = 0.1, lift: float = 0.15
     ) -> GripperState:
         """Open, move to ``approach_distance`` before the grasp along its approach, move in, grasp, and lift
-        by ``lift`` metres. Part grasps (rim, handle, flat, cloth_corner) open only a little wider than the
-        part, so a finger fits inside a cup. Raises GraspFailedError when the gripper closed on nothing."""
+        by ``lift`` metres (a tilted grasp: back out along its approach, rising lift * cos(tilt)). Part
+        grasps (rim, handle, flat, cloth_corner) open only a little wider than the part, so a finger fits
+        inside a cup. A grasp as wide as the opening (a soft toy, squeezed) closes where the fingers are
+        held back, up to 1.5 cm short. Raises GraspFailedError when the gripper closed on nothing."""
         if not isinstance(grasp, GraspCandidate):
             raise InvalidArgumentError("grasp must be one of the candidates grasping.plan() returned")
         if not 0.0 <= approach_distance <= 0.3 or not 0.0 <= lift <= 0.4:
@@ -128,11 +139,18 @@ class Grasping:
         if opening < gripper.max_width:
             self._robot.open_gripper(opening)  # part-way, so a finger fits inside a cup
         self._robot.move_gripper_to(grasp.position - grasp.approach * approach_distance, grasp.orientation)
-        self._robot.move_gripper_to(grasp.position, grasp.orientation, path="line", speed=0.5)
+        try:
+            self._robot.move_gripper_to(grasp.position, grasp.orientation, path="line", speed=0.5)
+        except StalledError:  # an object as wide as the opening holds the fingers back: close if nearly in
+            where = self._robot.get_state().position
+            if grasp.width < gripper.max_width or np.linalg.norm(where - grasp.position) > SQUEEZE_SHORT:
+                raise
         # The planner's width has 1 cm of clearance around the object: the fingers should stop near the rest.
         state = self._robot.grasp(expected_width=max(grasp.width - 0.01, 0.001))
-        if lift > 0:
-            self._robot.move_gripper_by([0.0, 0.0, lift])
+        if lift > 0:  # a tilted grasp backs out along its approach (the way in, which the arm reaches)
+            self._robot.move_gripper_by(
+                list(-grasp.approach * lift) if grasp.strategy == "tilted" else [0, 0, lift]
+            )
         return state
 
     @tool("grasping")
@@ -154,17 +172,21 @@ class Grasping:
 
     @tool("grasping")
     def pick(self, label: str, lift: float = 0.15, strategy: str = "") -> GripperState:
-        """Pick up ``label``: plan from the detection camera, move above it, re-plan from the close hand
-        camera view, grasp and lift; ``strategy`` as in plan() (e.g. "rim" for a mug). With the harness on,
-        a miss is retried with a fresh detection and the next grasp."""
+        """Pick up ``label``: plan from the detection camera (on a robot with a look pose, from the hand
+        camera raised to it: perception.look), move above it (back along a tilted grasp's approach),
+        re-plan from the close hand camera view, grasp and lift; ``strategy`` as in plan() (e.g. "rim" for
+        a mug). With the harness on, a miss is retried with a fresh detection and the next grasp."""
         robot = self._harness.robot
         hand = robot.hand_camera
+        first_camera = hand if robot.arm.look_poses else robot.detection_camera
 
         def attempt(k: int) -> GripperState:
-            candidates = self.plan(label, robot.detection_camera, strategy=strategy)
+            if robot.arm.look_poses:
+                self._perception.look(label)
+            candidates = self.plan(label, first_camera, strategy=strategy)
             first = candidates[min(k, len(candidates) - 1)]
             self._robot.open_gripper()
-            self._robot.move_gripper_to(first.position + np.array([0.0, 0.0, 0.12]), first.orientation)
+            self._robot.move_gripper_to(_above(first), first.orientation)
             try:
                 close = self.plan(label, hand, strategy=strategy)
             except MaestroError:
@@ -189,6 +211,13 @@ register_tool(
 def _kinds(candidates: Sequence[GraspCandidate]) -> list[str]:
     """The strategies among ``candidates``, in order of first appearance."""
     return list(dict.fromkeys(c.strategy for c in candidates))
+
+
+def _above(candidate: GraspCandidate) -> np.ndarray:
+    """Where pick() looks again before the grasp: ABOVE m over it (back along a tilted approach)."""
+    if candidate.strategy == "tilted":
+        return candidate.position - candidate.approach * ABOVE
+    return candidate.position + np.array([0.0, 0.0, ABOVE])
 
 
 def _matrix(candidate: GraspCandidate) -> np.ndarray:

@@ -148,8 +148,28 @@ class Perception:
         robot = self._harness.robot
         hand = robot.hand_camera
         position = self.locate(label, robot.detection_camera).position
-        self._robot.move_gripper_to(position + np.array([0.0, 0.0, height]), DOWN)
+        down = robot.arm.down if robot.arm else DOWN  # the wrist's preferred yaw pointing down
+        self._robot.move_gripper_to(position + np.array([0.0, 0.0, height]), down)
         return self.locate(label, hand)
+
+    @tool("perception")
+    def look(self, labels: str | Sequence[str] | None = None) -> list[Detection]:
+        """Raise the hand camera to the robot's look poses (ahead and down, e.g. over a table top the
+        detection camera cannot see; then turned left and right until ``labels`` are seen; on a robot
+        without them it stays where it is) and detect ``labels`` (None: every object) from there, as
+        detect() does. The arm moves."""
+        robot = self._harness.robot
+        poses = robot.arm.look_poses if self._robot is not None and robot.arm is not None else ()
+        names = _labels(labels, allow_all=True)
+        for pose in poses[:-1]:
+            self._robot.move_joints(pose)
+            try:
+                return [to_detection(d) for d in self._detect_once(names, robot.hand_camera)[0]]
+            except NotFoundError:
+                continue
+        if poses:
+            self._robot.move_joints(poses[-1])
+        return self.detect(labels, robot.hand_camera)
 
     @tool("perception")
     def point(self, description: str, camera: str = "", max_points: int = 1) -> list[Keypoint]:

@@ -7,22 +7,23 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from control_msgs.action import GripperCommand
 from control_msgs.msg import GripperCommand as GripperGoal
-from geometry_msgs.msg import PoseStamped
 from transforms3d.euler import euler2mat, mat2euler
 
 from maestro_agent.proxy.arm_checks import (
+    PATHS,
     REACH_TOLERANCE,
     SETTLE_S,
     FailureFeedback,
     Held,
-    contact_depth,
     lost_hold,
+    move_goal,
     name_obstacle,
     settle,
     settled_width,
     short_message,
     shortfall,
     where_it_fell,
+    wrist_hint,
 )
 from maestro_agent.proxy.geometry import arc_poses, check_vector, unit_vector
 from maestro_agent.proxy.harness import Harness, show, tool
@@ -31,7 +32,7 @@ from maestro_agent.proxy.ros_client import RosClient, raise_for
 from maestro_agent.proxy.types import GripperState, RobotState
 from maestro_msgs.action import MoveArm
 from maestro_msgs.srv import Detect
-from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
+from maestro_tools.common.conversions import pose_to_matrix
 from maestro_tools.common.errors import (
     CollisionError,
     GraspFailedError,
@@ -44,13 +45,7 @@ from maestro_tools.common.errors import (
 )
 from maestro_tools.robots.gripper import command_position, holding, judge_grasp, opening
 
-__all__ = ["REACH_TOLERANCE", "SETTLE_S", "Robot"]
-
-PATHS = {
-    "auto": MoveArm.Goal.PATH_AUTO,
-    "line": MoveArm.Goal.PATH_CARTESIAN,
-    "planned": MoveArm.Goal.PATH_PLANNED,
-}
+__all__ = ["PATHS", "REACH_TOLERANCE", "SETTLE_S", "Robot"]
 
 
 class Robot:
@@ -127,22 +122,7 @@ class Robot:
         contact: bool = False,
         max_depth: float = 0.0,
     ) -> MoveArm.Goal:
-        if path not in PATHS:
-            raise InvalidArgumentError(f"unknown path {path!r}; valid: {', '.join(PATHS)}")
-        if not 0.0 < speed <= 1.0:
-            raise InvalidArgumentError(f"speed must be in (0, 1]; got {speed}")
-        goal = MoveArm.Goal(
-            mode=MoveArm.Goal.POSE if len(poses) == 1 else MoveArm.Goal.WAYPOINTS,
-            path=PATHS[path],
-            velocity_scaling=float(speed),
-            contact=bool(contact),
-            max_depth=contact_depth(bool(contact), max_depth),
-        )
-        for pose in poses:
-            stamped = PoseStamped(pose=matrix_to_pose(pose))
-            stamped.header.frame_id = self._profile.base_frame
-            goal.waypoints.append(stamped)
-        return goal
+        return move_goal(poses, path, speed, contact, max_depth, self._profile.base_frame)
 
     def _target(self, position: Sequence[float], orientation: Sequence[float] | None) -> np.ndarray:
         pose = np.eye(4)
@@ -169,6 +149,8 @@ class Robot:
                 raise_for(result)
             except CollisionError as exc:
                 raise CollisionError(name_obstacle(str(exc), self._seen(str(exc)))) from None
+            except UnreachableError as exc:  # say how this wrist points down, when the goal missed it
+                raise UnreachableError(str(exc) + wrist_hint(goal, self._profile.arm)) from None
             try:
                 state = self._robot_state(
                     pose_to_matrix(result.final_pose), np.asarray(result.final_joint_positions)

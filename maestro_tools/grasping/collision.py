@@ -70,3 +70,14 @@ def collision_free(
         if colliding_points(candidate.pose, points, boxes, approach) <= tolerance:
             free.append(candidate)
     return free
+
+
+def outside_box(
+    points: np.ndarray, pose: np.ndarray, extent: np.ndarray, margin: float = 0.005
+) -> np.ndarray:
+    """The ``points`` outside the object's box (4x4 ``pose``, ``extent``) grown by ``margin``: the scene
+    without the object itself, for grasps whose fingers may brush it on the way in."""
+    if len(points) == 0:
+        return points
+    local = (points - pose[:3, 3]) @ pose[:3, :3]
+    return points[~np.all(np.abs(local) <= np.asarray(extent) / 2 + margin, axis=1)]

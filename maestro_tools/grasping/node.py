@@ -3,7 +3,8 @@
 Takes the object as a detection (pose + extent, from ``detect``), as a point cloud in the base frame,
 or by its label alone: then the detector node (``detect_service``) finds it, in the camera the request's
 detection names or the detector's default one. Every field is checked first (``requests.py``).
-Proposes top-down grasps across its box axes, antipodal grasps on a cloud, and grasps on the object's
+Proposes top-down grasps across its box axes (and tilted ones where the robot's profile lists grasp
+tilts: ``tilted.py``), antipodal grasps on a cloud, and grasps on the object's
 parts (``parts.py``: rim, handle, flat, cloth_corner) from its points: the cloud, or the detection's mask
 lifted with its camera's depth. With
 ``check_reachability`` it keeps only grasps whose grasp and pre-grasp (``pregrasp_height`` above) have
@@ -49,9 +50,10 @@ from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.common.validate import answer_errors, quote
 from maestro_tools.grasping.antipodal import antipodal_grasps
-from maestro_tools.grasping.collision import collision_free
+from maestro_tools.grasping.collision import collision_free, outside_box
 from maestro_tools.grasping.parts import part_grasps, pregrasp_opening
 from maestro_tools.grasping.requests import check_detection, check_request
+from maestro_tools.grasping.tilted import tilted_grasps
 from maestro_tools.grasping.top_down import GraspCandidate, top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics
 from maestro_tools.perception.cloud import depth_cloud, scene_points
@@ -222,9 +224,24 @@ class GraspPlannerNode(Node):
         points = frame.base_points(mask)
         return points if len(points) >= 10 else None
 
+    def box_grasps(self, pose: np.ndarray, extent: np.ndarray, max_width: float) -> list[GraspCandidate]:
+        """Top-down grasps on the object's box, and the tilted ones the arm's profile asks for."""
+        gripper, arm = self.gripper, self.profile.arm
+        depth, pads = gripper.finger_depth, gripper.pad_clearance
+        candidates = top_down_grasps(pose, extent, max_width, depth, pads, down_yaw=arm.down_yaw)
+        if arm.grasp_tilts:
+            tilted = tilted_grasps(pose, extent, max_width, depth, pads, arm.grasp_tilts, arm.down_yaw)
+            candidates = sorted([*candidates, *tilted], key=lambda c: -c.score)
+        return candidates
+
     def reachable(self, grasp: GraspCandidate) -> bool:
+        """IK reaches the grasp from its pre-grasp: ``pregrasp_height`` above it, or back along the
+        approach for a tilted grasp (as execution moves in)."""
         pregrasp = grasp.pose.copy()
-        pregrasp[2, 3] += self.pregrasp_height
+        if grasp.strategy == "tilted":
+            pregrasp[:3, 3] -= grasp.approach * self.pregrasp_height
+        else:
+            pregrasp[2, 3] += self.pregrasp_height
         with self._lock:
             try:
                 seed = self.kinematics.solve(pregrasp, self.robot_model.home).q
@@ -244,11 +261,7 @@ class GraspPlannerNode(Node):
             max_width = request.max_width or gripper.max_width  # checked: within the gripper's opening
             if self.backend == "antipodal" and points is None:
                 raise InvalidArgumentError("the antipodal backend needs the object as a point cloud")
-            candidates = (
-                []
-                if self.backend == "antipodal"
-                else top_down_grasps(pose, extent, max_width, gripper.finger_depth, gripper.pad_clearance)
-            )
+            candidates = [] if self.backend == "antipodal" else self.box_grasps(pose, extent, max_width)
             if points is not None and self.backend != "top_down":
                 sampled = antipodal_grasps(
                     points, samples=self.samples, max_width=max_width, pad_clearance=gripper.pad_clearance
@@ -272,14 +285,20 @@ class GraspPlannerNode(Node):
                 )
             if request.check_reachability and frame is not None and self.collision_check:
                 near = self.hand_camera_min_depth if frame.camera in self.hand_cameras else 0.0
-                free = collision_free(
-                    candidates,
-                    scene_points(depth_cloud(frame, near), self.robot_model.surfaces),
-                    self.gripper.volumes,
-                    self.pregrasp_height,
-                    opening=lambda c: pregrasp_opening(c.strategy, c.width, gripper.max_width),
-                    max_width=gripper.max_width,
-                )
+                scene = scene_points(depth_cloud(frame, near), self.robot_model.surfaces)
+                around = outside_box(scene, pose, extent)  # a tilted grasp's fingers may brush the object
+                free = [
+                    c
+                    for c in candidates
+                    if collision_free(
+                        [c],
+                        around if c.strategy == "tilted" else scene,
+                        self.gripper.volumes,
+                        self.pregrasp_height,
+                        opening=lambda c: pregrasp_opening(c.strategy, c.width, gripper.max_width),
+                        max_width=gripper.max_width,
+                    )
+                ]
                 if not free:
                     raise CollisionError(
                         f"all {len(candidates)} grasp(s) on {label or 'the object'} would sweep the open "

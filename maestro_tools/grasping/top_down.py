@@ -4,7 +4,8 @@ A parallel gripper closes along its TCP y axis and approaches along TCP z. A top
 down and closes across one of the object's horizontal box axes (the narrower first). The TCP goes
 ``finger_depth`` below the object's top (not below its middle, and never so low that the finger
 pads touch what the object stands on: ``pad_clearance`` above its bottom). The yaw is chosen of the
-two equivalent ones to keep the wrist near its home orientation (TCP x along base +x).
+two equivalent ones to keep the wrist near its preferred orientation (TCP x along base +x unless the
+robot's profile gives another ``down_yaw``).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ def top_down_grasps(
     finger_depth: float,
     pad_clearance: float,
     clearance: float = 0.01,
+    down_yaw: float = 0.0,
 ) -> list[GraspCandidate]:
-    """Top-down grasps across the object's horizontal axes, best first; empty if it is too wide."""
+    """Top-down grasps across the object's horizontal axes, best first; empty if it is too wide.
+    ``down_yaw``: the wrist's preferred yaw (rad) of the TCP x axis, from the robot's profile."""
     object_pose, extent = np.asarray(object_pose, float), np.asarray(extent, float)
     if (
         object_pose.shape != (4, 4)
@@ -48,6 +51,7 @@ def top_down_grasps(
     top = centre[2] + extent[2] / 2
     bottom = centre[2] - extent[2] / 2
     height = max(top - min(finger_depth, extent[2] / 2), bottom + pad_clearance)
+    preferred = np.array([np.cos(down_yaw), np.sin(down_yaw), 0.0])
     order = sorted(range(2), key=lambda axis: extent[axis])  # the narrow side first
     candidates = []
     for rank, axis in enumerate(order):
@@ -59,7 +63,7 @@ def top_down_grasps(
         closing /= np.linalg.norm(closing)
         z = np.array([0.0, 0.0, -1.0])
         x = np.cross(closing, z)
-        if x[0] < 0:  # the equivalent grasp turned by 180 degrees keeps the wrist nearer home
+        if x @ preferred < 0:  # the equivalent grasp turned by 180 degrees keeps the wrist nearer home
             x, closing = -x, -closing
         pose = np.eye(4)
         pose[:3, :3] = np.stack([x, closing, z], axis=1)
