@@ -1,6 +1,6 @@
-"""Idle benchmark: the CPU an idle Franka graph uses, per node and in all.
+"""Idle benchmark: the CPU an idle graph (the Franka's by default) uses, per node and in all.
 
-    make bench-idle      # or: .venv/bin/python bench/idle_bench.py [--duration 20] [--threads]
+    make bench-idle      # or: .venv/bin/python bench/idle_bench.py [--robot go2w_piper] [--duration 20]
 
 Launches the graph as the e2e tests do (``python -m maestro_agent.cli launch franka vlm:=scripted``, the
 sim at real time, no goal), waits until the agent's ``run_task`` server is up and ``--settle`` s more,
@@ -37,7 +37,17 @@ from rclpy.node import Node
 from maestro_msgs.action import RunTask
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ORDER = ("sim", "motion", "agent", "sandbox", "detector", "keypointer", "grasp_planner", "launcher")
+ORDER = (
+    "sim",
+    "motion",
+    "navigation",
+    "agent",
+    "sandbox",
+    "detector",
+    "keypointer",
+    "grasp_planner",
+    "launcher",
+)
 
 
 def group_of(command: list[str]) -> str:
@@ -132,12 +142,15 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="sampling window, s")
     parser.add_argument("--settle", type=float, default=10.0, help="wait after the agent is up, s")
     parser.add_argument("--threads", action="store_true", help="also list the busy threads")
-    parser.add_argument("--out", type=Path, default=RESULTS / "idle_bench.json")
+    parser.add_argument("--robot", default="franka", help="bringup to launch: franka or go2w_piper")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: bench/results/idle_bench[_ROBOT].json"
+    )
     parser.add_argument("launch_args", nargs="*", help="extra launch arguments (name:=value)")
     args = parser.parse_args()
     log_path = Path(tempfile.gettempdir()) / f"idle_bench_{os.getpid()}.log"
     with tempfile.TemporaryDirectory() as traces, log_path.open("w") as log:
-        command = [sys.executable, "-m", "maestro_agent.cli", "launch", "franka", "vlm:=scripted"]
+        command = [sys.executable, "-m", "maestro_agent.cli", "launch", args.robot, "vlm:=scripted"]
         command += args.launch_args
         env = dict(os.environ, PYTHONUNBUFFERED="1", MAESTRO_TRACE_DIR=traces)
         launcher = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -154,7 +167,7 @@ def main() -> int:
             launcher.wait()
             stopper.cancel()
     result.update(
-        command=" ".join(["maestro launch franka vlm:=scripted", *args.launch_args]),
+        command=" ".join([f"maestro launch {args.robot} vlm:=scripted", *args.launch_args]),
         settle_s=args.settle,
         cpus=os.cpu_count(),
         machine=platform.processor() or platform.machine(),
@@ -164,9 +177,12 @@ def main() -> int:
     print(f"{'total':14s} {result['total']:6.3f} cores over {result['seconds']} s")
     for row in result.get("threads", [])[:25]:
         print(f"  {row['node']:14s} {row['name']:16s} {row['cores']:6.3f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}; launcher log {log_path}")
+    out = args.out or RESULTS / (
+        "idle_bench.json" if args.robot == "franka" else f"idle_bench_{args.robot}.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}; launcher log {log_path}")
     return 0
 
 
