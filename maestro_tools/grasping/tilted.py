@@ -16,8 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from maestro_tools.common.errors import InvalidArgumentError
-from maestro_tools.grasping.top_down import GraspCandidate
+from maestro_tools.grasping.top_down import GraspCandidate, checked_object
 
 UP = np.array([0.0, 0.0, 1.0])
 ROUND = 0.15  # a box whose horizontal sides differ by at most this fraction is round
@@ -53,13 +52,7 @@ def tilted_grasps(
 ) -> list[GraspCandidate]:
     """Grasps tilted ``tilts`` (rad from vertical) away from the base, best first (across the narrow side,
     straight out from the base, less tilted); empty if the object is wider than ``max_width``."""
-    object_pose, extent = np.asarray(object_pose, float), np.asarray(extent, float)
-    if (
-        object_pose.shape != (4, 4)
-        or extent.shape != (3,)
-        or not (np.isfinite(object_pose).all() and np.isfinite(extent).all())
-    ):
-        raise InvalidArgumentError("the object needs a finite 4x4 pose and a 3-vector extent")
+    object_pose, extent = checked_object(object_pose, extent)
     centre = object_pose[:3, 3]
     bottom = centre[2] - extent[2] / 2
     preferred = np.array([np.cos(down_yaw), np.sin(down_yaw), 0.0])

@@ -29,6 +29,18 @@ class GraspCandidate:
         return self.pose[:3, 2].copy()
 
 
+def checked_object(object_pose: np.ndarray, extent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An object's 4x4 pose and 3-vector extent as float arrays, or InvalidArgumentError."""
+    object_pose, extent = np.asarray(object_pose, float), np.asarray(extent, float)
+    if (
+        object_pose.shape != (4, 4)
+        or extent.shape != (3,)
+        or not (np.isfinite(object_pose).all() and np.isfinite(extent).all())
+    ):
+        raise InvalidArgumentError("the object needs a finite 4x4 pose and a 3-vector extent")
+    return object_pose, extent
+
+
 def top_down_grasps(
     object_pose: np.ndarray,
     extent: np.ndarray,
@@ -40,13 +52,7 @@ def top_down_grasps(
 ) -> list[GraspCandidate]:
     """Top-down grasps across the object's horizontal axes, best first; empty if it is too wide.
     ``down_yaw``: the wrist's preferred yaw (rad) of the TCP x axis, from the robot's profile."""
-    object_pose, extent = np.asarray(object_pose, float), np.asarray(extent, float)
-    if (
-        object_pose.shape != (4, 4)
-        or extent.shape != (3,)
-        or not (np.isfinite(object_pose).all() and np.isfinite(extent).all())
-    ):
-        raise InvalidArgumentError("the object needs a finite 4x4 pose and a 3-vector extent")
+    object_pose, extent = checked_object(object_pose, extent)
     centre = object_pose[:3, 3]
     top = centre[2] + extent[2] / 2
     bottom = centre[2] - extent[2] / 2
