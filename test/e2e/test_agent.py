@@ -4,10 +4,7 @@ process (another process than every node of the graph)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -26,6 +23,7 @@ from maestro_msgs.msg import TraceEvent
 from maestro_msgs.srv import ResetScene
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.qos import STATE_QOS
+from test.e2e.launched import launched
 from test.ros.helpers import call, goal_result, ros_graph, send_goal, unique, wait_for
 
 NS = "/maestro"
@@ -78,38 +76,13 @@ LAUNCHER: list[subprocess.Popen] = []  # the module's launcher, for the fault te
 
 @pytest.fixture(scope="module")
 def franka(trace_dir: Path) -> Iterator[Client]:
-    command = [
-        sys.executable,
-        "-m",
-        "maestro_agent.cli",
-        "launch",
-        "franka",
-        "real_time_factor:=2.0",
-        "vlm:=scripted",
-        f"programs:={PROGRAMS}",
-    ]
-    launcher = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1", MAESTRO_TRACE_DIR=str(trace_dir)),
-    )
-    LAUNCHER[:] = [launcher]
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(launcher.stdout.readline, "")), daemon=True)
-    reader.start()
-    try:
+    arguments = ("real_time_factor:=2.0", "vlm:=scripted", f"programs:={PROGRAMS}")
+    with launched("franka", *arguments, env={"MAESTRO_TRACE_DIR": str(trace_dir)}) as graph:
+        LAUNCHER[:] = [graph.process]
         with ros_graph(lambda c: Node(unique("e2e_agent_client"), context=c)) as (node,):
             client = Client(node)
-            assert client.run_task.wait_for_server(timeout_sec=60), "".join(lines)[-3000:]
+            assert client.run_task.wait_for_server(timeout_sec=60), graph.tail()
             yield client
-    finally:
-        launcher.send_signal(signal.SIGINT)
-        launcher.wait(30)
-        reader.join(5)
-        text = "".join(lines)
-        assert "Traceback" not in text, text[-5000:]
 
 
 def test_a_missed_grasp_is_replanned_in_one_line_and_the_ball_ends_in_the_bowl(

@@ -13,11 +13,6 @@ PiPER can reach). The sim's progress service says whether the ball was grasped a
 from __future__ import annotations
 
 import math
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 
@@ -33,6 +28,7 @@ from maestro_tools.motion.base_geometry import BasePose
 from maestro_tools.motion.whole_body import ReachTarget, WholeBodyReach
 from maestro_tools.robots import get_robot
 from maestro_tools.sim.mobile.house import TABLE_CENTER, TABLE_HALF, TABLE_HEIGHT, TABLE_TOYS
+from test.e2e.launched import launched
 from test.polling import wait_for
 from test.ros.helpers import call, ros_graph, unique
 
@@ -109,26 +105,11 @@ def beside_the_table() -> BasePose:
 
 @pytest.fixture(scope="module")
 def graph() -> Iterator[Driver]:
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "maestro_agent.cli", "launch", "go2w_piper", "vlm:=scripted"]
-        + ["task:=trash_ball"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(launcher.stdout.readline, "")), daemon=True)
-    reader.start()
-    try:
-        with ros_graph(lambda c: Node(unique("go2w_table_pick"), context=c)) as (node,):
-            yield Driver(node)
-    finally:
-        launcher.send_signal(signal.SIGINT)
-        launcher.wait(30)
-        reader.join(5)
-        text = "".join(lines)
-        assert "Traceback" not in text, text[-5000:]
+    with (
+        launched("go2w_piper", "vlm:=scripted", "task:=trash_ball"),
+        ros_graph(lambda c: Node(unique("go2w_table_pick"), context=c)) as (node,),
+    ):
+        yield Driver(node)
 
 
 @pytest.mark.timeout(240)

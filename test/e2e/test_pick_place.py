@@ -9,11 +9,6 @@ pose perturbation.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 
@@ -29,6 +24,7 @@ from maestro_msgs.srv import Detect, GetTaskProgress, PlanGrasp, ResetScene
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
 from maestro_tools.robots.gripper import judge_grasp
+from test.e2e.launched import launched
 from test.ros.helpers import call, goal_result, ros_graph, send_goal, unique, wait_for
 from test.sim.franka_cell import FRANKA
 from test.sim.test_motion_scene import down
@@ -118,33 +114,11 @@ class Program:
 
 @pytest.fixture(scope="module")
 def franka() -> Iterator[Program]:
-    launcher = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "maestro_agent.cli",
-            "launch",
-            "franka",
-            "real_time_factor:=4.0",
-            "vlm:=scripted",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(launcher.stdout.readline, "")), daemon=True)
-    reader.start()
-    try:
-        with ros_graph(lambda c: Node(unique("e2e_program"), context=c)) as (node,):
-            yield Program(node)
-    finally:
-        launcher.send_signal(signal.SIGINT)
-        launcher.wait(30)
-        reader.join(5)
-        text = "".join(lines)
-        assert "Traceback" not in text, text[-5000:]
+    with (
+        launched("franka", "real_time_factor:=4.0", "vlm:=scripted"),
+        ros_graph(lambda c: Node(unique("e2e_program"), context=c)) as (node,),
+    ):
+        yield Program(node)
 
 
 @pytest.mark.timeout(600)  # 20 full pick-and-place runs: 10-25 s each on 2 cores
