@@ -128,17 +128,20 @@ class FailureFeedback:
             raise error(f"{text} at {at}; try another path or a higher approach")
 
 
-def shortfall(goal: MoveArm.Goal, state: RobotState) -> float:
-    """How far (m; rad for joint goals) ``state`` is beyond the tolerance from the goal; <= 0: there."""
+def shortfall(goal: MoveArm.Goal, state: RobotState, tolerance: float = REACH_TOLERANCE) -> float:
+    """How far (m; rad for joint goals) ``state`` is beyond the tolerance (m, the arm's
+    ``reach_tolerance``) from the goal; <= 0: there."""
     if goal.mode == MoveArm.Goal.JOINTS:
         error = np.abs(state.joint_positions - np.asarray(goal.joint_positions))
         return float(np.nanmax(error, initial=0.0)) - JOINT_TOLERANCE
     target = goal.waypoints[-1].pose.position
     distance = np.linalg.norm(state.position - [target.x, target.y, target.z])
-    return float(distance) - REACH_TOLERANCE
+    return float(distance) - tolerance
 
 
-def short_message(goal: MoveArm.Goal, state: RobotState, joint_names: Sequence[str]) -> str:
+def short_message(
+    goal: MoveArm.Goal, state: RobotState, joint_names: Sequence[str], tolerance: float = REACH_TOLERANCE
+) -> str:
     """What to tell the model about a move that came to rest short of its goal."""
     where = rounded(state.position)
     if goal.mode == MoveArm.Goal.JOINTS:
@@ -150,10 +153,10 @@ def short_message(goal: MoveArm.Goal, state: RobotState, joint_names: Sequence[s
             "move back and take another way"
         )
     target = goal.waypoints[-1].pose.position
-    distance = (shortfall(goal, state) + REACH_TOLERANCE) * 100
+    distance = (shortfall(goal, state, tolerance) + tolerance) * 100
     return (
         f"the move ended {distance:.1f} cm from its target {rounded([target.x, target.y, target.z])}: the "
-        f"gripper stopped at {where} (tolerance {REACH_TOLERANCE * 100:.1f} cm); it is blocked by contact or "
+        f"gripper stopped at {where} (tolerance {tolerance * 100:.1f} cm); it is blocked by contact or "
         "the target is at the edge of the reach: move back and approach another way"
     )
 

@@ -163,11 +163,14 @@ class Robot:
             lost_at = self._ros.tcp_pose()[:3, 3]
             settle(lambda: self._ros.tcp_pose()[:3, 3], hold_s=0.5, clock=self._ros.state_time)
             raise ObjectDroppedError(str(exc) + where_it_fell(lost_at, self._seen("drop"))) from None
-        if shortfall(goal, state) > 0:  # not there yet: judge where the arm comes to rest
+        arm = self._profile.arm
+        if (
+            shortfall(goal, state, arm.reach_tolerance) > 0
+        ):  # not there yet: judge where the arm comes to rest
             settle(lambda: self._ros.tcp_pose()[:3, 3], clock=self._ros.state_time)
             state = self.get_state()
-            if shortfall(goal, state) > 0:
-                raise StalledError(short_message(goal, state, self._profile.arm.joints))
+            if shortfall(goal, state, arm.reach_tolerance) > 0:
+                raise StalledError(short_message(goal, state, arm.joints, arm.reach_tolerance))
         return state
 
     def _seen(self, reason: str) -> list:

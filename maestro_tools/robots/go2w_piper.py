@@ -37,6 +37,8 @@ GO2W_PIPER = RobotProfile(
         fine_bodies=(piper.GRIPPER_BODY, *(j.replace("joint", "link") for j in piper.FINGER_JOINTS)),
         reach=0.77,  # m, joint2 to the TCP stretched out: 0.285 + 0.252 + 0.091 + 0.135 (TCP offset)
         max_joint_velocity=1.0,
+        # Stretched out over a table the PiPER's servos come to rest up to ~6 mm short (measured in the sim).
+        reach_tolerance=0.01,
         # Pointing down, the wrist (joint6 within +-2.09 rad) reaches with the TCP x axis along -x (yaw 0 is
         # out of range); a table top is level with the shoulder: the arm reaches over it tilted 30-60 deg.
         down_yaw=math.pi,

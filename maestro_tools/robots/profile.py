@@ -35,6 +35,7 @@ class ArmSpec:
     fine_bodies: tuple[str, ...]  # MJCF bodies sampled finely for collision checks (hand, fingers)
     reach: float  # m, shoulder-to-TCP reach, for a quick out-of-reach answer
     max_joint_velocity: float = 0.8  # rad/s used when timing planned paths
+    reach_tolerance: float = 0.005  # m: a move whose gripper comes to rest farther from its target fell short
     # How the wrist grasps best (the defaults: a wrist that turns freely, grasps from straight above):
     down_yaw: float = 0.0  # rad: yaw (about the base z) of the TCP x axis when the gripper points down
     grasp_tilts: tuple[float, ...] = ()  # rad from vertical: tilted grasps proposed besides top-down ones
@@ -46,6 +47,7 @@ class ArmSpec:
         _require(len(self.joints) == len(self.mjcf_joints) == len(self.home), "arm: joints/home mismatch")
         _require(len(set(self.joints)) == len(self.joints), "arm: duplicate joint names")
         _require(self.reach > 0 and self.max_joint_velocity > 0, "arm: reach and velocity must be > 0")
+        _require(0 < self.reach_tolerance <= 0.05, "arm: reach_tolerance must be in (0, 0.05] m")
         _require(all(0 < t < np.pi / 2 for t in self.grasp_tilts), "arm: grasp tilts must be in (0, pi/2)")
         _require(all(len(p) == len(self.joints) for p in self.look_poses), "arm: look poses need every joint")
 
