@@ -65,9 +65,12 @@ class TfFloor:
             self._scratch = (model, mujoco.MjData(model))
         mujoco.mj_setConst(model, self._scratch[1])
 
-    def drop(self, points: np.ndarray, base_in_fixed: np.ndarray) -> np.ndarray:
-        """Base-frame ``points`` without those on or under the floor."""
+    def drop(self, points: np.ndarray, base_in_fixed: np.ndarray | None) -> np.ndarray:
+        """Base-frame ``points`` without those on or under the floor (``base_in_fixed`` None, TF having
+        none at the image's stamp: the last placement; every point while there is none)."""
         points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-        pose = np.asarray(base_in_fixed, dtype=np.float64)
+        pose = self.base_in_fixed if base_in_fixed is None else np.asarray(base_in_fixed, dtype=np.float64)
+        if pose is None:
+            return points
         heights = points @ pose[2, :3] + pose[2, 3]
         return points[heights >= SUPPORT_CLEARANCE]

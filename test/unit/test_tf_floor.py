@@ -78,3 +78,8 @@ def test_scene_points_on_the_floor_are_dropped(robot) -> None:
     in_base = (in_map - base[:3, 3]) @ base[:3, :3]  # map -> base_link
     kept = floor.drop(in_base, base)
     np.testing.assert_allclose(kept, in_base[2:], atol=1e-9)
+    # No TF at the image's stamp: the last placement, or every point before there is one.
+    fresh = type(floor)()
+    np.testing.assert_allclose(fresh.drop(in_base, None), in_base, atol=1e-9)
+    fresh.base_in_fixed = base
+    np.testing.assert_allclose(fresh.drop(in_base, None), in_base[2:], atol=1e-9)
