@@ -26,6 +26,7 @@ from maestro_agent.proxy.ros_client import RosClient, raise_for
 from maestro_agent.proxy.semantic_map import SemanticMap
 from maestro_agent.proxy.types import BasePose, MappedObject
 from maestro_msgs.action import NavigateBase
+from maestro_tools.common.conversions import pose_to_matrix
 from maestro_tools.common.errors import (
     InvalidArgumentError,
     MaestroError,
@@ -47,6 +48,13 @@ def _finite(name: str, value: object) -> float:
     if not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidArgumentError(f"{name} must be a finite number; got {value!r}")
     return float(value)
+
+
+def _planar(transform: np.ndarray) -> BasePose:
+    """The planar part (x, y, yaw) of a 4x4 map -> base transform."""
+    return BasePose(
+        float(transform[0, 3]), float(transform[1, 3]), math.atan2(transform[1, 0], transform[0, 0])
+    )
 
 
 def _goal(frame: str, x: float, y: float, yaw: float | None, tolerance: float, timeout: float) -> Any:
@@ -87,8 +95,7 @@ class Base:
     @tool("base")
     def get_pose(self) -> BasePose:
         """Where the base is now: BasePose(x, y, yaw) in the map."""
-        t = self._ros.transform(self._frame, self._base)
-        return BasePose(float(t[0, 3]), float(t[1, 3]), math.atan2(t[1, 0], t[0, 0]))
+        return _planar(self._ros.transform(self._frame, self._base))
 
     @tool("base")
     def go_to(
@@ -107,8 +114,7 @@ class Base:
             )
         goal = _goal(self._frame, x, y, heading, float(tolerance), float(timeout))
         result = raise_for(self._ros.act(self._navigate, goal, float(timeout) + 10.0))
-        p, q = result.final_pose.position, result.final_pose.orientation
-        return BasePose(p.x, p.y, math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y**2 + q.z**2)))
+        return _planar(pose_to_matrix(result.final_pose))
 
     def _where(self, target: str | Sequence[float]) -> np.ndarray:
         """A label's remembered position (the semantic map, map frame) or a point [x, y, z] in the map."""
