@@ -254,6 +254,7 @@ class AgentNode(Node):
             agent.run_task(goal.instruction, goal.max_substeps, goal.trials)
         except TaskCancelledError as exc:
             error, cancelled = f"cancelled: {exc}", True
+            self.get_logger().info(f"run_task {quote(goal.instruction)} cancelled: {exc}")
         except MaestroError as exc:
             error = f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"run_task {quote(goal.instruction)}: {quote(str(exc), 2000)}")

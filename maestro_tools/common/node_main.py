@@ -5,10 +5,11 @@
 
 SIGINT and SIGTERM request a stop; the spin loop notices within ``poll`` seconds. Then the node is
 closed (its optional ``close()``, which should end long-running work), the executor spins ``drain``
-seconds more so that ended goals can send their results, finishes its in-flight callbacks, the node
-is destroyed, and only then is the rclpy context shut down. That order (rather than rclpy's signal
-handler invalidating the context under running callbacks) keeps the exit free of "context is not
-valid" tracebacks, for ``maestro launch`` and ``ros2 launch`` alike. A node whose constructor raises
+seconds more so that ended goals can send their results, finishes its in-flight callbacks, spins
+``drain`` seconds more so that their results are delivered, the node is destroyed, and only then is
+the rclpy context shut down. That order (rather than rclpy's signal handler invalidating the context
+under running callbacks) keeps the exit free of "context is not valid" tracebacks, for ``maestro
+launch`` and ``ros2 launch`` alike. A node whose constructor raises
 a MaestroError (a bad parameter, say) prints one line naming the problem and exits with 2.
 
 The executor is an ``InlineSubscriptionExecutor`` (spinning.py): subscription callbacks (/clock for
@@ -31,6 +32,12 @@ from rclpy.signals import SignalHandlerOptions
 
 from maestro_tools.common.errors import MaestroError
 from maestro_tools.common.spinning import InlineSubscriptionExecutor, stop_executor
+
+
+def _spin_for(executor: MultiThreadedExecutor, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and rclpy.ok():
+        executor.spin_once(timeout_sec=0.02)
 
 
 def _drained(executor: MultiThreadedExecutor, grace: float) -> bool:
@@ -92,10 +99,7 @@ def run_node(
         close = getattr(node, "close", None)
         if callable(close):  # first, so that long-running callbacks (action goals) end now
             close()
-            # Spin a moment longer so that the goals close() ended can send their results.
-            deadline = time.monotonic() + drain
-            while time.monotonic() < deadline and rclpy.ok():
-                executor.spin_once(timeout_sec=0.02)
+            _spin_for(executor, drain)  # so that the goals close() ended can send their results
         if not _drained(executor, grace):
             name = node.get_name() if node is not None else "node"
             print(
@@ -104,6 +108,9 @@ def run_node(
             )
             sys.stderr.flush()
             os._exit(code or 1)
+        # The last callbacks' results are on the wire: a moment more lets the reliable transport deliver
+        # (and repeat) them before the node's writers are destroyed.
+        _spin_for(executor, drain)
         stop_executor(executor)
         if node is not None:
             node.destroy_node()

@@ -73,3 +73,7 @@ class VelocityWatchdog:
             self.last = None
             return True
         return False
+
+    def rearm(self) -> None:
+        """The stop did not take (not acknowledged): say expired again at the next check."""
+        self.last = float("-inf")

@@ -2,15 +2,18 @@
 
 - Subscribes ``cmd_vel`` (geometry_msgs/Twist): checked and clamped to the base's limits (the robot
   profile's, or tighter ones given as parameters; a skid-steer base takes linear.x and angular.z) and sent
-  as ``SportClient.Move(vx, 0, vyaw)``. A watchdog (wall time) calls ``StopMove`` once when no command
-  came for ``cmd_vel_timeout`` s; a zero Twist is sent as Move(0, 0, 0).
+  as ``SportClient.Move(vx, 0, vyaw)``. A watchdog (wall time) calls ``StopMove`` when no command came
+  for ``cmd_vel_timeout`` s, again at every check until the robot acknowledges it; a zero Twist is sent
+  as Move(0, 0, 0). A command that waited in this node's queue longer than ``cmd_vel_timeout`` (a starved
+  process) is dropped: sent after the watchdog's stop, it would start the base again.
 - Reads ``rt/sportmodestate`` and publishes nav_msgs/Odometry on ``odom`` and the TF ``odom -> base_link``
   (the robot's own odometry; the twist rotated into the base frame), at most ``odom_rate`` Hz.
 - Serves ``body_controller/follow_joint_trajectory`` (control_msgs FollowJointTrajectory) on the virtual
   joints ``body_pitch`` (rad, + = nose down) and ``body_height``: the last point's pitch, checked against
   the profile's ``max_pitch``, is sent as ``SportClient.Euler(0, pitch, 0)``, and the goal succeeds once
   rt/sportmodestate's IMU pitch is within ``BODY_TOLERANCE`` (the robot moves at its own pace; the
-  trajectory's time is a minimum). ``body_height`` must stay 0: unitree_sdk2py 1.0.3 has no BodyHeight.
+  trajectory's time is a minimum; ``settle_timeout`` s more are allowed). ``body_height`` must stay 0:
+  unitree_sdk2py 1.0.3 has no BodyHeight.
 
 The same node drives the real robot (``network_interface`` the robot's wired interface, ``dds_domain`` 0)
 and the simulation (``go2w_sim_node`` with ``vendor_protocols`` on: ``lo`` and the sim's domain). Stamps are
@@ -49,7 +52,6 @@ TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)  # tf2's 
 WATCHDOG_RATE = 20.0  # Hz (wall) at which the command's age is checked
 BODY_ACTION = "body_controller/follow_joint_trajectory"
 BODY_TOLERANCE = 0.03  # rad of pitch within which a body goal counts as reached
-BODY_SETTLE = 3.0  # s (wall) after the goal's time for the robot to get there
 
 
 class Go2wDriver(Node):
@@ -101,6 +103,13 @@ class Go2wDriver(Node):
         rpc_timeout = declare(
             self, "rpc_timeout", 1.0, "Seconds to wait for the robot's answer to a sport RPC", minimum=0.1
         )
+        self.body_settle = declare(
+            self,
+            "settle_timeout",
+            3.0,
+            "Seconds (wall) after a body goal's time for the robot to reach the pitch",
+            minimum=0.1,
+        )
         self.odom_frame = declare(self, "odom_frame", base.odom_frame, "Frame of the odometry (TF parent)")
         self.base_frame = declare(self, "base_frame", profile.base_frame, "Frame of the base (TF child)")
         self.publish_tf = declare(self, "publish_tf", True, "Publish the TF odom_frame -> base_frame")
@@ -140,7 +149,7 @@ class Go2wDriver(Node):
             cancel_callback=lambda _: CancelResponse.ACCEPT,
             callback_group=ReentrantCallbackGroup(),
         )
-        self.create_subscription(Twist, "cmd_vel", self.on_cmd_vel, STATE_QOS)
+        self.create_subscription(Twist, "cmd_vel", self.on_cmd_vel, STATE_QOS)  # with its message info
         self.create_timer(1.0 / WATCHDOG_RATE, self.check_watchdog, MutuallyExclusiveCallbackGroup())
         self.get_logger().info(
             f"go2w_driver: Unitree sport SDK on {interface}, DDS domain {domain}; limits "
@@ -153,8 +162,15 @@ class Go2wDriver(Node):
         self.state_sub.Close()
 
     # -- commands --------------------------------------------------------------------------------
-    def on_cmd_vel(self, message: Twist) -> None:
+    def on_cmd_vel(self, message: Twist, info: dict[str, int]) -> None:
         """The spinning thread: Move is a DDS write without a reply, so this never blocks on the robot."""
+        waited = time.time() - info["received_timestamp"] * 1e-9  # this process's own delay: no clock skew
+        if waited > self.watchdog.timeout:
+            self.get_logger().warning(
+                f"cmd_vel dropped: it waited {waited:.2f} s in this node's queue (more than cmd_vel_timeout)",
+                throttle_duration_sec=2.0,
+            )
+            return
         v, w = message.linear, message.angular
         try:
             command = clamp_twist(self.base, (v.x, v.y, v.z), (w.x, w.y, w.z))
@@ -171,13 +187,20 @@ class Go2wDriver(Node):
             self.get_logger().warning(f"SportClient.Move returned {code}", throttle_duration_sec=2.0)
 
     def check_watchdog(self) -> None:
-        if self.watchdog.expired(time.monotonic()):
-            self._stop(f"no cmd_vel for {self.watchdog.timeout:g} s")
+        if self.watchdog.expired(time.monotonic()) and not self._stop(
+            f"no cmd_vel for {self.watchdog.timeout:g} s"
+        ):
+            self.watchdog.rearm()  # not acknowledged (lost, or the robot busy): stop again next check
 
-    def _stop(self, reason: str) -> None:
+    def _stop(self, reason: str) -> bool:
+        """StopMove; True once the robot acknowledged it."""
         with self._sport_lock:
             code = self.sport.StopMove()
-        self.get_logger().info(f"{reason}: StopMove -> {code}")
+        if code == 0:
+            self.get_logger().info(f"{reason}: StopMove")
+        else:
+            self.get_logger().warning(f"{reason}: StopMove returned {code}; retrying")
+        return code == 0
 
     # -- body posture ------------------------------------------------------------------------------
     def follow_body(self, handle: ServerGoalHandle) -> FollowJointTrajectory.Result:
@@ -229,11 +252,11 @@ class Go2wDriver(Node):
                     result.error_string = f"body pitch {pitch:.3f} rad"
                     handle.succeed()
                     return result
-            if elapsed > minimum + BODY_SETTLE:
+            if elapsed > minimum + self.body_settle:
                 result.error_code = FollowJointTrajectory.Result.GOAL_TOLERANCE_VIOLATED
                 result.error_string = (
                     f"the body's pitch is {pitch} rad, not {posture.pitch:.3f} (+-{BODY_TOLERANCE} rad), "
-                    f"{BODY_SETTLE:g} s after the goal's time"
+                    f"{self.body_settle:g} s after the goal's time"
                 )
                 handle.abort()
                 return result

@@ -140,13 +140,15 @@ class PiperDriver(Node):
             with self._send_lock:
                 self.piper.EnableArm(7)
             time.sleep(0.1)
-            if all(self.piper.GetArmEnableStatus()):
+            # The gripper is enabled holding its measured opening: never before that has been read (a 0
+            # read before the first gripper feedback would close it on whatever is there).
+            if all(self.piper.GetArmEnableStatus()) and self.piper.GetArmGripperMsgs().time_stamp > 0:
                 with self._send_lock:
                     self.piper.GripperCtrl(units.width_to_micrometres(self.width()), 0, GRIPPER_ENABLE, 0)
                 return
         raise UnavailableError(
-            f"the PiPER did not report its six joint drivers enabled within {timeout:g} s (is it powered, "
-            "and is the CAN bus up?)"
+            f"the PiPER did not report its six joint drivers enabled and its gripper's state within "
+            f"{timeout:g} s (is it powered, and is the CAN bus up?)"
         )
 
     def close(self) -> None:

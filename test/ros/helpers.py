@@ -6,6 +6,7 @@ import itertools
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +73,35 @@ def stop(process: subprocess.Popen[str], timeout: float = 10.0) -> str:
         process.kill()
         output, _ = process.communicate()
     return output or ""
+
+
+class FollowedOutput:
+    """A fixture process's output read as it comes (a thread), so that a failing test can show its tail."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process, self.lines = process, []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def tail(self, count: int = 40) -> str:
+        return "".join(self.lines[-count:])
+
+    def stop(self, timeout: float = 10.0) -> str:
+        """SIGINT the process, wait for it, and return all its output."""
+        if self.process.poll() is None:
+            self.process.send_signal(2)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(5.0)
+        return "".join(self.lines)
 
 
 def call(client, request, timeout: float = 30.0):

@@ -36,6 +36,8 @@ def test_the_watchdog_fires_once_after_the_timeout_and_ignores_stops() -> None:
     assert watchdog.expired(1.51) and not watchdog.expired(2.0)  # once
     watchdog.command(3.0, moving=False)  # a stop needs no watching
     assert not watchdog.expired(9.0)
+    watchdog.rearm()  # the stop was not acknowledged: fires again at the next check, then once
+    assert watchdog.expired(9.05) and not watchdog.expired(9.1)
     with pytest.raises(InvalidArgumentError, match="> 0"):
         VelocityWatchdog(0.0)
 
