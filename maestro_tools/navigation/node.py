@@ -70,6 +70,7 @@ from maestro_tools.navigation.messages import grid_message, path_message
 from maestro_tools.navigation.navigator import Navigator
 from maestro_tools.navigation.params import declare_navigation_params
 from maestro_tools.navigation.planner import GridPlanner
+from maestro_tools.navigation.self_filter import outside_robot
 from maestro_tools.perception.topic_source import INFO_QOS, SENSOR_QOS, depth_metres
 from maestro_tools.robots.params import declare_robot
 
@@ -207,8 +208,26 @@ class NavigationNode(Node):
             self.get_logger().warning(f"depth image skipped: {exc}", throttle_duration_sec=5.0)
             return False
         points = transform_points(camera, depth_to_points(image, k))
-        self.navigator.observe(points, camera[:3, 3], pose)
+        self.navigator.observe(
+            self._without_the_arm(points, _seconds(depth.header.stamp)), camera[:3, 3], pose
+        )
         return True
+
+    def _without_the_arm(self, points: np.ndarray, stamp: float) -> np.ndarray:
+        """The points that are not the arm or what its hand holds (its chain from TF at the stamp)."""
+        config = self.params.self_filter
+        if not config.frames:
+            return points
+        try:
+            chain = np.array(
+                [self.tf.lookup(self.fixed, f, stamp, timeout=0.05)[:3, 3] for f in config.frames]
+            )
+        except (UnknownFrameError, ExtrapolationError) as exc:
+            self.get_logger().warning(
+                f"the arm is not filtered out of depth: {exc}", throttle_duration_sec=5.0
+            )
+            return points
+        return points[outside_robot(points, chain, config.radius, config.hand_radius)]
 
     # -- the action ------------------------------------------------------------------------------------
     def stop(self) -> None:

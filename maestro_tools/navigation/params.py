@@ -11,6 +11,7 @@ from maestro_tools.common.params import declare
 from maestro_tools.navigation.follower import FollowerConfig
 from maestro_tools.navigation.grid import GridConfig
 from maestro_tools.navigation.navigator import NavigatorConfig
+from maestro_tools.navigation.self_filter import SelfFilterConfig
 from maestro_tools.robots.profile import RobotProfile
 
 
@@ -28,6 +29,7 @@ class NavigationParams:
     grid: GridConfig
     follower: FollowerConfig
     navigator: NavigatorConfig
+    self_filter: SelfFilterConfig
 
 
 def declare_navigation_params(node: Node, profile: RobotProfile) -> NavigationParams:
@@ -83,6 +85,36 @@ def declare_navigation_params(node: Node, profile: RobotProfile) -> NavigationPa
         ),
         backup_distance=number("backup_distance", 0.3, "How far a recovery backs up, m", 0.0, 2.0),
     )
+    arm_frames = (
+        (*profile.arm.link_frames, profile.arm.tcp_frame) if profile.arm and profile.arm.link_frames else ()
+    )
+    self_filter = SelfFilterConfig(
+        frames=tuple(
+            frame
+            for frame in declare(
+                node,
+                "self_filter_frames",
+                list(arm_frames) or [""],
+                "TF frames along the arm, mount to TCP: depth points near them (the arm, what the hand "
+                "holds) are not obstacles; [''] = none",
+            )
+            if frame
+        ),
+        radius=number(
+            "self_filter_radius",
+            0.1,
+            "Distance from the arm's links within which depth is the arm, m",
+            0.01,
+            1.0,
+        ),
+        hand_radius=number(
+            "self_filter_hand_radius",
+            0.18,
+            "Distance from the last frame (the TCP) within which depth is the hand or what it holds, m",
+            0.01,
+            1.0,
+        ),
+    )
     return NavigationParams(
         camera=declare(
             node,
@@ -108,4 +140,5 @@ def declare_navigation_params(node: Node, profile: RobotProfile) -> NavigationPa
         grid=grid,
         follower=follower,
         navigator=navigator,
+        self_filter=self_filter,
     )

@@ -46,6 +46,11 @@ GO2W_PIPER = RobotProfile(
         # The wrist camera 0.4 m up, 0.25 m ahead, pitched 60 deg from vertical: a table top ahead in view;
         # then the same turned 0.6 rad left and right.
         look_poses=tuple((yaw, 0.69, -0.97, 0.0, 0.89, 0.0) for yaw in (0.0, 0.6, -0.6)),
+        link_frames=(
+            f"{piper.PREFIX}base_link",
+            *(f"{piper.PREFIX}link{i}" for i in range(1, 7)),
+            piper.GRIPPER_BODY,
+        ),
     ),
     gripper=GripperSpec(
         kind="parallel",

@@ -42,6 +42,9 @@ class ArmSpec:
     # Arm joints (``home`` order) raising the hand camera to look ahead and down, e.g. over a table top
     # that other cameras cannot see: the first pose, then the others in turn; () = no such pose.
     look_poses: tuple[tuple[float, ...], ...] = ()
+    # TF frames along the arm from its mount to the hand (the TCP is added), for filtering the arm and
+    # what it holds out of depth (navigation); () = the arm never reaches into a depth camera's view.
+    link_frames: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _require(len(self.joints) == len(self.mjcf_joints) == len(self.home), "arm: joints/home mismatch")
