@@ -35,9 +35,14 @@ from maestro_tools.common.errors import (
     StalledError,
     UnavailableError,
 )
+from maestro_tools.common.surfaces import SupportSurface
 from maestro_tools.robots.body_posture import HEIGHT_JOINT, PITCH_JOINT, BodyPosture
 
 TILT = math.radians(45.0)  # go_near's grasp approach: 45 deg from vertical, from the robot's side
+REACH_MODELS = 4  # whole-body models kept, one per set of keep-out boxes
+FURNITURE_SIZE = 0.25  # m: go_near's default keep-outs are the remembered objects at least this wide
+NEAR_MARGIN = 1.0  # m beyond the arm's reach within which they count as near the target
+TARGET_GAP = 0.02  # m a keep-out box under the target ends below it
 VIEWPOINTS = 6  # search's default ring of viewpoints around where it starts
 SEARCH_RADIUS = 1.5  # m
 BODY_ACTION = "body_controller/follow_joint_trajectory"  # a legged base's body height and pitch
@@ -84,7 +89,7 @@ class Base:
         self._ros, self._harness = ros, harness
         self._perception, self._map = perception, semantic_map
         self._frame, self._base = harness.robot.fixed_frame, harness.robot.base_frame
-        self._reach: Any = None  # WholeBodyReach, built on the first go_near (it compiles the robot)
+        self._reach: dict[tuple, Any] = {}  # keep-out boxes -> WholeBodyReach (it compiles the robot)
         base = harness.robot.base
         self._body = base is not None and (base.min_height_offset < 0 or base.max_pitch > 0)
         if ros is not None:
@@ -160,31 +165,79 @@ class Base:
                 result.error_string or "the body did not move"
             )
 
-    def _reach_pose(self, point: np.ndarray, here: BasePose) -> tuple[float, float, float, BodyPosture]:
+    def _reach_pose(
+        self, point: np.ndarray, here: BasePose, keep_out: tuple[SupportSurface, ...]
+    ) -> tuple[float, float, float, BodyPosture]:
         """A base pose whose arm reaches ``point`` 45 deg from vertical, from the robot's side (whole-body
-        IK)."""
+        IK), the footprint and the hand clear of the ``keep_out`` boxes (map frame)."""
         from maestro_tools.motion.base_geometry import BasePose as PlanPose
         from maestro_tools.motion.whole_body import ReachTarget, WholeBodyReach
 
-        if self._reach is None:
-            self._reach = WholeBodyReach(self._harness.robot)
+        key = tuple((b.name, *np.round([*b.center, *b.half_size], 2)) for b in keep_out)
+        reach = self._reach.get(key)
+        if reach is None:  # compiles the robot with the boxes: kept for the next call among the same ones
+            if len(self._reach) >= REACH_MODELS:
+                self._reach.pop(next(iter(self._reach)))
+            reach = self._reach[key] = WholeBodyReach(self._harness.robot, keep_out)
         heading = math.atan2(point[1] - here.y, point[0] - here.x)
         target = ReachTarget.tilted(tuple(point), heading, TILT)
-        plan = self._reach.plan_base_pose(target, PlanPose(here.x, here.y, here.yaw))
+        plan = reach.plan_base_pose(target, PlanPose(here.x, here.y, here.yaw))
         return plan.base.x, plan.base.y, plan.base.yaw, plan.posture
+
+    def _keep_out(
+        self, point: np.ndarray, target: str | Sequence[float], avoid: Sequence[str] | None
+    ) -> tuple[SupportSurface, ...]:
+        """Boxes (map frame, axis-aligned around each object's box) for go_near to keep clear of: the
+        objects ``avoid`` names, or (None) the furniture the semantic map remembers near ``point``. A box
+        under the target is cut below it (the toy on the table: the table stays, up to under the toy)."""
+        if avoid is not None and (isinstance(avoid, str) or not all(isinstance(a, str) for a in avoid)):
+            raise InvalidArgumentError(f"avoid must be a list of labels, e.g. ['white table']; got {avoid!r}")
+        if self._map is None:
+            if avoid:
+                raise UnavailableError("no semantic map on this robot to find what to avoid")
+            return ()
+        if avoid is None:
+            try:
+                objects = self._map._remembered_in(self._frame)
+            except NotFoundError:
+                return ()
+        else:
+            objects = [o for label in avoid for o in self._map._find_in(label, self._frame)]
+        boxes = []
+        for o in objects:
+            if isinstance(target, str) and avoid is None and o.label == target:
+                continue  # the target itself
+            half = 0.5 * np.abs(o.rotation) @ o.extent
+            gap = np.maximum(np.abs(point[:2] - o.position[:2]) - half[:2], 0.0)
+            near = float(np.linalg.norm(gap)) <= self._harness.robot.arm.reach + NEAR_MARGIN
+            if avoid is None and (max(half[:2]) * 2 < FURNITURE_SIZE or not near):
+                continue
+            low, high = o.position - half, o.position + half
+            if np.all(gap == 0.0) and high[2] > point[2] - TARGET_GAP:
+                high[2] = point[2] - TARGET_GAP  # under the target: its top ends below it
+                if high[2] - low[2] < 0.02:
+                    continue
+            boxes.append(SupportSurface(o.label, tuple((low + high) / 2), tuple((high - low) / 2)))
+        return tuple(boxes)
 
     @tool("base")
     def go_near(
-        self, target: str | Sequence[float], standoff: float | None = None, timeout: float = 120.0
+        self,
+        target: str | Sequence[float],
+        standoff: float | None = None,
+        timeout: float = 120.0,
+        avoid: Sequence[str] | None = None,
     ) -> BasePose:
         """Drive near ``target`` (a label the semantic map knows, or a point [x, y, z] in the map) and face
         it. standoff None: where the arm reaches it (whole-body reachability, 45 deg approach), lowering
-        the body after the drive when the target is low (a legged base: set_body); else that many metres
-        from it. Detect the object again after the drive before grasping it."""
+        the body after the drive when the target is low (a legged base: set_body), the base and the hand
+        clear of ``avoid`` (labels the map knows, e.g. ['white table']; None: the furniture it remembers
+        near the target); else that many metres from it. Detect the object again after the drive before
+        grasping it."""
         point, here = self._where(target), self.get_pose()
         posture = BodyPosture()
         if standoff is None:
-            x, y, yaw, posture = self._reach_pose(point, here)
+            x, y, yaw, posture = self._reach_pose(point, here, self._keep_out(point, target, avoid))
         else:
             distance = _finite("standoff", standoff)
             if not 0.2 <= distance <= 5.0:

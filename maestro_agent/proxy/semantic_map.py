@@ -93,6 +93,10 @@ class SemanticMap:
         """Every remembered object (base frame); not a tool of its own (``describe`` is)."""
         return self._objects(self._ask())
 
+    def _remembered_in(self, frame: str) -> list[MappedObject]:
+        """Every remembered object with positions in ``frame``; not a tool of its own."""
+        return self._objects(self._ask(frame))
+
     def _find_in(self, label: str, frame: str) -> list[MappedObject]:
         """``find`` with positions in ``frame`` (for the base tool: the map); not a tool of its own."""
         return self._objects(self._ask(frame, label=_label(label)))

@@ -23,6 +23,7 @@ from maestro_tools.common.errors import (
     OutOfLimitsError,
     StalledError,
 )
+from maestro_tools.motion.base_geometry import BasePose as PlanPose
 from maestro_tools.robots import get_robot
 
 GO2W = get_robot("go2w_piper")
@@ -201,3 +202,52 @@ def test_the_gate_admits_base_goals_in_the_map_only() -> None:
     body.trajectory.joint_names = ["piper_joint1", "piper_joint2"]
     with pytest.raises(InvalidArgumentError, match="tool trajectories move only the body"):
         gate.admit(body)
+
+
+class FakeMap:
+    """A test fake of the semantic map: a white table (map frame) with a toy on it, and a small box."""
+
+    TABLE = MappedObject(
+        "t1",
+        "white table",
+        np.array([2.6, 1.3, 0.31]),
+        np.array([1.2, 0.7, 0.62]),
+        np.eye(3),
+        0.9,
+        5,
+        0,
+        "head",
+    )
+    TOY = MappedObject(
+        "b1", "green ball", np.array([2.35, 1.18, 0.66]), np.ones(3) * 0.07, np.eye(3), 0.9, 3, 0, "wrist"
+    )
+
+    def _remembered_in(self, frame: str) -> list[MappedObject]:
+        assert frame == "map"
+        return [self.TABLE, self.TOY]
+
+    def _find_in(self, label: str, frame: str) -> list[MappedObject]:
+        found = [o for o in self._remembered_in(frame) if o.label == label]
+        if not found:
+            raise NotFoundError(f"no object with label {label!r}; known: white table, green ball")
+        return found
+
+
+def test_go_near_keeps_the_base_clear_of_the_furniture_the_map_remembers() -> None:
+    nav = FakeNavigation()
+    nav.pose[:2, 3] = 1.9, 0.6  # beside the table's corner, as the house task starts
+    blind = Base(nav, Harness(GO2W))  # type: ignore[arg-type]  # no map: nothing to keep clear of
+    plain = blind.go_near(FakeMap.TOY.position)
+    nav.pose[:3, :3], nav.pose[:2, 3] = np.eye(3), (1.9, 0.6)
+    base = Base(nav, Harness(GO2W), None, FakeMap())  # type: ignore[arg-type]
+    reached = base.go_near("green ball")
+    (reach,) = base._reach.values()  # the model with the table's box: its footprint check is the judge
+    assert reach.base_blocked(PlanPose(plain.x, plain.y, plain.yaw)) == "white table"  # in the table
+    assert not reach.base_blocked(PlanPose(reached.x, reached.y, reached.yaw))
+    assert math.hypot(2.35 - reached.x, 1.18 - reached.y) < GO2W.arm.reach
+    named = base.go_near("green ball", avoid=["white table"])  # the same box, named: the model is reused
+    assert not reach.base_blocked(PlanPose(named.x, named.y, named.yaw)) and len(base._reach) == 1
+    with pytest.raises(InvalidArgumentError, match="avoid must be a list of labels"):
+        base.go_near("green ball", avoid="white table")
+    with pytest.raises(NotFoundError, match="known: white table"):
+        base.go_near("green ball", avoid=["sofa"])
