@@ -94,6 +94,7 @@ class Navigator:
         self.recoveries = 0
         self._costmap: Costmap | None = None
         self._goal = Pose2D(0.0, 0.0, 0.0)
+        self._target = np.zeros(2)  # where the base stops: the goal, or the free spot the planner moved it to
         self._goal_yaw: float | None = None
         self._position_tolerance = self._yaw_tolerance = 0.0
         self._deadline = math.inf
@@ -124,6 +125,7 @@ class Navigator:
     ) -> None:
         """A new goal (fixed frame); ``goal_yaw`` None = any heading; ``deadline`` in the clock of ``now``."""
         self._goal, self._goal_yaw = goal, goal_yaw
+        self._target = goal.xy.copy()
         self._position_tolerance, self._yaw_tolerance = position_tolerance, yaw_tolerance
         self._deadline, self._last = deadline, now
         self.path, self.recoveries, self._recovery = None, 0, None
@@ -148,7 +150,14 @@ class Navigator:
             self._costmap = None
 
     def position_error(self, pose: Pose2D) -> float:
-        return float(np.linalg.norm(self._goal.xy - pose.xy))
+        """Distance to where the base stops (the goal, unless it lies too near an obstacle)."""
+        return float(np.linalg.norm(self._target - pose.xy))
+
+    @property
+    def shortfall(self) -> float:
+        """How far short of the goal the base stops: the planner moved a goal closer to an obstacle than
+        the footprint allows to the nearest free spot (0 for a goal in free space)."""
+        return float(np.linalg.norm(self._target - self._goal.xy))
 
     def yaw_error(self, pose: Pose2D) -> float:
         return 0.0 if self._goal_yaw is None else abs(wrap(self._goal_yaw - pose.yaw))
@@ -187,6 +196,8 @@ class Navigator:
             state = NavState.PLANNING if self.path is None else state
             try:
                 self.path = self.planner.plan(self.costmap(), pose.xy, self._goal.xy)
+                # A goal in the inflated obstacles ends its path at the nearest free spot: arrive there.
+                self._target = self.path[-1].copy()
                 self.follower.new_path()
                 self._planned_at = now
             except GoalInObstacleError:

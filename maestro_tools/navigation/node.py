@@ -258,7 +258,7 @@ class NavigationNode(Node):
         result = NavigateBase.Result(
             success=exc is None,
             error_code=int(exc.code) if exc is not None else 0,
-            message=str(exc) if exc is not None else "arrived",
+            message=str(exc) if exc is not None else self._arrival(),
             navigation_time=float(max(0.0, self._now() - started)),
         )
         ran = self._running is handle  # refused goals have no recoveries and no errors to the goal
@@ -284,6 +284,15 @@ class NavigationNode(Node):
             else:
                 handle.abort()
         return result
+
+    def _arrival(self) -> str:
+        short = self.navigator.shortfall
+        if short < 1e-3:
+            return "arrived"
+        return (
+            f"arrived {short:.2f} m short of the goal: it lies closer to an obstacle than the robot's "
+            f"footprint ({self.navigator.inflation:.2f} m) allows: the base stopped at the nearest free spot"
+        )
 
     def _execute(self, handle: ServerGoalHandle, started: float) -> NavigateBase.Result:
         spec: GoalSpec = check_goal(handle.request, self.params)

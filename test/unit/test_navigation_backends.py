@@ -196,6 +196,21 @@ def test_navigator_reaches_the_goal_around_a_wall() -> None:
     assert now < 30
 
 
+def test_a_goal_just_inside_the_inflation_ends_at_the_nearest_free_spot_not_a_timeout() -> None:
+    grid = wall_grid()  # the wall's face at x = 1.9; the footprint (0.45 + 0.05) keeps x <= 1.4
+    nav = navigator(grid)
+    pose, now, goal = Pose2D(0.0, 0.0, 0.0), 0.0, Pose2D(1.6, 0.0, 0.0)  # 0.3 m from the wall
+    nav.start(goal, 0.0, 0.1, 0.1, now, 60.0)
+    for _ in range(600):
+        step = nav.step(pose, now)
+        if step.done:
+            break
+        pose, now = unicycle(pose, step.linear, step.angular, 0.1), now + 0.1
+    assert step.done and now < 20, (pose, now)
+    assert 1.25 < pose.x < 1.45 and 0.15 < nav.shortfall < 0.35, (pose, nav.shortfall)
+    assert nav.position_error(pose) <= 0.1  # measured to the spot it stopped at
+
+
 def test_a_stalled_base_recovers_then_fails_and_the_deadline_ends_a_goal() -> None:
     nav = navigator(OccupancyGrid(GridConfig()), max_recoveries=2, stall_time=1.0)
     pose, now = Pose2D(0.0, 0.0, 0.0), 0.0
