@@ -47,8 +47,11 @@ class NavState(IntEnum):
 
 @dataclass(frozen=True)
 class NavigatorConfig:
-    footprint_radius: float  # m: the robot's centre keeps this far from obstacles
-    inflation_margin: float = 0.05  # m added to the footprint radius when planning
+    footprint_radius: float  # m: the circle the base sweeps turning in place
+    inflation_margin: float = 0.05  # m added to the inscribed radius when planning
+    # m: how near an obstacle the centre may pass driving forward (a long base's half width); None = a
+    # round base. Paths keep to the footprint radius where there is room (a cost), not closer than this.
+    inscribed_radius: float | None = None
     replan_period: float = 1.0  # s
     check_distance: float = 1.2  # m of the path ahead checked against new obstacles every tick
     stall_time: float = 3.0  # s commanded without moving stall_distance or turning 0.15 rad
@@ -63,6 +66,12 @@ class NavigatorConfig:
             raise InvalidArgumentError(
                 "navigator: footprint radius, replan period and stall time must be > 0"
             )
+        if self.inscribed_radius is not None and not 0 < self.inscribed_radius <= self.footprint_radius:
+            raise InvalidArgumentError("navigator: need 0 < inscribed_radius <= footprint_radius")
+
+    @property
+    def inscribed(self) -> float:
+        return self.footprint_radius if self.inscribed_radius is None else self.inscribed_radius
 
 
 @dataclass(frozen=True)
@@ -107,11 +116,14 @@ class Navigator:
 
     @property
     def inflation(self) -> float:
-        return self.config.footprint_radius + self.config.inflation_margin
+        """Lethal within this of an obstacle: the inscribed radius and the margin."""
+        return self.config.inscribed + self.config.inflation_margin
 
     def costmap(self) -> Costmap:
         if self._costmap is None:
-            self._costmap = self.grid.costmap(self.inflation)
+            # Costly up to the footprint radius and 0.4 m beyond: paths keep room to turn where they can.
+            band = self.config.footprint_radius - self.config.inscribed + 0.4
+            self._costmap = self.grid.costmap(self.inflation, cost_margin=band)
         return self._costmap
 
     def start(
@@ -214,7 +226,7 @@ class Navigator:
 
     # -- checks -----------------------------------------------------------------------------------
     def _blocked_ahead(self, pose: Pose2D) -> bool:
-        """An obstacle (closer than the footprint radius) on the next ``check_distance`` m of the path."""
+        """An obstacle (closer than the inscribed radius) on the next ``check_distance`` m of the path."""
         if self.path is None:
             return False
         costmap = self.costmap()
@@ -227,7 +239,7 @@ class Navigator:
         n = costmap.clearance.shape[0]
         inside = np.all((cells >= 0) & (cells < n), axis=1)
         clearance = costmap.clearance[cells[inside, 0], cells[inside, 1]]
-        return bool((clearance < self.config.footprint_radius).any())
+        return bool((clearance < self.config.inscribed).any())
 
     def _clear_behind(self, pose: Pose2D) -> bool:
         """Nothing the grid knows of where backing up would take the base (the cameras look ahead)."""
@@ -238,7 +250,7 @@ class Navigator:
         cells = np.floor((points - costmap.origin) / costmap.resolution).astype(int)
         n = costmap.clearance.shape[0]
         cells = cells[np.all((cells >= 0) & (cells < n), axis=1)]
-        return bool(np.all(costmap.clearance[cells[:, 0], cells[:, 1]] >= self.config.footprint_radius * 0.8))
+        return bool(np.all(costmap.clearance[cells[:, 0], cells[:, 1]] >= self.config.inscribed * 0.8))
 
     def _watch(self, pose: Pose2D, now: float, step: Step) -> Step:
         """Stall detection: commanded, but neither moved nor turned for ``stall_time`` s."""

@@ -68,8 +68,9 @@ def declare_navigation_params(node: Node, profile: RobotProfile) -> NavigationPa
     )
     navigator = NavigatorConfig(
         footprint_radius=base.footprint_radius,
+        inscribed_radius=base.inscribed,
         inflation_margin=number(
-            "inflation_margin", 0.05, "Added to the footprint radius when planning, m", 0.0, 1.0
+            "inflation_margin", 0.05, "Added to the base's inscribed radius when planning, m", 0.0, 1.0
         ),
         replan_period=number("replan_period", 1.0, "Seconds between replans", 0.1, 30.0),
         stall_time=number(

@@ -105,7 +105,7 @@ class BaseSpec:
 
     max_linear: float  # m/s
     max_angular: float  # rad/s
-    footprint_radius: float  # m
+    footprint_radius: float  # m: the circle the base sweeps turning in place (circumscribed)
     odom_frame: str = "odom"  # REP-105: fixed_frame -> odom -> base_frame
     left_wheels: tuple[str, ...] = ()  # MJCF wheel joints (profile.ros_names gives the ROS names)
     right_wheels: tuple[str, ...] = ()
@@ -119,6 +119,13 @@ class BaseSpec:
     # command, wheels kept where they stand; 0 = a fixed body.
     min_height_offset: float = 0.0
     max_pitch: float = 0.0
+    # The largest circle inside the footprint (its half width for a long base): how near an obstacle its
+    # centre may pass driving forward; 0 = a round base (the footprint radius).
+    inscribed_radius: float = 0.0
+
+    @property
+    def inscribed(self) -> float:
+        return self.inscribed_radius or self.footprint_radius
 
     def __post_init__(self) -> None:
         _require(
@@ -126,6 +133,10 @@ class BaseSpec:
             "base: speeds and footprint must be > 0",
         )
         _require(self.max_linear_accel > 0 and self.max_angular_accel > 0, "base: accelerations must be > 0")
+        _require(
+            0 <= self.inscribed_radius <= self.footprint_radius,
+            "base: need 0 <= inscribed_radius <= footprint_radius",
+        )
         _require(
             self.min_height_offset <= 0 and self.max_pitch >= 0,
             "base: need min_height_offset <= 0 <= max_pitch",

@@ -211,6 +211,21 @@ def test_a_goal_just_inside_the_inflation_ends_at_the_nearest_free_spot_not_a_ti
     assert nav.position_error(pose) <= 0.1  # measured to the spot it stopped at
 
 
+def test_a_long_base_drives_up_to_a_wall_as_near_as_its_half_width_allows() -> None:
+    grid = wall_grid()  # the wall's face at x = 1.9
+    nav = navigator(grid, inscribed_radius=0.25)  # 0.45 m turning in place, 0.25 m wide to each side
+    pose, now, goal = Pose2D(0.0, 0.4, 0.0), 0.0, Pose2D(1.55, 0.0, 0.0)  # 0.35 m from the wall, facing it
+    nav.start(goal, 0.0, 0.1, 0.1, now, 60.0)
+    for _ in range(600):
+        step = nav.step(pose, now)
+        if step.done:
+            break
+        pose, now = unicycle(pose, step.linear, step.angular, 0.1), now + 0.1
+    assert step.done and nav.shortfall == 0.0 and math.dist(pose.xy, goal.xy) <= 0.1, (pose, nav.shortfall)
+    with pytest.raises(InvalidArgumentError, match="inscribed_radius"):
+        navigator(grid, inscribed_radius=0.5)
+
+
 def test_a_stalled_base_recovers_then_fails_and_the_deadline_ends_a_goal() -> None:
     nav = navigator(OccupancyGrid(GridConfig()), max_recoveries=2, stall_time=1.0)
     pose, now = Pose2D(0.0, 0.0, 0.0), 0.0
