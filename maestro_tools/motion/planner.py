@@ -12,6 +12,8 @@ are found there); ``allow_target`` then frees each segment's target surroundings
 
 from __future__ import annotations
 
+import time
+
 import mujoco
 import numpy as np
 from ompl import base as ob
@@ -21,6 +23,8 @@ from ompl import util as ou
 from maestro_tools.common.errors import CollisionError, UnreachableError
 from maestro_tools.motion.obstacles import ArmSurface, SceneObstacles
 from maestro_tools.robots.model import RobotModel
+
+WALL_FACTOR = 4.0  # a plan's wall-time limit, in multiples of its CPU-time budget
 
 
 class JointSpacePlanner:
@@ -131,7 +135,9 @@ class JointSpacePlanner:
         return next((k for k, q in enumerate(path) if self.in_collision(q)), None)
 
     def plan(self, start: np.ndarray, goal: np.ndarray, timeout: float = 2.0) -> list[np.ndarray]:
-        """Joint waypoints from ``start`` to ``goal`` avoiding collisions (simplified, start excluded)."""
+        """Joint waypoints from ``start`` to ``goal`` avoiding collisions (simplified, start excluded).
+        ``timeout``: seconds of this thread's CPU time, so that a loaded machine gets the same search (and
+        at most ``WALL_FACTOR`` times as long in wall time)."""
         cause = self.collision(goal)
         if cause is not None:
             raise CollisionError(f"the goal configuration collides: {cause}")
@@ -145,8 +151,12 @@ class JointSpacePlanner:
             start_state[i], goal_state[i] = float(start[i]), float(goal[i])
         setup.setStartAndGoalStates(start_state, goal_state)
         setup.setPlanner(og.RRTConnect(setup.getSpaceInformation()))
-        if not setup.solve(timeout) or not setup.haveExactSolutionPath():
-            raise UnreachableError(f"no collision-free path found within {timeout} s")
+        cpu_end, wall_end = time.thread_time() + timeout, time.monotonic() + WALL_FACTOR * timeout
+        spent = ob.PlannerTerminationCondition(
+            lambda: time.thread_time() >= cpu_end or time.monotonic() >= wall_end
+        )
+        if not setup.solve(spent) or not setup.haveExactSolutionPath():
+            raise UnreachableError(f"no collision-free path found within {timeout} s of planning")
         setup.simplifySolution(0.5)
         path = setup.getSolutionPath()
         path.interpolate(max(2, int(np.ceil(path.length() / 0.05))))
