@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -49,6 +48,7 @@ from typing import Any
 import yaml
 
 from maestro_agent.replies import Decision, format_judgement, format_plan
+from maestro_agent.scripted_instructions import InstructionPattern, bind, normalize_instruction
 from maestro_tools.common.errors import ErrorCode, NotFoundError
 from maestro_tools.vlm.base import Usage, VLMConfigError, VLMError, VLMReply, VLMRequest
 
@@ -64,11 +64,6 @@ class NoProgramError(VLMError, NotFoundError):
     """The scripted backend has no program for the trial's instruction."""
 
     code = ErrorCode.NOT_FOUND
-
-
-def normalize_instruction(text: str) -> str:
-    """Lower case, punctuation to spaces, whitespace collapsed."""
-    return " ".join(re.sub(r"[^\w\s]|_", " ", text.lower()).split())
 
 
 @dataclass(frozen=True)
@@ -232,7 +227,7 @@ def load_programs(programs: Path | str | Sequence[Path | str]) -> tuple[Program,
     owner: dict[str, Program] = {}
     for program in loaded:
         for instruction in program.instructions:
-            key = normalize_instruction(instruction)
+            key = InstructionPattern.parse(instruction).key
             if key in owner and owner[key] is not program:
                 raise VLMConfigError(
                     f"{program.path}: instructions: {instruction!r} is also in {owner[key].path}"
@@ -245,6 +240,7 @@ def load_programs(programs: Path | str | Sequence[Path | str]) -> tuple[Program,
 class _Trial:
     program: Program
     instruction: str  # normalised
+    slots: dict[str, str]  # the words the instruction gave the program's slots
     step: int = 0
     ended: tuple[Decision, str] | None = None
 
@@ -272,22 +268,26 @@ class ScriptedVLM:
     def instructions(self) -> list[str]:
         return [i for program in self.programs for i in program.instructions]
 
-    def find(self, instruction: str) -> Program:
-        """The program for ``instruction`` (exact match, else the longest listed prefix)."""
+    def find(self, instruction: str) -> tuple[Program, dict[str, str]]:
+        """The program for ``instruction`` and its slots' words: an exact match of a listed instruction
+        without slots first, then one with slots, then the most specific listed prefix."""
         wanted = normalize_instruction(instruction)
-        best: tuple[int, Program] | None = None
+        best: tuple[tuple[bool, bool, int], Program, dict[str, str]] | None = None
         for program in self.programs:
-            for listed in map(normalize_instruction, program.instructions):
-                if wanted == listed:
-                    return program
-                if wanted.startswith(listed + " ") and (best is None or len(listed) > best[0]):
-                    best = (len(listed), program)
+            for pattern in map(InstructionPattern.parse, program.instructions):
+                found = pattern.match(wanted)
+                if found is None:
+                    continue
+                whole, slots = found
+                rank = (whole and not slots, whole, pattern.literal)
+                if best is None or rank > best[0]:
+                    best = (rank, program, slots)
         if best is None:
             known = "; ".join(repr(i) for i in self.instructions())
             raise NoProgramError(
                 f"no scripted program for the instruction {instruction!r}; programs exist for: {known}"
             )
-        return best[1]
+        return best[1], best[2]
 
     def generate(self, request: VLMRequest) -> VLMReply:
         if request.purpose == "perceive":
@@ -302,9 +302,11 @@ class ScriptedVLM:
                 if request.purpose == "reflect":
                     text = "Scripted backend: no scripted trial of this instruction to reflect on."
                     return VLMReply(text, Usage(), "scripted", time.perf_counter() - start)
-                trial = self._trial = _Trial(self.find(request.instruction), wanted)
+                program, slots = self.find(request.instruction)
+                trial = self._trial = _Trial(program, wanted, slots)
             if request.purpose == "plan":
-                text = format_plan(trial.program.subtasks, trial.program.steps[0].code, self._note(trial))
+                code = bind(trial.slots, trial.program.steps[0].code)
+                text = format_plan(trial.program.subtasks, code, self._note(trial))
             elif request.purpose == "react":
                 text = self._react(trial, request.last_user_text())
             else:
@@ -343,4 +345,4 @@ class ScriptedVLM:
     def _judgement(trial: _Trial, decision: Decision, reason: str, code: str, note: str) -> str:
         steps = len(trial.program.steps)
         progress = 100.0 if decision is Decision.COMPLETE else round(100.0 * trial.step / steps, 1)
-        return format_judgement(decision, reason, code, None, trial.step, progress, note)
+        return format_judgement(decision, reason, bind(trial.slots, code), None, trial.step, progress, note)

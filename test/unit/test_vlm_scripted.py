@@ -89,13 +89,32 @@ def test_react_without_plan_starts_at_the_first_step(vlm) -> None:
 
 def test_instruction_matching(vlm) -> None:
     assert normalize_instruction("  Wave   the-Gripper!! ") == "wave the gripper"
-    assert vlm.find("wave hello to everyone").name == "example_wave"  # prefix at a word boundary
+    assert vlm.find("wave hello to everyone")[0].name == "example_wave"  # prefix at a word boundary
     with pytest.raises(NoProgramError) as caught:
         vlm.find("wave hellooo")
     message = str(caught.value)
     assert "'wave hellooo'" in message and "'wave the gripper'" in message and "'wave hello'" in message
     with pytest.raises(NoProgramError):
         ask(vlm, "plan", instruction="put the tennis ball into the bowl")
+
+
+def test_slots_bind_the_words_the_instruction_gives_them(tmp_path) -> None:
+    text = EXAMPLE.read_text().replace(
+        '["wave the gripper", "wave hello"]', '["Put the {item} into the {place}.", "Put the ball away"]'
+    )
+    (tmp_path / "p.yaml").write_text(text)
+    vlm = create_vlm("scripted", programs=tmp_path)
+    program, slots = vlm.find("Put the red plush bear into the garbage can!")
+    assert slots == {"item": "red plush bear", "place": "garbage can"}
+    assert vlm.find("put the ball away now") == (program, {})  # a prefix, no slots
+    plan = ask(vlm, "plan", instruction="put the red plush bear into the garbage can")
+    assert "item = 'red plush bear'\nplace = 'garbage can'\n" in plan.text  # before the program's code
+    assert (
+        "item = 'red plush bear'"
+        in ask(vlm, "react", "lifted", instruction="put the red plush bear into the garbage can").text
+    )
+    with pytest.raises(NoProgramError):
+        vlm.find("put the bear in the can")  # "into the" is not there
 
 
 def test_reflect_without_a_trial(vlm) -> None:
@@ -112,7 +131,7 @@ def test_directory_loading_and_registry(tmp_path) -> None:
     vlm = create_vlm("scripted", programs=tmp_path)
     assert [p.name for p in vlm.programs] == ["example_wave", "other"]
     assert ask(vlm, "plan", instruction="put the ball in the bowl").model == "scripted:other"
-    assert create_vlm("scripted").find("wave hello").name == "example_wave"  # default: config/programs
+    assert create_vlm("scripted").find("wave hello")[0].name == "example_wave"  # default: config/programs
 
 
 MINIMAL = """
