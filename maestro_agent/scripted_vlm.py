@@ -27,6 +27,9 @@ Program files (YAML, format version 1; a directory means every ``*.yaml`` in it)
 
 Instructions match after lower-casing, replacing punctuation by spaces and collapsing whitespace;
 a trial instruction that starts with a listed one (at a word boundary) also matches, longest first.
+A listed instruction may hold slots (``"Put the {item} into the bowl"``): the words the trial's
+instruction gives them are bound in every code the program sends (``item = 'red apple'`` first), as a
+model writes the names it read into its code (scripted_instructions.py).
 Rules read the observation: the text parts of the last user message. ``contains`` needs every
 substring, ``absent`` none of them (both case-insensitive). If no rule matches, the reply is
 ``failed`` naming the step. ``continue`` moves to the next step and sends its code (after the last
