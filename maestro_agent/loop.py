@@ -250,7 +250,10 @@ class Agent:
             for label, image in seen:
                 self.sink.record("image", label=label, image=image, substep=trial.substeps)
             trial.keyframes.extend(seen[-1:])
-            self._phase("reacting", trial, subtasks, current, code, stdout_tail=execution.stdout[-500:])
+            self._phase(
+                "reacting", trial, subtasks, current, code,
+                stdout_tail=execution.stdout[-500:], error=(execution.error or "")[-2000:],
+            )  # fmt: skip
             message = prompt.react_message(
                 instruction,
                 subtasks,
