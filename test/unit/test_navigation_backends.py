@@ -196,16 +196,22 @@ def test_navigator_reaches_the_goal_around_a_wall() -> None:
     assert now < 30
 
 
-def test_a_goal_just_inside_the_inflation_ends_at_the_nearest_free_spot_not_a_timeout() -> None:
-    grid = wall_grid()  # the wall's face at x = 1.9; the footprint (0.45 + 0.05) keeps x <= 1.4
-    nav = navigator(grid)
-    pose, now, goal = Pose2D(0.0, 0.0, 0.0), 0.0, Pose2D(1.6, 0.0, 0.0)  # 0.3 m from the wall
-    nav.start(goal, 0.0, 0.1, 0.1, now, 60.0)
-    for _ in range(600):
+def drive(nav: Navigator, pose: Pose2D, goal: Pose2D, seconds: float = 60.0) -> tuple[Pose2D, float, object]:
+    """Run ``nav`` to ``goal`` (its heading) on a unicycle at 10 Hz: the last pose, time and step."""
+    now = 0.0
+    nav.start(goal, goal.yaw, 0.1, 0.1, now, seconds)
+    for _ in range(int(seconds * 10)):
         step = nav.step(pose, now)
         if step.done:
             break
         pose, now = unicycle(pose, step.linear, step.angular, 0.1), now + 0.1
+    return pose, now, step
+
+
+def test_a_goal_just_inside_the_inflation_ends_at_the_nearest_free_spot_not_a_timeout() -> None:
+    grid = wall_grid()  # the wall's face at x = 1.9; the footprint (0.45 + 0.05) keeps x <= 1.4
+    nav = navigator(grid)
+    pose, now, step = drive(nav, Pose2D(0.0, 0.0, 0.0), Pose2D(1.6, 0.0, 0.0))  # 0.3 m from the wall
     assert step.done and now < 20, (pose, now)
     assert 1.25 < pose.x < 1.45 and 0.15 < nav.shortfall < 0.35, (pose, nav.shortfall)
     assert nav.position_error(pose) <= 0.1  # measured to the spot it stopped at
@@ -214,13 +220,8 @@ def test_a_goal_just_inside_the_inflation_ends_at_the_nearest_free_spot_not_a_ti
 def test_a_long_base_drives_up_to_a_wall_as_near_as_its_half_width_allows() -> None:
     grid = wall_grid()  # the wall's face at x = 1.9
     nav = navigator(grid, inscribed_radius=0.25)  # 0.45 m turning in place, 0.25 m wide to each side
-    pose, now, goal = Pose2D(0.0, 0.4, 0.0), 0.0, Pose2D(1.55, 0.0, 0.0)  # 0.35 m from the wall, facing it
-    nav.start(goal, 0.0, 0.1, 0.1, now, 60.0)
-    for _ in range(600):
-        step = nav.step(pose, now)
-        if step.done:
-            break
-        pose, now = unicycle(pose, step.linear, step.angular, 0.1), now + 0.1
+    goal = Pose2D(1.55, 0.0, 0.0)  # 0.35 m from the wall, facing it
+    pose, _, step = drive(nav, Pose2D(0.0, 0.4, 0.0), goal)
     assert step.done and nav.shortfall == 0.0 and math.dist(pose.xy, goal.xy) <= 0.1, (pose, nav.shortfall)
     with pytest.raises(InvalidArgumentError, match="inscribed_radius"):
         navigator(grid, inscribed_radius=0.5)
