@@ -28,12 +28,14 @@ from maestro_agent.proxy.types import BasePose, MappedObject
 from maestro_msgs.action import NavigateBase
 from maestro_tools.common.conversions import pose_to_matrix
 from maestro_tools.common.errors import (
+    CollisionError,
     InvalidArgumentError,
     MaestroError,
     NotFoundError,
     OutOfLimitsError,
     StalledError,
     UnavailableError,
+    UnreachableError,
 )
 from maestro_tools.common.surfaces import SupportSurface
 from maestro_tools.robots.body_posture import HEIGHT_JOINT, PITCH_JOINT, BodyPosture
@@ -179,10 +181,19 @@ class Base:
             if len(self._reach) >= REACH_MODELS:
                 self._reach.pop(next(iter(self._reach)))
             reach = self._reach[key] = WholeBodyReach(self._harness.robot, keep_out)
+        # From the robot's side first, then from the others (a toy in the middle of a table is reached
+        # from its nearest edge, which need not face the robot).
         heading = math.atan2(point[1] - here.y, point[0] - here.x)
-        target = ReachTarget.tilted(tuple(point), heading, TILT)
-        plan = reach.plan_base_pose(target, PlanPose(here.x, here.y, here.yaw))
-        return plan.base.x, plan.base.y, plan.base.yaw, plan.posture
+        failures: list[MaestroError] = []
+        for side in (0.0, math.pi / 2, -math.pi / 2, math.pi):
+            target = ReachTarget.tilted(tuple(point), heading + side, TILT)
+            try:
+                plan = reach.plan_base_pose(target, PlanPose(here.x, here.y, here.yaw))
+            except (UnreachableError, CollisionError) as exc:
+                failures.append(exc)
+                continue
+            return plan.base.x, plan.base.y, plan.base.yaw, plan.posture
+        raise type(failures[0])(f"from every side: {failures[0]}")
 
     def _keep_out(
         self, point: np.ndarray, target: str | Sequence[float], avoid: Sequence[str] | None
@@ -229,7 +240,8 @@ class Base:
         avoid: Sequence[str] | None = None,
     ) -> BasePose:
         """Drive near ``target`` (a label the semantic map knows, or a point [x, y, z] in the map) and face
-        it. standoff None: where the arm reaches it (whole-body reachability, 45 deg approach), lowering
+        it. standoff None: where the arm reaches it (whole-body reachability, 45 deg approach from the
+        robot's side, else from another), lowering
         the body after the drive when the target is low (a legged base: set_body), the base and the hand
         clear of ``avoid`` (labels the map knows, e.g. ['white table']; None: the furniture it remembers
         near the target); else that many metres from it. Detect the object again after the drive before

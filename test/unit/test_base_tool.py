@@ -251,3 +251,22 @@ def test_go_near_keeps_the_base_clear_of_the_furniture_the_map_remembers() -> No
         base.go_near("green ball", avoid="white table")
     with pytest.raises(NotFoundError, match="known: white table"):
         base.go_near("green ball", avoid=["sofa"])
+
+
+def test_go_near_reaches_a_toy_by_the_far_edge_from_another_side() -> None:
+    nav = FakeNavigation()
+    nav.pose[:2, 3] = 1.9, 0.6  # south-west of the table; the toy lies 0.1 m from its north edge
+    far_toy = MappedObject(
+        "b2", "blue ball", np.array([2.6, 1.55, 0.66]), np.ones(3) * 0.07, np.eye(3), 0.9, 3, 0, "wrist"
+    )
+
+    class FarMap(FakeMap):
+        def _remembered_in(self, frame: str) -> list[MappedObject]:
+            return [self.TABLE, far_toy]
+
+    base = Base(nav, Harness(GO2W), None, FarMap())  # type: ignore[arg-type]
+    reached = base.go_near("blue ball")
+    (reach,) = base._reach.values()
+    assert not reach.base_blocked(PlanPose(reached.x, reached.y, reached.yaw))
+    assert reached.y > 1.65  # it stands north of the table
+    assert math.hypot(2.6 - reached.x, 1.55 - reached.y) < GO2W.arm.reach
