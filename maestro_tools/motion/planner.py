@@ -146,6 +146,10 @@ class JointSpacePlanner:
             lambda state: not self.in_collision(np.array([state[i] for i in range(self.dof)]))
         )
         setup.getSpaceInformation().setStateValidityCheckingResolution(self.resolution)
+        # A measured start a hair past a joint limit (a joint resting on its stop) is one OMPL refuses
+        # ("invalid bounds"): both ends are taken inside the limits.
+        lower, upper = self.robot.lower[: self.dof], self.robot.upper[: self.dof]
+        start, goal = np.clip(start, lower, upper), np.clip(goal, lower, upper)
         start_state, goal_state = self.space.allocState(), self.space.allocState()
         for i in range(self.dof):
             start_state[i], goal_state[i] = float(start[i]), float(goal[i])

@@ -143,6 +143,11 @@ def test_planned_joint_paths_avoid_the_table_and_the_arm(kinematics: ArmKinemati
     assert planner.in_collision(in_table)
     with pytest.raises(CollisionError, match="would hit the table"):
         planner.plan(start, in_table)
+    # A joint measured a hair past its limit (resting on its stop): OMPL refused such a start.
+    robot = franka_model()
+    on_stop = start.copy()
+    on_stop[3] = robot.upper[3] + 5e-4
+    assert planner.plan(on_stop, goal)[-1][3] <= robot.upper[3]
 
 
 def box_surface(half: np.ndarray, count: int = 3000, seed: int = 0) -> np.ndarray:
