@@ -228,7 +228,9 @@ class Base:
                 high[2] = point[2] - TARGET_GAP  # under the target: its top ends below it
                 if high[2] - low[2] < 0.02:
                     continue
-            boxes.append(SupportSurface(o.label, tuple((low + high) / 2), tuple((high - low) / 2)))
+            seen = sum(b.name.split(" #")[0] == o.label for b in boxes)  # one table seen as two parts
+            name = o.label if not seen else f"{o.label} #{seen + 1}"
+            boxes.append(SupportSurface(name, tuple((low + high) / 2), tuple((high - low) / 2)))
         return tuple(boxes)
 
     @tool("base")

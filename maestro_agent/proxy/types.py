@@ -40,6 +40,10 @@ class RobotState:
     def gripper_fraction_closed(self) -> float:
         return self.gripper.fraction_closed
 
+    @property
+    def holding(self) -> bool:  # printed as a field, so readable as one (code wrote state.holding)
+        return self.gripper.holding
+
     def __str__(self) -> str:
         return (
             f"RobotState(position={_vec(self.position)}, "

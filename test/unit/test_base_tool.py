@@ -270,3 +270,33 @@ def test_go_near_reaches_a_toy_by_the_far_edge_from_another_side() -> None:
     assert not reach.base_blocked(PlanPose(reached.x, reached.y, reached.yaw))
     assert reached.y > 1.65  # it stands north of the table
     assert math.hypot(2.6 - reached.x, 1.55 - reached.y) < GO2W.arm.reach
+
+
+def test_go_near_keeps_clear_of_a_table_the_map_holds_as_two_parts() -> None:
+    nav = FakeNavigation()
+    nav.pose[:2, 3] = 1.9, 0.6
+    table = FakeMap.TABLE
+    west, east = (
+        MappedObject(
+            f"t{k}",
+            table.label,
+            table.position + [dx, 0, 0],
+            table.extent * [0.5, 1, 1],
+            np.eye(3),
+            0.9,
+            2,
+            0,
+            "head",
+        )
+        for k, dx in ((1, -0.3), (2, 0.3))
+    )
+
+    class SplitMap(FakeMap):
+        def _remembered_in(self, frame: str) -> list[MappedObject]:
+            return [west, east, self.TOY]
+
+    base = Base(nav, Harness(GO2W), None, SplitMap())  # type: ignore[arg-type]
+    reached = base.go_near("green ball")
+    (reach,) = base._reach.values()
+    assert [b.name for b in reach.keep_out] == ["white table", "white table #2"]
+    assert not reach.base_blocked(PlanPose(reached.x, reached.y, reached.yaw))

@@ -116,3 +116,10 @@ def test_tools_follow_the_robots_capabilities() -> None:
     assert (
         "perception.detect(" in docs and "robot.move_gripper_to" not in docs and "grasping.pick" not in docs
     )
+
+
+def test_a_robot_state_reads_as_it_prints() -> None:
+    from maestro_agent.proxy.types import GripperState, RobotState
+
+    state = RobotState(np.zeros(3), np.zeros(3), np.eye(3), np.zeros(7), GripperState(0.06, 0.14, True))
+    assert "holding=True" in str(state) and state.holding and state.gripper_fraction_closed == 0.14
