@@ -164,7 +164,8 @@ class Go2wDriver(Node):
     # -- commands --------------------------------------------------------------------------------
     def on_cmd_vel(self, message: Twist, info: dict[str, int]) -> None:
         """The spinning thread: Move is a DDS write without a reply, so this never blocks on the robot."""
-        waited = time.time() - info["received_timestamp"] * 1e-9  # this process's own delay: no clock skew
+        received = info.get("received_timestamp", 0)  # ns; 0 where the middleware does not stamp it
+        waited = time.time() - received * 1e-9 if received > 0 else 0.0  # this process's own delay
         if waited > self.watchdog.timeout:
             self.get_logger().warning(
                 f"cmd_vel dropped: it waited {waited:.2f} s in this node's queue (more than cmd_vel_timeout)",
