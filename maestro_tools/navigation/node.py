@@ -202,15 +202,14 @@ class NavigationNode(Node):
         k = camera_info_to_intrinsics(info).copy()
         k[:2] /= stride  # pixel (u, v) of the subsampled image is (stride u, stride v) of the full one
         optical = depth.header.frame_id.lstrip("/") or self.camera.optical_frame
+        stamp = _seconds(depth.header.stamp)
         try:
-            camera = self.tf.lookup(self.fixed, optical, _seconds(depth.header.stamp), timeout=0.2)
+            camera = self.tf.lookup(self.fixed, optical, stamp, timeout=0.2)
         except (UnknownFrameError, ExtrapolationError) as exc:
             self.get_logger().warning(f"depth image skipped: {exc}", throttle_duration_sec=5.0)
             return False
         points = transform_points(camera, depth_to_points(image, k))
-        self.navigator.observe(
-            self._without_the_arm(points, _seconds(depth.header.stamp)), camera[:3, 3], pose
-        )
+        self.navigator.observe(self._without_the_arm(points, stamp), camera[:3, 3], pose)
         return True
 
     def _without_the_arm(self, points: np.ndarray, stamp: float) -> np.ndarray:
