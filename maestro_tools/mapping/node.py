@@ -123,6 +123,14 @@ class SemanticMapperNode(Node):
         self.tf_timeout = declare(
             self, "tf_timeout", 0.5, "Seconds to wait for a transform at an image's stamp", minimum=0.0
         )
+        self.tf_connect_timeout = declare(
+            self,
+            "tf_connect_timeout",
+            5.0,
+            "Seconds to wait for a frame TF does not connect to the fixed frame yet (the first frames after "
+            "start, before /tf_static is heard)",
+            minimum=0.0,
+        )
         reset_topic = declare(
             self,
             "reset_topic",
@@ -163,7 +171,10 @@ class SemanticMapperNode(Node):
             return np.eye(4)
         try:
             try:
-                return self.tf.lookup(self.frame, frame, stamp, self.tf_timeout)
+                try:
+                    return self.tf.lookup(self.frame, frame, stamp, self.tf_timeout)
+                except UnknownFrameError:  # not heard yet: /tf_static may still be on its way
+                    return self.tf.lookup(self.frame, frame, stamp, self.tf_connect_timeout)
             except ExtrapolationError:
                 return self.tf.lookup(self.frame, frame, None, self.tf_timeout)
         except UnknownFrameError as exc:

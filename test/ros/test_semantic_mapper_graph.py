@@ -30,7 +30,16 @@ from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.motion.kinematics import ArmKinematics
 from maestro_tools.robots import get_robot
 from maestro_tools.sim.world import SimWorld
-from test.ros.helpers import call, goal_result, ros_graph, send_goal, spawn_node, stop, unique, wait_for
+from test.ros.helpers import (
+    FollowedOutput,
+    call,
+    goal_result,
+    ros_graph,
+    send_goal,
+    spawn_node,
+    unique,
+    wait_for,
+)
 from test.sim.franka_cell import HOME, frame, franka_model
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "franka"
@@ -85,6 +94,7 @@ def test_an_object_hidden_by_the_arm_is_still_found_through_the_map() -> None:
         ),
         spawn_node("maestro_tools.mapping.node", ns, PARAMS, storage="memory", use_sim_time=True),
     ]
+    outputs = [FollowedOutput(p) for p in processes]
     ros = None
     try:
         with ros_graph(
@@ -106,15 +116,22 @@ def test_an_object_hidden_by_the_arm_is_still_found_through_the_map() -> None:
             empty = query(query_map, label="tennis ball")
             assert empty.error_code == ErrorCode.NOT_FOUND and "the map is empty" in empty.message
 
-            seen = call(detect, Detect.Request(labels=["tennis ball", "bowl"], camera="scene"), 40)
-            assert seen.success, seen.message
+            # The detector publishes frames only to a subscriber it has discovered: a call made before it
+            # has discovered the mapper fills nothing, so the first sighting may take a second call.
+            for _ in range(3):
+                seen = call(detect, Detect.Request(labels=["tennis ball", "bowl"], camera="scene"), 40)
+                assert seen.success, seen.message
+                if wait_for(lambda: query(query_map, label="ball").success, 15):
+                    break
+            else:
+                raise AssertionError(f"the map never got the ball: {[o.tail() for o in outputs]}")
             ball = next(d for d in seen.detections if d.label == "tennis ball").pose.position
-            assert wait_for(lambda: query(query_map, label="ball").success, 20), "the map never got the ball"
             before = query(query_map, label="tennis ball", frame="base")
             (mapped,) = before.objects
             p = mapped.pose.position
             assert np.linalg.norm([p.x - ball.x, p.y - ball.y, p.z - ball.z]) < 0.002
-            assert mapped.camera == "scene" and mapped.observations == 1 and mapped.header.frame_id == "base"
+            assert mapped.camera == "scene" and mapped.header.frame_id == "base"
+            bowl_sightings = query(query_map, label="bowl").objects[0].observations
             assert (
                 sorted(before.known_labels) == ["bowl", "tennis ball"]
                 and "'tennis ball' at" in before.description
@@ -144,7 +161,9 @@ def test_an_object_hidden_by_the_arm_is_still_found_through_the_map() -> None:
             hidden = call(detect, Detect.Request(labels=["tennis ball"], camera="scene"), 40)
             assert hidden.error_code == ErrorCode.NOT_FOUND, hidden.message
             assert call(detect, Detect.Request(labels=["bowl"], camera="scene"), 40).success
-            assert wait_for(lambda: query(query_map, label="bowl").objects[0].observations == 2, 20)
+            assert wait_for(
+                lambda: query(query_map, label="bowl").objects[0].observations == bowl_sightings + 1, 20
+            )
             after = query(query_map, label="tennis ball", frame="base")
             assert after.success and after.objects[0].id == mapped.id, after.message
             assert after.objects[0].confidence >= mapped.confidence  # hidden, not missing
@@ -190,5 +209,5 @@ def test_an_object_hidden_by_the_arm_is_still_found_through_the_map() -> None:
     finally:
         if ros is not None:
             ros.close()
-        outputs = [stop(p) for p in processes]
-    assert not any("Traceback" in output for output in outputs), outputs
+        logs = [o.stop() for o in outputs]
+    assert not any("Traceback" in log for log in logs), logs
