@@ -58,10 +58,9 @@ def _finite(name: str, value: object) -> float:
 
 
 def _planar(transform: np.ndarray) -> BasePose:
-    """The planar part (x, y, yaw) of a 4x4 map -> base transform."""
-    return BasePose(
-        float(transform[0, 3]), float(transform[1, 3]), math.atan2(transform[1, 0], transform[0, 0])
-    )
+    """The planar part (x, y, yaw) and the height of a 4x4 map -> base transform."""
+    x, y, height = (float(v) for v in transform[:3, 3])
+    return BasePose(x, y, math.atan2(transform[1, 0], transform[0, 0]), height)
 
 
 def _goal(frame: str, x: float, y: float, yaw: float | None, tolerance: float, timeout: float) -> Any:
@@ -101,7 +100,8 @@ class Base:
 
     @tool("base")
     def get_pose(self) -> BasePose:
-        """Where the base is now: BasePose(x, y, yaw) in the map."""
+        """Where the base is now: BasePose(x, y, yaw, height) in the map (the floor at z = -height in the
+        base frame)."""
         return _planar(self._ros.transform(self._frame, self._base))
 
     @tool("base")

@@ -202,14 +202,20 @@ VALUE_TYPES.update({cls.__name__: cls for cls in (TurnResult, FoldResult)})
 
 @dataclass(frozen=True)
 class BasePose:
-    """Where the mobile base is in the map: position (m) and heading (rad, counter-clockwise from map x)."""
+    """Where the mobile base is in the map: position (m), heading (rad, counter-clockwise from map x) and
+    the base frame's height above the map's floor (m; it changes as the body crouches): the floor lies at
+    z = -height in the base frame."""
 
     x: float
     y: float
     yaw: float
+    height: float = 0.0
 
     def __str__(self) -> str:
-        return f"BasePose(x={self.x:.3f}, y={self.y:.3f}, yaw_deg={np.degrees(self.yaw):.1f})"
+        return (
+            f"BasePose(x={self.x:.3f}, y={self.y:.3f}, yaw_deg={np.degrees(self.yaw):.1f}, "
+            f"height={self.height:.3f})"
+        )
 
 
 VALUE_TYPES[BasePose.__name__] = BasePose

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -51,7 +52,7 @@ from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.common.validate import answer_errors, quote
 from maestro_tools.grasping.antipodal import antipodal_grasps
 from maestro_tools.grasping.collision import collision_free, outside_box
-from maestro_tools.grasping.parts import part_grasps, pregrasp_opening
+from maestro_tools.grasping.parts import part_grasps, pregrasp_opening, top_slice
 from maestro_tools.grasping.requests import check_detection, check_request
 from maestro_tools.grasping.tilted import tilted_grasps
 from maestro_tools.grasping.top_down import GraspCandidate, top_down_grasps
@@ -234,6 +235,14 @@ class GraspPlannerNode(Node):
             candidates = sorted([*candidates, *tilted], key=lambda c: -c.score)
         return candidates
 
+    def top_grasps(self, points: np.ndarray, max_width: float) -> list[GraspCandidate]:
+        """Box grasps on the object's narrow top (a toy's head, a bottle's neck), ranked below part grasps:
+        for an object too wide for the opening as a whole."""
+        top = top_slice(points)
+        if top is None:
+            return []
+        return [replace(c, score=0.4 * c.score) for c in self.box_grasps(*top, max_width)]
+
     def reachable(self, grasp: GraspCandidate) -> bool:
         """IK reaches the grasp from its pre-grasp: ``pregrasp_height`` above it, or back along the
         approach for a tilted grasp (as execution moves in)."""
@@ -262,26 +271,29 @@ class GraspPlannerNode(Node):
             if self.backend == "antipodal" and points is None:
                 raise InvalidArgumentError("the antipodal backend needs the object as a point cloud")
             candidates = [] if self.backend == "antipodal" else self.box_grasps(pose, extent, max_width)
+            seen = points
+            if self.parts and points is None:
+                seen = self.mask_points(detection, frame)
+            if not candidates and self.backend != "antipodal" and seen is not None and self.parts:
+                candidates = self.top_grasps(seen, max_width)
             if points is not None and self.backend != "top_down":
                 sampled = antipodal_grasps(
                     points, samples=self.samples, max_width=max_width, pad_clearance=gripper.pad_clearance
                 )
                 candidates = sorted([*candidates, *sampled], key=lambda c: -c.score)
-            if self.parts:
-                seen = points if points is not None else self.mask_points(detection, frame)
-                if seen is not None:
-                    found = part_grasps(
-                        seen,
-                        max_width=max_width,
-                        finger_depth=gripper.finger_depth,
-                        pad_clearance=gripper.pad_clearance,
-                    )
-                    candidates = sorted([*candidates, *found], key=lambda c: -c.score)
+            if self.parts and seen is not None:
+                found = part_grasps(
+                    seen,
+                    max_width=max_width,
+                    finger_depth=gripper.finger_depth,
+                    pad_clearance=gripper.pad_clearance,
+                )
+                candidates = sorted([*candidates, *found], key=lambda c: -c.score)
             if not candidates:
                 raise UnreachableError(
                     f"the object ({np.round(extent[:2], 3).tolist()} m across) is wider than "
                     f"the gripper's {max_width} m opening on both sides and shows no rim, handle, flat "
-                    "side or cloth corner to pinch"
+                    "side, cloth corner or narrow top to pinch"
                 )
             if request.check_reachability and frame is not None and self.collision_check:
                 near = self.hand_camera_min_depth if frame.camera in self.hand_cameras else 0.0

@@ -15,6 +15,9 @@ when the object has no such part:
 - ``cloth_corner``: a flat deformable (a towel, height under 2 cm): a low pinch just inside each
   corner of its footprint, closing across the corner's bisector, nearest the robot first.
 
+An object too wide for the opening may still have a narrow top (a plush bear's head, a bottle's neck, a
+knob): ``top_slice`` gives the box of its top band, which the node grasps as it grasps a box.
+
 Part grasps start from a partly open gripper (``pregrasp_opening``): a finger goes inside a cup or
 next to a handle where a fully open one would hit the far wall. Scores stay at or below 0.5 so a
 box-aligned top-down grasp, where one fits, still ranks first when no strategy is asked for.
@@ -38,7 +41,23 @@ FLAT_HEIGHT = 0.05  # m: flat objects are at most this high and no higher than t
 FACE_MARGIN = 0.01  # m the fingertips stay above a flat object's bottom face (beyond the pad clearance)
 CLOTH_HEIGHT = 0.02  # m: a cloth lies at most this high
 CLOTH_INSET = 0.015  # m inside a cloth's corner where the fingers pinch
+TOP_BAND = 0.04  # m below an object's top that a grasp on its narrow top holds
 DOWN = np.array([0.0, 0.0, -1.0])
+
+
+def top_slice(points: np.ndarray, band: float = TOP_BAND) -> tuple[np.ndarray, np.ndarray] | None:
+    """Box (4x4 pose, extent) of the points within ``band`` of the object's top, or None when the band
+    holds fewer than 10 points or is no narrower than the whole object."""
+    points = _check(points)
+    top = float(points[:, 2].max())
+    upper = points[points[:, 2] >= top - band]
+    if len(upper) < 10:
+        return None
+    pose, extent = box_pose(upper)
+    whole = box_pose(points)[1]
+    if min(extent[0], extent[1]) >= min(whole[0], whole[1]) - 0.005:
+        return None
+    return pose, extent
 
 
 def pregrasp_opening(strategy: str, width: float, max_width: float) -> float:

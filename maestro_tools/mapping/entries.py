@@ -66,6 +66,7 @@ class MapEntry:
     version: int  # the map's version when this entry last changed
     views: list[View] = field(default_factory=list)
     tags: tuple[str, ...] = ()
+    points: np.ndarray | None = None  # furniture: its seen surface (N x 3, voxels), in memory only
 
     @property
     def size(self) -> float:
@@ -89,6 +90,7 @@ class Sighting:
     extent: np.ndarray  # (3,)
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
     crop: bytes = b""
+    points: np.ndarray | None = None  # (N, 3) the object's seen surface, fixed frame, where a mask allowed
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import numpy as np
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from maestro_msgs.msg import DetectionFrame, MapObject
+from maestro_msgs.msg import Detection, DetectionFrame, MapObject
 from maestro_tools.common.conversions import (
     camera_info_to_intrinsics,
     image_to_numpy,
@@ -22,6 +22,7 @@ from maestro_tools.common.tf import stamp_seconds
 from maestro_tools.mapping.entries import CameraView, MapEntry, Observation, Sighting
 
 CROP_SIDE = 96  # pixels: the longer side of a view's crop at most
+MASK_POINTS = 3000  # a detection's surface points lifted from its mask, at most
 
 
 def crop_png(rgb: np.ndarray | None, box: tuple[int, int, int, int]) -> bytes:
@@ -45,6 +46,12 @@ def observation(
     """The frame's detections with 3D in the fixed frame (``detections_to_fixed``: 4x4 from the message's
     header frame) and, with ``camera_to_fixed`` (the depth's optical frame) and a depth image, its view."""
     rgb = image_to_numpy(message.image) if message.image.data else None
+    depth = None
+    if message.depth.data:
+        depth = image_to_numpy(message.depth).astype(np.float32)
+        if message.depth.encoding == "16UC1":
+            depth = depth / 1000.0
+    intrinsics = camera_info_to_intrinsics(message.camera_info) if depth is not None else None
     sightings = []
     for d in message.detections:
         if not d.has_3d:
@@ -60,16 +67,40 @@ def observation(
                 extent=np.array([d.extent.x, d.extent.y, d.extent.z], dtype=np.float64),
                 box=box,
                 crop=crop_png(rgb, box),
+                points=mask_points(d, depth, intrinsics, camera_to_fixed),
             )
         )
     view = None
-    if camera_to_fixed is not None and message.depth.data:
-        depth = image_to_numpy(message.depth).astype(np.float32)
-        if message.depth.encoding == "16UC1":
-            depth = depth / 1000.0
-        view = CameraView(depth, camera_info_to_intrinsics(message.camera_info), camera_to_fixed)
+    if camera_to_fixed is not None and depth is not None and intrinsics is not None:
+        view = CameraView(depth, intrinsics, camera_to_fixed)
     stamp = stamp_seconds(message.header.stamp) or 0.0
     return Observation(message.camera, stamp, tuple(message.labels), sightings, view)
+
+
+def mask_points(
+    detection: Detection,
+    depth: np.ndarray | None,
+    intrinsics: np.ndarray | None,
+    camera_to_fixed: np.ndarray | None,
+    limit: int = MASK_POINTS,
+) -> np.ndarray | None:
+    """The detection's mask lifted with the depth into the fixed frame (at most ``limit`` points, evenly
+    thinned); None without a mask of the depth's size, a depth, or the camera's pose."""
+    if depth is None or intrinsics is None or camera_to_fixed is None or not detection.mask.data:
+        return None
+    mask = image_to_numpy(detection.mask)
+    if mask.shape[:2] != depth.shape:
+        return None
+    rows, cols = np.nonzero((mask.reshape(depth.shape) > 0) & np.isfinite(depth) & (depth > 0))
+    if len(rows) == 0:
+        return None
+    if len(rows) > limit:
+        keep = np.linspace(0, len(rows) - 1, limit).astype(int)
+        rows, cols = rows[keep], cols[keep]
+    z = depth[rows, cols].astype(np.float64)
+    (fx, _, cx), (_, fy, cy) = intrinsics[0], intrinsics[1]
+    optical = np.stack([(cols - cx) * z / fx, (rows - cy) * z / fy, z], axis=1)
+    return optical @ camera_to_fixed[:3, :3].T + camera_to_fixed[:3, 3]
 
 
 def to_map_object(entry: MapEntry, frame: str, to_frame: np.ndarray | None = None) -> MapObject:

@@ -119,6 +119,14 @@ class SemanticMapperNode(Node):
                 maximum=0.99,
             ),
             max_objects=declare(self, "max_objects", defaults.max_objects, "Objects kept at most", minimum=1),
+            hull_min_size=declare(
+                self,
+                "hull_min_size",
+                defaults.hull_min_size,
+                "m: objects this large (furniture, seen a part at a time) keep the box that holds their "
+                "overlapping sightings; smaller ones a running mean",
+                minimum=0.01,
+            ),
         )
         self.tf_timeout = declare(
             self, "tf_timeout", 0.5, "Seconds to wait for a transform at an image's stamp", minimum=0.0

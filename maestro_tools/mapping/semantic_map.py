@@ -4,7 +4,10 @@ Merging: a sighting joins the nearest unclaimed object whose label names the sam
 "tennis ball") within ``max(merge_distance, merge_size_factor * size)`` of it, where size is the larger
 of the two's largest extents: big things merge over larger distances, small neighbours stay apart. The
 position and extent follow a running mean whose weight is capped (``max_weight``), so a nudged object
-re-converges; the more specific label wins. After an update, objects of the same kind that now
+re-converges; the more specific label wins. Furniture (``hull_min_size`` and larger) is seen a part at a
+time (a table's skirt from the floor, part of its top from above): a sighting that overlaps its box joins
+it, and the box is fitted to the surface points of all its sightings (their boxes' corners where a
+detection came without a mask, and after a restart). After an update, objects of the same kind that now
 overlap are folded into one (duplicates from two cameras). An object that moved far appears as a new
 one; negative evidence then removes the stale one.
 
@@ -23,7 +26,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
-from maestro_tools.mapping.entries import MapEntry, Observation, Sighting, View, label_matches, same_kind
+from maestro_tools.mapping import furniture
+from maestro_tools.mapping.entries import (
+    MapEntry,
+    Observation,
+    Sighting,
+    View,
+    label_matches,
+    same_kind,
+)
+from maestro_tools.mapping.furniture import is_furniture, overlaps, voxel_points
 from maestro_tools.mapping.store import MapStore
 from maestro_tools.mapping.visibility import Sight, expected_sight
 
@@ -37,6 +49,9 @@ class MapConfig:
     miss_decay: float = 0.34  # confidence lost per unhidden, in-view miss
     min_confidence: float = 0.05  # below this an object is dropped
     max_objects: int = 10000  # the least confident, oldest objects go first beyond this
+    hull_min_size: float = 0.25  # m: objects this large get the box of all their sightings' surface points
+    hull_voxel: float = 0.02  # m: the surface points kept per furniture object, one per cell this size
+    hull_points: int = 4000  # ... and at most this many
 
     def __post_init__(self) -> None:
         problems = [
@@ -49,6 +64,9 @@ class MapConfig:
                 ("miss_decay", self.miss_decay, "in (0, 1]", 0 < self.miss_decay <= 1),
                 ("min_confidence", self.min_confidence, "in [0, 1)", 0 <= self.min_confidence < 1),
                 ("max_objects", self.max_objects, ">= 1", self.max_objects >= 1),
+                ("hull_min_size", self.hull_min_size, "> 0", self.hull_min_size > 0),
+                ("hull_voxel", self.hull_voxel, "> 0", self.hull_voxel > 0),
+                ("hull_points", self.hull_points, ">= 8", self.hull_points >= 8),
             )
             if not ok
         ]
@@ -188,6 +206,18 @@ class SemanticMap:
             entry = entries[k]
             if entry.id not in claimed and same_kind(entry.label, sighting.label):
                 return entry
+        # Furniture: a part seen elsewhere on its box (boxes whose centres are farther apart than their
+        # sizes together cannot overlap).
+        large = (np.maximum(sizes, size) >= self.config.hull_min_size) & (distance <= sizes + size)
+        slack = self.config.merge_distance
+        for k in np.flatnonzero(large)[np.argsort(distance[large], kind="stable")]:
+            entry = entries[k]
+            if (
+                entry.id not in claimed
+                and same_kind(entry.label, sighting.label)
+                and overlaps(entry, sighting.position, sighting.rotation, sighting.extent, slack)
+            ):
+                return entry
         return None
 
     def _add(self, sighting: Sighting, observation: Observation, view: View, version: int) -> MapEntry:
@@ -204,6 +234,8 @@ class SemanticMap:
             camera=observation.camera,
             version=version,
         )
+        if sighting.points is not None and len(sighting.points) and entry.size >= self.config.hull_min_size:
+            entry.points = voxel_points(sighting.points, self.config.hull_voxel, self.config.hull_points)
         entry.keep_views([view], self.config.max_views)
         self._entries[entry.id] = entry
         self._rows = None
@@ -213,9 +245,10 @@ class SemanticMap:
         self, entry: MapEntry, sighting: Sighting, observation: Observation, view: View, version: int
     ) -> None:
         weight = min(entry.observations, self.config.max_weight)
-        entry.position = (weight * entry.position + sighting.position) / (weight + 1)
-        entry.extent = (weight * entry.extent + sighting.extent) / (weight + 1)
-        entry.rotation = np.asarray(sighting.rotation, dtype=np.float64).copy()
+        if not self._grow(entry, sighting.position, sighting.rotation, sighting.extent, sighting.points):
+            entry.position = (weight * entry.position + sighting.position) / (weight + 1)
+            entry.extent = (weight * entry.extent + sighting.extent) / (weight + 1)
+            entry.rotation = np.asarray(sighting.rotation, dtype=np.float64).copy()
         entry.confidence = float(min(1.0, entry.confidence + (1.0 - entry.confidence) * 0.5 * sighting.score))
         entry.observations += 1
         entry.first_seen = min(entry.first_seen, observation.stamp)
@@ -226,6 +259,17 @@ class SemanticMap:
         entry.version = version
         entry.keep_views([view], self.config.max_views)
         self._moved(entry)
+
+    def _grow(self, entry: MapEntry, position: np.ndarray, rotation: np.ndarray, extent: np.ndarray,
+              points: np.ndarray | None) -> bool:  # fmt: skip
+        """Grow a piece of furniture over an overlapping sighting; False otherwise (the caller averages)."""
+        config = self.config
+        if not is_furniture(entry, extent, config.hull_min_size) or not overlaps(
+            entry, position, rotation, extent, config.merge_distance
+        ):
+            return False
+        furniture.grow(entry, position, rotation, extent, points, config.hull_voxel, config.hull_points)
+        return True
 
     def _fold(self, entry: MapEntry) -> list[str]:
         """Fold objects of the same kind that a sighting at ``entry`` would merge with into it; returns the
@@ -241,9 +285,10 @@ class SemanticMap:
             if other.id == entry.id or not same_kind(other.label, entry.label):
                 continue
             total = entry.observations + other.observations
-            entry.position = (
-                entry.observations * entry.position + other.observations * other.position
-            ) / total
+            if not self._grow(entry, other.position, other.rotation, other.extent, other.points):
+                entry.position = (
+                    entry.observations * entry.position + other.observations * other.position
+                ) / total
             entry.observations = total
             entry.confidence = max(entry.confidence, other.confidence)
             entry.first_seen = min(entry.first_seen, other.first_seen)

@@ -153,7 +153,10 @@ class DetectorNode(Node):
         in_image = Header(frame_id=optical_frame(self.profile, camera), stamp=header.stamp)
         masks = in_image if request.with_masks else None
         response.detections = [self.to_message(d, camera, header, masks) for d in detections]
-        self.publish_frame(frame, camera, list(request.labels), response.detections)
+        framed = response.detections
+        if not request.with_masks and self.frames.get_subscription_count():  # the map fits masks' points
+            framed = [self.to_message(d, camera, header, in_image) for d in detections]
+        self.publish_frame(frame, camera, list(request.labels), framed)
         found = [d for d in detections if d.has_3d]
         self.markers.publish(
             markers.boxes(

@@ -172,7 +172,7 @@ def test_the_tool_exists_only_for_robots_with_a_base_and_is_documented() -> None
     assert "base.go_near(target: str | Sequence[float]" in docs and "BasePose(x: float" in docs
     assert (
         VALUE_TYPES["BasePose"] is BasePose
-        and str(BasePose(1, 2, math.pi)) == "BasePose(x=1.000, y=2.000, yaw_deg=180.0)"
+        and str(BasePose(1, 2, math.pi)) == "BasePose(x=1.000, y=2.000, yaw_deg=180.0, height=0.000)"
     )
 
 

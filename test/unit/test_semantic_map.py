@@ -71,6 +71,56 @@ def test_a_big_object_merges_over_its_size_and_the_specific_label_wins() -> None
     assert smap.version == 2 and bowl.version == 2
 
 
+def test_furniture_seen_a_part_at_a_time_grows_to_hold_every_part() -> None:
+    """A 1.2 x 0.7 m table top at 0.62 m: from the floor a camera sees its front skirt (a thin box along
+    its long side), from the side its end (a thin box along its short side, whose x the detector puts
+    along that side), from above its top. The map's box holds them all; a small object keeps its mean."""
+    smap = SemanticMap(MemoryStore())
+    quarter = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # x along the world's y
+    front = Sighting("white table", 1.0, np.array([2.6, 0.97, 0.31]), np.eye(3), np.array([1.2, 0.04, 0.62]))
+    end = Sighting("white table", 1.0, np.array([3.18, 1.3, 0.31]), quarter, np.array([0.7, 0.04, 0.62]))
+    top = Sighting("table", 1.0, np.array([2.5, 1.35, 0.61]), np.eye(3), np.array([0.9, 0.6, 0.02]))
+    for k, seen in enumerate((front, end, top)):
+        observe(smap, [seen], stamp=k)
+    (table,) = smap.query("table")
+    assert table.observations == 3 and table.label == "white table"
+    low = table.position - np.abs(table.rotation) @ table.extent / 2
+    high = table.position + np.abs(table.rotation) @ table.extent / 2
+    assert np.allclose(low, [2.0, 0.95, 0.0], atol=1e-6) and np.allclose(high, [3.2, 1.65, 0.62], atol=1e-6)
+    assert table.extent[0] >= table.extent[1]  # x along the longer side, as the detector has it
+    # a small object's sightings average (noise does not grow its box)
+    for k, dx in enumerate((0.0, 0.01)):
+        observe(smap, [sighting("plush ball", [2.3 + dx, 1.2, 0.66], size=0.07)], stamp=10 + k)
+    (ball,) = smap.query("plush ball")
+    assert np.allclose(ball.position, [2.305, 1.2, 0.66]) and np.allclose(ball.extent, 0.07)
+    # a sighting that does not overlap the table's box averages instead (a moved table re-converges)
+    observe(smap, [Sighting("white table", 1.0, np.array([2.6, 1.8, 0.31]), np.eye(3), front.extent)])
+    assert smap.query("table")[0].position[1] > 1.3
+
+
+def test_furniture_is_fitted_to_its_sightings_surface_points_not_their_boxes() -> None:
+    """A hand camera's view cut by the image's edges sees a trapezoid of the table top: its box comes out
+    turned and sticks out past the table. With the mask's points the map's box stays on the table."""
+    smap = SemanticMap(MemoryStore())
+    rng = np.random.default_rng(1)
+    skirt = rng.uniform([2.0, 0.95, 0.0], [3.2, 0.97, 0.62], size=(3000, 3))
+    front = Sighting("white table", 1.0, np.array([2.6, 0.96, 0.31]), np.eye(3), np.array([1.2, 0.02, 0.62]))
+    observe(smap, [Sighting(**{**front.__dict__, "points": skirt})])
+    top = rng.uniform([2.0, 0.95, 0.61], [3.2, 1.65, 0.62], size=(6000, 3))
+    top = top[top[:, 1] - 0.95 < 0.7 * (top[:, 0] - 2.0)]  # a wedge: the view's edge crosses the top
+    yaw = np.radians(25.0)
+    turned = np.array([[np.cos(yaw), -np.sin(yaw), 0.0], [np.sin(yaw), np.cos(yaw), 0.0], [0.0, 0.0, 1.0]])
+    wedge = Sighting(
+        "white table", 1.0, np.array([2.8, 1.2, 0.615]), turned, np.array([1.3, 0.6, 0.01]), points=top
+    )
+    observe(smap, [wedge], stamp=2.0)
+    (table,) = smap.query("white table")
+    low = table.position - np.abs(table.rotation) @ table.extent / 2
+    high = table.position + np.abs(table.rotation) @ table.extent / 2
+    assert np.all(low > [1.98, 0.93, -0.01]) and np.all(high < [3.22, 1.67, 0.63]), (low, high)
+    assert high[1] > 1.6  # the far edge, which only the hand camera saw
+
+
 def test_views_keep_the_best_and_the_latest_camera() -> None:
     smap = SemanticMap(MemoryStore(), MapConfig(max_views=2))
     for k, (camera, score) in enumerate([("scene", 0.5), ("wrist", 0.9), ("scene", 0.7)]):

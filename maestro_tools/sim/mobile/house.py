@@ -326,6 +326,9 @@ def _plush_bear(build: _Builder, toy: Plush) -> None:
     bear.quat = yaw
     kind = {"material": material, **PLUSH}
     build.geom(bear, label, type=G.mjGEOM_ELLIPSOID, size=[0.04, 0.035, 0.045], mass=0.05, **kind)
+    # It sits: a flat seat under the round body (a teddy's bottom and legs), else it tips onto its face.
+    build.geom(bear, label, type=G.mjGEOM_CYLINDER, size=[0.034, 0.008, 0], pos=[0.005, 0, -0.037], mass=0.03,
+               **kind)  # fmt: skip
     build.geom(bear, label, type=G.mjGEOM_SPHERE, size=[0.03, 0, 0], pos=[0, 0, 0.07], mass=0.02, **kind)
     for side in (-1, 1):
         ear = [0, side * 0.022, 0.098]
