@@ -7,6 +7,8 @@ crosses below the band's top (floor points and points beyond ``max_range`` only 
 count as free: the planner is optimistic and the grid corrects it as the cameras see more.
 ``costmap`` inflates the obstacles by the robot's footprint radius (``Costmap.lethal``) and adds a
 cost that falls off over ``cost_margin`` beyond it, so that paths keep away from obstacles if they can.
+``keep_out`` footprints (furniture the semantic map remembers, ``map_obstacles.py``) count as occupied
+whatever the depth says.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 from maestro_tools.common.errors import InvalidArgumentError
+from maestro_tools.navigation.map_obstacles import Footprint
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class OccupancyGrid:
         self.n = int(round(config.size / config.resolution))
         self.log_odds = np.zeros((self.n, self.n), dtype=np.float32)
         self.origin = np.zeros(2)
+        self.keep_out: tuple[Footprint, ...] = ()
+        self._keep_out_mask: tuple[tuple[float, float, int], np.ndarray] | None = None
         self._place(np.asarray(centre, dtype=np.float64))
 
     def _place(self, centre: np.ndarray) -> None:
@@ -165,9 +170,29 @@ class OccupancyGrid:
         block[inside] = np.minimum(block[inside], 0.0)
         self.log_odds[np.ix_(near_x, near_y)] = block
 
+    def set_keep_out(self, footprints: tuple[Footprint, ...]) -> None:
+        self.keep_out = footprints
+
+    def _kept_out(self) -> np.ndarray:
+        """The cells inside a keep-out footprint (cached per window and footprint set)."""
+        key = (float(self.origin[0]), float(self.origin[1]), id(self.keep_out))
+        if self._keep_out_mask is not None and self._keep_out_mask[0] == key:
+            return self._keep_out_mask[1]
+        mask = np.zeros((self.n, self.n), dtype=bool)
+        if self.keep_out:
+            ix = np.arange(self.n)
+            gx, gy = np.meshgrid(
+                *(self.origin[k] + (ix + 0.5) * self.config.resolution for k in (0, 1)), indexing="ij"
+            )
+            centres = np.stack([gx.ravel(), gy.ravel()], axis=1)
+            for footprint in self.keep_out:
+                mask |= footprint.contains(centres).reshape(self.n, self.n)
+        self._keep_out_mask = (key, mask)
+        return mask
+
     @property
     def occupied(self) -> np.ndarray:
-        return self.log_odds > self.config.threshold
+        return (self.log_odds > self.config.threshold) | self._kept_out()
 
     def costmap(self, inflation: float, cost_margin: float = 0.4, cost_weight: float = 4.0) -> Costmap:
         """Obstacles inflated by ``inflation`` m (lethal) plus a cost over ``cost_margin`` m beyond."""

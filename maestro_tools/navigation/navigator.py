@@ -16,6 +16,7 @@ cameras more of the surroundings; a back-up into what the grid knows is turned i
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -30,6 +31,7 @@ from maestro_tools.common.errors import (
 )
 from maestro_tools.navigation.follower import PathFollower, Pose2D, wrap
 from maestro_tools.navigation.grid import Costmap, OccupancyGrid
+from maestro_tools.navigation.map_obstacles import Footprint
 from maestro_tools.navigation.planner import GoalInObstacleError, PathPlanner
 
 REAPPROACHES = 3  # approaches after the first; then twice the position tolerance is accepted
@@ -144,6 +146,14 @@ class Navigator:
         self._planned_at, self._arrived, self._stall_ref = -math.inf, False, None
         self._reapproaches = 0
         self.follower.reset()
+
+    def set_keep_out(self, footprints: Sequence[Footprint], pose: Pose2D) -> None:
+        """Furniture footprints the grid keeps occupied; one the robot stands in is wrong and left out."""
+        kept = tuple(f for f in footprints if not f.contains(pose.xy)[0])
+        old = self.grid.keep_out
+        if len(kept) != len(old) or any(a is not b for a, b in zip(kept, old, strict=True)):
+            self.grid.set_keep_out(kept)
+            self._costmap = None
 
     def observe(self, points: np.ndarray, sensor: np.ndarray, pose: Pose2D) -> None:
         """One depth image's fixed-frame points, seen from ``sensor``; the robot's own disc stays free."""

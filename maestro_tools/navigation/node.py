@@ -20,6 +20,7 @@ the path, recoveries, time. Results carry success, an ErrorCode and a message: I
 pose, bad tolerances), NOT_FOUND (unknown frame), NO_DATA (no TF for the robot), UNREACHABLE (goal in an
 obstacle, no path after the recoveries), STALLED, TIMEOUT, CANCELED, PREEMPTED. Publishes the plan
 (nav_msgs/Path on ``navigation/plan``) and the grid (nav_msgs/OccupancyGrid on ``navigation/grid``).
+Furniture the semantic map remembers (``query_map``) is kept out of the grid (``map_obstacles.py``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from maestro_tools.common.validate import unexpected
 from maestro_tools.navigation.follower import PathFollower, Pose2D
 from maestro_tools.navigation.goals import GoalSpec, check_goal
 from maestro_tools.navigation.grid import OccupancyGrid
+from maestro_tools.navigation.map_obstacles import Footprint, MapObstacleSource, footprints
 from maestro_tools.navigation.messages import grid_message, path_message
 from maestro_tools.navigation.navigator import Navigator
 from maestro_tools.navigation.params import declare_navigation_params
@@ -101,6 +103,8 @@ class NavigationNode(Node):
         self.navigator = Navigator(
             OccupancyGrid(params.grid), GridPlanner(), PathFollower(params.follower), params.navigator
         )
+        self.map_obstacles = MapObstacleSource(self, self.group, self.fixed, params.map_obstacles)
+        self._footprints: tuple[int, list[Footprint]] = (0, [])
         self._odom: Odometry | None = None
         self._depth: Image | None = None
         self._info: CameraInfo | None = None
@@ -228,6 +232,19 @@ class NavigationNode(Node):
             return points
         return points[outside_robot(points, chain, config.radius, config.hand_radius)]
 
+    def _furniture(self) -> list[Footprint]:
+        """The semantic map's furniture footprints (asked for every map_period s)."""
+        source = self.map_obstacles
+        source.refresh(time.monotonic())
+        if source.version != self._footprints[0]:
+            grid = self.params.grid
+            band = (grid.min_height, grid.max_height)
+            self._footprints = (
+                source.version,
+                footprints(source.objects(), grid.floor_height, band, self.params.map_obstacles),
+            )
+        return self._footprints[1]
+
     # -- the action ------------------------------------------------------------------------------------
     def stop(self) -> None:
         for _ in range(3):
@@ -327,6 +344,7 @@ class NavigationNode(Node):
             if self._take_depth(pose) and time.monotonic() >= next_grid:
                 next_grid = time.monotonic() + 1.0
                 self.grid_pub.publish(grid_message(self.navigator.grid, self.fixed, self.get_clock().now()))
+            self.navigator.set_keep_out(self._furniture(), pose)
             step = self.navigator.step(pose, tick)
             if step.done:
                 return self._end(handle, None, started, matrix)
