@@ -35,8 +35,8 @@ from maestro_tools.common.conversions import (
     vector3,
 )
 from maestro_tools.mapping import messages
-from maestro_tools.mapping.entries import Observation, Sighting, View
-from maestro_tools.mapping.semantic_map import SemanticMap, describe
+from maestro_tools.mapping.entries import Observation, Sighting, View, describe
+from maestro_tools.mapping.semantic_map import SemanticMap
 from maestro_tools.mapping.store import MapStore, MemoryStore, SqliteStore
 
 WIDTH, HEIGHT = 640, 480

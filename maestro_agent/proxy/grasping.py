@@ -22,6 +22,7 @@ from maestro_tools.common.errors import (
     MaestroError,
     NotFoundError,
     StalledError,
+    UnreachableError,
 )
 from maestro_tools.grasping.parts import PART_STRATEGIES, pregrasp_opening
 
@@ -147,11 +148,27 @@ class Grasping:
                 raise
         # The planner's width has 1 cm of clearance around the object: the fingers should stop near the rest.
         state = self._robot.grasp(expected_width=max(grasp.width - 0.01, 0.001))
-        if lift > 0:  # a tilted grasp backs out along its approach (the way in, which the arm reaches)
-            self._robot.move_gripper_by(
-                list(-grasp.approach * lift) if grasp.strategy == "tilted" else [0, 0, lift]
-            )
+        if lift > 0:
+            self._lift(grasp, lift)
         return state
+
+    def _lift(self, grasp: GraspCandidate, lift: float) -> None:
+        """Raise what was just grasped: a tilted grasp backs out along its approach (the way in, which the
+        arm reaches); where the arm's limits refuse that, straight up, then half as far."""
+        up = np.array([0.0, 0.0, 1.0])
+        ways = [-grasp.approach, up] if grasp.strategy == "tilted" else [up]
+        refusals = []
+        for amount in (lift, lift / 2):
+            for way in ways:
+                try:
+                    self._robot.move_gripper_by(list(way * amount))
+                    return
+                except UnreachableError as exc:
+                    refusals.append(str(exc))
+        raise UnreachableError(
+            f"the object is held, but no lift of {lift} m or half that is reachable from here ("
+            f"{refusals[0]}); move it with robot.move_gripper_to to a pose nearer the robot"
+        )
 
     @tool("grasping")
     def release(self, opening: float = 0.0, retreat: float = 0.1) -> GripperState:

@@ -115,3 +115,20 @@ class Observation:
     def looked_for(self, label: str) -> bool:
         """Whether this call would have reported an object labelled ``label``."""
         return not self.labels or any(same_kind(asked, label) for asked in self.labels)
+
+
+def describe(entries: Sequence[MapEntry], now: float, frame: str = "world", limit: int = 40) -> str:
+    """Compact text for a prompt: one line per object, most recently seen first, ages from ``now``."""
+    if not entries:
+        return f"Semantic map ({frame} frame): empty"
+    lines = [f"Semantic map ({frame} frame, {len(entries)} objects; conf = confidence 0..1):"]
+    for e in sorted(entries, key=lambda e: -e.last_seen)[:limit]:
+        x, y, z = e.position
+        size = "x".join(f"{s * 100:.0f}" for s in e.extent)
+        lines.append(
+            f"- {e.id} {e.label!r} at ({x:.3f}, {y:.3f}, {z:.3f}) m, {size} cm, conf {e.confidence:.2f}, "
+            f"seen {e.observations}x, last {max(0.0, now - e.last_seen):.0f} s ago by the {e.camera} camera"
+        )
+    if len(entries) > limit:
+        lines.append(f"... and {len(entries) - limit} more (query by label or near a point)")
+    return "\n".join(lines)

@@ -1,7 +1,9 @@
 """Furniture in the semantic map: big things seen a part at a time (a table's skirt from the floor, part
 of its top from above). A sighting whose box overlaps a piece of furniture's box joins it, and the box
 is fitted to the surface points of all its sightings, kept on a voxel grid in memory; where a detection
-came without a mask (and after a restart) a box's corners stand in for its points."""
+came without a mask (and after a restart) a box's corners stand in for its points. A sighting of the
+whole thing (its box the size of the map's) is averaged in instead: the union would grow with every
+error in the robot's pose."""
 
 from __future__ import annotations
 
@@ -43,6 +45,17 @@ def voxel_points(points: np.ndarray, voxel: float, limit: int) -> np.ndarray:
 def is_furniture(entry: MapEntry, extent: np.ndarray, min_size: float) -> bool:
     """Whether the entry or a sighting of ``extent`` is big enough to be seen a part at a time."""
     return max(entry.size, float(np.max(extent))) >= min_size
+
+
+def seen_whole(entry: MapEntry, extent: np.ndarray, tolerance: float = 0.15, slack: float = 0.03) -> bool:
+    """Whether a sighting's box is the entry's size (sides sorted, within ``tolerance`` of them plus
+    ``slack`` m): the whole thing seen again, where a difference in place is the error of a pose."""
+    own = np.sort(np.asarray(entry.extent[:2], dtype=np.float64))
+    seen = np.sort(np.asarray(extent[:2], dtype=np.float64))
+    return bool(
+        np.all(np.abs(seen - own) <= tolerance * own + slack)
+        and abs(float(extent[2]) - float(entry.extent[2])) <= tolerance * float(entry.extent[2]) + slack
+    )
 
 
 def overlaps(

@@ -51,8 +51,8 @@ from maestro_tools.common.validate import (
 )
 from maestro_tools.common.validate import pose as check_pose
 from maestro_tools.mapping import messages
-from maestro_tools.mapping.entries import MapEntry
-from maestro_tools.mapping.semantic_map import MapConfig, SemanticMap, describe
+from maestro_tools.mapping.entries import MapEntry, describe
+from maestro_tools.mapping.semantic_map import MapConfig, SemanticMap
 from maestro_tools.mapping.store import open_store
 from maestro_tools.robots.params import declare_robot
 

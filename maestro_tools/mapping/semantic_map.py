@@ -35,7 +35,7 @@ from maestro_tools.mapping.entries import (
     label_matches,
     same_kind,
 )
-from maestro_tools.mapping.furniture import is_furniture, overlaps, voxel_points
+from maestro_tools.mapping.furniture import is_furniture, overlaps, seen_whole, voxel_points
 from maestro_tools.mapping.store import MapStore
 from maestro_tools.mapping.visibility import Sight, expected_sight
 
@@ -246,7 +246,10 @@ class SemanticMap:
     ) -> None:
         weight = min(entry.observations, self.config.max_weight)
         if not self._grow(entry, sighting.position, sighting.rotation, sighting.extent, sighting.points):
-            entry.position = (weight * entry.position + sighting.position) / (weight + 1)
+            moved = (weight * entry.position + sighting.position) / (weight + 1)
+            if entry.points is not None:
+                entry.points = entry.points + (moved - entry.position)
+            entry.position = moved
             entry.extent = (weight * entry.extent + sighting.extent) / (weight + 1)
             entry.rotation = np.asarray(sighting.rotation, dtype=np.float64).copy()
         entry.confidence = float(min(1.0, entry.confidence + (1.0 - entry.confidence) * 0.5 * sighting.score))
@@ -264,8 +267,10 @@ class SemanticMap:
               points: np.ndarray | None) -> bool:  # fmt: skip
         """Grow a piece of furniture over an overlapping sighting; False otherwise (the caller averages)."""
         config = self.config
-        if not is_furniture(entry, extent, config.hull_min_size) or not overlaps(
-            entry, position, rotation, extent, config.merge_distance
+        if (
+            not is_furniture(entry, extent, config.hull_min_size)
+            or seen_whole(entry, extent)  # averaged: sightings of the whole thing disagree only by error
+            or not overlaps(entry, position, rotation, extent, config.merge_distance)
         ):
             return False
         furniture.grow(entry, position, rotation, extent, points, config.hull_voxel, config.hull_points)
@@ -383,20 +388,3 @@ class SemanticMap:
 
     def close(self) -> None:
         self.store.close()
-
-
-def describe(entries: Sequence[MapEntry], now: float, frame: str = "world", limit: int = 40) -> str:
-    """Compact text for a prompt: one line per object, most recently seen first, ages from ``now``."""
-    if not entries:
-        return f"Semantic map ({frame} frame): empty"
-    lines = [f"Semantic map ({frame} frame, {len(entries)} objects; conf = confidence 0..1):"]
-    for e in sorted(entries, key=lambda e: -e.last_seen)[:limit]:
-        x, y, z = e.position
-        size = "x".join(f"{s * 100:.0f}" for s in e.extent)
-        lines.append(
-            f"- {e.id} {e.label!r} at ({x:.3f}, {y:.3f}, {z:.3f}) m, {size} cm, conf {e.confidence:.2f}, "
-            f"seen {e.observations}x, last {max(0.0, now - e.last_seen):.0f} s ago by the {e.camera} camera"
-        )
-    if len(entries) > limit:
-        lines.append(f"... and {len(entries) - limit} more (query by label or near a point)")
-    return "\n".join(lines)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
-from maestro_tools.mapping.entries import CameraView, Observation, Sighting
-from maestro_tools.mapping.semantic_map import MapConfig, SemanticMap, describe
+from maestro_tools.mapping.entries import CameraView, Observation, Sighting, describe
+from maestro_tools.mapping.semantic_map import MapConfig, SemanticMap
 from maestro_tools.mapping.store import MemoryStore, SqliteStore, open_store
 from maestro_tools.mapping.visibility import Sight, expected_sight
 
@@ -119,6 +119,17 @@ def test_furniture_is_fitted_to_its_sightings_surface_points_not_their_boxes() -
     high = table.position + np.abs(table.rotation) @ table.extent / 2
     assert np.all(low > [1.98, 0.93, -0.01]) and np.all(high < [3.22, 1.67, 0.63]), (low, high)
     assert high[1] > 1.6  # the far edge, which only the hand camera saw
+
+
+def test_furniture_seen_whole_from_a_misplaced_pose_is_averaged_not_grown() -> None:
+    """A garbage can seen whole twice, the second time 0.2 m off (an error in the robot's pose): the map
+    keeps its size and averages its place, instead of a box that grows with every pose error."""
+    smap = SemanticMap(MemoryStore())
+    size = np.array([0.35, 0.35, 0.42])
+    for k, x in enumerate((3.9, 4.1)):
+        observe(smap, [Sighting("garbage can", 1.0, np.array([x, -1.8, 0.21]), np.eye(3), size)], stamp=k)
+    (can,) = smap.query("garbage can")
+    assert np.allclose(can.extent, size) and np.isclose(can.position[0], 4.0)
 
 
 def test_views_keep_the_best_and_the_latest_camera() -> None:

@@ -151,8 +151,14 @@ class FakeArm:
         if path == "line" and self.short > 0.005:
             raise StalledError("the move ended short of its target")
 
+    refused: tuple[tuple[float, float, float], ...] = ()  # offsets the arm's limits refuse
+
     def move_gripper_by(self, offset) -> None:
+        from maestro_tools.common.errors import UnreachableError
+
         self.moves.append(("by", np.asarray(offset, dtype=float), "line"))
+        if any(np.allclose(offset, r, atol=1e-4) for r in self.refused):
+            raise UnreachableError(f"no IK solution for {np.round(offset, 3).tolist()}")
 
     def get_state(self):
         from types import SimpleNamespace
@@ -194,3 +200,22 @@ def test_execute_closes_a_held_back_squeeze_and_backs_out_along_a_tilted_approac
     assert lift[0] == "by" and np.allclose(
         lift[1], [-0.07071, 0.0, 0.07071], atol=1e-4
     )  # back up the approach
+
+
+def test_a_lift_the_arm_refuses_goes_straight_up_then_half_as_far() -> None:
+    from maestro_agent.proxy.grasping import Grasping
+    from maestro_agent.proxy.harness import Harness
+    from maestro_tools.common.errors import UnreachableError
+
+    arm = FakeArm(0.0)
+    arm.refused = ((-0.07071, 0.0, 0.07071), (0.0, 0.0, 0.1))  # back along the approach, and straight up
+    tool = Grasping(None, Harness(get_robot("go2w_piper")), arm, None)  # type: ignore[arg-type]
+    assert tool.execute(squeeze(0.07), lift=0.1) == "held"
+    lifts = [m[1] for m in arm.moves if m[0] == "by"]
+    assert np.allclose(lifts[-1], [-0.035355, 0.0, 0.035355], atol=1e-4)  # half way back out: reachable
+    arm = FakeArm(0.0)
+    ways = ((-0.07071, 0.0, 0.07071), (0.0, 0.0, 0.1))
+    arm.refused = (*ways, *(tuple(0.5 * c for c in way) for way in ways))  # every lift refused
+    tool = Grasping(None, Harness(get_robot("go2w_piper")), arm, None)  # type: ignore[arg-type]
+    with pytest.raises(UnreachableError, match="the object is held"):
+        tool.execute(squeeze(0.07), lift=0.1)
