@@ -201,9 +201,8 @@ class Grasping:
             if robot.arm.look_poses:
                 self._perception.look(label)
             candidates = self.plan(label, first_camera, strategy=strategy)
-            first = candidates[min(k, len(candidates) - 1)]
             self._robot.open_gripper()
-            self._robot.move_gripper_to(_above(first), first.orientation)
+            self._move_above(candidates[min(k, len(candidates) - 1) :])
             try:
                 close = self.plan(label, hand, strategy=strategy)
             except MaestroError:
@@ -216,6 +215,21 @@ class Grasping:
                 raise
 
         return retry(self._harness.tries, attempt, retry_on=(GraspFailedError,))
+
+    def _move_above(self, candidates: Sequence[GraspCandidate]) -> None:
+        """Move to where pick() looks again: above the first candidate whose look pose (ABOVE m back, else
+        half that) the arm reaches; the planner checked the grasps, not the poses before them."""
+        refusals = []
+        for candidate in candidates:
+            for back in (ABOVE, ABOVE / 2):
+                try:
+                    self._robot.move_gripper_to(_above(candidate, back), candidate.orientation)
+                    return
+                except UnreachableError as exc:
+                    refusals.append(str(exc))
+        raise UnreachableError(
+            f"no pose above any of the {len(candidates)} grasp(s) is reachable ({refusals[0]}); move the base"
+        )
 
 
 register_tool(
@@ -230,11 +244,11 @@ def _kinds(candidates: Sequence[GraspCandidate]) -> list[str]:
     return list(dict.fromkeys(c.strategy for c in candidates))
 
 
-def _above(candidate: GraspCandidate) -> np.ndarray:
-    """Where pick() looks again before the grasp: ABOVE m over it (back along a tilted approach)."""
+def _above(candidate: GraspCandidate, back: float = ABOVE) -> np.ndarray:
+    """Where pick() looks again before the grasp: ``back`` m over it (back along a tilted approach)."""
     if candidate.strategy == "tilted":
-        return candidate.position - candidate.approach * ABOVE
-    return candidate.position + np.array([0.0, 0.0, ABOVE])
+        return candidate.position - candidate.approach * back
+    return candidate.position + np.array([0.0, 0.0, back])
 
 
 def _matrix(candidate: GraspCandidate) -> np.ndarray:

@@ -219,3 +219,28 @@ def test_a_lift_the_arm_refuses_goes_straight_up_then_half_as_far() -> None:
     tool = Grasping(None, Harness(get_robot("go2w_piper")), arm, None)  # type: ignore[arg-type]
     with pytest.raises(UnreachableError, match="the object is held"):
         tool.execute(squeeze(0.07), lift=0.1)
+
+
+def test_pick_looks_from_half_as_far_back_or_above_the_next_grasp_where_the_arm_is_refused() -> None:
+    from maestro_agent.proxy.grasping import ABOVE, Grasping, _above
+    from maestro_agent.proxy.harness import Harness
+    from maestro_tools.common.errors import UnreachableError
+
+    class LimitedArm(FakeArm):
+        def __init__(self, reachable: list[np.ndarray]) -> None:
+            super().__init__(0.0)
+            self.reachable = reachable
+
+        def move_gripper_to(self, position, orientation=None, path: str = "auto", speed: float = 1.0) -> None:
+            if not any(np.allclose(position, r) for r in self.reachable):
+                raise UnreachableError(f"no IK solution for {np.round(position, 3).tolist()}")
+            super().move_gripper_to(position, orientation, path, speed)
+
+    first, second = squeeze(0.06), squeeze(0.05)
+    arm = LimitedArm([_above(first, ABOVE / 2)])
+    tool = Grasping(None, Harness(get_robot("go2w_piper")), arm, None)  # type: ignore[arg-type]
+    tool._move_above([first, second])
+    assert np.allclose(arm.moves[-1][1], _above(first, ABOVE / 2))
+    arm.reachable = []
+    with pytest.raises(UnreachableError, match="no pose above any of the 2 grasp"):
+        tool._move_above([first, second])

@@ -42,9 +42,9 @@ TABLE_TOYS = (
 HIDDEN_BALL = ("orange plush ball", (1.98, -2.31), 0.04, (1.0, 0.5, 0.1))
 BEAR = ("yellow plush bear", (-0.02, -0.15), 0.045, (0.95, 0.8, 0.25))  # on the table; size: body half-height
 BASKET_HALF, BASKET_HEIGHT = (0.2, 0.15), 0.18  # the toy basket: inner half extents, wall height (m)
-PLUSH = {  # soft, grippy contacts
-    "condim": 4,
-    "friction": [1.0, 0.02, 0.002],
+PLUSH = {  # soft, grippy contacts; a plush toy's contact patch also resists rolling between the pads
+    "condim": 6,
+    "friction": [1.0, 0.02, 0.005],
     "solref": [0.02, 0.8],
     "solimp": [0.6, 0.95, 0.01, 0.5, 2],
 }
