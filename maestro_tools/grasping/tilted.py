@@ -4,10 +4,12 @@ object, e.g. a table top level with or above its shoulder.
 The gripper closes across one of the object's horizontal box axes (or, for a round object, across the
 line from the arm's base to it) and approaches from above, tilted by one of the profile's grasp tilts
 away from the arm's base (the base frame's origin): it reaches over the object's near side. The TCP goes
-``finger_depth`` past the object's surface along the approach, never so low that the finger pads touch
-what the object stands on. An object as wide as the opening (a plush toy) is grasped without the
-usual clearance, squeezed. Of the two equivalent rolls about the approach, the one whose straight-down
-version keeps the TCP x axis nearest ``down_yaw`` (the wrist's preferred yaw) is kept.
+``finger_depth`` past the object's surface along the approach (for a compact object, its inscribed
+ellipsoid's surface: a ball's box corner would leave it at the pads' tips, where it rolls out), never
+so low that the finger pads touch what the object stands on. An object as wide as the opening (a plush
+toy) is grasped without the usual clearance, squeezed. Of the two equivalent rolls about the approach,
+the one whose straight-down version keeps the TCP x axis nearest ``down_yaw`` (the wrist's preferred
+yaw) is kept.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from maestro_tools.grasping.top_down import GraspCandidate, checked_object
 
 UP = np.array([0.0, 0.0, 1.0])
 ROUND = 0.15  # a box whose horizontal sides differ by at most this fraction is round
+COMPACT = 1.5  # a box whose longest side is at most this times its shortest is held as a ball
 SAME_AXIS = np.cos(np.radians(10.0))  # closing directions nearer than this are one
 
 
@@ -57,6 +60,8 @@ def tilted_grasps(
     bottom = centre[2] - extent[2] / 2
     preferred = np.array([np.cos(down_yaw), np.sin(down_yaw), 0.0])
     radial = np.array([centre[0], centre[1], 0.0]) / max(float(np.linalg.norm(centre[:2])), 1e-6)
+    sides = sorted(float(e) for e in extent)
+    ball = sides[2] <= COMPACT * sides[0]  # sides alike (a ball seen in part): held at its middle
     candidates = []
     for closing, across, rank in closing_axes(object_pose, extent):
         if across > max_width:
@@ -69,7 +74,11 @@ def tilted_grasps(
             closing = -closing
         for tilt in tilts:
             approach = np.sin(tilt) * away - np.cos(tilt) * UP
-            half = sum(abs(float(approach @ object_pose[:3, k])) * extent[k] / 2 for k in range(3))
+            along = [float(approach @ object_pose[:3, k]) for k in range(3)]
+            if ball:  # the surface along the approach: a ball's radius, not its box's corner
+                half = float(np.sqrt(sum((a * e / 2) ** 2 for a, e in zip(along, extent, strict=True))))
+            else:
+                half = sum(abs(a) * e / 2 for a, e in zip(along, extent, strict=True))
             position = centre - approach * (half - min(finger_depth, half))
             position[2] = max(position[2], bottom + pad_clearance * np.cos(tilt))
             pose = np.eye(4)

@@ -51,6 +51,9 @@ def test_tilted_grasps_reach_over_the_near_side_with_the_wrist_yaw_kept() -> Non
     for grasp in grasps:  # the TCP inside the ball, the pads above the table top
         assert np.linalg.norm(grasp.pose[:3, 3] - [0.6, 0.0, 0.215]) < 0.035
         assert grasp.pose[2, 3] >= 0.18 + 0.03 * -grasp.approach[2] - 1e-9
+        # the ball's middle well inside the pads' 25 mm (not at their tips, where it rolls out)
+        depth = float((np.array([0.6, 0.0, 0.215]) - grasp.pose[:3, 3]) @ grasp.approach)
+        assert 0.005 <= depth <= 0.02, depth
     assert best.width == pytest.approx(0.07)  # as wide as the opening: squeezed, no clearance
 
 
