@@ -190,17 +190,22 @@ class Grasping:
     @tool("grasping")
     def pick(self, label: str, lift: float = 0.15, strategy: str = "") -> GripperState:
         """Pick up ``label``: plan from the detection camera (on a robot with a look pose, from the hand
-        camera raised to it: perception.look), move above it (back along a tilted grasp's approach),
-        re-plan from the close hand camera view, grasp and lift; ``strategy`` as in plan() (e.g. "rim" for
-        a mug). With the harness on, a miss is retried with a fresh detection and the next grasp."""
+        camera raised to it: perception.look; where none of those sees it, the detection camera), move
+        above it (back along a tilted grasp's approach), re-plan from the close hand camera view, grasp
+        and lift; ``strategy`` as in plan() (e.g. "rim" for a mug). With the harness on, a miss is retried
+        with a fresh detection and the next grasp."""
         robot = self._harness.robot
         hand = robot.hand_camera
         first_camera = hand if robot.arm.look_poses else robot.detection_camera
 
         def attempt(k: int) -> GripperState:
+            camera = first_camera
             if robot.arm.look_poses:
-                self._perception.look(label)
-            candidates = self.plan(label, first_camera, strategy=strategy)
+                try:
+                    self._perception.look(label)
+                except NotFoundError:  # out of the look poses' view (a floor toy by the body): the head's
+                    camera = robot.detection_camera
+            candidates = self.plan(label, camera, strategy=strategy)
             self._robot.open_gripper()
             self._move_above(candidates[min(k, len(candidates) - 1) :])
             try:
