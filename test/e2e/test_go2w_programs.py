@@ -1,7 +1,7 @@
 """The Go2-W + PiPER's scripted reference program for "trash out the green plush ball", end to end: the
 whole go2w_piper bringup under `maestro launch go2w_piper vlm:=scripted`, the nominal scene (seed 0), the
 scene's own instruction as a RunTask goal, scored by the sim's rubric (grasped 25, lifted 40, above the
-can 70, in the can 100); it must reach "lifted". Tools only: the head camera finds the table and the can,
+can 70, in the can 100); it must reach "above the can". Tools only: the head camera finds the table and the can,
 the wrist camera raised over the table top finds the toy, the base stands by the table, grasping.pick, a
 drive to the can through navigation (its grid filters out the arm and the toy it holds), and a release
 over the can's opening.
@@ -31,6 +31,6 @@ def test_the_program_trashes_the_ball_through_run_task(graph: SimGraph) -> None:
     record = run_trial(Setting("trash_ball", seed=0, axis="none"), server_timeout_s=180.0)
     print(f"trash_ball: {record.progress:.0f} in {record.seconds:.0f} s, {record.substeps} substeps")
     assert not record.error, (record.error, graph.log_tail())
-    # Grasped and lifted every time; the plush ball slips out on the drive to the can in about half the
-    # trials (README: trash_ball), so in the can is not required here.
-    assert record.progress >= 40, (record.summary, record.progress, graph.log_tail())
+    # In the can on 9 of 10 seeds of the sweep (README: trash_ball); the plush ball can still slip out of
+    # the grip on the drive, so this requires it carried to the can ("above the can", 70).
+    assert record.progress >= 70, (record.summary, record.progress, graph.log_tail())
