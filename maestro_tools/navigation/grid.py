@@ -171,7 +171,7 @@ class OccupancyGrid:
         self.log_odds[np.ix_(near_x, near_y)] = block
 
     def set_keep_out(self, footprints: tuple[Footprint, ...]) -> None:
-        self.keep_out = footprints
+        self.keep_out, self._keep_out_mask = footprints, None
 
     def _kept_out(self) -> np.ndarray:
         """The cells inside a keep-out footprint (cached per window and footprint set)."""
