@@ -1,10 +1,10 @@
 """The Go2-W + PiPER's scripted reference program for "trash out the green plush ball", end to end: the
 whole go2w_piper bringup under `maestro launch go2w_piper vlm:=scripted`, the nominal scene (seed 0), the
 scene's own instruction as a RunTask goal, scored by the sim's rubric (grasped 25, lifted 40, above the
-can 70, in the can 100); it must reach "above the can". Tools only: the head camera finds the table and the can,
-the wrist camera raised over the table top finds the toy, the base stands by the table, grasping.pick, a
-drive to the can through navigation (its grid filters out the arm and the toy it holds), and a release
-over the can's opening.
+can 70, in the can 100); it must reach "above the can". Tools only: the head camera finds the table and
+the can, the wrist camera raised over the table top finds the toy, the semantic map gives the table's
+box, the base stands by the table, grasping.pick, a drive to the can through navigation (its grid keeps
+the mapped furniture and filters out the arm and the toy it holds), and a release over the can.
 
 The sweep over seeds and perturbation axes is a benchmark (bench/program_sweep.py --robot go2w_piper;
 figures in the README).
