@@ -114,10 +114,18 @@ class Graph:
         if self.agent is None or self.agent.process.poll() is not None:
             if self.agent is not None:
                 self.agent.stop()
+            status = f"{NS}/run_task/_action/status"
+            stale = {bytes(i.endpoint_gid) for i in self.node.get_publishers_info_by_topic(status)}
             self.agent = Agent(self.server.base_url, self.trace_dir)
             assert self.client.wait_for_server(timeout_sec=60), self.agent.output()[-3000:]
             # the server may still be the previous agent's: wait until the new agent says it is ready
             assert wait_for(lambda: "agent ready" in self.agent.output(), 60), self.agent.output()[-3000:]
+
+            def only_the_new_server() -> bool:  # a killed agent's endpoints linger until their lease ends
+                found = self.node.get_publishers_info_by_topic(status)
+                return len(found) == 1 and bytes(found[0].endpoint_gid) not in stale
+
+            assert wait_for(only_the_new_server, 60), "the killed agent's action server is still in the graph"
         return self.agent
 
     def trial(self, trial_id: str) -> tuple:
