@@ -274,7 +274,7 @@ class GraspPlannerNode(Node):
             seen = points
             if self.parts and points is None:
                 seen = self.mask_points(detection, frame)
-            if not candidates and self.backend != "antipodal" and seen is not None and self.parts:
+            if self.parts and seen is not None and not candidates and self.backend != "antipodal":
                 candidates = self.top_grasps(seen, max_width)
             if points is not None and self.backend != "top_down":
                 sampled = antipodal_grasps(

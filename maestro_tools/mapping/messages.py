@@ -11,10 +11,12 @@ from visualization_msgs.msg import MarkerArray
 from maestro_msgs.msg import Detection, DetectionFrame, MapObject
 from maestro_tools.common.conversions import (
     camera_info_to_intrinsics,
+    depth_to_points,
     image_to_numpy,
     matrix_to_pose,
     pose_to_matrix,
     seconds_to_time,
+    transform_points,
     vector3,
 )
 from maestro_tools.common.markers import boxes
@@ -91,16 +93,12 @@ def mask_points(
     mask = image_to_numpy(detection.mask)
     if mask.shape[:2] != depth.shape:
         return None
-    rows, cols = np.nonzero((mask.reshape(depth.shape) > 0) & np.isfinite(depth) & (depth > 0))
-    if len(rows) == 0:
+    optical = depth_to_points(depth, intrinsics, mask.reshape(depth.shape) > 0)
+    if len(optical) == 0:
         return None
-    if len(rows) > limit:
-        keep = np.linspace(0, len(rows) - 1, limit).astype(int)
-        rows, cols = rows[keep], cols[keep]
-    z = depth[rows, cols].astype(np.float64)
-    (fx, _, cx), (_, fy, cy) = intrinsics[0], intrinsics[1]
-    optical = np.stack([(cols - cx) * z / fx, (rows - cy) * z / fy, z], axis=1)
-    return optical @ camera_to_fixed[:3, :3].T + camera_to_fixed[:3, 3]
+    if len(optical) > limit:
+        optical = optical[np.linspace(0, len(optical) - 1, limit).astype(int)]
+    return transform_points(optical, camera_to_fixed[:3, :3], camera_to_fixed[:3, 3])
 
 
 def to_map_object(entry: MapEntry, frame: str, to_frame: np.ndarray | None = None) -> MapObject:

@@ -88,7 +88,7 @@ class OccupancyGrid:
         self.log_odds = np.zeros((self.n, self.n), dtype=np.float32)
         self.origin = np.zeros(2)
         self.keep_out: tuple[Footprint, ...] = ()
-        self._keep_out_mask: tuple[tuple[float, float, int], np.ndarray] | None = None
+        self._keep_out_mask: tuple[tuple[float, float], np.ndarray] | None = None
         self._place(np.asarray(centre, dtype=np.float64))
 
     def _place(self, centre: np.ndarray) -> None:
@@ -174,8 +174,8 @@ class OccupancyGrid:
         self.keep_out, self._keep_out_mask = footprints, None
 
     def _kept_out(self) -> np.ndarray:
-        """The cells inside a keep-out footprint (cached per window and footprint set)."""
-        key = (float(self.origin[0]), float(self.origin[1]), id(self.keep_out))
+        """The cells inside a keep-out footprint (cached per window; a new footprint set drops it)."""
+        key = (float(self.origin[0]), float(self.origin[1]))
         if self._keep_out_mask is not None and self._keep_out_mask[0] == key:
             return self._keep_out_mask[1]
         mask = np.zeros((self.n, self.n), dtype=bool)
