@@ -36,7 +36,7 @@ TASKS = {  # robot -> the tasks with a reference program in config/programs
         "hang_mug",
         "fold_towel",
     ),
-    "go2w_piper": ("trash_ball",),
+    "go2w_piper": ("trash_ball", "find_ball"),
 }
 
 

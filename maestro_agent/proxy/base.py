@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,8 +18,10 @@ import numpy as np
 from builtin_interfaces.msg import Duration
 from control_msgs.action import FollowJointTrajectory
 from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import OccupancyGrid as GridMessage
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from maestro_agent.proxy.base_reach import BaseReach
 from maestro_agent.proxy.harness import Harness, tool
 from maestro_agent.proxy.perception import Perception
 from maestro_agent.proxy.registry import register_tool
@@ -28,25 +31,20 @@ from maestro_agent.proxy.types import BasePose, MappedObject
 from maestro_msgs.action import NavigateBase
 from maestro_tools.common.conversions import pose_to_matrix
 from maestro_tools.common.errors import (
-    CollisionError,
     InvalidArgumentError,
     MaestroError,
     NotFoundError,
     OutOfLimitsError,
     StalledError,
     UnavailableError,
-    UnreachableError,
 )
-from maestro_tools.common.surfaces import SupportSurface
 from maestro_tools.robots.body_posture import HEIGHT_JOINT, PITCH_JOINT, BodyPosture
 
-TILT = math.radians(45.0)  # go_near's grasp approach: 45 deg from vertical, from the robot's side
-REACH_MODELS = 4  # whole-body models kept, one per set of keep-out boxes
-FURNITURE_SIZE = 0.25  # m: go_near's default keep-outs are the remembered objects at least this wide
-NEAR_MARGIN = 1.0  # m beyond the arm's reach within which they count as near the target
-TARGET_GAP = 0.02  # m a keep-out box under the target ends below it
+REACH_TOLERANCE = 0.07  # m: go_near's drive to a whole-body pose (the navigation's default is 0.15)
+CLOSER_TOLERANCE, CLOSER_TIMEOUT = 0.03, 30.0  # m, s: the drive again when the arm misses from there
 VIEWPOINTS = 6  # search's default ring of viewpoints around where it starts
 SEARCH_RADIUS = 1.5  # m
+MAP_WAIT = 3.0  # s for a detection to reach the semantic map (the mapper takes the detector's frames)
 BODY_ACTION = "body_controller/follow_joint_trajectory"  # a legged base's body height and pitch
 BODY_SPEED = (0.15, 0.4)  # m/s and rad/s of a posture change (the sim's set-point runs at most 0.2 / 0.6)
 
@@ -90,7 +88,9 @@ class Base:
         self._ros, self._harness = ros, harness
         self._perception, self._map = perception, semantic_map
         self._frame, self._base = harness.robot.fixed_frame, harness.robot.base_frame
-        self._reach: dict[tuple, Any] = {}  # keep-out boxes -> WholeBodyReach (it compiles the robot)
+        # the grid the navigation plans on: go_near's base pose keeps to where it may stop
+        grid = ros.latest(GridMessage, "navigation/grid") if ros is not None else None
+        self._reacher = BaseReach(harness.robot, self._frame, semantic_map, grid)
         base = harness.robot.base
         self._body = base is not None and (base.min_height_offset < 0 or base.max_pitch > 0)
         if ros is not None:
@@ -167,72 +167,6 @@ class Base:
                 result.error_string or "the body did not move"
             )
 
-    def _reach_pose(
-        self, point: np.ndarray, here: BasePose, keep_out: tuple[SupportSurface, ...]
-    ) -> tuple[float, float, float, BodyPosture]:
-        """A base pose whose arm reaches ``point`` 45 deg from vertical, from the robot's side (whole-body
-        IK), the footprint and the hand clear of the ``keep_out`` boxes (map frame)."""
-        from maestro_tools.motion.base_geometry import BasePose as PlanPose
-        from maestro_tools.motion.whole_body import ReachTarget, WholeBodyReach
-
-        key = tuple((b.name, *np.round([*b.center, *b.half_size], 2)) for b in keep_out)
-        reach = self._reach.get(key)
-        if reach is None:  # compiles the robot with the boxes: kept for the next call among the same ones
-            if len(self._reach) >= REACH_MODELS:
-                self._reach.pop(next(iter(self._reach)))
-            reach = self._reach[key] = WholeBodyReach(self._harness.robot, keep_out)
-        # From the robot's side first, then from the others (a toy in the middle of a table is reached
-        # from its nearest edge, which need not face the robot).
-        heading = math.atan2(point[1] - here.y, point[0] - here.x)
-        failures: list[MaestroError] = []
-        for side in (0.0, math.pi / 2, -math.pi / 2, math.pi):
-            target = ReachTarget.tilted(tuple(point), heading + side, TILT)
-            try:
-                plan = reach.plan_base_pose(target, PlanPose(here.x, here.y, here.yaw))
-            except (UnreachableError, CollisionError) as exc:
-                failures.append(exc)
-                continue
-            return plan.base.x, plan.base.y, plan.base.yaw, plan.posture
-        raise type(failures[0])(f"from every side: {failures[0]}")
-
-    def _keep_out(
-        self, point: np.ndarray, target: str | Sequence[float], avoid: Sequence[str] | None
-    ) -> tuple[SupportSurface, ...]:
-        """Boxes (map frame, axis-aligned around each object's box) for go_near to keep clear of: the
-        objects ``avoid`` names, or (None) the furniture the semantic map remembers near ``point``. A box
-        under the target is cut below it (the toy on the table: the table stays, up to under the toy)."""
-        if avoid is not None and (isinstance(avoid, str) or not all(isinstance(a, str) for a in avoid)):
-            raise InvalidArgumentError(f"avoid must be a list of labels, e.g. ['white table']; got {avoid!r}")
-        if self._map is None:
-            if avoid:
-                raise UnavailableError("no semantic map on this robot to find what to avoid")
-            return ()
-        if avoid is None:
-            try:
-                objects = self._map._remembered_in(self._frame)
-            except NotFoundError:
-                return ()
-        else:
-            objects = [o for label in avoid for o in self._map._find_in(label, self._frame)]
-        boxes = []
-        for o in objects:
-            if isinstance(target, str) and avoid is None and o.label == target:
-                continue  # the target itself
-            half = 0.5 * np.abs(o.rotation) @ o.extent
-            gap = np.maximum(np.abs(point[:2] - o.position[:2]) - half[:2], 0.0)
-            near = float(np.linalg.norm(gap)) <= self._harness.robot.arm.reach + NEAR_MARGIN
-            if avoid is None and (max(half[:2]) * 2 < FURNITURE_SIZE or not near):
-                continue
-            low, high = o.position - half, o.position + half
-            if np.all(gap == 0.0) and high[2] > point[2] - TARGET_GAP:
-                high[2] = point[2] - TARGET_GAP  # under the target: its top ends below it
-                if high[2] - low[2] < 0.02:
-                    continue
-            seen = sum(b.name.split(" #")[0] == o.label for b in boxes)  # one table seen as two parts
-            name = o.label if not seen else f"{o.label} #{seen + 1}"
-            boxes.append(SupportSurface(name, tuple((low + high) / 2), tuple((high - low) / 2)))
-        return tuple(boxes)
-
     @tool("base")
     def go_near(
         self,
@@ -249,9 +183,10 @@ class Base:
         near the target); else that many metres from it. Detect the object again after the drive before
         grasping it."""
         point, here = self._where(target), self.get_pose()
-        posture = BodyPosture()
+        posture, plan = BodyPosture(), None
         if standoff is None:
-            x, y, yaw, posture = self._reach_pose(point, here, self._keep_out(point, target, avoid))
+            plan = self._reacher.plan(point, here, self._reacher.keep_out(point, target, avoid))
+            x, y, yaw, posture = plan.x, plan.y, plan.yaw, plan.posture
         else:
             distance = _finite("standoff", standoff)
             if not 0.2 <= distance <= 5.0:
@@ -262,20 +197,44 @@ class Base:
             x, y = point[0] - distance * math.cos(yaw), point[1] - distance * math.sin(yaw)
         if self._body:
             self.set_body()  # drive standing
-        reached = self.go_to(x, y, yaw, timeout=timeout)
+        reached = self.go_to(x, y, yaw, tolerance=0.1 if plan is None else REACH_TOLERANCE, timeout=timeout)
+        if plan is not None and not plan.reaches(reached):  # the arm re-solved from where the base stopped
+            with contextlib.suppress(MaestroError):  # as near as the base gets: pick says what is left
+                reached = self.go_to(x, y, yaw, tolerance=CLOSER_TOLERANCE, timeout=CLOSER_TIMEOUT)
         if posture != BodyPosture():
             self.set_body(posture.height, posture.pitch)
         return reached
 
-    def _look(self, labels: Sequence[str] | None, turns: int) -> None:
+    def _look(self, labels: Sequence[str] | None, turns: int, until: str = "") -> MappedObject | None:
+        """Turn through ``turns`` headings detecting ``labels``; with ``until``, stop at the heading where
+        the map has it, detect everything there too (what go_near keeps clear of) and return it."""
         if self._perception is None:
             raise UnavailableError("no cameras on this robot to look with")
         here = self.get_pose()
         for k in range(turns):
             if k:
                 self.go_to(here.x, here.y, here.yaw + 2 * math.pi * k / turns, tolerance=0.3)
-            with contextlib.suppress(NotFoundError):  # every detection also updates the semantic map
+            try:  # every detection also updates the semantic map
                 self._perception.detect(list(labels) if labels else None)
+            except NotFoundError:
+                continue
+            if until:
+                with contextlib.suppress(NotFoundError):
+                    self._perception.detect(None)
+                found = self._mapped(until)
+                if found is not None:
+                    return found
+        return None
+
+    def _mapped(self, label: str, wait: float = MAP_WAIT) -> MappedObject | None:
+        """The map's ``label`` (map frame), waiting up to ``wait`` s for a detection just made to reach it."""
+        deadline = time.monotonic() + wait
+        while True:
+            with contextlib.suppress(NotFoundError):
+                return self._map._find_in(label, self._frame)[0]
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.2)
 
     @tool("base")
     def look_around(self, labels: Sequence[str] | None = None, turns: int = 6) -> list[MappedObject]:
@@ -298,9 +257,10 @@ class Base:
 
     @tool("base")
     def search(self, label: str, viewpoints: Sequence[Sequence[float]] | None = None) -> MappedObject:
-        """Look for ``label`` until the semantic map has it: here first, then from each viewpoint [x, y]
-        in the map (None: a ring 1.5 m around the start); returns it (map frame). Viewpoints that cannot
-        be reached are skipped. NotFoundError says where it looked."""
+        """Look for ``label`` until the semantic map has it: turning in place here first, then at each
+        viewpoint [x, y] in the map (None: a ring 1.5 m around the start); where it is seen, everything in
+        view is mapped too. Returns it (map frame). Viewpoints that cannot be reached are skipped.
+        NotFoundError says where it looked."""
         if self._map is None:
             raise UnavailableError("search needs the semantic map; this robot has none")
         here = self.get_pose()
@@ -321,11 +281,9 @@ class Base:
                 except MaestroError as exc:
                     skipped.append(f"({stop[0]:.1f}, {stop[1]:.1f}): {type(exc).__name__}")
                     continue
-            self._look([label], VIEWPOINTS)
-            try:
-                return self._map._find_in(label, self._frame)[0]
-            except NotFoundError:
-                continue
+            found = self._look([label], VIEWPOINTS, until=label) or self._mapped(label, wait=0.0)
+            if found is not None:
+                return found
         where = f"{len(stops) - len(skipped)} places" + (
             f"; unreachable: {', '.join(skipped)}" if skipped else ""
         )

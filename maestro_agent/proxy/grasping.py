@@ -25,9 +25,11 @@ from maestro_tools.common.errors import (
     UnreachableError,
 )
 from maestro_tools.grasping.parts import PART_STRATEGIES, pregrasp_opening
+from maestro_tools.grasping.tilted import tilted_grasps
 
 STRATEGIES = ("top_down", "tilted", "antipodal", *PART_STRATEGIES)
 ABOVE = 0.12  # m back along the approach where pick() looks again with the hand camera
+LOOK_BACKS = (0.25, 0.18)  # m back along a grasp's approach from which the hand camera looks for it
 SQUEEZE_SHORT = 0.015  # m short of a squeezing grasp (as wide as the opening) at which the fingers close
 ALL_GRASPS = 100  # what the planner is asked for when the candidates are filtered by strategy here
 LABELLED = 4  # candidates labelled in the drawing (more overlap); the rest are outlines in their colour
@@ -134,12 +136,21 @@ class Grasping:
             raise InvalidArgumentError("grasp must be one of the candidates grasping.plan() returned")
         if not 0.0 <= approach_distance <= 0.3 or not 0.0 <= lift <= 0.4:
             raise InvalidArgumentError("approach_distance must be 0..0.3 m and lift 0..0.4 m")
+        self._approach(grasp, approach_distance)
+        return self._close_on(grasp, lift)
+
+    def _approach(self, grasp: GraspCandidate, approach_distance: float) -> None:
+        """Open (part-way for a part grasp, so a finger fits inside a cup) and move before the grasp."""
         self._robot.open_gripper()
         gripper = self._harness.robot.gripper
         opening = pregrasp_opening(grasp.strategy, grasp.width, gripper.max_width)
         if opening < gripper.max_width:
-            self._robot.open_gripper(opening)  # part-way, so a finger fits inside a cup
+            self._robot.open_gripper(opening)
         self._robot.move_gripper_to(grasp.position - grasp.approach * approach_distance, grasp.orientation)
+
+    def _close_on(self, grasp: GraspCandidate, lift: float) -> GripperState:
+        """From before the grasp: move in, grasp and lift."""
+        gripper = self._harness.robot.gripper
         try:
             self._robot.move_gripper_to(grasp.position, grasp.orientation, path="line", speed=0.5)
         except StalledError:  # an object as wide as the opening holds the fingers back: close if nearly in
@@ -205,28 +216,71 @@ class Grasping:
                     self._perception.look(label)
                 except NotFoundError:  # out of the look poses' view (a floor toy by the body): the head's
                     camera = robot.detection_camera
-            candidates = self.plan(label, camera, strategy=strategy)
+            try:
+                candidates = self.plan(label, camera, strategy=strategy)
+            except NotFoundError:  # no camera sees it from here: look where the map remembers it
+                if not self._look_at_remembered(label):
+                    raise
+                candidates = self.plan(label, hand, strategy=strategy)
             self._robot.open_gripper()
             self._move_above(candidates[min(k, len(candidates) - 1) :])
             try:
                 close = self.plan(label, hand, strategy=strategy)
             except MaestroError:
                 close = candidates
+            return self._grasp_first_reached(close[min(k, len(close) - 1) :], lift)
+
+        return retry(self._harness.tries, attempt, retry_on=(GraspFailedError,))
+
+    def _grasp_first_reached(self, candidates: Sequence[GraspCandidate], lift: float) -> GripperState:
+        """Execute the first of ``candidates`` the arm reaches (the planner's IK and the motion's can
+        disagree by a few mm at the edge of reach: the arm has not moved when one is refused)."""
+        for n, candidate in enumerate(candidates):
             try:
-                return self.execute(close[min(k, len(close) - 1)], approach_distance=0.0, lift=lift)
+                self._approach(candidate, 0.0)
+            except UnreachableError:
+                if n == len(candidates) - 1:
+                    raise
+                continue
+            try:
+                return self._close_on(candidate, lift)
             except GraspFailedError:
                 self._robot.open_gripper()
                 self._robot.move_gripper_by([0.0, 0.0, 0.1])
                 raise
+        raise NotFoundError("no grasp candidates to execute")
 
-        return retry(self._harness.tries, attempt, retry_on=(GraspFailedError,))
+    def _look_at_remembered(self, label: str) -> bool:
+        """Point the hand camera at where the semantic map remembers ``label`` within the arm's reach (a
+        floor toy below the detection camera's view): back along the grasps the map's box would offer;
+        False when the map knows none there (or the harness is off)."""
+        recall = self._perception.remember if self._harness.enabled else None
+        robot = self._harness.robot
+        arm, gripper = robot.arm, robot.gripper
+        near = [b for b in (recall(label) if recall else []) if np.linalg.norm(b[0][:2, 3]) <= arm.reach]
+        if not near:
+            return False
+        pose, extent = near[0]
+        views = tilted_grasps(
+            pose,
+            np.minimum(extent, gripper.max_width),  # only the poses matter: a box the planner would grasp
+            gripper.max_width,
+            gripper.finger_depth,
+            gripper.pad_clearance,
+            arm.grasp_tilts or (np.pi / 4,),
+            arm.down_yaw,
+        )
+        self._move_above([_view(v, label) for v in views], backs=LOOK_BACKS)
+        return True
 
-    def _move_above(self, candidates: Sequence[GraspCandidate]) -> None:
+    def _move_above(
+        self, candidates: Sequence[GraspCandidate], backs: Sequence[float] = (ABOVE, ABOVE / 2)
+    ) -> None:
         """Move to where pick() looks again: above the first candidate whose look pose (ABOVE m back, else
         half that) the arm reaches; the planner checked the grasps, not the poses before them."""
         refusals = []
         for candidate in candidates:
-            for back in (ABOVE, ABOVE / 2):
+            for back in backs:
                 try:
                     self._robot.move_gripper_to(_above(candidate, back), candidate.orientation)
                     return
@@ -254,6 +308,20 @@ def _above(candidate: GraspCandidate, back: float = ABOVE) -> np.ndarray:
     if candidate.strategy == "tilted":
         return candidate.position - candidate.approach * back
     return candidate.position + np.array([0.0, 0.0, back])
+
+
+def _view(grasp: object, label: str) -> GraspCandidate:
+    """A grasp computed here (maestro_tools.grasping's GraspCandidate) as the proxy's, for _move_above."""
+    return GraspCandidate(
+        position=grasp.pose[:3, 3].copy(),
+        orientation=np.array(mat2euler(grasp.pose[:3, :3], "sxyz")),
+        rotation=grasp.pose[:3, :3].copy(),
+        width=float(grasp.width),
+        score=float(grasp.score),
+        strategy=grasp.strategy,
+        label=label,
+        reachable=False,
+    )
 
 
 def _matrix(candidate: GraspCandidate) -> np.ndarray:

@@ -68,6 +68,8 @@ class Perception:
         self._zoomed: dict[str, CameraFrame] = {}  # camera -> the frame of its latest zoom
         # labels -> where the semantic map last saw them ("" = unknown), set by the semantic_map tool
         self.recall: Callable[[list[str]], str] | None = None
+        # label -> the map's boxes of it (pose in the base frame, extent), most confident first, likewise
+        self.remember: Callable[[str], list[tuple[np.ndarray, np.ndarray]]] | None = None
         if ros is not None:
             self._detect = ros.service(Detect, "detect")
             self._point = ros.service(Point, "point")

@@ -21,6 +21,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.context import Context
 from rclpy.experimental.events_executor import EventsExecutor
 from rclpy.node import Node
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import JointState
 
 from maestro_agent.proxy.gate import ActuationGate
@@ -35,7 +36,7 @@ from maestro_tools.common.errors import (
     UnavailableError,
     error_from_code,
 )
-from maestro_tools.common.qos import STATE_QOS
+from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
 from maestro_tools.perception.objects import CameraFrame
 from maestro_tools.perception.topic_source import TopicFrameSource
 from maestro_tools.robots.profile import RobotProfile
@@ -116,6 +117,14 @@ class RosClient:
 
     def _on_tcp(self, message: PoseStamped) -> None:
         self._tcp = message
+
+    def latest(self, msg_type: Any, topic: str, qos: QoSProfile = LATCHED_QOS) -> Callable[[], Any]:
+        """Keep the newest message on ``topic``; returns its getter (None until one has come)."""
+        kept: list[Any] = [None]
+        self.node.create_subscription(
+            msg_type, topic, lambda m: kept.__setitem__(0, m), qos, callback_group=self._group
+        )
+        return lambda: kept[0]
 
     def close(self) -> None:
         if self.context.ok():

@@ -118,6 +118,20 @@ class SemanticMap:
         self._ros.call(self._update, UpdateMap.Request(remove_ids=[o.id for o in found]), QUERY_TIMEOUT_S)
         return len(found)
 
+    def _boxes(self, label: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For pick when no camera sees ``label``: the remembered boxes' poses (4x4, base frame) and
+        extents, most confident first (none when it knows none or cannot be asked; this never raises)."""
+        try:
+            found = self._objects(self._ask(label=label))
+        except MaestroError:
+            return []
+        boxes = []
+        for o in found:
+            pose = np.eye(4)
+            pose[:3, :3], pose[:3, 3] = o.rotation, o.position
+            boxes.append((pose, np.asarray(o.extent, dtype=float)))
+        return boxes
+
     def _recall(self, labels: Sequence[str]) -> str:
         """For a failed detection: where the map last saw each of ``labels`` ("" when it knows none of them
         or cannot be asked; this never raises)."""
@@ -147,6 +161,7 @@ def _build(ros: RosClient | None, harness: Harness, built: dict[str, object]) ->
     perception = built.get("perception")
     if ros is not None and isinstance(perception, Perception):
         perception.recall = tool_._recall  # a failed detection says where the map last saw the object
+        perception.remember = tool_._boxes  # and pick looks there with the hand camera
     return tool_
 
 

@@ -147,6 +147,7 @@ class SemanticMapperNode(Node):
             "scene clears the map; empty = never",
         )
         self.map = SemanticMap(open_store(storage, directory, name), config)
+        self._scene_start = 0.0  # s (the node's clock) of the latest scene reset
         self._marker_lock = threading.Lock()
         group = ReentrantCallbackGroup()
         self.tf = TfListener(self, group, on_demand=True)
@@ -213,6 +214,12 @@ class SemanticMapperNode(Node):
         """Integrate one detection call; a bad frame is logged and skipped (it never stops the node)."""
         try:
             stamp = message.header.stamp.sec + message.header.stamp.nanosec * 1e-9
+            if stamp and stamp < self._scene_start:  # an image of the world before the scene's reset
+                self.get_logger().info(
+                    f"a detection frame from the {message.camera} camera taken before the "
+                    "scene was reset skipped"
+                )
+                return
             base = self.to_fixed(message.header.frame_id, stamp or None)
             camera = base @ pose_to_matrix(message.camera_pose)  # the depth's optical frame
             report = self.map.integrate(messages.observation(message, base, camera))
@@ -230,7 +237,8 @@ class SemanticMapperNode(Node):
             self.publish_markers()
 
     def on_scene(self, message: ResetScene.Response) -> None:
-        """A new simulated scene: what the map holds is about the old one."""
+        """A new simulated scene: what the map holds is about the old one, and so are frames taken before."""
+        self._scene_start = self.get_clock().now().nanoseconds * 1e-9
         removed = self.map.clear()
         if removed:
             self.get_logger().info(f"new scene ({message.task}): {len(removed)} objects forgotten")

@@ -53,6 +53,12 @@ def footprint_overlaps(pose: BasePose, footprint: np.ndarray, box: SupportSurfac
     return not (np.any(local.max(axis=0) < lo) or np.any(local.min(axis=0) > hi))
 
 
+def centre_gap(pose: BasePose, box: SupportSurface) -> float:
+    """m from the base's centre to ``box``'s (x, y) rectangle (0 inside it)."""
+    gap = np.abs([pose.x - box.center[0], pose.y - box.center[1]]) - np.asarray(box.half_size[:2])
+    return float(np.linalg.norm(np.maximum(gap, 0.0)))
+
+
 def subtree(model: mujoco.MjModel, root: int) -> list[int]:
     return [b for b in range(model.nbody) if b == root or _ancestor(model, root, b)]
 

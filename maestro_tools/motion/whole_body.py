@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import mink
 import mujoco
 import numpy as np
 
-from maestro_tools.common.errors import CollisionError, InvalidArgumentError, UnreachableError
+from maestro_tools.common.errors import CollisionError, UnreachableError
 from maestro_tools.common.surfaces import SupportSurface
 from maestro_tools.motion.base_geometry import (
     BASE_JOINTS,
@@ -35,58 +34,20 @@ from maestro_tools.motion.base_geometry import (
     FOOTPRINT,
     KEEP_OUT,
     BasePose,
+    centre_gap,
     collision_geoms,
     footprint_overlaps,
     planning_spec,
     posture_qpos,
     subtree,
 )
+from maestro_tools.motion.reach_types import STAND, ArmSolution, ReachTarget, WholeBodyPlan
 from maestro_tools.robots.body_posture import BodyPosture, LegPosture
 from maestro_tools.robots.profile import RobotProfile
 
-STAND = BodyPosture()
 GEOM = mujoco.mjtGeom
+BACK_OFF_STEP, BACK_OFF_STEPS = 0.04, 5  # m: a solution on an obstacle backs away up to 0.2 m
 DT = 0.05  # s per IK step (velocities are integrated over it)
-
-
-@dataclass(frozen=True)
-class ReachTarget:
-    """A grasp in the map: the TCP's position and its approach axis (the gripper's +z; (0, 0, -1) is
-    top-down). Rotation about the approach axis is left to the solver."""
-
-    position: tuple[float, float, float]
-    approach: tuple[float, float, float] = (0.0, 0.0, -1.0)
-
-    def __post_init__(self) -> None:
-        p, a = np.asarray(self.position, dtype=float), np.asarray(self.approach, dtype=float)
-        if p.shape != (3,) or a.shape != (3,) or not (np.isfinite(p).all() and np.isfinite(a).all()):
-            raise InvalidArgumentError("a reach target needs a finite position (x, y, z) and approach axis")
-        if np.linalg.norm(a) < 1e-6:
-            raise InvalidArgumentError("the approach axis must not be zero; (0, 0, -1) is top-down")
-        object.__setattr__(self, "approach", tuple(float(v) for v in a / np.linalg.norm(a)))
-
-    @classmethod
-    def tilted(cls, position: Sequence[float], heading: float, tilt: float) -> ReachTarget:
-        """Approach ``tilt`` rad from vertical, moving along ``heading`` (0: top-down, pi/4: 45 deg)."""
-        h = math.sin(tilt)
-        return cls(tuple(position), (h * math.cos(heading), h * math.sin(heading), -math.cos(tilt)))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class ArmSolution:
-    q: np.ndarray  # arm joint positions (rad), in the profile's order
-    position_error: float  # m
-    angle_error: float  # rad between the TCP's approach axis and the target's
-    seconds: float
-
-
-@dataclass(frozen=True)
-class WholeBodyPlan:
-    base: BasePose
-    arm: ArmSolution
-    comfort: float  # the arm joint nearest its limit: its distance to it over its range (0 .. 0.5)
-    clearance: float  # m between the base's footprint and the nearest keep-out box
-    posture: BodyPosture = STAND  # the body posture to command before the arm moves (the stand: none)
 
 
 class WholeBodyReach:
@@ -99,10 +60,13 @@ class WholeBodyReach:
         standoff: float = 0.05,
         position_tolerance: float = 0.002,
         angle_tolerance: float = math.radians(1.0),
+        centre_clearance: float = 0.0,
     ) -> None:
         profile.require("arm")
         profile.require("base")
         self.profile, self.keep_out, self.standoff = profile, tuple(keep_out), standoff
+        # m the base's centre keeps from every box, as a navigation planner's inflated radius demands
+        self.centre_clearance = centre_clearance
         self.position_tolerance, self.angle_tolerance = position_tolerance, angle_tolerance
         self.arm = profile.arm
         spec, self.height, self.footprint = planning_spec(profile, self.keep_out)
@@ -160,9 +124,12 @@ class WholeBodyReach:
     # -- queries ------------------------------------------------------------------------------------------
 
     def base_blocked(self, pose: BasePose, margin: float = 0.0) -> str:
-        """The name of the keep-out box the footprint (grown by ``margin``) overlaps at ``pose``, or ''."""
+        """The name of the keep-out box the footprint (grown by ``margin``) overlaps at ``pose``, or the
+        base's centre comes within ``centre_clearance`` of; else ''."""
         for box in self.keep_out:
-            if footprint_overlaps(pose, self.footprint, box, margin):
+            if footprint_overlaps(pose, self.footprint, box, margin) or (
+                centre_gap(pose, box) < self.centre_clearance
+            ):
                 return box.name
         return ""
 
@@ -189,20 +156,23 @@ class WholeBodyReach:
         candidates: int = 3,
         iterations: int = 250,
         posture: BodyPosture | None = None,
+        base_free: Callable[[BasePose], bool] | None = None,
     ) -> WholeBodyPlan:
         """A base pose and arm solution reaching ``target``: whole-body IK (base x, y, yaw and the arm) from
         up to ``candidates`` starting headings around the target nearest ``current``, keeping the base's
         footprint ``standoff`` from the keep-out boxes; the most comfortable arm wins, then the shortest
         drive. ``posture``: the body posture to plan with; None: the stand, then (a legged base) crouched,
-        then crouched and pitched nose down, the first that reaches (``WholeBodyPlan.posture``). Raises
-        UnreachableError or CollisionError naming why not."""
+        then crouched and pitched nose down, the first that reaches (``WholeBodyPlan.posture``).
+        ``base_free``: whether a base pose is clear of what the boxes do not hold (e.g. the navigation's
+        grid); a solution where it is not backs away from the target. Raises UnreachableError or
+        CollisionError naming why not."""
         p = self._check_target(target)
         errors: list[UnreachableError] = []
         base = self.profile.base
         assert base is not None  # required in __init__
         for body in [posture.check(base)] if posture is not None else self.postures:
             try:
-                return self._plan(p, target, current, candidates, iterations, body)
+                return self._plan(p, target, current, candidates, iterations, body, base_free)
             except UnreachableError as exc:
                 errors.append(exc)
         if len(errors) == 1:
@@ -218,7 +188,9 @@ class WholeBodyReach:
         candidates: int,
         iterations: int,
         body: BodyPosture,
+        base_free: Callable[[BasePose], bool] | None = None,
     ) -> WholeBodyPlan:
+        free = base_free or (lambda pose: True)
         radius = 0.65 * self.arm.reach  # base centre to target, a comfortable start
         a = np.asarray(target.approach)
         if np.hypot(a[0], a[1]) > 0.2:  # a tilted approach: the base stands behind it
@@ -231,7 +203,7 @@ class WholeBodyReach:
         for angle in first + offsets:  # the nearest clear pose along each heading, facing the target
             for r in np.arange(radius, self.arm.reach + 0.3, 0.05):
                 pose = BasePose(p[0] + r * math.cos(angle), p[1] + r * math.sin(angle), angle + math.pi)
-                if not self.base_blocked(pose, self.standoff):
+                if not self.base_blocked(pose, self.standoff) and free(pose):
                     seeds.append(pose)
                     break
         if not seeds:
@@ -252,7 +224,13 @@ class WholeBodyReach:
             if self.base_blocked(pose):
                 blocked = self.base_blocked(pose)
                 continue
-            pose, solution = self._step_in(target, pose, solution, body)
+            if not free(pose):
+                backed = self._back_off(target, pose, solution, body, free)
+                if backed is None:
+                    blocked = "obstacles the cameras see"
+                    continue
+                pose, solution = backed
+            pose, solution = self._step_in(target, pose, solution, body, free)
             margins = self._margins(solution.q)
             travel = math.hypot(pose.x - current.x, pose.y - current.y)
             turn = abs(math.remainder(pose.yaw - current.yaw, 2 * math.pi))
@@ -302,8 +280,37 @@ class WholeBodyReach:
         """Each arm joint's distance to its nearer limit over its range (0 .. 0.5)."""
         return np.minimum(q - self.lower, self.upper - q) / (self.upper - self.lower)
 
+    def _back_off(
+        self,
+        target: ReachTarget,
+        pose: BasePose,
+        solution: ArmSolution,
+        body: BodyPosture,
+        free: Callable[[BasePose], bool],
+    ) -> tuple[BasePose, ArmSolution] | None:
+        """The nearest free base pose in steps away from the target (straight back, or sideways up to 90
+        deg from that) from which the arm still reaches; None if none within BACK_OFF_STEPS steps."""
+        p = np.asarray(target.position)
+        away = math.atan2(pose.y - p[1], pose.x - p[0])
+        for k in range(1, BACK_OFF_STEPS + 1):
+            for turn in np.radians([0, 45, -45, 90, -90]):
+                d, angle = BACK_OFF_STEP * k, away + turn
+                moved = BasePose(pose.x + d * math.cos(angle), pose.y + d * math.sin(angle), pose.yaw)
+                if self.base_blocked(moved, self.standoff) or not free(moved):
+                    continue
+                q = self._qpos(moved, solution.q, body)
+                backed, _ = self._solve(q, target, free_base=False, iterations=80)
+                if self._ok(backed):
+                    return moved, backed
+        return None
+
     def _step_in(
-        self, target: ReachTarget, pose: BasePose, solution: ArmSolution, body: BodyPosture
+        self,
+        target: ReachTarget,
+        pose: BasePose,
+        solution: ArmSolution,
+        body: BodyPosture,
+        free: Callable[[BasePose], bool] = lambda pose: True,
     ) -> tuple[BasePose, ArmSolution]:
         """Move the base towards the target while the arm's worst joint margin grows: a stretched arm
         fails when the base stops a few cm short."""
@@ -311,7 +318,7 @@ class WholeBodyReach:
         heading = math.atan2(p[1] - pose.y, p[0] - pose.x)
         for _ in range(4):
             moved = BasePose(pose.x + 0.04 * math.cos(heading), pose.y + 0.04 * math.sin(heading), pose.yaw)
-            if self.base_blocked(moved, self.standoff):
+            if self.base_blocked(moved, self.standoff) or not free(moved):
                 break
             q = self._qpos(moved, solution.q, body)
             better, _ = self._solve(q, target, free_base=False, iterations=60)
@@ -385,3 +392,6 @@ class WholeBodyReach:
             )
             for b in self.keep_out
         )
+
+
+__all__ = ["STAND", "ArmSolution", "ReachTarget", "WholeBodyPlan", "WholeBodyReach"]

@@ -1,11 +1,12 @@
 """The semantic_mapper node alone in its own process: frames from the detector topic fill it, bad requests
-are refused naming the field while the node lives on, a restart keeps the map, and a foreign map file
-stops it with a message naming the file."""
+are refused naming the field while the node lives on, a restart keeps the map, a scene reset clears it
+(and frames taken before it are skipped), and a foreign map file stops it with a message naming the file."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
 
 from maestro_msgs.msg import DetectionFrame, ErrorCode, MapObject
-from maestro_msgs.srv import QueryMap, UpdateMap
+from maestro_msgs.srv import QueryMap, ResetScene, UpdateMap
 from maestro_tools.common.qos import LATCHED_QOS
 from test.ros.helpers import call, ros_graph, spawn_node, stop, unique, wait_for
 
@@ -82,6 +83,37 @@ def test_frames_fill_the_map_bad_requests_are_refused_and_a_restart_keeps_it(tmp
     finally:
         second = stop(again)
     assert "Traceback" not in second and "cell.sqlite: 11 objects" in second, second
+
+
+def test_a_scene_reset_clears_the_map_and_frames_taken_before_it_are_skipped(tmp_path: Path) -> None:
+    ns = "/" + unique("reset")
+    process = spawn_node(
+        "maestro_tools.mapping.node", ns, storage="memory", fixed_frame="base", reset_topic=f"{ns}/scene"
+    )
+    try:
+        with ros_graph(lambda c: Node(unique("reset_client"), context=c)) as (node,):
+            query = node.create_client(QueryMap, f"{ns}/query_map")
+            frames = node.create_publisher(DetectionFrame, f"{ns}/detector/frames", 5)
+            scene = node.create_publisher(ResetScene.Response, f"{ns}/scene", LATCHED_QOS)
+            assert query.wait_for_service(timeout_sec=30)
+            assert wait_for(lambda: frames.get_subscription_count() > 0, 20)
+            assert wait_for(lambda: scene.get_subscription_count() > 0, 20)
+            size = lambda: len(call(query, QueryMap.Request(), 20).objects)  # noqa: E731
+            rng = np.random.default_rng(1)
+            before = time.time()  # the node's clock: wall time here (sim time in the simulation)
+            frames.publish(frame_message(before, rng))
+            assert wait_for(lambda: size() == 10, 20)
+            scene.publish(ResetScene.Response(success=True, task="ball_in_bowl"))
+            assert wait_for(lambda: size() == 0, 20)
+            frames.publish(frame_message(before, rng))  # in flight across the reset: the old world
+            frames.publish(frame_message(time.time() + 1.0, rng))  # the new one
+            assert wait_for(lambda: size() == 10, 20)
+            time.sleep(1.0)
+            assert size() == 10  # the old frame added nothing
+        assert process.poll() is None, "the mapper died"
+    finally:
+        output = stop(process)
+    assert "taken before the scene was reset skipped" in output and "Traceback" not in output, output
 
 
 def test_a_foreign_map_file_stops_the_node_naming_it(tmp_path: Path) -> None:

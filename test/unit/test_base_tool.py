@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from control_msgs.action import FollowJointTrajectory
+from nav_msgs.msg import OccupancyGrid as GridMessage
 from trajectory_msgs.msg import JointTrajectoryPoint
 
 from maestro_agent.proxy.base import BODY_ACTION, Base
@@ -24,6 +25,7 @@ from maestro_tools.common.errors import (
     StalledError,
 )
 from maestro_tools.motion.base_geometry import BasePose as PlanPose
+from maestro_tools.navigation.messages import grid_clearance
 from maestro_tools.robots import get_robot
 
 GO2W = get_robot("go2w_piper")
@@ -37,11 +39,17 @@ class FakeNavigation:
     """A test fake of the robot behind the proxy's RosClient: navigate goals move the base there at once,
     except to the ``blocked`` points, which fail as the navigation node does."""
 
-    def __init__(self, blocked: tuple[tuple[float, float], ...] = ()) -> None:
+    def __init__(self, blocked: tuple[tuple[float, float], ...] = (), short: float = 0.0) -> None:
         self.pose = np.eye(4)
+        self.short = short  # m the first goal is stopped short of (as a goal moved off an obstacle is)
         self.goals: list[NavigateBase.Goal] = []
         self.body: list[tuple[float, ...]] = []  # body postures commanded (height, pitch)
         self.blocked = blocked
+        self.grid: object = None  # the latest navigation/grid message
+
+    def latest(self, msg_type: object, topic: str) -> object:
+        assert topic == "navigation/grid"
+        return lambda: self.grid
 
     def action(self, action_type: object, name: str) -> str:
         assert (action_type, name) in ((NavigateBase, "navigate"), (FollowJointTrajectory, BODY_ACTION))
@@ -62,6 +70,11 @@ class FakeNavigation:
             return NavigateBase.Result(
                 success=False, error_code=ErrorCode.STALLED, message="blocked by a sofa"
             )
+        if self.short:
+            back = np.array([self.pose[0, 3] - p.x, self.pose[1, 3] - p.y])
+            p = type(p)(x=p.x, y=p.y)
+            p.x, p.y = np.array([p.x, p.y]) + self.short * back / max(float(np.linalg.norm(back)), 1e-9)
+            self.short = 0.0
         yaw = _yaw(goal.goal.pose.orientation) if goal.yaw_tolerance >= 0 else 0.0
         self.pose[:3, :3] = [[math.cos(yaw), -math.sin(yaw), 0], [math.sin(yaw), math.cos(yaw), 0], [0, 0, 1]]
         self.pose[:2, 3] = p.x, p.y
@@ -76,9 +89,11 @@ class FakeSeeing:
 
     def __init__(self, nav: FakeNavigation, ball_from: tuple[float, float] | None) -> None:
         self.nav, self.ball_from, self.seen, self.looks = nav, ball_from, False, 0
+        self.asked: list[list[str] | None] = []
 
     def detect(self, labels: list[str] | None, camera: str = "") -> list[object]:
         self.looks += 1
+        self.asked.append(labels)
         here = self.nav.pose[:2, 3]
         if self.ball_from is not None and np.allclose(here, self.ball_from, atol=1e-6):
             self.seen = True
@@ -160,7 +175,9 @@ def test_search_looks_here_then_from_reachable_viewpoints() -> None:
     assert found.label == "orange ball" and np.allclose(found.position, [3.0, 1.0, 0.05])
     visited = [(g.goal.pose.position.x, g.goal.pose.position.y) for g in nav.goals if g.yaw_tolerance < 0]
     assert visited == [(1.0, 1.0), (2.0, 0.0)]  # the blocked one was tried and skipped; (5, 5) not needed
-    assert seeing.looks >= 6  # looked around here first
+    assert seeing.asked[:6] == [["orange ball"]] * 6  # looked around here first
+    # at (2, 0) seen at the first heading: no more turns, and everything in view mapped there
+    assert seeing.asked[-2:] == [["orange ball"], None] and nav.goals[-1].yaw_tolerance < 0
     nowhere = Base(nav, Harness(GO2W), FakeSeeing(nav, None), FakeSeeing(nav, None))  # type: ignore[arg-type]
     with pytest.raises(NotFoundError, match=r"not seen from 2 places; unreachable: \(1.0, 1.0\)"):
         nowhere.search("orange ball", viewpoints=[(1.0, 1.0), (2.0, 0.0)])
@@ -241,12 +258,12 @@ def test_go_near_keeps_the_base_clear_of_the_furniture_the_map_remembers() -> No
     nav.pose[:3, :3], nav.pose[:2, 3] = np.eye(3), (1.9, 0.6)
     base = Base(nav, Harness(GO2W), None, FakeMap())  # type: ignore[arg-type]
     reached = base.go_near("green ball")
-    (reach,) = base._reach.values()  # the model with the table's box: its footprint check is the judge
+    (reach,) = base._reacher._models.values()  # the model with the table's box: its footprint check judges
     assert reach.base_blocked(PlanPose(plain.x, plain.y, plain.yaw)) == "white table"  # in the table
     assert not reach.base_blocked(PlanPose(reached.x, reached.y, reached.yaw))
     assert math.hypot(2.35 - reached.x, 1.18 - reached.y) < GO2W.arm.reach
     named = base.go_near("green ball", avoid=["white table"])  # the same box, named: the model is reused
-    assert not reach.base_blocked(PlanPose(named.x, named.y, named.yaw)) and len(base._reach) == 1
+    assert not reach.base_blocked(PlanPose(named.x, named.y, named.yaw)) and len(base._reacher._models) == 1
     with pytest.raises(InvalidArgumentError, match="avoid must be a list of labels"):
         base.go_near("green ball", avoid="white table")
     with pytest.raises(NotFoundError, match="known: white table"):
@@ -266,7 +283,7 @@ def test_go_near_reaches_a_toy_by_the_far_edge_from_another_side() -> None:
 
     base = Base(nav, Harness(GO2W), None, FarMap())  # type: ignore[arg-type]
     reached = base.go_near("blue ball")
-    (reach,) = base._reach.values()
+    (reach,) = base._reacher._models.values()
     assert not reach.base_blocked(PlanPose(reached.x, reached.y, reached.yaw))
     assert reached.y > 1.65  # it stands north of the table
     assert math.hypot(2.6 - reached.x, 1.55 - reached.y) < GO2W.arm.reach
@@ -297,6 +314,47 @@ def test_go_near_keeps_clear_of_a_table_the_map_holds_as_two_parts() -> None:
 
     base = Base(nav, Harness(GO2W), None, SplitMap())  # type: ignore[arg-type]
     reached = base.go_near("green ball")
-    (reach,) = base._reach.values()
+    (reach,) = base._reacher._models.values()
     assert [b.name for b in reach.keep_out] == ["white table", "white table #2"]
     assert not reach.base_blocked(PlanPose(reached.x, reached.y, reached.yaw))
+
+
+def _grid_with_a_wall(y_wall: float) -> GridMessage:
+    """A navigation grid (0.1 m cells over x, y in -5..5) occupied along y = ``y_wall``."""
+    message = GridMessage()
+    message.header.frame_id = "map"
+    message.info.resolution, message.info.width, message.info.height = 0.1, 100, 100
+    message.info.origin.position.x = message.info.origin.position.y = -5.0
+    cells = np.zeros((100, 100), dtype=np.int8)  # [ix, iy]
+    cells[:, int((y_wall + 5.0) / 0.1)] = 100
+    message.data = cells.T.ravel().tolist()
+    return message
+
+
+def test_go_near_stands_where_the_navigation_grid_lets_the_base_stop() -> None:
+    toy = [2.0, -0.45, 0.04]  # on the floor, 0.2 m from a wall the cameras saw (y = -0.65)
+    nav = FakeNavigation()
+    nav.pose[:2, 3] = 4.0, -0.45  # east of it, along the wall
+    blind = Base(nav, Harness(GO2W)).go_near(toy)  # type: ignore[arg-type]  # no grid yet
+    nav.pose[:3, :3], nav.pose[:2, 3] = np.eye(3), (4.0, -0.45)
+    nav.grid = _grid_with_a_wall(-0.65)
+    clearance = grid_clearance(nav.grid)
+    needed = GO2W.base.inscribed + 0.05  # the navigation's lethal radius (inflation margin 0.05)
+    assert clearance(blind.x, blind.y) < needed  # the navigation would have moved that goal
+    reached = Base(nav, Harness(GO2W)).go_near(toy)  # type: ignore[arg-type]
+    assert clearance(reached.x, reached.y) >= needed
+    assert math.hypot(toy[0] - reached.x, toy[1] - reached.y) < GO2W.arm.reach
+
+
+def test_go_near_drives_again_when_the_arm_misses_from_where_the_base_stopped() -> None:
+    nav = FakeNavigation(short=0.25)  # the first drive stops 0.25 m short
+    reached = Base(nav, Harness(GO2W)).go_near([2.0, -0.4, 0.04])  # type: ignore[arg-type]
+    drives = [g for g in nav.goals if g.yaw_tolerance >= 0]
+    assert len(drives) == 2 and drives[1].position_tolerance == pytest.approx(0.03)
+    assert (drives[1].goal.pose.position.x, drives[1].goal.pose.position.y) == pytest.approx(
+        (drives[0].goal.pose.position.x, drives[0].goal.pose.position.y)
+    )
+    assert math.hypot(2.0 - reached.x, -0.4 - reached.y) < GO2W.arm.reach
+    near = FakeNavigation(short=0.01)  # 1 cm short: the arm still reaches, no second drive
+    Base(near, Harness(GO2W)).go_near([2.0, -0.4, 0.04])  # type: ignore[arg-type]
+    assert len([g for g in near.goals if g.yaw_tolerance >= 0]) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from maestro_agent.bringup.paths import bringup_specs, share_dir
 from maestro_agent.bringup.spec import load_spec, parse_overrides, resolve
@@ -52,6 +53,17 @@ def test_every_shipped_spec_loads_and_resolves() -> None:
         assert spec.robot == robot
         assert all(a.description for a in spec.arguments)
         resolve(spec, {}, share_dir())
+
+
+def test_every_simulated_robot_forgets_its_map_when_the_scene_is_reset() -> None:
+    for path in bringup_specs().values():
+        nodes = {n.name: n for n in resolve(load_spec(path), {"sim": "true"}, share_dir())}
+        settings: dict[str, object] = {}
+        for file in nodes["semantic_mapper"].param_files:
+            for pattern, values in (yaml.safe_load(file.read_text()) or {}).items():
+                if pattern.endswith("semantic_mapper") or pattern == "/**":
+                    settings.update(values.get("ros__parameters", {}))
+        assert settings.get("reset_topic") == "scene", path  # else a sweep's trials share one map
 
 
 def test_substitution_conditions_and_types(tmp_path: Path) -> None:

@@ -1,0 +1,83 @@
+"""pick's fallbacks without ROS: the next grasp when the arm refuses one (but never after the object is
+held), and the hand camera pointed where the semantic map remembers an object no camera sees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from maestro_agent.proxy.grasping import LOOK_BACKS, Grasping
+from maestro_agent.proxy.harness import Harness
+from maestro_tools.common.errors import UnreachableError
+from maestro_tools.robots import get_robot
+from test.unit.test_tilted_grasps import FakeArm, squeeze
+
+GO2W = get_robot("go2w_piper")
+
+
+class RefusingArm(FakeArm):
+    """Refuses free-space moves to the ``refused`` positions, as the motion's IK does at the edge of reach."""
+
+    def __init__(self, refused: list[np.ndarray]) -> None:
+        super().__init__(0.0)
+        self.refused_at = refused
+
+    def move_gripper_to(self, position, orientation=None, path: str = "auto", speed: float = 1.0) -> None:
+        if path == "auto" and any(np.allclose(position, r) for r in self.refused_at):
+            raise UnreachableError(f"no IK solution for {np.round(position, 3).tolist()}")
+        super().move_gripper_to(position, orientation, path, speed)
+
+
+def test_a_grasp_the_arm_refuses_gives_way_to_the_next_one() -> None:
+    first, second = squeeze(0.07), squeeze(0.07)
+    second.position[:] = [0.55, 0.02, 0.2]
+    arm = RefusingArm([first.position])
+    tool = Grasping(None, Harness(GO2W), arm, None)  # type: ignore[arg-type]
+    assert tool._grasp_first_reached([first, second], lift=0.1) == "held"
+    assert [m[0] for m in arm.moves].count("grasp") == 1 and np.allclose(arm.moves[0][1], second.position)
+    arm = RefusingArm([first.position, second.position])
+    with pytest.raises(UnreachableError, match="no IK solution"):
+        Grasping(None, Harness(GO2W), arm, None)._grasp_first_reached([first, second], 0.1)  # type: ignore[arg-type]
+
+
+def test_a_lift_refused_after_the_grasp_is_not_retried_with_another_grasp() -> None:
+    arm = FakeArm(0.0)
+    ways = ((-0.07071, 0.0, 0.07071), (0.0, 0.0, 0.1))
+    arm.refused = (*ways, *(tuple(0.5 * c for c in way) for way in ways))  # every lift refused
+    tool = Grasping(None, Harness(GO2W), arm, None)  # type: ignore[arg-type]
+    with pytest.raises(UnreachableError, match="the object is held"):
+        tool._grasp_first_reached([squeeze(0.07), squeeze(0.07)], lift=0.1)
+    assert [m[0] for m in arm.moves].count("grasp") == 1
+
+
+class Memory:
+    """A test fake of perception's hook into the semantic map: boxes (base frame) by label."""
+
+    def __init__(self, boxes: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.boxes, self.asked = boxes, []
+
+    def remember(self, label: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        self.asked.append(label)
+        return self.boxes
+
+
+def _box(x: float, y: float, z: float) -> tuple[np.ndarray, np.ndarray]:
+    pose = np.eye(4)
+    pose[:3, 3] = x, y, z
+    return pose, np.full(3, 0.08)
+
+
+def test_the_hand_camera_looks_where_the_map_remembers_the_object_within_reach() -> None:
+    far, near = _box(2.0, 0.3, -0.2), _box(0.55, -0.1, -0.21)  # the more confident one out of reach
+    memory = Memory([far, near])
+    arm = FakeArm(0.0)
+    tool = Grasping(None, Harness(GO2W), arm, memory)  # type: ignore[arg-type]
+    assert tool._look_at_remembered("orange ball") and memory.asked == ["orange ball"]
+    (move,) = arm.moves
+    looked_from = move[1]
+    assert np.linalg.norm(looked_from - near[0][:3, 3]) == pytest.approx(LOOK_BACKS[0], abs=0.03)
+    assert looked_from[2] > near[0][2, 3] + 0.1  # from above it, back along a tilted approach
+    assert np.linalg.norm(looked_from[:2]) < np.linalg.norm(near[0][:2, 3])  # on the robot's side
+    assert not Grasping(None, Harness(GO2W), FakeArm(0.0), Memory([far]))._look_at_remembered("x")  # type: ignore[arg-type]
+    off = Harness(GO2W, enabled=False)
+    assert not Grasping(None, off, FakeArm(0.0), Memory([near]))._look_at_remembered("x")  # type: ignore[arg-type]
