@@ -4,6 +4,7 @@ base stopped (plain Python over the proxy's clients; the ``base`` tool uses it).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from maestro_tools.robots.body_posture import BodyPosture
 from maestro_tools.robots.profile import RobotProfile
 
 TILT = math.radians(45.0)  # the grasp approach planned for: 45 deg from vertical, from the robot's side
+FLAT_TILT = math.radians(60.0)  # and where that is out of reach with a level body (the planner's widest)
 REACH_MODELS = 4  # whole-body models kept, one per set of keep-out boxes
 FURNITURE_SIZE = 0.25  # m: the default keep-outs are the remembered objects at least this wide
 NEAR_MARGIN = 1.0  # m beyond the arm's reach within which they count as near the target
@@ -120,11 +122,18 @@ class BaseReach:
         reach = self.model(keep_out)
         heading = math.atan2(point[1] - here.y, point[0] - here.x)
         free = self.free_of_grid()
+        # A level body first (the grasp planner tilts its grasps from the base's z), reaching further with
+        # a flatter approach before the body pitches nose down.
+        level = [p for p in reach.postures if p.pitch == 0.0]
+        pitched = [p for p in reach.postures if p.pitch != 0.0]
+        ways = [(TILT, p) for p in level] + [(FLAT_TILT, p) for p in level] + [(TILT, p) for p in pitched]
         failures: list[MaestroError] = []
-        for side in (0.0, math.pi / 2, -math.pi / 2, math.pi):
-            target = ReachTarget.tilted(tuple(point), heading + side, TILT)
+        for side, (tilt, posture) in itertools.product((0.0, math.pi / 2, -math.pi / 2, math.pi), ways):
+            target = ReachTarget.tilted(tuple(point), heading + side, tilt)
             try:
-                plan = reach.plan_base_pose(target, PlanPose(here.x, here.y, here.yaw), base_free=free)
+                plan = reach.plan_base_pose(
+                    target, PlanPose(here.x, here.y, here.yaw), posture=posture, base_free=free
+                )
             except (UnreachableError, CollisionError) as exc:
                 failures.append(exc)
                 continue
