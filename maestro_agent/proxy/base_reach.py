@@ -36,6 +36,7 @@ TARGET_GAP = 0.02  # m a keep-out box under the target ends below it
 # (out of the arm's reach): its inflation margin (parameter inflation_margin) on its own grid, and a few
 # cm more from the map's furniture boxes (the grid rasterizes them)
 NAV_INFLATION, NAV_MARGIN = 0.05, 0.08
+OPEN_SIDES = 4  # approach headings tried when the grid ranks them
 
 
 @dataclass(frozen=True)
@@ -121,15 +122,19 @@ class BaseReach:
 
         reach = self.model(keep_out)
         heading = math.atan2(point[1] - here.y, point[0] - here.x)
-        free = self.free_of_grid()
+        clearance = self.grid_clearance()
+        free = None
+        if clearance is not None and self.robot.base is not None:
+            needed = self.robot.base.inscribed + NAV_INFLATION
+            free = lambda pose: clearance(pose.x, pose.y) >= needed  # noqa: E731
         # A level body first (the grasp planner tilts its grasps from the base's z), reaching further with
         # a flatter approach before the body pitches nose down.
         level = [p for p in reach.postures if p.pitch == 0.0]
         pitched = [p for p in reach.postures if p.pitch != 0.0]
         ways = [(TILT, p) for p in level] + [(FLAT_TILT, p) for p in level] + [(TILT, p) for p in pitched]
         failures: list[MaestroError] = []
-        for side, (tilt, posture) in itertools.product((0.0, math.pi / 2, -math.pi / 2, math.pi), ways):
-            target = ReachTarget.tilted(tuple(point), heading + side, tilt)
+        for approach, (tilt, posture) in itertools.product(approaches(point, heading, clearance), ways):
+            target = ReachTarget.tilted(tuple(point), approach, tilt)
             try:
                 plan = reach.plan_base_pose(
                     target, PlanPose(here.x, here.y, here.yaw), posture=posture, base_free=free
@@ -149,12 +154,31 @@ class BaseReach:
             return ReachPlan(plan.base.x, plan.base.y, plan.base.yaw, plan.posture, reaches)
         raise type(failures[0])(f"from every side: {failures[0]}")
 
-    def free_of_grid(self) -> Callable[[Any], bool] | None:
-        """Whether a base pose's centre keeps the navigation's inflated radius from the obstacles of its
-        latest grid (None: no grid yet): a goal nearer than that is moved, out of the arm's reach."""
+    def grid_clearance(self) -> Callable[[float, float], float] | None:
+        """(x, y) -> m to the nearest obstacle of the navigation's latest grid (None: no grid yet)."""
         message = self.grid() if self.grid is not None else None
-        base = self.robot.base
-        if message is None or base is None or message.header.frame_id != self.frame:
+        if message is None or message.header.frame_id != self.frame:
             return None
-        clearance, needed = grid_clearance(message), base.inscribed + NAV_INFLATION
-        return lambda pose: clearance(pose.x, pose.y) >= needed
+        return grid_clearance(message)
+
+
+def approaches(
+    point: np.ndarray, heading: float, clearance: Callable[[float, float], float] | None
+) -> list[float]:
+    """Approach headings (map frame) to plan ``point``'s reach with, best first. Without a grid: from the
+    robot's side (``heading``), then across, then from the far side. With one: the OPEN_SIDES of 16 around
+    it (and the robot's side) whose way in (the ray from the point back to where the base stands) is most
+    open in the grid, nearest the robot's side among equals: a toy between a sofa's back and the wall is
+    reached along the gap, not over the sofa."""
+    if clearance is None:
+        return [heading + side for side in (0.0, math.pi / 2, -math.pi / 2, math.pi)]
+    candidates = [heading, *(k * math.pi / 8 for k in range(16))]
+
+    def openness(approach: float) -> float:
+        back = np.array([-math.cos(approach), -math.sin(approach)])  # beyond the toy's own cells
+        return min(clearance(*(point[:2] + r * back)) for r in np.arange(0.25, 0.7, 0.05))
+
+    def turn(approach: float) -> float:
+        return abs(math.remainder(approach - heading, 2 * math.pi))
+
+    return sorted(candidates, key=lambda a: (-round(openness(a), 2), turn(a)))[:OPEN_SIDES]

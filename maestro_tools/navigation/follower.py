@@ -99,8 +99,10 @@ class PathFollower:
                 return point
         return path[-1]
 
-    def drive(self, pose: Pose2D, path: np.ndarray, dt: float) -> tuple[float, float]:
-        """The command that follows ``path`` (N, 2) towards its end."""
+    def drive(
+        self, pose: Pose2D, path: np.ndarray, dt: float, speed_limit: float = math.inf
+    ) -> tuple[float, float]:
+        """The command that follows ``path`` (N, 2) towards its end, at most ``speed_limit`` m/s."""
         c = self.config
         target = self.lookahead_point(pose, path)
         dx, dy = target - pose.xy
@@ -111,7 +113,7 @@ class PathFollower:
             direction, alpha = -1.0, wrap(alpha - math.pi)  # back onto it: the arc as seen from behind
         if abs(alpha) > c.rotate_threshold:
             return self.limit(0.0, c.heading_gain * alpha, dt)
-        speed = c.max_linear * min(1.0, to_goal / c.slow_radius)
+        speed = min(c.max_linear, speed_limit) * min(1.0, to_goal / c.slow_radius)
         speed = max(speed, c.min_linear) * max(0.3, math.cos(alpha))
         distance = max(float(math.hypot(dx, dy)), 1e-3)
         curvature = 2.0 * math.sin(alpha) / distance

@@ -34,6 +34,7 @@ from maestro_tools.navigation.grid import Costmap, OccupancyGrid
 from maestro_tools.navigation.map_obstacles import Footprint
 from maestro_tools.navigation.planner import GoalInObstacleError, PathPlanner
 
+PUSH_STEP = 0.05  # m between a push goal's waypoints (the follower looks ahead along them)
 REAPPROACHES = 3  # approaches after the first; then twice the position tolerance is accepted
 
 
@@ -62,6 +63,7 @@ class NavigatorConfig:
     backup_distance: float = 0.3  # m
     backup_speed: float = 0.15  # m/s
     recovery_turn: float = math.pi / 2  # rad
+    push_speed: float = 0.15  # m/s of a push goal (straight through what is ahead: a door to open)
 
     def __post_init__(self) -> None:
         if self.footprint_radius <= 0 or self.replan_period <= 0 or self.stall_time <= 0:
@@ -107,6 +109,7 @@ class Navigator:
         self._goal = Pose2D(0.0, 0.0, 0.0)
         self._target = np.zeros(2)  # where the base stops: the goal, or the free spot the planner moved it to
         self._goal_yaw: float | None = None
+        self._push = False
         self._position_tolerance = self._yaw_tolerance = 0.0
         self._deadline = math.inf
         self._last = 0.0
@@ -136,9 +139,12 @@ class Navigator:
         yaw_tolerance: float,
         now: float,
         deadline: float,
+        push: bool = False,
     ) -> None:
-        """A new goal (fixed frame); ``goal_yaw`` None = any heading; ``deadline`` in the clock of ``now``."""
-        self._goal, self._goal_yaw = goal, goal_yaw
+        """A new goal (fixed frame); ``goal_yaw`` None = any heading; ``deadline`` in the clock of ``now``.
+        ``push``: drive straight at it at ``push_speed``, through what the grid holds ahead (a door the base
+        pushes open), without recoveries: a stall ends it."""
+        self._goal, self._goal_yaw, self._push = goal, goal_yaw, push
         self._target = goal.xy.copy()
         self._position_tolerance, self._yaw_tolerance = position_tolerance, yaw_tolerance
         self._deadline, self._last = deadline, now
@@ -211,6 +217,14 @@ class Navigator:
                 return Step(0.0, 0.0, NavState.DRIVING, 0.0, done=True)
             self._reapproaches += 1
         self._arrived = False
+        if self._push:
+            if self.path is None:
+                self.path = densify(np.array([pose.xy, self._goal.xy]), PUSH_STEP)[0]  # as a plan's cells
+                self._target = self._goal.xy.copy()
+                self.follower.new_path()
+            linear, angular = self.follower.drive(pose, self.path, dt, self.config.push_speed)
+            remaining = self.follower.remaining(pose, self.path)
+            return self._watch(pose, now, Step(linear, angular, NavState.DRIVING, remaining))
         state = NavState.DRIVING
         stale = now - self._planned_at >= self.config.replan_period
         if self.path is None or stale or self._blocked_ahead(pose):
@@ -282,6 +296,11 @@ class Navigator:
     # -- recoveries -------------------------------------------------------------------------------
     def _begin_recovery(self, pose: Pose2D, now: float, state: NavState, cause: MaestroError) -> Step:
         c = self.config
+        if self._push:
+            raise StalledError(
+                f"pushed for {c.stall_time:g} s at ({pose.x:.2f}, {pose.y:.2f}) without moving: "
+                "what is ahead does not give"
+            )
         if self.recoveries >= c.max_recoveries:
             what = "stalled" if state == NavState.STALLED else "blocked"
             raise type(cause)(f"{cause} ({what} after {self.recoveries} recoveries)")

@@ -319,11 +319,12 @@ class NavigationNode(Node):
             deadline = started + spec.timeout
             goal_yaw = None if spec.yaw_tolerance < 0 else target.yaw
             self.navigator.start(
-                target, goal_yaw, spec.position_tolerance, spec.yaw_tolerance, started, deadline
+                target, goal_yaw, spec.position_tolerance, spec.yaw_tolerance, started, deadline, spec.push
             )
             self._running = handle
             self.get_logger().info(
-                f"navigate to ({target.x:.2f}, {target.y:.2f}, yaw {target.yaw:.2f}) in {self.fixed} from "
+                f"{'push' if spec.push else 'navigate'} to ({target.x:.2f}, {target.y:.2f}, yaw "
+                f"{target.yaw:.2f}) in {self.fixed} from "
                 f"({pose[0, 3]:.2f}, {pose[1, 3]:.2f})"
             )
             return self._loop(handle, started)

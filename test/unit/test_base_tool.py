@@ -11,6 +11,7 @@ from nav_msgs.msg import OccupancyGrid as GridMessage
 from trajectory_msgs.msg import JointTrajectoryPoint
 
 from maestro_agent.proxy.base import BODY_ACTION, Base
+from maestro_agent.proxy.base_reach import approaches
 from maestro_agent.proxy.docs import describe_tools
 from maestro_agent.proxy.gate import ActuationGate
 from maestro_agent.proxy.harness import Harness
@@ -358,3 +359,15 @@ def test_go_near_drives_again_when_the_arm_misses_from_where_the_base_stopped() 
     near = FakeNavigation(short=0.01)  # 1 cm short: the arm still reaches, no second drive
     Base(near, Harness(GO2W)).go_near([2.0, -0.4, 0.04])  # type: ignore[arg-type]
     assert len([g for g in near.goals if g.yaw_tolerance >= 0]) == 1
+
+
+def test_a_toy_in_a_gap_is_approached_along_it_not_over_what_walls_it_in() -> None:
+    message = _grid_with_a_wall(-2.45)  # the wall's cells; a sofa north of the gap (y -2.15..-1.35, x <= 2.1)
+    cells = np.asarray(message.data, dtype=np.int8).reshape(100, 100).T
+    cells[int((0.3 + 5.0) / 0.1) : int((2.1 + 5.0) / 0.1) + 1, int((-2.15 + 5.0) / 0.1) : 37] = 100
+    message.data = cells.T.ravel().tolist()
+    toy = np.array([1.96, -2.3, 0.04])
+    robot_side = math.atan2(toy[1] - (-1.6), toy[0] - 3.2)  # the robot north-east of it
+    ranked = approaches(toy, robot_side, grid_clearance(message))
+    assert abs(math.remainder(ranked[0] - math.pi, 2 * math.pi)) < 1e-6  # from the east, along the gap
+    assert approaches(toy, robot_side, None)[0] == robot_side  # no grid: the robot's side first

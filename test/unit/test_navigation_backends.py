@@ -250,7 +250,7 @@ def test_goal_checks_name_the_bad_field_and_fill_defaults() -> None:
         orientation = SimpleNamespace(x=0.0, y=0.0, z=0.0, w=1.0)
         goal = SimpleNamespace(pose=SimpleNamespace(position=position, orientation=orientation))
         goal.header = SimpleNamespace(frame_id="map")
-        values = {"position_tolerance": 0.0, "yaw_tolerance": 0.0, "timeout": 0.0, **fields}
+        values = {"position_tolerance": 0.0, "yaw_tolerance": 0.0, "timeout": 0.0, "behavior": "", **fields}
         return SimpleNamespace(goal=goal, **values)
 
     spec = check_goal(request(), defaults)
@@ -260,6 +260,9 @@ def test_goal_checks_name_the_bad_field_and_fill_defaults() -> None:
         check_goal(request(x=float("nan")), defaults)
     with pytest.raises(InvalidArgumentError, match="timeout = -1 s is out of range"):
         check_goal(request(timeout=-1.0), defaults)
+    assert check_goal(request(behavior="push"), defaults).push and not spec.push
+    with pytest.raises(InvalidArgumentError, match="behavior = 'fly' is unknown; valid: '', 'push'"):
+        check_goal(request(behavior="fly"), defaults)
 
 
 def test_a_final_turn_that_moves_the_base_off_the_goal_is_followed_by_a_new_approach() -> None:
