@@ -1,6 +1,6 @@
 """``base``: drive the mobile base in the map, through the navigation node's ``navigate`` action
 (maestro_msgs/NavigateBase), and the skills built on it: go near an object (a base pose chosen by
-whole-body reachability), look around, search for a label.
+whole-body reachability), look around, search for a label, open a door (``door.py``).
 
 Poses here are in the robot's fixed frame (``map``); the other tools keep the base frame, which moves
 with the base: positions they returned before a drive are stale after it (detect again).
@@ -25,6 +25,7 @@ from maestro_agent.proxy.base_reach import BaseReach
 from maestro_agent.proxy.harness import Harness, tool
 from maestro_agent.proxy.perception import Perception
 from maestro_agent.proxy.registry import register_tool
+from maestro_agent.proxy.robot import Robot
 from maestro_agent.proxy.ros_client import RosClient, raise_for
 from maestro_agent.proxy.semantic_map import SemanticMap
 from maestro_agent.proxy.types import BasePose, MappedObject
@@ -61,8 +62,11 @@ def _planar(transform: np.ndarray) -> BasePose:
     return BasePose(x, y, math.atan2(transform[1, 0], transform[0, 0]), height)
 
 
-def _goal(frame: str, x: float, y: float, yaw: float | None, tolerance: float, timeout: float) -> Any:
+def _goal(
+    frame: str, x: float, y: float, yaw: float | None, tolerance: float, timeout: float, push: bool = False
+) -> Any:
     goal = NavigateBase.Goal(goal=PoseStamped(), position_tolerance=tolerance, timeout=timeout)
+    goal.behavior = "push" if push else ""
     goal.goal.header.frame_id = frame
     goal.goal.pose.position.x, goal.goal.pose.position.y = x, y
     heading = 0.0 if yaw is None else yaw
@@ -84,8 +88,9 @@ class Base:
         harness: Harness,
         perception: Perception | None = None,
         semantic_map: SemanticMap | None = None,
+        robot: Robot | None = None,
     ) -> None:
-        self._ros, self._harness = ros, harness
+        self._ros, self._harness, self._robot = ros, harness, robot
         self._perception, self._map = perception, semantic_map
         self._frame, self._base = harness.robot.fixed_frame, harness.robot.base_frame
         # the grid the navigation plans on: go_near's base pose keeps to where it may stop
@@ -106,10 +111,18 @@ class Base:
 
     @tool("base")
     def go_to(
-        self, x: float, y: float, yaw: float | None = None, tolerance: float = 0.1, timeout: float = 120.0
+        self,
+        x: float,
+        y: float,
+        yaw: float | None = None,
+        tolerance: float = 0.1,
+        timeout: float = 120.0,
+        push: bool = False,
     ) -> BasePose:
         """Drive to (x, y) in the map, then turn to ``yaw`` (rad; None: any heading), within ``tolerance``
-        metres; returns the pose reached. Turning in place: go_to(here.x, here.y, new_yaw)."""
+        metres; returns the pose reached. Turning in place: go_to(here.x, here.y, new_yaw). push=True:
+        straight there at 0.15 m/s through what is in the way (a door to push open), StalledError when
+        it does not give."""
         x, y = _finite("x", x), _finite("y", y)
         heading = None if yaw is None else math.remainder(_finite("yaw", yaw), 2 * math.pi)
         if (
@@ -119,7 +132,7 @@ class Base:
             raise InvalidArgumentError(
                 f"tolerance must be 0.02..1 m and timeout 1..600 s; got {tolerance}, {timeout}"
             )
-        goal = _goal(self._frame, x, y, heading, float(tolerance), float(timeout))
+        goal = _goal(self._frame, x, y, heading, float(tolerance), float(timeout), bool(push))
         result = raise_for(self._ros.act(self._navigate, goal, float(timeout) + 10.0))
         return _planar(pose_to_matrix(result.final_pose))
 
@@ -204,6 +217,17 @@ class Base:
         if posture != BodyPosture():
             self.set_body(posture.height, posture.pitch)
         return reached
+
+    @tool("base")
+    def open_door(self, door: str = "door", handle: str = "door handle") -> BasePose:
+        """Open a door that swings away from the robot and drive through it (from about 1.5 m before it,
+        facing it): detect the door and its lever handle, stand where the arm reaches the lever, press it
+        with the fingers closed, push the door ajar while it is pressed, then line up before the door's
+        middle and drive straight through, the base pushing the leaf open. Returns the pose reached past
+        the door. StalledError when the door does not swing away."""
+        from maestro_agent.proxy.door import open_door
+
+        return open_door(self, door, handle)
 
     def _look(self, labels: Sequence[str] | None, turns: int, until: str = "") -> MappedObject | None:
         """Turn through ``turns`` headings detecting ``labels``; with ``until``, stop at the heading where
@@ -299,6 +323,7 @@ def _build(ros: RosClient | None, harness: Harness, built: dict[str, object]) ->
         harness,
         perception if isinstance(perception, Perception) else None,
         semantic_map if isinstance(semantic_map, SemanticMap) else None,
+        robot if isinstance(robot := built.get("robot"), Robot) else None,
     )
 
 

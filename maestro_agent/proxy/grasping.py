@@ -201,27 +201,27 @@ class Grasping:
     @tool("grasping")
     def pick(self, label: str, lift: float = 0.15, strategy: str = "") -> GripperState:
         """Pick up ``label``: plan from the detection camera (on a robot with a look pose, from the hand
-        camera raised to it: perception.look; where none of those sees it, the detection camera), move
-        above it (back along a tilted grasp's approach), re-plan from the close hand camera view, grasp
-        and lift; ``strategy`` as in plan() (e.g. "rim" for a mug). With the harness on, a miss is retried
-        with a fresh detection and the next grasp."""
+        camera raised to it: perception.look; where none of those sees it, the detection camera; with the
+        harness, a floor toy the semantic map remembers within reach: from the hand camera pointed at it),
+        move above it (back along a tilted grasp's approach), re-plan from the close hand camera view,
+        grasp and lift; ``strategy`` as in plan() (e.g. "rim" for a mug). With the harness on, a miss is
+        retried with a fresh detection and the next grasp."""
         robot = self._harness.robot
         hand = robot.hand_camera
         first_camera = hand if robot.arm.look_poses else robot.detection_camera
 
         def attempt(k: int) -> GripperState:
             camera = first_camera
-            if robot.arm.look_poses:
+            low = self._remembered_low(label)
+            if low is not None:  # a floor toy the map remembers within reach: the hand camera looks there
+                self._look_at(low, label)
+                camera = hand
+            elif robot.arm.look_poses:
                 try:
                     self._perception.look(label)
                 except NotFoundError:  # out of the look poses' view (a floor toy by the body): the head's
                     camera = robot.detection_camera
-            try:
-                candidates = self.plan(label, camera, strategy=strategy)
-            except NotFoundError:  # no camera sees it from here: look where the map remembers it
-                if not self._look_at_remembered(label):
-                    raise
-                candidates = self.plan(label, hand, strategy=strategy)
+            candidates = self.plan(label, camera, strategy=strategy)
             self._robot.open_gripper()
             self._move_above(candidates[min(k, len(candidates) - 1) :])
             try:
@@ -250,20 +250,27 @@ class Grasping:
                 raise
         raise NotFoundError("no grasp candidates to execute")
 
-    def _look_at_remembered(self, label: str) -> bool:
-        """Point the hand camera at where the semantic map remembers ``label`` within the arm's reach (a
-        floor toy below the detection camera's view): back along the grasps the map's box would offer;
-        False when the map knows none there (or the harness is off)."""
+    def _remembered_low(self, label: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The semantic map's box of ``label`` (base frame) within the arm's reach and below the base frame
+        (a floor toy: under the detection camera's view and the look poses'), or None (or harness off)."""
         recall = self._perception.remember if self._harness.enabled else None
+        reach = self._harness.robot.arm.reach
+        for pose, extent in recall(label) if recall else []:
+            if np.linalg.norm(pose[:2, 3]) <= reach and pose[2, 3] < 0.0:
+                return pose, extent
+        return None
+
+    def _look_at(self, box: tuple[np.ndarray, np.ndarray], label: str) -> None:
+        """Point the hand camera at a remembered box: from LOOK_BACKS m back along the grasps a ball there
+        would offer, straight out from the arm's base first (clear of what lies beside it)."""
         robot = self._harness.robot
         arm, gripper = robot.arm, robot.gripper
-        near = [b for b in (recall(label) if recall else []) if np.linalg.norm(b[0][:2, 3]) <= arm.reach]
-        if not near:
-            return False
-        pose, extent = near[0]
+        at = np.eye(4)
+        at[:3, 3] = box[0][:3, 3]
+        size = min(float(np.max(box[1])), gripper.max_width)
         views = tilted_grasps(
-            pose,
-            np.minimum(extent, gripper.max_width),  # only the poses matter: a box the planner would grasp
+            at,
+            np.full(3, size),  # round: the best view comes in along the line from the arm's base
             gripper.max_width,
             gripper.finger_depth,
             gripper.pad_clearance,
@@ -271,7 +278,6 @@ class Grasping:
             arm.down_yaw,
         )
         self._move_above([_view(v, label) for v in views], backs=LOOK_BACKS)
-        return True
 
     def _move_above(
         self, candidates: Sequence[GraspCandidate], backs: Sequence[float] = (ABOVE, ABOVE / 2)

@@ -67,17 +67,20 @@ def _box(x: float, y: float, z: float) -> tuple[np.ndarray, np.ndarray]:
     return pose, np.full(3, 0.08)
 
 
-def test_the_hand_camera_looks_where_the_map_remembers_the_object_within_reach() -> None:
-    far, near = _box(2.0, 0.3, -0.2), _box(0.55, -0.1, -0.21)  # the more confident one out of reach
-    memory = Memory([far, near])
+def test_the_hand_camera_looks_at_a_floor_toy_the_map_remembers_within_reach() -> None:
+    far, table, floor = _box(2.0, 0.3, -0.2), _box(0.5, 0.1, 0.25), _box(0.55, -0.1, -0.21)
+    memory = Memory([far, table, floor])  # the more confident ones out of reach, or not on the floor
+    tool = Grasping(None, Harness(GO2W), FakeArm(0.0), memory)  # type: ignore[arg-type]
+    box = tool._remembered_low("orange ball")
+    assert box is not None and np.allclose(box[0], floor[0]) and memory.asked == ["orange ball"]
     arm = FakeArm(0.0)
-    tool = Grasping(None, Harness(GO2W), arm, memory)  # type: ignore[arg-type]
-    assert tool._look_at_remembered("orange ball") and memory.asked == ["orange ball"]
+    Grasping(None, Harness(GO2W), arm, memory)._look_at(box, "orange ball")  # type: ignore[arg-type]
     (move,) = arm.moves
-    looked_from = move[1]
-    assert np.linalg.norm(looked_from - near[0][:3, 3]) == pytest.approx(LOOK_BACKS[0], abs=0.03)
-    assert looked_from[2] > near[0][2, 3] + 0.1  # from above it, back along a tilted approach
-    assert np.linalg.norm(looked_from[:2]) < np.linalg.norm(near[0][:2, 3])  # on the robot's side
-    assert not Grasping(None, Harness(GO2W), FakeArm(0.0), Memory([far]))._look_at_remembered("x")  # type: ignore[arg-type]
+    looked_from, toy = move[1], floor[0][:3, 3]
+    assert np.linalg.norm(looked_from - toy) == pytest.approx(LOOK_BACKS[0], abs=0.03)
+    assert looked_from[2] > toy[2] + 0.1  # from above it, back along a tilted approach
+    out = looked_from[:2] / np.linalg.norm(looked_from[:2])  # straight out from the arm's base
+    assert out @ (toy[:2] / np.linalg.norm(toy[:2])) > 0.99 and np.linalg.norm(looked_from[:2]) < 0.55
+    assert Grasping(None, Harness(GO2W), FakeArm(0.0), Memory([far, table]))._remembered_low("x") is None  # type: ignore[arg-type]
     off = Harness(GO2W, enabled=False)
-    assert not Grasping(None, off, FakeArm(0.0), Memory([near]))._look_at_remembered("x")  # type: ignore[arg-type]
+    assert Grasping(None, off, FakeArm(0.0), Memory([floor]))._remembered_low("x") is None  # type: ignore[arg-type]
