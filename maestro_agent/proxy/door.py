@@ -21,14 +21,17 @@ import numpy as np
 from transforms3d.euler import mat2euler
 
 from maestro_agent.proxy.types import BasePose, MappedObject
-from maestro_tools.common.errors import NotFoundError, StalledError
+from maestro_tools.common.errors import NotFoundError, StalledError, UnreachableError
 from maestro_tools.grasping.tilted import tilted_grasps
 
 if TYPE_CHECKING:
     from maestro_agent.proxy.base import Base
 
 LEVER_REACH = 0.04  # m from the handle box's middle towards the door's middle: near the lever's end
-PRESS_FROM, PRESS_DEPTH = 0.05, 0.08  # m above the lever the press starts, and how far down it goes
+LEVER_RADIUS = 0.012  # m: a lever's half thickness, pressed on its middle
+PRESS_FROM, PRESS_DEPTH = 0.04, 0.12  # m above the lever the press starts, and how far down it goes
+PRESSED = 0.03  # m the fingers must have gone down past the lever's top for it to count as pressed
+PRESS_TILTS = tuple(math.radians(t) for t in (45.0, 60.0, 75.0))  # the fingers' tilt from vertical
 PUSH_AJAR = 0.08  # m the pressed lever is pushed along the door's normal (0.1 rad on a 0.8 m leaf)
 STAND_OFF = 0.8  # m before the door's plane where the base lines up with its middle
 THROUGH = 1.2  # m past the door's plane the base drives to
@@ -53,11 +56,14 @@ class DoorFrame:
         return cls(np.asarray(door.position, dtype=float), normal, np.array([-normal[1], normal[0]]))
 
     def press_point(self, handle: MappedObject) -> np.ndarray:
-        """Where on the lever to press: towards the door's middle from the handle's, on its top."""
+        """Where on the lever to press: towards the door's middle from the handle's, on the top of its
+        outermost part (the lever stands off the door's face on its spindle)."""
         toward = float(self.along @ (self.middle[:2] - handle.position[:2]))
+        extent = np.asarray(handle.extent, dtype=float)
+        out = 0.5 * float(extent @ np.abs(handle.rotation.T @ np.array([*self.normal, 0.0])))  # half depth
         point = np.asarray(handle.position, dtype=float).copy()
-        point[:2] += math.copysign(LEVER_REACH, toward) * self.along
-        point[2] += 0.5 * float(np.abs(handle.rotation[2]) @ handle.extent)
+        point[:2] += math.copysign(LEVER_REACH, toward) * self.along + (out - LEVER_RADIUS) * self.normal
+        point[2] += 0.5 * float(extent @ np.abs(handle.rotation[2]))
         return point
 
     def before(self, distance: float) -> tuple[float, float, float]:
@@ -75,8 +81,7 @@ def open_door(base: Base, door_label: str, handle_label: str) -> BasePose:
         base._perception.detect([door_label, handle_label])
     except NotFoundError as exc:
         raise NotFoundError(f"{exc}; face the door from about 1.5 m (base.go_to) and try again") from None
-    door = base._map._find_in(door_label, base._frame)[0]
-    handle = base._map._find_in(handle_label, base._frame)[0]
+    door, handle = _named(base, door_label), _named(base, handle_label)
     here = base.get_pose()
     frame = DoorFrame.of(door, np.array([here.x, here.y]))
     press = frame.press_point(handle)
@@ -93,6 +98,15 @@ def open_door(base: Base, door_label: str, handle_label: str) -> BasePose:
         ) from None
 
 
+def _named(base: Base, label: str) -> MappedObject:
+    """The map's object named exactly ``label`` ("door" also finds "door handle"), once the detection
+    just made has reached it."""
+    if base._mapped(label) is None:
+        raise NotFoundError(f"the semantic map has no {label!r} after detecting it")
+    found = base._map._find_in(label, base._frame)
+    return next((o for o in found if o.label == label), found[0])
+
+
 def _press_and_push(base: Base, press: np.ndarray, frame: DoorFrame) -> None:
     """With the fingers closed: above the lever along a tilted approach, down, along the door's normal
     (the latch let go), then up off it."""
@@ -102,13 +116,27 @@ def _press_and_push(base: Base, press: np.ndarray, frame: DoorFrame) -> None:
     pose = np.eye(4)
     pose[:3, 3] = point
     gripper, arm = harness.robot.gripper, harness.robot.arm
-    approach = tilted_grasps(
-        pose, np.full(3, 0.02), gripper.max_width, 0.0, 0.0, (math.radians(45.0),), arm.down_yaw
-    )[0]
-    rpy = list(mat2euler(approach.pose[:3, :3], "sxyz"))
     inward = -(to_base[:3, :3] @ np.array([*frame.normal, 0.0]))
     robot.close_gripper()
-    robot.move_gripper_to(list(point + [0.0, 0.0, PRESS_FROM]), rpy)
-    robot.move_gripper_by([0.0, 0.0, -PRESS_DEPTH], contact=True, max_depth=0.03, speed=0.3)
+    refusals = []
+    for tilt in PRESS_TILTS:  # from above, flatter where the arm does not reach that high
+        approach = tilted_grasps(pose, np.full(3, 0.02), gripper.max_width, 0.0, 0.0, (tilt,), arm.down_yaw)
+        try:
+            robot.move_gripper_to(
+                list(point + [0.0, 0.0, PRESS_FROM]), list(mat2euler(approach[0].pose[:3, :3]))
+            )
+            break
+        except UnreachableError as exc:
+            refusals.append(f"{math.degrees(tilt):.0f} deg: {exc}")
+    else:
+        raise UnreachableError(
+            f"no pose above the handle's lever is reachable from here ({'; '.join(refusals)})"
+        )
+    above = robot.get_state().position
+    try:
+        robot.move_gripper_by([0.0, 0.0, -PRESS_DEPTH], contact=True, max_depth=0.04, speed=0.3)
+    except StalledError:  # the lever at its stop, or its spring, holds the fingers back: pressed if down
+        if above[2] - robot.get_state().position[2] < PRESS_FROM + PRESSED:
+            raise
     robot.move_gripper_by(list(inward * PUSH_AJAR), contact=True, max_depth=0.03, speed=0.3)
     robot.move_gripper_by([0.0, 0.0, PRESS_FROM], speed=0.5)

@@ -27,9 +27,17 @@ def label_matches(requested: str, label: str) -> bool:
     return requested.strip().lower() == label.strip().lower() or (bool(wanted) and wanted <= words(label))
 
 
+def head_noun(label: str) -> str:
+    """The label's last word, lower case: what it names ("ball" of "tennis ball", "handle" of "door
+    handle")."""
+    parts = label.lower().split()
+    return parts[-1] if parts else ""
+
+
 def same_kind(a: str, b: str) -> bool:
-    """Two labels that may name one object: one's words contain the other's ("ball", "tennis ball")."""
-    return label_matches(a, b) or label_matches(b, a)
+    """Two labels that may name one object: one's words contain the other's and both name the same thing
+    ("ball", "tennis ball"; not "door", "door handle": a part of it)."""
+    return (label_matches(a, b) or label_matches(b, a)) and head_noun(a) == head_noun(b)
 
 
 @dataclass(frozen=True)

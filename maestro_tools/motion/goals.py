@@ -50,7 +50,7 @@ def check_goal(goal: MoveArm.Goal) -> None:
         "max_depth",
         goal.max_depth,
         0.0,
-        MAX_CONTACT_DEPTH,
+        float(np.float32(MAX_CONTACT_DEPTH)),  # a float32 field: 0.05 arrives as 0.0500000007
         unit=" m",
         note=f"0 = {CONTACT_DEPTH:g} m with contact",
     )

@@ -296,6 +296,12 @@ def test_contact_moves_and_arcs_send_their_fields_and_refuse_bad_limits() -> Non
     assert sent[-1].path == MoveArm.Goal.PATH_CARTESIAN and len(sent[-1].waypoints) == 2
     robot.move_gripper_to([0.4, 0.0, 0.25])
     assert not sent[-1].contact and sent[-1].max_depth == 0.0
+    from maestro_tools.motion.goals import check_goal
+
+    check_goal(sent[-1])  # the node accepts what the proxy sent
+    robot.move_gripper_to([0.4, 0.0, 0.2], contact=True, max_depth=0.05)
+    sent[-1].max_depth = float(np.float32(sent[-1].max_depth))  # as the node receives the float32 field
+    check_goal(sent[-1])  # the deepest allowed
     with pytest.raises(InvalidArgumentError, match=r"max_depth must be in \[0, 0\.05\] m"):
         robot.move_gripper_to([0.4, 0.0, 0.2], contact=True, max_depth=0.2)
     with pytest.raises(InvalidArgumentError, match="pass contact=True"):

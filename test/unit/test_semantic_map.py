@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
-from maestro_tools.mapping.entries import CameraView, Observation, Sighting, describe
+from maestro_tools.mapping.entries import CameraView, Observation, Sighting, describe, same_kind
 from maestro_tools.mapping.semantic_map import MapConfig, SemanticMap
 from maestro_tools.mapping.store import MemoryStore, SqliteStore, open_store
 from maestro_tools.mapping.visibility import Sight, expected_sight
@@ -69,6 +69,21 @@ def test_a_big_object_merges_over_its_size_and_the_specific_label_wins() -> None
     (bowl,) = smap.query("bowl")
     assert bowl.label == "blue bowl" and bowl.observations == 2
     assert smap.version == 2 and bowl.version == 2
+
+
+def test_a_part_named_after_its_object_stays_apart_from_it() -> None:
+    """A door's handle lies on the door's box and its label contains "door": it is a part, not the door."""
+    smap = SemanticMap(MemoryStore())
+    door = Sighting("door", 1.0, np.array([-1.02, 0.0, 1.0]), np.eye(3), np.array([0.04, 0.89, 1.97]))
+    handle = Sighting(
+        "door handle", 0.9, np.array([-1.1, 0.31, 0.95]), np.eye(3), np.array([0.05, 0.14, 0.03])
+    )
+    for k in range(3):
+        observe(smap, [door, handle], stamp=k)
+    assert smap.labels() == ["door", "door handle"]
+    (found,) = smap.query("door handle")
+    assert found.observations == 3 and np.allclose(found.extent, handle.extent)
+    assert same_kind("ball", "tennis ball") and not same_kind("door", "door handle")
 
 
 def test_furniture_seen_a_part_at_a_time_grows_to_hold_every_part() -> None:
