@@ -1,6 +1,6 @@
 """``base``: drive the mobile base in the map, through the navigation node's ``navigate`` action
 (maestro_msgs/NavigateBase), and the skills built on it: go near an object (a base pose chosen by
-whole-body reachability), look around, search for a label, open a door (``door.py``).
+whole-body reachability), look around, search for a label.
 
 Poses here are in the robot's fixed frame (``map``); the other tools keep the base frame, which moves
 with the base: positions they returned before a drive are stale after it (detect again).
@@ -25,7 +25,6 @@ from maestro_agent.proxy.base_reach import BaseReach
 from maestro_agent.proxy.harness import Harness, tool
 from maestro_agent.proxy.perception import Perception
 from maestro_agent.proxy.registry import register_tool
-from maestro_agent.proxy.robot import Robot
 from maestro_agent.proxy.ros_client import RosClient, raise_for
 from maestro_agent.proxy.semantic_map import SemanticMap
 from maestro_agent.proxy.types import BasePose, MappedObject
@@ -88,9 +87,8 @@ class Base:
         harness: Harness,
         perception: Perception | None = None,
         semantic_map: SemanticMap | None = None,
-        robot: Robot | None = None,
     ) -> None:
-        self._ros, self._harness, self._robot = ros, harness, robot
+        self._ros, self._harness = ros, harness
         self._perception, self._map = perception, semantic_map
         self._frame, self._base = harness.robot.fixed_frame, harness.robot.base_frame
         # the grid the navigation plans on: go_near's base pose keeps to where it may stop
@@ -218,17 +216,6 @@ class Base:
             self.set_body(posture.height, posture.pitch)
         return reached
 
-    @tool("base")
-    def open_door(self, door: str = "door", handle: str = "door handle") -> BasePose:
-        """Open a door that swings away from the robot and drive through it (from about 1.5 m before it,
-        facing it): detect the door and its lever handle, stand where the arm reaches the lever, press it
-        with the fingers closed, push the door ajar while it is pressed, then line up before the door's
-        middle and drive straight through, the base pushing the leaf open. Returns the pose reached past
-        the door. StalledError when the door does not swing away."""
-        from maestro_agent.proxy.door import open_door
-
-        return open_door(self, door, handle)
-
     def _look(self, labels: Sequence[str] | None, turns: int, until: str = "") -> MappedObject | None:
         """Turn through ``turns`` headings detecting ``labels``; with ``until``, stop at the heading where
         the map has it, detect everything there too (what go_near keeps clear of) and return it."""
@@ -323,7 +310,6 @@ def _build(ros: RosClient | None, harness: Harness, built: dict[str, object]) ->
         harness,
         perception if isinstance(perception, Perception) else None,
         semantic_map if isinstance(semantic_map, SemanticMap) else None,
-        robot if isinstance(robot := built.get("robot"), Robot) else None,
     )
 
 

@@ -120,7 +120,9 @@ def test_go_to_sends_a_map_goal_and_returns_the_pose_reached() -> None:
     assert goal.goal.header.frame_id == "map" and goal.yaw_tolerance == 0.0
     assert (reached.x, reached.y) == pytest.approx((1.5, -0.5)) and reached.yaw == pytest.approx(math.pi / 2)
     base.go_to(2.0, 0.0)  # any heading
-    assert nav.goals[-1].yaw_tolerance < 0
+    assert nav.goals[-1].yaw_tolerance < 0 and nav.goals[-1].behavior == ""
+    base.go_to(2.0, 0.0, push=True)  # straight through what is ahead
+    assert nav.goals[-1].behavior == "push"
     assert base.get_pose() == BasePose(2.0, 0.0, 0.0)
     with pytest.raises(InvalidArgumentError, match="x must be a finite number"):
         base.go_to(float("nan"), 0.0)
