@@ -39,7 +39,7 @@ TABLE_TOYS = (
     ("blue plush ball", (0.30, -0.05), 0.032, (0.3, 0.45, 0.95)),
 )
 # Between the sofa's back and the wall, near its east end (an arm can reach it from beyond the sofa's end).
-HIDDEN_BALL = ("orange plush ball", (1.98, -2.31), 0.04, (1.0, 0.5, 0.1))
+HIDDEN_BALL = ("orange plush ball", (1.98, -2.31), 0.035, (1.0, 0.5, 0.1))  # 7 cm: the PiPER opens 7 cm
 BEAR = ("yellow plush bear", (-0.02, -0.15), 0.045, (0.95, 0.8, 0.25))  # on the table; size: body half-height
 BASKET_HALF, BASKET_HEIGHT = (0.2, 0.15), 0.18  # the toy basket: inner half extents, wall height (m)
 PLUSH = {  # soft, grippy contacts; a plush toy's contact patch also resists rolling between the pads
