@@ -41,7 +41,9 @@ from maestro_tools.common.errors import (
 from maestro_tools.robots.body_posture import HEIGHT_JOINT, PITCH_JOINT, BodyPosture
 
 REACH_TOLERANCE = 0.07  # m: go_near's drive to a whole-body pose (the navigation's default is 0.15)
-CLOSER_TOLERANCE, CLOSER_TIMEOUT = 0.03, 30.0  # m, s: the drive again when the arm misses from there
+# The drive again when the arm misses from where the base stopped: to within 3 cm, only from within
+# 0.2 m (a goal moved farther is the grid's doing; recoveries near furniture once tipped the base over).
+CLOSER_TOLERANCE, CLOSER_TIMEOUT, CLOSER_FROM = 0.03, 20.0, 0.2
 VIEWPOINTS = 6  # search's default ring of viewpoints around where it starts
 SEARCH_RADIUS = 1.5  # m
 MAP_WAIT = 3.0  # s for a detection to reach the semantic map (the mapper takes the detector's frames)
@@ -209,7 +211,8 @@ class Base:
         if self._body:
             self.set_body()  # drive standing
         reached = self.go_to(x, y, yaw, tolerance=0.1 if plan is None else REACH_TOLERANCE, timeout=timeout)
-        if plan is not None and not plan.reaches(reached):  # the arm re-solved from where the base stopped
+        off = math.hypot(reached.x - x, reached.y - y)
+        if plan is not None and off <= CLOSER_FROM and not plan.reaches(reached):  # the arm re-solved there
             with contextlib.suppress(MaestroError):  # as near as the base gets: pick says what is left
                 reached = self.go_to(x, y, yaw, tolerance=CLOSER_TOLERANCE, timeout=CLOSER_TIMEOUT)
         if posture != BodyPosture():

@@ -350,7 +350,7 @@ def test_go_near_stands_where_the_navigation_grid_lets_the_base_stop() -> None:
 
 
 def test_go_near_drives_again_when_the_arm_misses_from_where_the_base_stopped() -> None:
-    nav = FakeNavigation(short=0.25)  # the first drive stops 0.25 m short
+    nav = FakeNavigation(short=0.18)  # the first drive stops 0.18 m short
     reached = Base(nav, Harness(GO2W)).go_near([2.0, -0.4, 0.04])  # type: ignore[arg-type]
     drives = [g for g in nav.goals if g.yaw_tolerance >= 0]
     assert len(drives) == 2 and drives[1].position_tolerance == pytest.approx(0.03)
@@ -358,9 +358,10 @@ def test_go_near_drives_again_when_the_arm_misses_from_where_the_base_stopped() 
         (drives[0].goal.pose.position.x, drives[0].goal.pose.position.y)
     )
     assert math.hypot(2.0 - reached.x, -0.4 - reached.y) < GO2W.arm.reach
-    near = FakeNavigation(short=0.01)  # 1 cm short: the arm still reaches, no second drive
-    Base(near, Harness(GO2W)).go_near([2.0, -0.4, 0.04])  # type: ignore[arg-type]
-    assert len([g for g in near.goals if g.yaw_tolerance >= 0]) == 1
+    for short in (0.01, 0.4):  # the arm still reaches; a goal moved far off: no second drive either way
+        near = FakeNavigation(short=short)
+        Base(near, Harness(GO2W)).go_near([2.0, -0.4, 0.04])  # type: ignore[arg-type]
+        assert len([g for g in near.goals if g.yaw_tolerance >= 0]) == 1
 
 
 def test_a_toy_in_a_gap_is_approached_along_it_not_over_what_walls_it_in() -> None:
