@@ -213,8 +213,7 @@ class Grasping:
         def attempt(k: int) -> GripperState:
             camera = first_camera
             low = self._remembered_low(label)
-            if low is not None:  # a floor toy the map remembers within reach: the hand camera looks there
-                self._look_at(low, label)
+            if low is not None and self._look_at(low, label):  # a floor toy the map remembers within reach
                 camera = hand
             elif robot.arm.look_poses:
                 try:
@@ -260,9 +259,10 @@ class Grasping:
                 return pose, extent
         return None
 
-    def _look_at(self, box: tuple[np.ndarray, np.ndarray], label: str) -> None:
+    def _look_at(self, box: tuple[np.ndarray, np.ndarray], label: str) -> bool:
         """Point the hand camera at a remembered box: from LOOK_BACKS m back along the grasps a ball there
-        would offer, straight out from the arm's base first (clear of what lies beside it)."""
+        would offer, straight out from the arm's base first (clear of what lies beside it); False when the
+        arm reaches none of those poses."""
         robot = self._harness.robot
         arm, gripper = robot.arm, robot.gripper
         at = np.eye(4)
@@ -277,7 +277,11 @@ class Grasping:
             arm.grasp_tilts or (np.pi / 4,),
             arm.down_yaw,
         )
-        self._move_above([_view(v, label) for v in views], backs=LOOK_BACKS)
+        try:
+            self._move_above([_view(v, label) for v in views], backs=LOOK_BACKS)
+        except UnreachableError:
+            return False
+        return True
 
     def _move_above(
         self, candidates: Sequence[GraspCandidate], backs: Sequence[float] = (ABOVE, ABOVE / 2)

@@ -74,7 +74,7 @@ def test_the_hand_camera_looks_at_a_floor_toy_the_map_remembers_within_reach() -
     box = tool._remembered_low("orange ball")
     assert box is not None and np.allclose(box[0], floor[0]) and memory.asked == ["orange ball"]
     arm = FakeArm(0.0)
-    Grasping(None, Harness(GO2W), arm, memory)._look_at(box, "orange ball")  # type: ignore[arg-type]
+    assert Grasping(None, Harness(GO2W), arm, memory)._look_at(box, "orange ball")  # type: ignore[arg-type]
     (move,) = arm.moves
     looked_from, toy = move[1], floor[0][:3, 3]
     assert np.linalg.norm(looked_from - toy) == pytest.approx(LOOK_BACKS[0], abs=0.03)
