@@ -124,6 +124,8 @@ class Base:
         straight there at 0.15 m/s through what is in the way (a door to push open), StalledError when
         it does not give."""
         x, y = _finite("x", x), _finite("y", y)
+        if not isinstance(push, bool):
+            raise InvalidArgumentError(f"push must be True or False; got {push!r}")
         heading = None if yaw is None else math.remainder(_finite("yaw", yaw), 2 * math.pi)
         if (
             not 0.02 <= _finite("tolerance", tolerance) <= 1.0
@@ -132,7 +134,7 @@ class Base:
             raise InvalidArgumentError(
                 f"tolerance must be 0.02..1 m and timeout 1..600 s; got {tolerance}, {timeout}"
             )
-        goal = _goal(self._frame, x, y, heading, float(tolerance), float(timeout), bool(push))
+        goal = _goal(self._frame, x, y, heading, float(tolerance), float(timeout), push)
         result = raise_for(self._ros.act(self._navigate, goal, float(timeout) + 10.0))
         return _planar(pose_to_matrix(result.final_pose))
 

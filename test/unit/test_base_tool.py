@@ -123,6 +123,8 @@ def test_go_to_sends_a_map_goal_and_returns_the_pose_reached() -> None:
     assert nav.goals[-1].yaw_tolerance < 0 and nav.goals[-1].behavior == ""
     base.go_to(2.0, 0.0, push=True)  # straight through what is ahead
     assert nav.goals[-1].behavior == "push"
+    with pytest.raises(InvalidArgumentError, match="push must be True or False; got 'yes'"):
+        base.go_to(2.0, 0.0, push="yes")  # type: ignore[arg-type]
     assert base.get_pose() == BasePose(2.0, 0.0, 0.0)
     with pytest.raises(InvalidArgumentError, match="x must be a finite number"):
         base.go_to(float("nan"), 0.0)
