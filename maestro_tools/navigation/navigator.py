@@ -220,7 +220,6 @@ class Navigator:
         if self._push:
             if self.path is None:
                 self.path = densify(np.array([pose.xy, self._goal.xy]), PUSH_STEP)[0]  # as a plan's cells
-                self._target = self._goal.xy.copy()
                 self.follower.new_path()
             linear, angular = self.follower.drive(pose, self.path, dt, self.config.push_speed)
             remaining = self.follower.remaining(pose, self.path)
