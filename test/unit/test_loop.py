@@ -347,7 +347,15 @@ def test_the_reflection_sees_keyframes_of_the_trials_video(vlm, tmp_path: Path) 
             time.sleep(0.2)
             return execution
 
-    model = Capturing(vlm)
+    class Thinking(Capturing):
+        """Takes its time to plan, as a real model does: the video's first frames show the planning."""
+
+        def generate(self, request: VLMRequest) -> VLMReply:
+            if request.purpose == "plan":
+                time.sleep(0.2)
+            return super().generate(request)
+
+    model = Thinking(vlm)
     agent_for(model, LiveSandbox(), scene, recorder).run_task("pick the cube", trials=2)
     store.close()
     (reflect,) = [r for r in model.requests if r.purpose == "reflect"]
