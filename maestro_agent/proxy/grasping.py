@@ -241,6 +241,8 @@ class Grasping:
                 if n == len(candidates) - 1:
                     raise
                 continue
+            except StalledError:  # held back on the way in (a finger on the object): _close_on judges it
+                pass
             try:
                 return self._close_on(candidate, lift)
             except GraspFailedError:

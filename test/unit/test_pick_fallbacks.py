@@ -8,7 +8,7 @@ import pytest
 
 from maestro_agent.proxy.grasping import LOOK_BACKS, Grasping
 from maestro_agent.proxy.harness import Harness
-from maestro_tools.common.errors import UnreachableError
+from maestro_tools.common.errors import StalledError, UnreachableError
 from maestro_tools.robots import get_robot
 from test.unit.test_tilted_grasps import FakeArm, squeeze
 
@@ -38,6 +38,29 @@ def test_a_grasp_the_arm_refuses_gives_way_to_the_next_one() -> None:
     arm = RefusingArm([first.position, second.position])
     with pytest.raises(UnreachableError, match="no IK solution"):
         Grasping(None, Harness(GO2W), arm, None)._grasp_first_reached([first, second], 0.1)  # type: ignore[arg-type]
+
+
+class HeldBackArm(FakeArm):
+    """Every move to the grasp stops ``short`` m early: a finger lands on the (soft) object on the way in."""
+
+    def move_gripper_to(self, position, orientation=None, path: str = "auto", speed: float = 1.0) -> None:
+        from maestro_tools.common.errors import StalledError
+
+        super().move_gripper_to(position, orientation, "line", speed)
+        if path != "line" and self.short > 0.005:
+            raise StalledError("the move ended short of its target")
+
+
+@pytest.mark.parametrize(("short", "grasps"), [(0.01, True), (0.03, False)])
+def test_an_approach_held_back_by_the_object_closes_when_nearly_in(short: float, grasps: bool) -> None:
+    arm = HeldBackArm(short)
+    tool = Grasping(None, Harness(GO2W), arm, None)  # type: ignore[arg-type]
+    if grasps:
+        assert tool._grasp_first_reached([squeeze(0.07)], lift=0.1) == "held"
+    else:  # too far short of the grasp: no blind close, the stall is reported
+        with pytest.raises(StalledError, match="short of its target"):
+            tool._grasp_first_reached([squeeze(0.07)], lift=0.1)
+    assert [m[0] for m in arm.moves].count("grasp") == int(grasps)
 
 
 def test_a_lift_refused_after_the_grasp_is_not_retried_with_another_grasp() -> None:
