@@ -21,7 +21,7 @@ from maestro_agent.evaluation.sweep import Setting, SimGraph, run_trial
 
 @pytest.fixture(scope="module")
 def graph() -> Iterator[SimGraph]:
-    with SimGraph("go2w_piper", ["vlm:=scripted", "task:=trash_ball"]) as running:
+    with SimGraph("go2w_piper", ["vlm:=scripted", "task:=trash_ball", "real_time_factor:=3.0"]) as running:
         yield running
     assert "Traceback" not in running.log_tail(200_000), running.log_tail()
 

@@ -106,7 +106,7 @@ def beside_the_table() -> BasePose:
 @pytest.fixture(scope="module")
 def graph() -> Iterator[Driver]:
     with (
-        launched("go2w_piper", "vlm:=scripted", "task:=trash_ball"),
+        launched("go2w_piper", "vlm:=scripted", "task:=trash_ball", "real_time_factor:=3.0"),
         ros_graph(lambda c: Node(unique("go2w_table_pick"), context=c)) as (node,),
     ):
         yield Driver(node)

@@ -3,8 +3,8 @@
 The whole Franka bringup runs under `maestro launch franka` (sim, detector, grasp planner, motion as
 separate processes). The program: detect the tennis ball (scene camera), plan a grasp, move above it,
 look again from the wrist camera, re-plan, descend, grasp, lift, detect the bowl, move above it,
-release. The score comes from the sim's progress service. 20 seeded scenes: 10 nominal, 10 with the
-pose perturbation.
+release. The score comes from the sim's progress service. 10 seeded scenes: 5 nominal, 5 with the pose
+perturbation (more seeds are the benchmark's: bench/program_sweep.py).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from test.sim.franka_cell import FRANKA
 from test.sim.test_motion_scene import down
 
 NS = "/maestro"
-SEEDS = [(seed, "none") for seed in range(10)] + [(seed, "pose") for seed in range(10, 20)]
+SEEDS = [(seed, "none") for seed in range(5)] + [(seed, "pose") for seed in range(10, 15)]
 
 
 class Program:
@@ -121,8 +121,8 @@ def franka() -> Iterator[Program]:
         yield Program(node)
 
 
-@pytest.mark.timeout(600)  # 20 full pick-and-place runs: 10-25 s each on 2 cores
-def test_ball_into_bowl_in_19_of_20_seeded_scenes(franka: Program) -> None:
+@pytest.mark.timeout(400)  # 10 full pick-and-place runs: 5-25 s each on 2 cores
+def test_ball_into_bowl_in_9_of_10_seeded_scenes(franka: Program) -> None:
     outcomes = {}
     for seed, perturbation in SEEDS:
         started = time.monotonic()
@@ -133,7 +133,7 @@ def test_ball_into_bowl_in_19_of_20_seeded_scenes(franka: Program) -> None:
         elapsed = time.monotonic() - started
         print(f"seed {seed} {perturbation}: {outcomes[(seed, perturbation)]} ({elapsed:.1f} s)")
     successes = sum(1 for score in outcomes.values() if score == 100.0)
-    assert successes >= 19, outcomes
+    assert successes >= len(SEEDS) - 1, outcomes
 
 
 def test_bad_requests_get_typed_errors_and_nodes_survive(franka: Program) -> None:
