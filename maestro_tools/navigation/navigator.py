@@ -36,6 +36,7 @@ from maestro_tools.navigation.planner import GoalInObstacleError, PathPlanner
 
 PUSH_STEP = 0.05  # m between a push goal's waypoints (the follower looks ahead along them)
 REAPPROACHES = 3  # approaches after the first; then twice the position tolerance is accepted
+TURN_LOOKAHEAD, TURN_ANGLE = 0.4, math.pi / 4  # m along the path, rad: a first turn that needs room
 
 
 class NavState(IntEnum):
@@ -118,6 +119,7 @@ class Navigator:
         self._reapproaches = 0
         self._recovery: _Recovery | None = None
         self._stall_ref: tuple[Pose2D, float] | None = None
+        self._escaped = False  # the goal's first plan was checked for room to turn
 
     @property
     def inflation(self) -> float:
@@ -150,7 +152,7 @@ class Navigator:
         self._deadline, self._last = deadline, now
         self.path, self.recoveries, self._recovery = None, 0, None
         self._planned_at, self._arrived, self._stall_ref = -math.inf, False, None
-        self._reapproaches = 0
+        self._reapproaches, self._escaped = 0, False
         self.follower.reset()
 
     def set_keep_out(self, footprints: Sequence[Footprint], pose: Pose2D) -> None:
@@ -243,6 +245,14 @@ class Navigator:
                 else:
                     return self._begin_recovery(pose, now, NavState.BLOCKED, exc)
         assert self.path is not None
+        if not self._escaped:
+            self._escaped = True
+            if self._cramped(pose) and self._clear_behind(pose):  # not a recovery: none is counted
+                c = self.config
+                self._recovery = _Recovery(
+                    "backup", pose, now, c.backup_distance, 3 * c.backup_distance / c.backup_speed
+                )
+                return Step(0.0, 0.0, NavState.RECOVERING, to_goal)
         linear, angular = self.follower.drive(pose, self.path, dt)
         remaining = self.follower.remaining(pose, self.path)
         return self._watch(pose, now, Step(linear, angular, state, remaining))
@@ -263,6 +273,22 @@ class Navigator:
         inside = np.all((cells >= 0) & (cells < n), axis=1)
         clearance = costmap.clearance[cells[inside, 0], cells[inside, 1]]
         return bool((clearance < self.config.inscribed).any())
+
+    def _cramped(self, pose: Pose2D) -> bool:
+        """Standing closer to an obstacle than the footprint's radius (a long base's corners sweep that far
+        as it turns in place) with the path's first ``TURN_LOOKAHEAD`` m turning away from the heading:
+        the base backs out straight before it turns (it stood at a table to grasp, facing it)."""
+        costmap = self.costmap()
+        cell = costmap.cell(pose.xy)
+        if not costmap.inside(cell) or costmap.clearance[cell] >= self.config.footprint_radius:
+            return False
+        assert self.path is not None
+        ahead = densify(np.vstack([pose.xy, self.path]), costmap.resolution / 2)
+        points, along = ahead
+        way = points[min(int(np.searchsorted(along, TURN_LOOKAHEAD)), len(points) - 1)] - pose.xy
+        if np.linalg.norm(way) < 1e-6:
+            return False
+        return abs(wrap(math.atan2(way[1], way[0]) - pose.yaw)) > TURN_ANGLE
 
     def _clear_behind(self, pose: Pose2D) -> bool:
         """Nothing the grid knows of where backing up would take the base (the cameras look ahead)."""
