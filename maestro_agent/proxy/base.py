@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from builtin_interfaces.msg import Duration
 from control_msgs.action import FollowJointTrajectory
+from control_msgs.msg import JointTolerance
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid as GridMessage
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -48,6 +49,8 @@ VIEWPOINTS = 6  # search's default ring of viewpoints around where it starts
 SEARCH_RADIUS = 1.5  # m
 MAP_WAIT = 3.0  # s for a detection to reach the semantic map (the mapper takes the detector's frames)
 BODY_ACTION = "body_controller/follow_joint_trajectory"  # a legged base's body height and pitch
+# rad: go_near's crouch counts as reached this near its pitch (the arm re-solves from the measured pose)
+CROUCH_PITCH_TOLERANCE = 0.06
 BODY_SPEED = (0.15, 0.4)  # m/s and rad/s of a posture change (the sim's set-point runs at most 0.2 / 0.6)
 
 
@@ -159,11 +162,13 @@ class Base:
     def set_body(self, height: float = 0.0, pitch: float = 0.0) -> None:
         """Lower the body ``height`` m below its stand (<= 0) and pitch it ``pitch`` rad nose down (legged
         bases; the wheels stay put): how the arm reaches the floor. set_body() stands up again."""
+        self._set_posture(BodyPosture(_finite("height", height), _finite("pitch", pitch)))
+
+    def _set_posture(self, wanted: BodyPosture, pitch_tolerance: float = 0.0) -> None:
+        """set_body's action goal; ``pitch_tolerance`` > 0 replaces the controller's default for the pitch."""
         if not self._body:
             raise UnavailableError(f"the {self._harness.robot.name} cannot lower or pitch its body")
-        posture = BodyPosture(_finite("height", height), _finite("pitch", pitch)).check(
-            self._harness.robot.base
-        )
+        posture = wanted.check(self._harness.robot.base)
         seconds = max(1.0, abs(posture.height) / BODY_SPEED[0] + abs(posture.pitch) / BODY_SPEED[1])
         point = JointTrajectoryPoint(
             positions=[posture.height, posture.pitch],
@@ -172,6 +177,8 @@ class Base:
         goal = FollowJointTrajectory.Goal(
             trajectory=JointTrajectory(joint_names=[HEIGHT_JOINT, PITCH_JOINT], points=[point])
         )
+        if pitch_tolerance > 0:
+            goal.goal_tolerance = [JointTolerance(name=PITCH_JOINT, position=pitch_tolerance)]
         result = self._ros.act(self._body_action, goal, seconds + 10.0)
         if result.error_code != FollowJointTrajectory.Result.SUCCESSFUL:
             invalid = result.error_code in (
@@ -217,8 +224,8 @@ class Base:
         if plan is not None and off <= CLOSER_FROM and not plan.reaches(reached):  # the arm re-solved there
             with contextlib.suppress(MaestroError):  # as near as the base gets: pick says what is left
                 reached = self.go_to(x, y, yaw, tolerance=CLOSER_TOLERANCE, timeout=CLOSER_TIMEOUT)
-        if posture != BodyPosture():
-            self.set_body(posture.height, posture.pitch)
+        if posture != BodyPosture():  # a wheel against a wall may tilt it a little: the arm re-solves from it
+            self._set_posture(posture, CROUCH_PITCH_TOLERANCE)
         return reached
 
     def _look(self, labels: Sequence[str] | None, turns: int, until: str = "") -> MappedObject | None:

@@ -11,9 +11,9 @@
 - Serves ``body_controller/follow_joint_trajectory`` (control_msgs FollowJointTrajectory) on the virtual
   joints ``body_pitch`` (rad, + = nose down) and ``body_height``: the last point's pitch, checked against
   the profile's ``max_pitch``, is sent as ``SportClient.Euler(0, pitch, 0)``, and the goal succeeds once
-  rt/sportmodestate's IMU pitch is within ``BODY_TOLERANCE`` (the robot moves at its own pace; the
-  trajectory's time is a minimum; ``settle_timeout`` s more are allowed). ``body_height`` must stay 0:
-  unitree_sdk2py 1.0.3 has no BodyHeight.
+  rt/sportmodestate's IMU pitch is within the goal's pitch tolerance (default ``BODY_TOLERANCE``; the
+  robot moves at its own pace; the trajectory's time is a minimum; ``settle_timeout`` s more are
+  allowed). ``body_height`` must stay 0: unitree_sdk2py 1.0.3 has no BodyHeight.
 
 The same node drives the real robot (``network_interface`` the robot's wired interface, ``dds_domain`` 0)
 and the simulation (``go2w_sim_node`` with ``vendor_protocols`` on: ``lo`` and the sim's domain). Stamps are
@@ -23,6 +23,7 @@ this node's clock (the robot's own clock is not synchronised with the ROS graph'
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import threading
 import time
@@ -236,6 +237,12 @@ class Go2wDriver(Node):
             return result
         end = points[-1].time_from_start
         started, minimum = time.monotonic(), end.sec + end.nanosec * 1e-9
+        given = [
+            t.position
+            for t in handle.request.goal_tolerance
+            if t.name in (PITCH_JOINT, "") and t.position > 0 and math.isfinite(t.position)
+        ]
+        tolerance = min(given, default=BODY_TOLERANCE)  # the goal's for the pitch, else the default
         while True:
             pitch, elapsed = self.pitch, time.monotonic() - started
             if handle.is_cancel_requested:  # hold the attitude reached so far
@@ -248,7 +255,7 @@ class Go2wDriver(Node):
                 feedback = FollowJointTrajectory.Feedback(joint_names=[PITCH_JOINT])
                 feedback.desired.positions, feedback.actual.positions = [posture.pitch], [pitch]
                 handle.publish_feedback(feedback)
-                if elapsed >= minimum and abs(pitch - posture.pitch) <= BODY_TOLERANCE:
+                if elapsed >= minimum and abs(pitch - posture.pitch) <= tolerance:
                     result.error_code = FollowJointTrajectory.Result.SUCCESSFUL
                     result.error_string = f"body pitch {pitch:.3f} rad"
                     handle.succeed()
@@ -256,7 +263,7 @@ class Go2wDriver(Node):
             if elapsed > minimum + self.body_settle:
                 result.error_code = FollowJointTrajectory.Result.GOAL_TOLERANCE_VIOLATED
                 result.error_string = (
-                    f"the body's pitch is {pitch} rad, not {posture.pitch:.3f} (+-{BODY_TOLERANCE} rad), "
+                    f"the body's pitch is {pitch} rad, not {posture.pitch:.3f} (+-{tolerance:g} rad), "
                     f"{self.body_settle:g} s after the goal's time"
                 )
                 handle.abort()

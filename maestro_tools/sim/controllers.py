@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -82,8 +83,13 @@ class JointGroup:
     what: str  # "arm", "body": named in messages
     joints: Callable[[], Sequence[str]]
     validate: Callable[[list[str], list[float], list[list[float]]], Trajectory]  # raises MaestroError
-    start: Callable[[Trajectory, float], Job]  # (trajectory, tolerance) -> its job
+    start: Callable[[Trajectory, dict[str, float]], Job]  # (trajectory, tolerances by joint) -> its job
     cancel: Callable[[Job], None]  # stop it and hold
+
+
+def _tightest(tolerances: dict[str, float]) -> float:
+    """One tolerance for every joint (the arm's): the tightest given, 0 = the node's default."""
+    return min(tolerances.values(), default=0.0)
 
 
 class SimControllers:
@@ -103,7 +109,7 @@ class SimControllers:
             "arm",
             lambda: self.world.limits.names,
             lambda names, times, points: validate_trajectory(self.world.limits, names, times, points),
-            lambda trajectory, tolerance: self.runner.start_trajectory(trajectory, tolerance),
+            lambda trajectory, tolerances: self.runner.start_trajectory(trajectory, _tightest(tolerances)),
             lambda job: self.runner.cancel_trajectory(job),
         )
         self.arm = ActionServer(
@@ -118,7 +124,7 @@ class SimControllers:
                 "body",
                 lambda: mobile.body.joints,
                 lambda names, times, points: mobile.body.validate(names, times, points),
-                lambda trajectory, tolerance: mobile.body.start(trajectory, tolerance, mobile.time),
+                lambda trajectory, tolerances: mobile.body.start(trajectory, tolerances, mobile.time),
                 lambda job: mobile.body.cancel(job),
             )
             self.body = ActionServer(
@@ -132,10 +138,14 @@ class SimControllers:
             self.body.destroy()
 
     # -- arm -------------------------------------------------------------------------------------
-    def _tolerance(self, goal: FollowJointTrajectory.Goal) -> float:
-        """The goal's position tolerance (the tightest positive one it names), else the node's default."""
-        given = [t.position for t in goal.goal_tolerance if t.position > 0 and np.isfinite(t.position)]
-        return float(min(given)) if given else 0.0
+    def _tolerances(self, goal: FollowJointTrajectory.Goal) -> dict[str, float]:
+        """The goal's positive position tolerances by joint name (an unnamed one: every joint); the arm
+        takes the tightest, the body each joint's own; a joint without one keeps the node's default."""
+        given: dict[str, float] = {}
+        for t in goal.goal_tolerance:
+            if t.position > 0 and np.isfinite(t.position):
+                given[t.name] = min(t.position, given.get(t.name, math.inf))
+        return given
 
     def follow(self, handle: ServerGoalHandle, group: JointGroup) -> FollowJointTrajectory.Result:
         goal, result = handle.request, FollowJointTrajectory.Result()
@@ -155,8 +165,8 @@ class SimControllers:
                 [_seconds(p.time_from_start) for p in trajectory.points],
                 [list(p.positions) for p in trajectory.points],
             )
-            tolerance = self._tolerance(goal)
-            job = self.runner.call(lambda: group.start(checked, tolerance))
+            tolerances = self._tolerances(goal)
+            job = self.runner.call(lambda: group.start(checked, tolerances))
         except MaestroError as exc:
             result.error_string = str(exc)
             self.node.get_logger().warning(f"{group.what} trajectory rejected: {exc}")

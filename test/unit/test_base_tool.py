@@ -10,7 +10,7 @@ from control_msgs.action import FollowJointTrajectory
 from nav_msgs.msg import OccupancyGrid as GridMessage
 from trajectory_msgs.msg import JointTrajectoryPoint
 
-from maestro_agent.proxy.base import BODY_ACTION, Base
+from maestro_agent.proxy.base import BODY_ACTION, CROUCH_PITCH_TOLERANCE, Base
 from maestro_agent.proxy.base_reach import approaches
 from maestro_agent.proxy.docs import describe_tools
 from maestro_agent.proxy.gate import ActuationGate
@@ -45,6 +45,7 @@ class FakeNavigation:
         self.short = short  # m the first goal is stopped short of (as a goal moved off an obstacle is)
         self.goals: list[NavigateBase.Goal] = []
         self.body: list[tuple[float, ...]] = []  # body postures commanded (height, pitch)
+        self.body_tolerances: list[dict[str, float]] = []  # and their goal tolerances by joint
         self.blocked = blocked
         self.grid: object = None  # the latest navigation/grid message
 
@@ -63,6 +64,7 @@ class FakeNavigation:
     def act(self, client: str, goal: object, timeout: float) -> object:
         if client == BODY_ACTION:
             self.body.append(tuple(goal.trajectory.points[-1].positions))  # type: ignore[attr-defined]
+            self.body_tolerances.append({t.name: t.position for t in goal.goal_tolerance})  # type: ignore[attr-defined]
             return FollowJointTrajectory.Result(error_code=FollowJointTrajectory.Result.SUCCESSFUL)
         assert isinstance(goal, NavigateBase.Goal)
         self.goals.append(goal)
@@ -163,8 +165,10 @@ def test_go_near_a_floor_toy_drives_standing_then_lowers_the_body() -> None:
     reached = base.go_near([2.0, -0.4, 0.04])  # a toy on the floor: the stand cannot reach it
     assert nav.body[0] == (0.0, 0.0) and nav.body[-1][0] == pytest.approx(GO2W.base.min_height_offset)
     assert math.hypot(2.0 - reached.x, -0.4 - reached.y) < GO2W.arm.reach
+    # the crouch counts as reached a few degrees off (the arm re-solves from the measured pose)
+    assert nav.body_tolerances[-1] == {"body_pitch": CROUCH_PITCH_TOLERANCE}
     base.set_body()
-    assert nav.body[-1] == (0.0, 0.0)
+    assert nav.body[-1] == (0.0, 0.0) and nav.body_tolerances[-1] == {}  # the controller's defaults
     with pytest.raises(OutOfLimitsError, match=r"body_height = -0\.500 m is out of range"):
         base.set_body(-0.5)
     franka_base = Base(nav, Harness(get_robot("franka")))  # type: ignore[arg-type]

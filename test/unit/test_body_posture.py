@@ -44,7 +44,7 @@ def _crouch(world: MobileWorld, height: float, pitch: float, seconds: float = 1.
     """Run a body trajectory to (height, pitch) until its job ends; the sim seconds it took."""
     body, start = world.body, world.time
     trajectory = body.validate(["body_height", "body_pitch"], [seconds], [[height, pitch]])
-    job = body.start(trajectory, 0.0, world.time)
+    job = body.start(trajectory, {}, world.time)
     while not job.done.is_set() and world.time < start + seconds + 3.0:
         world.step(5)
     assert job.done.is_set() and job.code == 0, job.message
@@ -133,3 +133,19 @@ def test_a_floor_toy_is_reachable_crouched_and_refused_standing(world: MobileWor
         f"floor toy: plan {planned * 1000:.0f} ms at {plan.posture}; re-solve {arm.seconds * 1000:.0f} ms, "
         f"FK {position * 1000:.2f} mm {angle:.2f} deg; driven {reached * 1000:.1f} mm"
     )
+
+
+def test_a_body_goal_takes_a_tolerance_per_joint_the_defaults_elsewhere(world: MobileWorld) -> None:
+    from maestro_tools.sim.mobile.body import TOLERANCE
+
+    body = world.body
+    trajectory = body.validate(["body_height", "body_pitch"], [1.0], [[-0.1, 0.0]])
+    for given, expected in (
+        ({}, TOLERANCE),
+        ({"body_pitch": 0.06}, [TOLERANCE[0], 0.06]),
+        ({"": 0.05}, [0.05, 0.05]),
+        ({"": 0.05, "body_height": 0.02}, [0.02, 0.05]),
+    ):
+        body.start(trajectory, given, world.time)
+        assert np.allclose(body._tolerance, expected), given
+    body.finish_running(0, "test over")

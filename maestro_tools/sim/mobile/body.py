@@ -60,14 +60,21 @@ class BodyMotion:
             self.robot.legs.solve(posture.check(self.robot.base))
         return validate_trajectory(self.limits, names, times, points)
 
-    def start(self, trajectory: Trajectory, tolerance: float, now: float) -> Job:
-        """Begin ``trajectory`` at ``now`` from the current set-point goal, preempting a running one."""
+    def start(self, trajectory: Trajectory, tolerances: dict[str, float], now: float) -> Job:
+        """Begin ``trajectory`` at ``now`` from the current set-point goal, preempting a running one;
+        ``tolerances``: by joint name ("": every joint), the defaults where none is given."""
         self.finish_running(PreemptedError.code, "preempted by a newer body goal")
         goal = self.robot.body_goal
         trajectory.start = np.array([goal.height, goal.pitch])[trajectory.indices]
         trajectory.start_time = now
         self.trajectory, self.job = trajectory, Job("body")
-        self._tolerance = np.full(2, tolerance) if tolerance > 0 else TOLERANCE
+        every = tolerances.get("", 0.0)
+        self._tolerance = np.array(
+            [
+                tolerances.get(name, every) or default
+                for name, default in zip(BODY_JOINTS, TOLERANCE, strict=True)
+            ]
+        )
         return self.job
 
     def cancel(self, job: Job) -> None:
