@@ -59,7 +59,7 @@ def alive(pid: int) -> bool:
     # A zombie still answers kill(0); read its state.
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before, or while, its stat was read
         return False
 
 
