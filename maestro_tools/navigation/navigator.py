@@ -248,10 +248,7 @@ class Navigator:
         if not self._escaped:
             self._escaped = True
             if self._cramped(pose) and self._clear_behind(pose):  # not a recovery: none is counted
-                c = self.config
-                self._recovery = _Recovery(
-                    "backup", pose, now, c.backup_distance, 3 * c.backup_distance / c.backup_speed
-                )
+                self._recovery = self._backup(pose, now)
                 return Step(0.0, 0.0, NavState.RECOVERING, to_goal)
         linear, angular = self.follower.drive(pose, self.path, dt)
         remaining = self.follower.remaining(pose, self.path)
@@ -283,8 +280,7 @@ class Navigator:
         if not costmap.inside(cell) or costmap.clearance[cell] >= self.config.footprint_radius:
             return False
         assert self.path is not None
-        ahead = densify(np.vstack([pose.xy, self.path]), costmap.resolution / 2)
-        points, along = ahead
+        points, along = densify(np.vstack([pose.xy, self.path]), costmap.resolution / 2)
         way = points[min(int(np.searchsorted(along, TURN_LOOKAHEAD)), len(points) - 1)] - pose.xy
         if np.linalg.norm(way) < 1e-6:
             return False
@@ -332,14 +328,18 @@ class Navigator:
         self.recoveries += 1
         self.follower.last = (0.0, 0.0)
         if self.recoveries % 2 == 1 and self._clear_behind(pose):
-            limit = 3.0 * c.backup_distance / c.backup_speed
-            self._recovery = _Recovery("backup", pose, now, c.backup_distance, limit)
+            self._recovery = self._backup(pose, now)
         else:
             side = 1.0 if (self.recoveries // 2) % 2 == 1 else -1.0
             self._recovery = _Recovery(
                 "rotate", pose, now, side * c.recovery_turn, 3.0 * c.recovery_turn / 0.5
             )
         return Step(0.0, 0.0, state, self.position_error(pose))
+
+    def _backup(self, pose: Pose2D, now: float) -> _Recovery:
+        """Straight back by the back-up distance, given three times as long as it takes."""
+        c = self.config
+        return _Recovery("backup", pose, now, c.backup_distance, 3.0 * c.backup_distance / c.backup_speed)
 
     def _recover(self, pose: Pose2D, now: float, dt: float, to_goal: float) -> Step:
         recovery = self._recovery
