@@ -2,6 +2,8 @@
 
 Order matters: the n-th item to enter the bowl earns its stage's points in full when it is the
 n-th largest, and half of them otherwise. Stages: largest first 30, second 30, smallest last 40.
+An item leaves the order once it has been out of the bowl for ``OUT_FOR`` s: a bump that tips the can
+over the rim for a moment, while the next item goes in, does not reorder what was put in.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ NEW_ITEMS = {
     "purple cube": ("box", 0.020, (0.55, 0.2, 0.75, 1.0), 0.04),
 }
 SPOTS = ([0.42, 0.18], [0.58, 0.22], [0.45, 0.0])
+OUT_FOR = 1.0  # s of sim time out of the bowl before an item that was in it no longer counts
 
 
 class CleanTable(Task):
@@ -47,6 +50,7 @@ class CleanTable(Task):
     def __init__(self) -> None:
         self.sizes: dict[str, float] = {}
         self.order: list[str] = []  # items in the order they entered the bowl
+        self.out_since: dict[str, float] = {}  # sim time each item in the order was last seen leave
 
     def build(self, scene: SceneBuilder, variation: Variation) -> list[str]:
         items = dict(ITEMS)
@@ -84,10 +88,15 @@ class CleanTable(Task):
             inside = world.horizontal_distance(label, BOWL) < BOWL_RADIUS and world.inside_container(
                 label, BOWL, BOWL_RADIUS, BOWL_HEIGHT
             )
-            if inside and label not in self.order and not world.grasped(label):
-                self.order.append(label)
-            elif not inside and label in self.order:
-                self.order.remove(label)
+            if inside:
+                self.out_since.pop(label, None)
+                if label not in self.order and not world.grasped(label):
+                    self.order.append(label)
+            elif label in self.order:
+                left = self.out_since.setdefault(label, world.time)
+                if world.time - left >= OUT_FOR:
+                    self.order.remove(label)
+                    del self.out_since[label]
 
     def check(self, world: SimWorld) -> dict[str, bool]:
         expected = self.by_size()
