@@ -1,6 +1,6 @@
 """``base``: drive the mobile base in the map, through the navigation node's ``navigate`` action
 (maestro_msgs/NavigateBase), and the skills built on it: go near an object (a base pose chosen by
-whole-body reachability), look around, search for a label.
+whole-body reachability), look around, search for a label, open a door and go through it (``door``).
 
 Poses here are in the robot's fixed frame (``map``); the other tools keep the base frame, which moves
 with the base: positions they returned before a drive are stale after it (detect again).
@@ -23,9 +23,11 @@ from nav_msgs.msg import OccupancyGrid as GridMessage
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from maestro_agent.proxy.base_reach import BaseReach
+from maestro_agent.proxy.door import DoorOpener
 from maestro_agent.proxy.harness import Harness, tool
 from maestro_agent.proxy.perception import Perception
 from maestro_agent.proxy.registry import register_tool
+from maestro_agent.proxy.robot import Robot
 from maestro_agent.proxy.ros_client import RosClient, raise_for
 from maestro_agent.proxy.semantic_map import SemanticMap
 from maestro_agent.proxy.types import BasePose, MappedObject
@@ -92,9 +94,10 @@ class Base:
         harness: Harness,
         perception: Perception | None = None,
         semantic_map: SemanticMap | None = None,
+        robot: Robot | None = None,
     ) -> None:
         self._ros, self._harness = ros, harness
-        self._perception, self._map = perception, semantic_map
+        self._perception, self._map, self._robot = perception, semantic_map, robot
         self._frame, self._base = harness.robot.fixed_frame, harness.robot.base_frame
         # the grid the navigation plans on: go_near's base pose keeps to where it may stop
         grid = ros.latest(GridMessage, "navigation/grid") if ros is not None else None
@@ -314,14 +317,28 @@ class Base:
             f"{label!r} was not seen from {where}; try other viewpoints (another room, behind furniture)"
         )
 
+    @tool("base")
+    def open_door(self, door: str = "door", handle: str = "door handle", through: float = 1.0) -> BasePose:
+        """Open a hinged door that opens away from the robot by its lever handle, and drive ``through``
+        metres past it: the head camera finds the door and handle (face them first), the base stands at
+        the door, the hand grips the lever and presses it down, the base pushes the door ajar with the
+        handle held, the hand lets go and the base lines up with the doorway and pushes through. Returns
+        the pose reached; StalledError when the door does not give (locked, or it opens towards you)."""
+        if self._perception is None or self._robot is None:
+            raise UnavailableError(f"the {self._harness.robot.name} has no arm or camera to open a door with")
+        if not 0.3 <= _finite("through", through) <= 3.0:
+            raise InvalidArgumentError(f"through must be 0.3..3 m past the door; got {through}")
+        return DoorOpener(self, self._robot, self._perception).open(door, handle, float(through))
+
 
 def _build(ros: RosClient | None, harness: Harness, built: dict[str, object]) -> Base:
-    perception, semantic_map = built.get("perception"), built.get("semantic_map")
+    perception, semantic_map, robot = built.get("perception"), built.get("semantic_map"), built.get("robot")
     return Base(
         ros,
         harness,
         perception if isinstance(perception, Perception) else None,
         semantic_map if isinstance(semantic_map, SemanticMap) else None,
+        robot if isinstance(robot, Robot) else None,
     )
 
 
