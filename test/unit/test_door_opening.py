@@ -135,7 +135,8 @@ def _opener(
 def test_open_door_stands_grips_presses_pushes_lets_go_and_drives_through() -> None:
     base, nav, arm = _opener()
     end = base.open_door(through=1.0)
-    stand, push, back, line_up, through = [(g.goal.pose.position, g.behavior) for g in nav.goals]
+    stand, push, back, line_up, face, through = [(g.goal.pose.position, g.behavior) for g in nav.goals]
+    assert (face[0].x, face[0].y) == pytest.approx((line_up[0].x, line_up[0].y))  # turned in place first
     grip = LEVER_PIVOT + [0.0, -GRIP_FROM_PIVOT, 0.0]
     assert (stand[0].y, stand[1]) == pytest.approx((grip[1], ""), abs=0.005)
     assert grip[0] - stand[0].x == pytest.approx(STAND, abs=0.01)  # the lever within the arm's reach
