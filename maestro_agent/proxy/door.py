@@ -16,38 +16,26 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from maestro_agent.proxy.types import BasePose
-from maestro_tools.common.errors import (
-    CollisionError,
-    GraspFailedError,
-    InvalidArgumentError,
-    MaestroError,
-    NotFoundError,
-    StalledError,
-)
+from maestro_tools.common.errors import InvalidArgumentError, MaestroError, NotFoundError, StalledError
 
 UP = np.array([0.0, 0.0, 1.0])
 LEVER_RADIUS = 0.012  # m: the lever's axis lies this far inside its box's near face and its pivot end
 GRIP_FROM_PIVOT = 0.075  # m along the lever: the middle of a 12 cm lever, a few cm to spare either way
-STAND_TOLERANCE = 0.05  # m: where the base stops is measured, and the hand goes from there
-SETTLE_POLLS, SETTLE_PERIOD = 10, 0.3  # the pose read until it holds still, at most 3 s
 STAND = 0.50  # m from the grip point back to the base's centre: within the PiPER's reach, clear of the door
 HAND_TILT = 0.45  # rad the approach points down from level
-GRIP_FORCE, GRIP_TRIES = 40.0, 2  # N the jaws hold the lever with; approaches
+GRIP_OPENING, GRIP_FORCE = 0.05, 40.0  # m and N: the jaws open around the lever, then hold it
 PRESS_DEGREES = 55.0  # the lever's turn commanded (a lever stops at about 45 degrees)
 PUSH = 0.25  # m the base drives the unlatched door with the handle held down
 BACK_UP = 0.45  # m the base backs straight away from the door: room to turn (a goal behind is backed onto)
 LINE_UP = 1.0  # m before the doorway the base lines up with it
 LINE_UP_TOLERANCE = 0.1  # m: a 0.45 m wide base in a 0.9 m doorway (tighter: a skid-steer dithers)
 BACK_OFF = 0.08  # m the hand withdraws from the handle
-AGREE = 0.15  # m: the lever seen from the stand replaces the far view's within this (a sanity bound)
-GRIP_DEPTH = 0.015  # m past the lever's axis the hand's centre goes (its pads reach 2.5 cm past it)
 
 
 @dataclass(frozen=True)
@@ -151,71 +139,24 @@ class DoorOpener:
         seen = self.look(door, handle).moved(base_to_map(self.base.get_pose()))
         yaw = math.atan2(seen.normal[1], seen.normal[0])
         stand = seen.grip - seen.normal * STAND
-        self.base.go_to(float(stand[0]), float(stand[1]), yaw, tolerance=STAND_TOLERANCE, timeout=60.0)
-        far = seen.moved(np.linalg.inv(base_to_map(self._still())))
-        self._press_and_push(self._closer(far, door, handle), (door, handle))
+        self.base.go_to(float(stand[0]), float(stand[1]), yaw, tolerance=0.03, timeout=60.0)
+        self._press_and_push(seen.moved(np.linalg.inv(base_to_map(self.base.get_pose()))))
         here = self.base.get_pose()
         back = np.array([here.x, here.y]) - BACK_UP * seen.normal[:2]
         self.base.go_to(float(back[0]), float(back[1]), yaw, timeout=30.0)
         line_up = seen.centre - LINE_UP * seen.normal
         self.base.go_to(float(line_up[0]), float(line_up[1]), yaw, tolerance=LINE_UP_TOLERANCE, timeout=90.0)
         end = seen.centre + through * seen.normal
-        here = self.base.get_pose()  # face the end first: a push counts turning in place as not moving
-        self.base.go_to(here.x, here.y, math.atan2(end[1] - here.y, end[0] - here.x), tolerance=0.3)
         return self.base.go_to(float(end[0]), float(end[1]), yaw, push=True, timeout=60.0)
 
-    def _still(self) -> BasePose:
-        """The base's pose once it has come to rest after a drive (it may still turn a little as the
-        drive ends; the hand goes where the lever is relative to this pose)."""
-        pose = self.base.get_pose()
-        for _ in range(SETTLE_POLLS):
-            time.sleep(SETTLE_PERIOD)
-            now = self.base.get_pose()
-            moved = math.hypot(now.x - pose.x, now.y - pose.y)
-            turned = abs(math.remainder(now.yaw - pose.yaw, 2 * math.pi))
-            pose = now
-            if moved < 0.003 and turned < 0.005:
-                break
-        return pose
-
-    def _closer(self, far: DoorGeometry, door: str, handle: str) -> DoorGeometry:
-        """The lever as seen from the stand, where that roughly agrees with the far view: from near its
-        depth is measured better (1.5 cm nearer the truth in the simulation) and it needs no localisation
-        (the far view reaches the base frame through the map and the pose, late by a drive's end)."""
-        with contextlib.suppress(MaestroError):
-            near = self.look(door, handle)
-            if np.linalg.norm(near.grip - far.grip) < AGREE and float(np.dot(near.normal, far.normal)) > 0.98:
-                return replace(far, pivot=near.pivot, grip=near.grip)
-        return far
-
-    def _grip(self, door: DoorGeometry, labels: tuple[str, str]) -> DoorGeometry:
-        """Come in level at the lever and close the hand on it; a miss (the hand closed on nothing, or held
-        back by the lever under a jaw) backs off, looks again from the stand and tries once more."""
-        robot, missed = self.robot, None
-        for _ in range(GRIP_TRIES):
-            hand = rpy(door.hand())
-            robot.open_gripper()  # fully: the jaws take the lever within 2.4 cm of where it was seen
-            robot.move_gripper_to(door.grip - 0.1 * door.normal, hand)
-            try:
-                robot.move_gripper_to(
-                    door.grip + GRIP_DEPTH * door.normal, hand, path="line", speed=0.3, contact=True
-                )
-                robot.grasp(force=GRIP_FORCE)
-                return door
-            except (GraspFailedError, CollisionError, StalledError) as exc:
-                missed = exc
-                with contextlib.suppress(MaestroError):
-                    robot.open_gripper()
-                    robot.move_gripper_by(list(-0.1 * door.normal), path="auto")
-                door = self._closer(door, *labels)
-        assert missed is not None
-        raise missed
-
-    def _press_and_push(self, door: DoorGeometry, labels: tuple[str, str]) -> None:
+    def _press_and_push(self, door: DoorGeometry) -> None:
         """Grip the lever, press it down, push the door ajar with the base, let go and withdraw the arm."""
-        robot = self.robot
-        door = self._grip(door, labels)
+        robot, hand = self.robot, rpy(door.hand())
+        robot.open_gripper(GRIP_OPENING)
+        robot.move_gripper_to(door.grip - 0.1 * door.normal, hand)
         try:
+            robot.move_gripper_to(door.grip + 0.005 * door.normal, hand, path="line", speed=0.3, contact=True)
+            robot.grasp(force=GRIP_FORCE)
             with contextlib.suppress(StalledError):  # the lever's end stop holds the hand back: pressed
                 robot.move_gripper_arc(
                     door.pivot, door.press_axis(), PRESS_DEGREES, speed=0.3, contact=True, max_depth=0.03
@@ -234,5 +175,4 @@ class DoorOpener:
                 robot.open_gripper()
             with contextlib.suppress(MaestroError):
                 robot.move_gripper_by(list(-BACK_OFF * door.normal), path="auto")
-        with contextlib.suppress(StalledError):  # folded to within a few hundredths of a radian: drive
-            robot.move_home()
+        robot.move_home()
