@@ -134,7 +134,7 @@ class DoorOpener:
         return door_geometry(seen[door], seen[handle], np.zeros(3))
 
     def open(self, door: str, handle: str, through: float) -> BasePose:
-        # From afar the head camera sees the whole door and handle; up close only part of them: the
+        # From afar the head camera sees the whole door and handle (from the stand, not all of it): the
         # geometry is taken here, kept in the map and brought into the base frame at the stand.
         seen = self.look(door, handle).moved(base_to_map(self.base.get_pose()))
         yaw = math.atan2(seen.normal[1], seen.normal[0])
