@@ -329,7 +329,8 @@ class MotionNode(Node):
                     distance_remaining=state.distance_remaining,
                 )
 
-        goal = trajectory_goal(self.joint_names.arm, path, times, self.goal_tolerance)
+        limits = (self.kinematics.lower, self.kinematics.upper)
+        goal = trajectory_goal(self.joint_names.arm, path, times, self.goal_tolerance, limits)
         sent = wait_future_blocking(self.robot.send_goal_async(goal, feedback_callback=relay), 10.0)
         if sent is None or not sent.accepted:
             return self._fail(handle, UnavailableError("the arm controller did not accept the trajectory"))
