@@ -83,6 +83,25 @@ def test_a_line_through_an_object_is_blocked_and_auto_plans_around_it(
         assert can_moved_by(world, start, motion.waypoints) < 0.005  # over it or around it, untouched
 
 
+def test_a_further_cameras_cloud_keeps_the_arm_clear_as_the_scene_cameras_does(
+    builder: PathBuilder, world: SimWorld
+) -> None:
+    can = world.position("green can")
+    start = builder.kinematics.solve(down(can[0], can[1] + 0.15, 0.04), np.array(HOME)).q
+    target = down(can[0], can[1] - 0.13, 0.04)
+    seen = cloud_seen_at(world, start)
+    others = [(seen["cloud"], seen["viewpoint"])]  # the can as only another camera sees it
+    nothing = {"cloud": np.zeros((0, 3)), "viewpoint": np.array([0.0, -1.0, 0.5])}
+    with pytest.raises(CollisionError, match="blocked"):
+        builder.to_poses(start, [target], CARTESIAN, others=others, **nothing)
+    assert len(builder.planner.obstacles.visible) == 0  # obstacles, not surfaces a contact may touch
+    with pytest.raises(CollisionError, match="blocked"):  # no scene camera frame: the other one alone
+        builder.to_poses(start, [target], CARTESIAN, others=others)
+    motion = builder.to_poses(start, [target], AUTO, others=others, **nothing)
+    assert motion.planned_segments == 1 and motion.obstacle_points > 500
+    assert builder.planner.first_collision(motion.waypoints) is None
+
+
 def test_reaching_into_the_target_is_allowed(builder: PathBuilder, world: SimWorld) -> None:
     world.reset("clean_table", 3)  # independent of what earlier tests left in the shared world
     block = world.position("red block")
