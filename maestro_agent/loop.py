@@ -59,6 +59,8 @@ class SandboxLike(Protocol):
 class Scene(Protocol):
     """What the agent reads from the world besides the sandbox: camera snapshots and the task score."""
 
+    overview_camera: str  # the camera shown after each substep (the workspace as a whole)
+
     def snapshot(self, cameras: Sequence[str] = ...) -> Images: ...  # default: every camera
     def progress(self) -> float: ...  # 0..100, or -1 where the scene cannot score the task
     def prepare_trial(self, index: int) -> None: ...  # e.g. reset a simulated scene before trial `index` > 0
@@ -246,7 +248,8 @@ class Agent:
                 if e.get("kind") == "tool_call" and not e.get("success", True) and e.get("depth", 0) == 0
             ]
             declared = [e for e in execution.events if e.get("kind") == "outcome"]
-            seen = [*execution.images, *self.scene.snapshot(["scene"])][-self.config.max_images :]
+            overview = self.scene.snapshot([self.scene.overview_camera])
+            seen = [*execution.images, *overview][-self.config.max_images :]
             for label, image in seen:
                 self.sink.record("image", label=label, image=image, substep=trial.substeps)
             trial.keyframes.extend(seen[-1:])

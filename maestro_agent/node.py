@@ -131,6 +131,7 @@ class AgentNode(Node):
             self.trial_seed if self.reset_between_trials else None,
             self.robot.camera_names,
             self.robot.base_frame,
+            self.robot.detection_camera,
         )
         trace_dir = declare(
             self,

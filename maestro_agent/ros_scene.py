@@ -49,6 +49,7 @@ class RosScene:
         reset_seed: int | None,
         cameras: Sequence[str],
         base_frame: str,
+        overview_camera: str = "",
     ) -> None:
         self.node, self.group, self.reset_seed = node, group, reset_seed
         self.cameras = tuple(cameras)
@@ -63,8 +64,10 @@ class RosScene:
             ResetScene.Response, "scene", self._on_scene, LATCHED_QOS, callback_group=group
         )
         self.video: VideoRecorder | None = None
-        self.video_camera = "scene" if "scene" in self.cameras else (self.cameras or ("scene",))[0]
-        self._video_topic = f"{self.video_camera}_camera/color/image_raw"
+        # Shown to the VLM after each substep and recorded as the trial's video: the robot's detection
+        # camera (the Franka's scene camera, the Go2-W's head camera); the wrist's images come from the tools.
+        self.overview_camera = overview_camera or (self.cameras or ("scene",))[0]
+        self._video_topic = f"{self.overview_camera}_camera/color/image_raw"
 
     def _on_scene(self, message: ResetScene.Response) -> None:
         self.task = message.task

@@ -289,7 +289,9 @@ class Grasping:
         self, candidates: Sequence[GraspCandidate], backs: Sequence[float] = (ABOVE, ABOVE / 2)
     ) -> None:
         """Move to where pick() looks again: above the first candidate whose look pose (ABOVE m back, else
-        half that) the arm reaches; the planner checked the grasps, not the poses before them."""
+        half that) the arm reaches; the planner checked the grasps, not the poses before them. A move held
+        back on the way (the hand against furniture the cameras missed, e.g. a sofa's corner beside a toy
+        behind it) goes home and on to the next candidate: nearer along the same line is no clearer."""
         refusals = []
         for candidate in candidates:
             for back in backs:
@@ -298,8 +300,13 @@ class Grasping:
                     return
                 except UnreachableError as exc:
                     refusals.append(str(exc))
+                except StalledError as exc:
+                    refusals.append(str(exc))
+                    self._robot.move_home()
+                    break
         raise UnreachableError(
-            f"no pose above any of the {len(candidates)} grasp(s) is reachable ({refusals[0]}); move the base"
+            f"no pose above any of the {len(candidates)} grasp(s) is reachable and clear ({refusals[0]}); "
+            "move the base"
         )
 
 

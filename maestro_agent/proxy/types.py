@@ -19,7 +19,7 @@ def _vec(values: np.ndarray, digits: int = 3) -> str:
 class GripperState:
     width: float  # metres between the jaws, once they stopped
     fraction_closed: float  # 0 = fully open, 1 = fully closed
-    holding: bool  # the fingers stopped on something: above the empty width, short of the commanded one
+    holding: bool  # the fingers stopped on something closing: above the empty width, wider than commanded
 
     def __str__(self) -> str:
         return (

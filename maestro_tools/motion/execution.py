@@ -38,15 +38,24 @@ def duration(value: float) -> Duration:
 
 
 def trajectory_goal(
-    joint_names: Sequence[str], path: Sequence[np.ndarray], times: np.ndarray, goal_tolerance: float
+    joint_names: Sequence[str],
+    path: Sequence[np.ndarray],
+    times: np.ndarray,
+    goal_tolerance: float,
+    limits: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FollowJointTrajectory.Goal:
     """The controller's goal: ``path`` (start excluded) reached at ``times``, within ``goal_tolerance`` rad
-    of its end (0: the controller's default)."""
+    of its end (0: the controller's default); with ``limits`` (lower, upper), every point inside them (an
+    IK solution a hair past a stop, e.g. the PiPER's joint 3 at 0 from home, is one a controller refuses)."""
+    points = [np.asarray(q, dtype=np.float64) for q in path]
+    if limits is not None:
+        lower, upper = (np.asarray(b, dtype=np.float64)[: len(joint_names)] for b in limits)
+        points = [np.clip(q, lower, upper) for q in points]
     trajectory = JointTrajectory(
         joint_names=list(joint_names),
         points=[
-            JointTrajectoryPoint(positions=np.asarray(q).tolist(), time_from_start=duration(t))
-            for q, t in zip(path, times, strict=True)
+            JointTrajectoryPoint(positions=q.tolist(), time_from_start=duration(t))
+            for q, t in zip(points, times, strict=True)
         ],
     )
     tolerances = (

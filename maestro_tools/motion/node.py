@@ -97,6 +97,7 @@ class MotionNode(Node):
             self.floor.attach(self.robot_model)
         self.max_velocity = params.max_joint_velocity
         self.scene_camera, self.scene_timeout = params.scene_camera, params.scene_timeout
+        self.obstacle_cameras = tuple(c for c in params.obstacle_cameras if c != self.scene_camera)
         self.stall_tolerance, self.stall_time = params.stall_tolerance, params.stall_time
         self.goal_tolerance = params.goal_tolerance
         clearance, robot_action, joint_states = params.clearance, params.arm_action, params.joint_states_topic
@@ -109,7 +110,7 @@ class MotionNode(Node):
         self._joint_messages = 0
         self._closing = threading.Event()
         group = ReentrantCallbackGroup()
-        cameras = [self.scene_camera] if self.scene_camera else []
+        cameras = ([self.scene_camera] if self.scene_camera else []) + list(self.obstacle_cameras)
         self.frames = TopicFrameSource(
             self, group, cameras, self.scene_timeout, on_demand=True, base_frame=self.profile.base_frame
         )
@@ -189,13 +190,23 @@ class MotionNode(Node):
         """The scene camera's depth cloud off the supports and where it looked from, or None and why."""
         if not self.scene_camera:
             return None, None, ""
+        return self.camera_cloud(self.scene_camera, "planned against the robot and the support surfaces only")
+
+    def obstacle_clouds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The obstacle cameras' clouds and viewpoints (a camera without a frame now is left out)."""
+        clouds = []
+        for camera in self.obstacle_cameras:
+            cloud, viewpoint, _ = self.camera_cloud(camera, "planned without it")
+            if cloud is not None and viewpoint is not None:
+                clouds.append((cloud, viewpoint))
+        return clouds
+
+    def camera_cloud(self, camera: str, without: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+        """``camera``'s depth cloud off the supports and where it looked from, or None and why."""
         try:
-            frame = self.frames.grab(self.scene_camera)
+            frame = self.frames.grab(camera)
         except MaestroError as exc:
-            note = (
-                f"no {self.scene_camera} camera frame ({exc}): planned against the robot and the support "
-                "surfaces only"
-            )
+            note = f"no {camera} camera frame ({exc}): {without}"
             self.get_logger().warning(note, throttle_duration_sec=30.0)
             return None, None, note
         # The plan starts from the joint states of the frame's moment (the arm's own points are removed
@@ -235,16 +246,19 @@ class MotionNode(Node):
                 request, lambda stamped: self.frames.tf.pose_in(stamped, self.profile.base_frame)
             )
         cloud, viewpoint, note = self.scene_cloud()
+        others = self.obstacle_clouds()
         start, holding = self.current_positions(wait=JOINT_STATES_WAIT), self.holding()
         floor = self._base_in_fixed(None) if self.floor is not None else None
         with self._lock:
             if self.floor is not None:
                 self.floor.place(self.robot_model.model, floor)
             if joints:
-                motion = self.paths.to_joints(start, goal, request.path, cloud, holding, viewpoint)
+                motion = self.paths.to_joints(start, goal, request.path, cloud, holding, viewpoint, others)
             else:
                 depth = contact_depth(request)
-                motion = self.paths.to_poses(start, goal, request.path, cloud, holding, viewpoint, depth)
+                motion = self.paths.to_poses(
+                    start, goal, request.path, cloud, holding, viewpoint, depth, others
+                )
         motion.note = note
         return motion
 
@@ -329,7 +343,8 @@ class MotionNode(Node):
                     distance_remaining=state.distance_remaining,
                 )
 
-        goal = trajectory_goal(self.joint_names.arm, path, times, self.goal_tolerance)
+        limits = (self.kinematics.lower, self.kinematics.upper)
+        goal = trajectory_goal(self.joint_names.arm, path, times, self.goal_tolerance, limits)
         sent = wait_future_blocking(self.robot.send_goal_async(goal, feedback_callback=relay), 10.0)
         if sent is None or not sent.accepted:
             return self._fail(handle, UnavailableError("the arm controller did not accept the trajectory"))

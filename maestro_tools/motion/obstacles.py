@@ -21,6 +21,7 @@ gripper holds may touch without a depth check: its underside is not seen.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import mujoco
@@ -139,26 +140,37 @@ class ArmSurface:
         holding: bool,
         viewpoint: np.ndarray | None = None,
         surfaces: tuple[SupportSurface, ...] = (),
+        others: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     ) -> tuple[np.ndarray, np.ndarray]:
         """The scene points that count as obstacles for a motion from ``start`` (to ``goal``, when
         known), and those of them the camera saw (the rest fill in behind them); with ``holding``, what
         lies in the gripper at the start is attached to the hand. With the camera's ``viewpoint``, the
-        space just behind what it saw counts as occupied too."""
-        cloud = _voxel_unique(np.asarray(cloud, dtype=np.float64).reshape(-1, 3), VOXEL)
-        in_gripper = _in_box(self._tcp_local(start, cloud), HELD_BOX)
-        held = cloud[in_gripper] if holding else np.zeros((0, 3))
+        space just behind what it saw counts as occupied too. ``others``: (cloud, viewpoint) of further
+        cameras, cleaned and filled in the same way; obstacles only (a contact judges depth along the
+        first camera's rays, so their points are not among the visible ones)."""
+        arm = cKDTree(self.points(start))
+        cloud, in_gripper = self._clean(cloud, start, arm)
+        held = in_gripper if holding else np.zeros((0, 3))
         hand_rotation = start.xmat[self.hand_body].reshape(3, 3)
         self.held = _voxel_unique((held - start.xpos[self.hand_body]) @ hand_rotation, 0.01)
-        cloud = cloud[~in_gripper]
-        if len(cloud):
-            near_arm = cKDTree(self.points(start)).query(cloud, distance_upper_bound=SELF_FILTER)[0]
-            cloud = cloud[~np.isfinite(near_arm)]
         visible = cloud
         if viewpoint is not None:
             cloud = with_hidden_side(cloud, viewpoint, surfaces)
+        extra = [with_hidden_side(self._clean(c, start, arm)[0], v, surfaces) for c, v in others]
+        cloud = np.vstack([cloud, *extra])
         if goal is not None:
             cloud, visible = (self.outside_target(goal, c) for c in (cloud, visible))
         return cloud, visible
+
+    def _clean(self, cloud: np.ndarray, start: mujoco.MjData, arm: cKDTree) -> tuple[np.ndarray, np.ndarray]:
+        """One camera's cloud, voxelled, without the arm's own surface (at ``start``) and without what lies
+        in the gripper, which is returned apart."""
+        cloud = _voxel_unique(np.asarray(cloud, dtype=np.float64).reshape(-1, 3), VOXEL)
+        in_gripper = _in_box(self._tcp_local(start, cloud), HELD_BOX)
+        gripped, cloud = cloud[in_gripper], cloud[~in_gripper]
+        if len(cloud):
+            cloud = cloud[~np.isfinite(arm.query(cloud, distance_upper_bound=SELF_FILTER)[0])]
+        return cloud, gripped
 
     def outside_target(self, goal: mujoco.MjData, points: np.ndarray) -> np.ndarray:
         """``points`` without those in the gripper's volume at ``goal`` (where a motion reaches into)."""

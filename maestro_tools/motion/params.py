@@ -20,6 +20,7 @@ class MotionParams:
     arm_action: str
     joint_states_topic: str
     scene_camera: str
+    obstacle_cameras: tuple[str, ...]
     scene_timeout: float
     clearance: float
     stall_tolerance: float
@@ -75,6 +76,17 @@ def declare_motion_params(node: Node, profile: RobotProfile) -> MotionParams:
             profile.detection_camera,
             "Camera whose depth cloud motions keep clear of (the objects around the robot); empty: plan "
             "against the robot and the support surfaces only",
+        ),
+        obstacle_cameras=tuple(
+            camera
+            for camera in declare(
+                node,
+                "obstacle_cameras",
+                [""],
+                "Further cameras whose depth clouds motions keep clear of (a mobile base's head camera sees "
+                "the walls and furniture beside the arm that the hand camera does not); [''] = none",
+            )
+            if camera
         ),
         scene_timeout=declare(
             node, "scene_timeout", 3.0, "Seconds to wait for a scene camera frame", minimum=0.05, maximum=10.0

@@ -13,6 +13,7 @@ hit (a support surface, the arm itself, or a seen object and its point) and how 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,13 +60,14 @@ class PathBuilder:
         holding: bool = False,
         viewpoint: np.ndarray | None = None,
         contact_depth: float | None = None,
+        others: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     ) -> PlannedMotion:
         """TCP targets (4x4, base frame) in order, each segment from where the previous one ended; the
         scene is read once, at the real start (where the camera saw the arm and what it holds)."""
         q = np.asarray(start, dtype=np.float64)
         motion = PlannedMotion(q)
         self.planner.set_contact(contact_depth)
-        self.planner.use_scene(cloud, q, None, holding, viewpoint)
+        self.planner.use_scene(cloud, q, None, holding, viewpoint, others)
         for index, target in enumerate(targets):
             try:
                 goal = self.kinematics.solve(target, q).q
@@ -86,11 +88,12 @@ class PathBuilder:
         cloud: np.ndarray | None = None,
         holding: bool = False,
         viewpoint: np.ndarray | None = None,
+        others: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     ) -> PlannedMotion:
         """A joint goal: the straight joint-space move (interpolated by the robot) where it is free."""
         motion = PlannedMotion(np.asarray(start, dtype=np.float64))
         self.planner.set_contact(None)
-        motion.obstacle_points = self.planner.use_scene(cloud, start, goal, holding, viewpoint)
+        motion.obstacle_points = self.planner.use_scene(cloud, start, goal, holding, viewpoint, others)
         if path != PLANNED:
             steps = max(2, int(np.ceil(np.max(np.abs(goal - start)) / 0.02)) + 1)
             line = [start + s * (goal - start) for s in np.linspace(0.0, 1.0, steps)[1:]]

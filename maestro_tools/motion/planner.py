@@ -13,6 +13,7 @@ are found there); ``allow_target`` then frees each segment's target surroundings
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import mujoco
 import numpy as np
@@ -76,15 +77,19 @@ class JointSpacePlanner:
         goal: np.ndarray | None = None,
         holding: bool = False,
         viewpoint: np.ndarray | None = None,
+        others: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     ) -> int:
         """Plan around ``cloud`` (base-frame points off the supports; None: the robot and supports only)
-        for a motion from ``start`` to ``goal``; return how many points count as obstacles."""
+        and the ``others`` (cloud, viewpoint) of further cameras, for a motion from ``start`` to ``goal``;
+        return how many points count as obstacles."""
+        if cloud is None and others:
+            cloud, viewpoint, others = others[0][0], others[0][1], others[1:]
         if cloud is None:
             empty = np.zeros((0, 3))
             self.arm.held, self._scene = empty, (empty, empty, None)
         else:
             points, visible = self.arm.prepare(
-                cloud, self._data_at(start), None, holding, viewpoint, self.robot.surfaces
+                cloud, self._data_at(start), None, holding, viewpoint, self.robot.surfaces, others
             )
             self._scene = (points, visible, viewpoint)
         return self.allow_target(goal)

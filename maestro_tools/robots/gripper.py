@@ -24,10 +24,15 @@ class GraspJudgement:
 
 
 def holding(width: float, gripper: GripperSpec, commanded: float | None = None) -> bool:
-    """The fingers stopped on something: wider than ``empty_width`` (fully closed) and more than that
-    short of the ``commanded`` opening (m; unknown: fully open)."""
-    target = gripper.max_width if commanded is None else commanded
-    return width > gripper.empty_width and abs(width - target) > gripper.empty_width
+    """The fingers stopped on something as they closed: wider than ``empty_width`` (fully closed) and
+    more than that wider than the ``commanded`` opening (m). Fingers that stopped short of an opening
+    command (against a wall as they opened) hold nothing. Unknown command: anything short of fully open
+    and not fully closed counts."""
+    if width <= gripper.empty_width:
+        return False
+    if commanded is None:
+        return gripper.max_width - width > gripper.empty_width
+    return width - commanded > gripper.empty_width
 
 
 def dropped(width: float, gripper: GripperSpec) -> bool:

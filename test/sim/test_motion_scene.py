@@ -47,6 +47,15 @@ def cloud_seen_at(world: SimWorld, q: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def across_the_can(builder: PathBuilder, world: SimWorld) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A start beyond the green can, a target on its other side, and the scene camera's view from the
+    start. The camera looks from -y: starting beyond the can keeps the arm from hiding it (the planner
+    treats what no camera sees as free, like the space behind the arm)."""
+    can = world.position("green can")
+    start = builder.kinematics.solve(down(can[0], can[1] + 0.15, 0.04), np.array(HOME)).q
+    return start, down(can[0], can[1] - 0.13, 0.04), cloud_seen_at(world, start)
+
+
 def can_moved_by(world: SimWorld, start: np.ndarray, path: list[np.ndarray]) -> float:
     """Execute ``path`` from ``start`` in a fresh scene; how far (m) the green can was pushed."""
     world.reset("clean_table", 3)
@@ -62,13 +71,7 @@ def can_moved_by(world: SimWorld, start: np.ndarray, path: list[np.ndarray]) -> 
 def test_a_line_through_an_object_is_blocked_and_auto_plans_around_it(
     builder: PathBuilder, world: SimWorld
 ) -> None:
-    can = world.position("green can")
-    # The scene camera looks from -y: starting beyond the can keeps the arm from hiding it (the planner
-    # treats what no camera sees as free, like the space behind the arm).
-    start = builder.kinematics.solve(down(can[0], can[1] + 0.15, 0.04), np.array(HOME)).q
-    target = down(can[0], can[1] - 0.13, 0.04)
-    seen = cloud_seen_at(world, start)
-
+    start, target, seen = across_the_can(builder, world)
     line = builder.to_poses(start, [target], CARTESIAN)  # robot and table only: the line is "fine"
     assert line.planned_segments == 0
     assert can_moved_by(world, start, line.waypoints) > 0.02  # ...and knocks the can away
@@ -81,6 +84,22 @@ def test_a_line_through_an_object_is_blocked_and_auto_plans_around_it(
         tcp = builder.kinematics.fk(motion.waypoints[-1])[:3, 3]
         assert np.linalg.norm(tcp - target[:3, 3]) < 0.005
         assert can_moved_by(world, start, motion.waypoints) < 0.005  # over it or around it, untouched
+
+
+def test_a_further_cameras_cloud_keeps_the_arm_clear_as_the_scene_cameras_does(
+    builder: PathBuilder, world: SimWorld
+) -> None:
+    start, target, seen = across_the_can(builder, world)
+    others = [(seen["cloud"], seen["viewpoint"])]  # the can as only another camera sees it
+    nothing = {"cloud": np.zeros((0, 3)), "viewpoint": np.array([0.0, -1.0, 0.5])}
+    with pytest.raises(CollisionError, match="blocked"):
+        builder.to_poses(start, [target], CARTESIAN, others=others, **nothing)
+    assert len(builder.planner.obstacles.visible) == 0  # obstacles, not surfaces a contact may touch
+    with pytest.raises(CollisionError, match="blocked"):  # no scene camera frame: the other one alone
+        builder.to_poses(start, [target], CARTESIAN, others=others)
+    motion = builder.to_poses(start, [target], AUTO, others=others, **nothing)
+    assert motion.planned_segments == 1 and motion.obstacle_points > 500
+    assert builder.planner.first_collision(motion.waypoints) is None
 
 
 def test_reaching_into_the_target_is_allowed(builder: PathBuilder, world: SimWorld) -> None:

@@ -96,11 +96,13 @@ class FakeSandbox:
 
 
 class FakeScene:
-    def __init__(self, score: float = 100.0) -> None:
-        self.score, self.prepared = score, []
+    def __init__(self, score: float = 100.0, overview_camera: str = "scene") -> None:
+        self.score, self.prepared, self.overview_camera = score, [], overview_camera
+        self.asked: list[tuple[str, ...]] = []
 
     def snapshot(self, cameras=("scene", "wrist")):
-        return [("scene camera", np.full((8, 8, 3), 100, np.uint8))]
+        self.asked.append(tuple(cameras))
+        return [(f"{cameras[0]} camera", np.full((8, 8, 3), 100, np.uint8))]
 
     def progress(self) -> float:
         return self.score
@@ -145,6 +147,14 @@ def test_a_miss_is_replanned_once_and_the_task_completes(vlm) -> None:
 def test_a_complete_that_the_scene_does_not_confirm_is_a_failure(vlm) -> None:
     result = agent_for(vlm, scene=FakeScene(score=40.0)).run_task("pick the cube")
     assert not result.success and "scores 40/100" in result.summary
+
+
+def test_after_each_substep_the_vlm_sees_the_robots_overview_camera(vlm) -> None:
+    scene, events = FakeScene(overview_camera="head"), Events()  # a mobile robot: no "scene" camera
+    agent_for(vlm, scene=scene, events=events).run_task("pick the cube")
+    assert scene.asked.count(("head",)) == 3  # once per substep
+    labels = [f["label"] for k, f in events.items if k == "image"]
+    assert labels.count("head camera") == 3 and ("scene",) not in scene.asked
 
 
 def test_the_substep_budget_ends_the_trial(vlm) -> None:

@@ -146,6 +146,17 @@ def test_a_close_on_nothing_holds_nothing() -> None:
     assert not robot.close_gripper().holding and robot._held is None
 
 
+def test_fingers_stopped_short_of_an_opening_hold_nothing() -> None:
+    double = RobotDouble()
+    robot = robot_with(double)
+    double.width = 0.072  # a finger against a wall as the gripper opens to 0.08
+    double.respond = lambda client, goal, feedback: gripper_result(0.072)
+    assert not robot.open_gripper().holding and not robot.get_state().gripper.holding
+    double.width = 0.03  # closing, stopped on something
+    double.respond = lambda client, goal, feedback: gripper_result(0.03)
+    assert robot.close_gripper().holding and robot.get_state().gripper.holding
+
+
 def test_a_move_that_comes_to_rest_short_of_its_target_raises_with_the_distance() -> None:
     double = RobotDouble()
     robot = robot_with(double)

@@ -247,3 +247,35 @@ def test_pick_looks_from_half_as_far_back_or_above_the_next_grasp_where_the_arm_
     arm.reachable = []
     with pytest.raises(UnreachableError, match="no pose above any of the 2 grasp"):
         tool._move_above([first, second])
+
+
+def test_a_look_move_held_back_by_furniture_goes_home_and_on_to_the_next_grasp() -> None:
+    from maestro_agent.proxy.grasping import ABOVE, Grasping, _above
+    from maestro_agent.proxy.harness import Harness
+    from maestro_tools.common.errors import StalledError, UnreachableError
+
+    class BlockedArm(FakeArm):
+        def __init__(self, blocked: list[np.ndarray]) -> None:
+            super().__init__(0.0)
+            self.blocked = blocked
+
+        def move_gripper_to(self, position, orientation=None, path: str = "auto", speed: float = 1.0) -> None:
+            super().move_gripper_to(position, orientation, path, speed)
+            if any(np.allclose(position, b) for b in self.blocked):
+                raise StalledError("the arm stalled: piper_joint2 lags its trajectory (blocked by contact?)")
+
+        def move_home(self) -> None:
+            self.moves.append(("home", None, ""))
+
+    first, second = squeeze(0.06), squeeze(0.05)
+    second.position[1] = 0.1  # beside the first
+    arm = BlockedArm([_above(first, ABOVE)])
+    tool = Grasping(None, Harness(get_robot("go2w_piper")), arm, None)  # type: ignore[arg-type]
+    tool._move_above([first, second])
+    kinds = [m[0] for m in arm.moves]
+    assert kinds == ["to", "home", "to"]  # not nearer along the blocked line: the next grasp
+    assert np.allclose(arm.moves[-1][1], _above(second, ABOVE))
+    arm = BlockedArm([_above(first, ABOVE), _above(second, ABOVE)])
+    tool = Grasping(None, Harness(get_robot("go2w_piper")), arm, None)  # type: ignore[arg-type]
+    with pytest.raises(UnreachableError, match=r"reachable and clear .*blocked by contact"):
+        tool._move_above([first, second])
