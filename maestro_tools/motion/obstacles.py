@@ -148,33 +148,36 @@ class ArmSurface:
         space just behind what it saw counts as occupied too. ``others``: (cloud, viewpoint) of further
         cameras, cleaned and filled in the same way; obstacles only (a contact judges depth along the
         first camera's rays, so their points are not among the visible ones)."""
-        arm = cKDTree(self.points(start))
-        cloud, in_gripper = self._clean(cloud, start, arm)
+        cloud, in_gripper = self._split_held(cloud, start)
         held = in_gripper if holding else np.zeros((0, 3))
         hand_rotation = start.xmat[self.hand_body].reshape(3, 3)
         self.held = _voxel_unique((held - start.xpos[self.hand_body]) @ hand_rotation, 0.01)
-        visible = cloud
+        arm = cKDTree(self.points(start))  # built after ``held``: this motion's held object is the arm's too
+        cloud = visible = _off(cloud, arm)
         if viewpoint is not None:
             cloud = with_hidden_side(cloud, viewpoint, surfaces)
-        extra = [with_hidden_side(self._clean(c, start, arm)[0], v, surfaces) for c, v in others]
+        extra = [with_hidden_side(_off(self._split_held(c, start)[0], arm), v, surfaces) for c, v in others]
         cloud = np.vstack([cloud, *extra])
         if goal is not None:
             cloud, visible = (self.outside_target(goal, c) for c in (cloud, visible))
         return cloud, visible
 
-    def _clean(self, cloud: np.ndarray, start: mujoco.MjData, arm: cKDTree) -> tuple[np.ndarray, np.ndarray]:
-        """One camera's cloud, voxelled, without the arm's own surface (at ``start``) and without what lies
-        in the gripper, which is returned apart."""
+    def _split_held(self, cloud: np.ndarray, start: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
+        """One camera's cloud, voxelled, and apart from it what lies in the gripper at ``start``."""
         cloud = _voxel_unique(np.asarray(cloud, dtype=np.float64).reshape(-1, 3), VOXEL)
         in_gripper = _in_box(self._tcp_local(start, cloud), HELD_BOX)
-        gripped, cloud = cloud[in_gripper], cloud[~in_gripper]
-        if len(cloud):
-            cloud = cloud[~np.isfinite(arm.query(cloud, distance_upper_bound=SELF_FILTER)[0])]
-        return cloud, gripped
+        return cloud[~in_gripper], cloud[in_gripper]
 
     def outside_target(self, goal: mujoco.MjData, points: np.ndarray) -> np.ndarray:
         """``points`` without those in the gripper's volume at ``goal`` (where a motion reaches into)."""
         return points[~_in_box(self._tcp_local(goal, points), TARGET_BOX)]
+
+
+def _off(cloud: np.ndarray, arm: cKDTree) -> np.ndarray:
+    """``cloud`` without the points within the self-filter distance of the arm's surface samples."""
+    if not len(cloud):
+        return cloud
+    return cloud[~np.isfinite(arm.query(cloud, distance_upper_bound=SELF_FILTER)[0])]
 
 
 class SceneObstacles:

@@ -129,6 +129,20 @@ def test_what_the_gripper_holds_moves_with_it(builder: PathBuilder) -> None:
     assert motion.planned_segments == 1 and builder.planner.first_collision(motion.waypoints) is None
 
 
+def test_a_held_objects_far_end_counts_as_held_not_as_an_obstacle(builder: PathBuilder) -> None:
+    """The self-filter uses this motion's held object, not the previous motion's: the part of a long
+    object that sticks out of the gripper's box is neither held nor an obstacle beside the hand."""
+    start = builder.kinematics.solve(down(0.45, -0.2, 0.15), np.array(HOME)).q
+    rng = np.random.default_rng(2)
+    rod = np.column_stack([0.45 + rng.uniform(-0.01, 0.01, 600), -0.2 + rng.uniform(-0.01, 0.01, 600)])
+    rod = np.column_stack([rod, rng.uniform(0.04, 0.15, 600)])  # 3 cm of it below the gripper's box
+    lift = down(0.45, -0.2, 0.3)
+    builder.to_poses(start, [lift], CARTESIAN, np.zeros((0, 3)), holding=False)  # nothing held before
+    motion = builder.to_poses(start, [lift], CARTESIAN, rod, holding=True)
+    assert motion.planned_segments == 0 and len(builder.planner.arm.held) > 20
+    assert len(builder.planner.obstacles) == 0
+
+
 def test_joint_goals_take_the_direct_move_unless_it_is_blocked(builder: PathBuilder) -> None:
     start, goal = np.array(HOME), np.array(HOME) + [0.8, 0.3, 0.0, 0.4, 0.0, -0.3, 0.0]
     direct = builder.to_joints(start, goal, AUTO)
