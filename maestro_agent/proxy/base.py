@@ -69,9 +69,17 @@ def _planar(transform: np.ndarray) -> BasePose:
 
 
 def _goal(
-    frame: str, x: float, y: float, yaw: float | None, tolerance: float, timeout: float, push: bool = False
+    frame: str,
+    x: float,
+    y: float,
+    yaw: float | None,
+    tolerance: float,
+    timeout: float,
+    push: bool = False,
+    max_speed: float = 0.0,
 ) -> Any:
     goal = NavigateBase.Goal(goal=PoseStamped(), position_tolerance=tolerance, timeout=timeout)
+    goal.max_speed = max_speed
     goal.behavior = "push" if push else ""
     goal.goal.header.frame_id = frame
     goal.goal.pose.position.x, goal.goal.pose.position.y = x, y
@@ -124,14 +132,18 @@ class Base:
         tolerance: float = 0.1,
         timeout: float = 120.0,
         push: bool = False,
+        max_speed: float | None = None,
     ) -> BasePose:
         """Drive to (x, y) in the map, then turn to ``yaw`` (rad; None: any heading), within ``tolerance``
         metres; returns the pose reached. Turning in place: go_to(here.x, here.y, new_yaw). push=True:
         straight there at 0.15 m/s through what is in the way (a door to push open), StalledError when
-        it does not give."""
+        it does not give. ``max_speed`` (m/s, at least 0.1; None: the base's top speed): a careful drive,
+        turns and accelerations slowed alike, e.g. 0.25 carrying a soft toy."""
         x, y = _finite("x", x), _finite("y", y)
         if not isinstance(push, bool):
             raise InvalidArgumentError(f"push must be True or False; got {push!r}")
+        if max_speed is not None and not _finite("max_speed", max_speed) >= 0.1:
+            raise InvalidArgumentError(f"max_speed must be at least 0.1 m/s (or None); got {max_speed}")
         heading = None if yaw is None else math.remainder(_finite("yaw", yaw), 2 * math.pi)
         if (
             not 0.02 <= _finite("tolerance", tolerance) <= 1.0
@@ -140,7 +152,8 @@ class Base:
             raise InvalidArgumentError(
                 f"tolerance must be 0.02..1 m and timeout 1..600 s; got {tolerance}, {timeout}"
             )
-        goal = _goal(self._frame, x, y, heading, float(tolerance), float(timeout), push)
+        speed = 0.0 if max_speed is None else float(max_speed)
+        goal = _goal(self._frame, x, y, heading, float(tolerance), float(timeout), push, speed)
         result = raise_for(self._ros.act(self._navigate, goal, float(timeout) + 10.0))
         return _planar(pose_to_matrix(result.final_pose))
 

@@ -61,19 +61,24 @@ class PathFollower:
         self.config = config
         self.last = (0.0, 0.0)
         self._index = 0
+        self.scale = 1.0
 
-    def reset(self) -> None:
-        self.last, self._index = (0.0, 0.0), 0
+    def reset(self, scale: float = 1.0) -> None:
+        """A new goal; ``scale`` in (0, 1] scales the speed and acceleration limits for it (a careful
+        drive: carrying something)."""
+        if not 0.0 < scale <= 1.0:
+            raise InvalidArgumentError(f"follower: speed scale must be in (0, 1]; got {scale}")
+        self.last, self._index, self.scale = (0.0, 0.0), 0, scale
 
     def new_path(self) -> None:
         self._index = 0
 
     def limit(self, linear: float, angular: float, dt: float) -> tuple[float, float]:
         """Clamp to the speed limits, then to what the acceleration limits allow within ``dt`` s."""
-        c = self.config
-        linear = float(np.clip(linear, -c.max_linear, c.max_linear))
-        angular = float(np.clip(angular, -c.max_angular, c.max_angular))
-        dv, dw = c.max_linear_accel * dt, c.max_angular_accel * dt
+        c, k = self.config, self.scale
+        linear = float(np.clip(linear, -c.max_linear * k, c.max_linear * k))
+        angular = float(np.clip(angular, -c.max_angular * k, c.max_angular * k))
+        dv, dw = c.max_linear_accel * k * dt, c.max_angular_accel * k * dt
         linear = float(np.clip(linear, self.last[0] - dv, self.last[0] + dv))
         angular = float(np.clip(angular, self.last[1] - dw, self.last[1] + dw))
         self.last = (linear, angular)
@@ -113,12 +118,13 @@ class PathFollower:
             direction, alpha = -1.0, wrap(alpha - math.pi)  # back onto it: the arc as seen from behind
         if abs(alpha) > c.rotate_threshold:
             return self.limit(0.0, c.heading_gain * alpha, dt)
-        speed = min(c.max_linear, speed_limit) * min(1.0, to_goal / c.slow_radius)
+        top_linear, top_angular = c.max_linear * self.scale, c.max_angular * self.scale
+        speed = min(top_linear, speed_limit) * min(1.0, to_goal / c.slow_radius)
         speed = max(speed, c.min_linear) * max(0.3, math.cos(alpha))
         distance = max(float(math.hypot(dx, dy)), 1e-3)
         curvature = 2.0 * math.sin(alpha) / distance
-        if abs(speed * curvature) > c.max_angular:  # keep the arc: slow down rather than cut the corner
-            speed = c.max_angular / abs(curvature)
+        if abs(speed * curvature) > top_angular:  # keep the arc: slow down rather than cut the corner
+            speed = top_angular / abs(curvature)
         return self.limit(direction * speed, speed * curvature, dt)
 
     def turn_to(self, pose: Pose2D, yaw: float, dt: float) -> tuple[float, float]:

@@ -142,10 +142,12 @@ class Navigator:
         now: float,
         deadline: float,
         push: bool = False,
+        speed_scale: float = 1.0,
     ) -> None:
         """A new goal (fixed frame); ``goal_yaw`` None = any heading; ``deadline`` in the clock of ``now``.
         ``push``: drive straight at it at ``push_speed``, through what the grid holds ahead (a door the base
-        pushes open), without recoveries: a stall ends it."""
+        pushes open), without recoveries: a stall ends it. ``speed_scale`` (0, 1] scales the follower's
+        speed and acceleration limits for this goal."""
         self._goal, self._goal_yaw, self._push = goal, goal_yaw, push
         self._target = goal.xy.copy()
         self._position_tolerance, self._yaw_tolerance = position_tolerance, yaw_tolerance
@@ -153,7 +155,7 @@ class Navigator:
         self.path, self.recoveries, self._recovery = None, 0, None
         self._planned_at, self._arrived, self._stall_ref = -math.inf, False, None
         self._reapproaches, self._escaped = 0, False
-        self.follower.reset()
+        self.follower.reset(speed_scale)
 
     def set_keep_out(self, footprints: Sequence[Footprint], pose: Pose2D) -> None:
         """Furniture footprints the grid keeps occupied; one the robot stands in is wrong and left out."""

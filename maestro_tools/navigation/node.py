@@ -319,7 +319,14 @@ class NavigationNode(Node):
             deadline = started + spec.timeout
             goal_yaw = None if spec.yaw_tolerance < 0 else target.yaw
             self.navigator.start(
-                target, goal_yaw, spec.position_tolerance, spec.yaw_tolerance, started, deadline, spec.push
+                target,
+                goal_yaw,
+                spec.position_tolerance,
+                spec.yaw_tolerance,
+                started,
+                deadline,
+                spec.push,
+                spec.speed_scale,
             )
             self._running = handle
             self.get_logger().info(

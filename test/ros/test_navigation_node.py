@@ -96,6 +96,8 @@ def test_bad_goals_are_refused_with_a_clear_message(nav: Client) -> None:
     assert "kitchen" in result.message and "base_link" in result.message  # names the frames TF has
     result = goal_result(send_goal(nav.navigate, _goal(1.0, 0.0, timeout=-1.0)), 30)
     assert result.error_code == ErrorCode.INVALID_ARGUMENT and "timeout" in result.message
+    result = goal_result(send_goal(nav.navigate, _goal(1.0, 0.0, max_speed=0.05)), 30)
+    assert result.error_code == ErrorCode.INVALID_ARGUMENT and "max_speed = 0.05" in result.message
     assert nav.speed() < 0.05
 
 

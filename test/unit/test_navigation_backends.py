@@ -243,14 +243,17 @@ def test_a_stalled_base_recovers_then_fails_and_the_deadline_ends_a_goal() -> No
 
 
 def test_goal_checks_name_the_bad_field_and_fill_defaults() -> None:
-    defaults = SimpleNamespace(position_tolerance=0.1, yaw_tolerance=0.15, timeout=120.0)
+    defaults = SimpleNamespace(
+        position_tolerance=0.1, yaw_tolerance=0.15, timeout=120.0, follower=FollowerConfig(max_linear=0.5)
+    )
 
     def request(x: float = 1.0, **fields: float) -> SimpleNamespace:
         position = SimpleNamespace(x=x, y=0.0, z=0.0)
         orientation = SimpleNamespace(x=0.0, y=0.0, z=0.0, w=1.0)
         goal = SimpleNamespace(pose=SimpleNamespace(position=position, orientation=orientation))
         goal.header = SimpleNamespace(frame_id="map")
-        values = {"position_tolerance": 0.0, "yaw_tolerance": 0.0, "timeout": 0.0, "behavior": "", **fields}
+        values = {"position_tolerance": 0.0, "yaw_tolerance": 0.0, "timeout": 0.0, "behavior": ""}
+        values |= {"max_speed": 0.0, **fields}
         return SimpleNamespace(goal=goal, **values)
 
     spec = check_goal(request(), defaults)
@@ -263,6 +266,11 @@ def test_goal_checks_name_the_bad_field_and_fill_defaults() -> None:
     assert check_goal(request(behavior="push"), defaults).push and not spec.push
     with pytest.raises(InvalidArgumentError, match="behavior = 'fly' is unknown; valid: '', 'push'"):
         check_goal(request(behavior="fly"), defaults)
+    assert spec.speed_scale == 1.0  # max_speed: a fraction of the top speed, over it the top speed
+    assert check_goal(request(max_speed=0.25), defaults).speed_scale == pytest.approx(0.5)
+    assert check_goal(request(max_speed=3.0), defaults).speed_scale == 1.0
+    with pytest.raises(InvalidArgumentError, match=r"max_speed = 0.05 .*valid: 0 .* or >= 0.1"):
+        check_goal(request(max_speed=0.05), defaults)
 
 
 def test_a_final_turn_that_moves_the_base_off_the_goal_is_followed_by_a_new_approach() -> None:
