@@ -41,6 +41,7 @@ from maestro_tools.common.errors import (
     StalledError,
     UnavailableError,
 )
+from maestro_tools.navigation.goals import MIN_SPEED
 from maestro_tools.robots.body_posture import HEIGHT_JOINT, PITCH_JOINT, BodyPosture
 
 REACH_TOLERANCE = 0.07  # m: go_near's drive to a whole-body pose (the navigation's default is 0.15)
@@ -142,8 +143,10 @@ class Base:
         x, y = _finite("x", x), _finite("y", y)
         if not isinstance(push, bool):
             raise InvalidArgumentError(f"push must be True or False; got {push!r}")
-        if max_speed is not None and not _finite("max_speed", max_speed) >= 0.1:
-            raise InvalidArgumentError(f"max_speed must be at least 0.1 m/s (or None); got {max_speed}")
+        if max_speed is not None and not _finite("max_speed", max_speed) >= MIN_SPEED:
+            raise InvalidArgumentError(
+                f"max_speed must be at least {MIN_SPEED:g} m/s (or None); got {max_speed}"
+            )
         heading = None if yaw is None else math.remainder(_finite("yaw", yaw), 2 * math.pi)
         if (
             not 0.02 <= _finite("tolerance", tolerance) <= 1.0

@@ -10,9 +10,7 @@ from maestro_tools.common import validate
 from maestro_tools.common.errors import InvalidArgumentError
 
 BEHAVIORS = ("", "push")  # NavigateBase's behavior: plan around obstacles, or push straight through
-MIN_SPEED = (
-    0.1  # m/s: the least max_speed a goal may ask for (slower, the base's turns stall in its deadband)
-)
+MIN_SPEED = 0.1  # m/s: the least max_speed a goal may ask for (slower, turns stall in the deadband)
 
 
 @dataclass(frozen=True)
