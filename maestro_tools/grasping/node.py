@@ -58,7 +58,7 @@ from maestro_tools.grasping.tilted import tilted_grasps
 from maestro_tools.grasping.top_down import GraspCandidate, top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics
 from maestro_tools.perception.cloud import depth_cloud, scene_points
-from maestro_tools.perception.objects import CameraFrame, box_pose
+from maestro_tools.perception.objects import CameraFrame, object_box
 from maestro_tools.perception.topic_source import TopicFrameSource
 from maestro_tools.robots.model import RobotModel
 from maestro_tools.robots.params import declare_robot, declare_surfaces
@@ -186,7 +186,7 @@ class GraspPlannerNode(Node):
                 raise InvalidArgumentError(f"the cloud is malformed: {exc}") from None
             if len(points) < 10:
                 raise InvalidArgumentError("the cloud has fewer than 10 valid points")
-            pose, extent = box_pose(points)
+            pose, extent = object_box(points)
             return pose, extent, request.label, points
         extent = detection.extent
         return (

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from maestro_tools.common.errors import BackendError, InvalidArgumentError, NoDataError, NotFoundError
-from maestro_tools.perception.objects import CameraFrame, ObjectDetection, box_pose, lift_point
+from maestro_tools.perception.objects import CameraFrame, ObjectDetection, lift_point, object_box
 from maestro_tools.vlm.base import VLM, Message, VLMRequest
 from maestro_tools.vlm.markdown import loads_lenient
 
@@ -93,7 +93,7 @@ def lift_box(
     mask[max(0, y) : y + h, max(0, x) : x + w] = True
     points = frame.base_points(mask)
     points = points[points[:, 2] > support_height + 0.005] if len(points) else points
-    pose, extent = box_pose(points) if len(points) >= 3 else (np.eye(4), np.zeros(3))
+    pose, extent = object_box(points) if len(points) >= 3 else (np.eye(4), np.zeros(3))
     return ObjectDetection(label, 0, 1.0, box, mask, points, pose, extent)
 
 

@@ -16,7 +16,7 @@ import open3d as o3d
 
 from maestro_tools.common.errors import NoDataError, NotFoundError
 from maestro_tools.perception.colours import COLOURS, colour_name
-from maestro_tools.perception.objects import ObjectDetection, box_pose
+from maestro_tools.perception.objects import ObjectDetection, box_pose, object_box
 
 WORKSPACE = (np.array([0.1, -0.7, -0.05]), np.array([1.0, 0.7, 0.5]))  # base frame, metres
 PLANE_SAMPLES = 8000  # points the RANSAC plane fit sees
@@ -134,7 +134,7 @@ def detect(
         mask = np.zeros(depth.size, bool)
         mask[cluster.pixels] = True
         rows, cols = np.divmod(cluster.pixels, depth.shape[1])
-        pose, extent = box_pose(cluster.points)
+        pose, extent = object_box(cluster.points)
         box = (
             (int(cols.min()), int(rows.min()), int(np.ptp(cols)) + 1, int(np.ptp(rows)) + 1)
             if len(rows)

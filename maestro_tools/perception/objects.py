@@ -4,6 +4,8 @@ A ``CameraFrame`` is what one camera saw at one instant. ``detect_objects`` matc
 to the instances in the frame (exact, then by words: "ball" finds "tennis ball"), and lifts each mask
 to base-frame points with the depth, the intrinsics and the camera pose. The 3D pose is the centre of
 the points' minimum-area horizontal box, with a canonical yaw (``box_pose``); extent is the box size.
+Points that lie on a ball's top and sides give the ball's own box instead (``sphere_box``): a camera
+sees only the near half, whose box is short of the far side by up to half the radius.
 """
 
 from __future__ import annotations
@@ -149,6 +151,57 @@ def box_pose(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pose, np.array([sides[0], sides[1], high - low])
 
 
+SPHERE_RMS = 0.06  # of the radius: points at most this far off a fitted sphere (RMS) lie on a ball
+SPHERE_RMS_FLOOR = 0.0015  # m: the least RMS allowed (depth noise on a small ball)
+SPHERE_RADII = (0.005, 0.3)  # m: the balls looked for
+
+
+def _fit_sphere(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares sphere through ``points`` (the algebraic fit): centre and radius (NaN if degenerate)."""
+    design = np.column_stack([2 * points, np.ones(len(points))])
+    solution, *_ = np.linalg.lstsq(design, (points**2).sum(axis=1), rcond=None)
+    centre = solution[:3]
+    squared = solution[3] + centre @ centre
+    return centre, float(np.sqrt(squared)) if squared > 0 else float("nan")
+
+
+def sphere_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Pose (yaw 0) and extent (its diameter on every axis) of the ball ``points`` were seen on, or None
+    when they are not a ball's visible top and sides.
+
+    A sphere is fitted, refitted without the worst tenth (mask-edge pixels), and kept only if the points
+    lie on it (RMS within ``SPHERE_RMS`` of the radius), its top was seen (a bowl's inside fits a sphere
+    whose centre is above the points) and they span more than a small cap (a plane fits a huge sphere).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if len(points) < 30:
+        return None
+    if len(points) > 3000:
+        points = points[:: len(points) // 3000 + 1]
+    centre, radius = _fit_sphere(points)
+    if not np.isfinite(radius):
+        return None
+    off = np.abs(np.linalg.norm(points - centre, axis=1) - radius)
+    points = points[off <= np.quantile(off, 0.9)]
+    centre, radius = _fit_sphere(points)
+    if not (np.isfinite(radius) and SPHERE_RADII[0] <= radius <= SPHERE_RADII[1]):
+        return None
+    rms = float(np.sqrt(np.mean((np.linalg.norm(points - centre, axis=1) - radius) ** 2)))
+    span = float(np.ptp(points[:, :2], axis=0).max())
+    if rms > max(SPHERE_RMS * radius, SPHERE_RMS_FLOOR) or points[:, 2].max() < centre[2] + 0.6 * radius:
+        return None
+    if span < 1.2 * radius:
+        return None
+    pose = np.eye(4)
+    pose[:3, 3] = centre
+    return pose, np.full(3, 2 * radius)
+
+
+def object_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The box of the object seen as ``points``: its ball's (``sphere_box``), else theirs (``box_pose``)."""
+    return sphere_box(points) or box_pose(points)
+
+
 def detect_objects(frame: CameraFrame, labels: Sequence[str], min_pixels: int = 20) -> list[ObjectDetection]:
     """Detections for ``labels`` (all visible objects when empty); NotFoundError names what is visible."""
     visible = visible_labels(frame, min_pixels)
@@ -169,7 +222,7 @@ def detect_objects(frame: CameraFrame, labels: Sequence[str], min_pixels: int = 
         mask = frame.instances == instance
         rows, cols = np.nonzero(mask)
         points = frame.base_points(mask)
-        pose, extent = box_pose(points) if len(points) >= 3 else (np.eye(4), np.zeros(3))
+        pose, extent = object_box(points) if len(points) >= 3 else (np.eye(4), np.zeros(3))
         detections.append(
             ObjectDetection(
                 label=requested,

@@ -92,3 +92,17 @@ def test_labels_under_the_visual_perturbation_name_the_colours_seen(world: SimWo
         assert {d.label for d in detections} == set(info.objects)
     assert agree >= total - 1, f"{agree} of {total} labels name the colour the camera sees"
     assert renamed >= total // 2  # the colours changed, and so did the names
+
+
+def test_the_tennis_balls_box_is_centred_on_it_from_both_cameras() -> None:
+    """A ball's box is its fitted sphere's (``sphere_box``), not its visible half's: from the scene and the
+    wrist camera alike, the centre lies within 3 mm of the ball's and the sides are its diameter."""
+    sim = SimWorld("ball_in_bowl", 0, width=640, height=480)
+    try:
+        truth = sim.position("tennis ball")
+        for camera in ("scene", "wrist"):
+            (ball,) = detect_objects(frame(sim, camera), ["tennis ball"])
+            assert np.linalg.norm(ball.pose[:3, 3] - truth) < 0.003, (camera, ball.pose[:3, 3], truth)
+            np.testing.assert_allclose(ball.extent, 0.066, atol=0.003)
+    finally:
+        sim.close()
