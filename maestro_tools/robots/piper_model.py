@@ -36,6 +36,11 @@ LIMIT_FIXES = {"joint1": (-2.618, 2.618)}
 SERVO_KP = (120.0, 120.0, 120.0, 40.0, 40.0, 20.0)
 SERVO_TORQUE = (30.0, 30.0, 30.0, 10.0, 10.0, 10.0)
 GRIPPER_FORCE = 40.0  # N the finger servo can push with
+# Dry friction per joint (Nm; N for the fingers). The simulated servos are P-D, without the integral term
+# of the PiPER's own joint controller, so friction leaves a dead band of friction / kp (joint6: 1 mrad);
+# the host model's default (0.2) left joint6 10 mrad and the fingers 2.4 mm short once the no-slip pass
+# made dry friction exact.
+ARM_FRICTION = 0.02
 # Collision: the arm is in group 2 and collides with the world (conaffinity 3) but not with the robot.
 ARM_CONTYPE, ARM_CONAFFINITY = 2, 0
 
@@ -157,7 +162,7 @@ def add_piper(spec: mujoco.MjSpec, parent: mujoco.MjsBody, pos: tuple[float, flo
         child.add_joint(
             name=f"{PREFIX}{joint.name}", type=mujoco.mjtJoint.mjJNT_HINGE, axis=list(joint.axis),
             range=[joint.lower, joint.upper], limited=mujoco.mjtLimited.mjLIMITED_TRUE,
-            damping=0.5, armature=0.02,
+            damping=0.5, armature=0.02, frictionloss=ARM_FRICTION,
         )  # fmt: skip
         child.add_geom(  # the joint's housing, along its axis
             type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.038, 0.035, 0], quat=quat_z_to(np.array(joint.axis)),
@@ -193,7 +198,7 @@ def _add_gripper(spec: mujoco.MjSpec, flange: mujoco.MjsBody) -> None:
         finger = gripper.add_body(name=name.replace("joint", "link"), pos=[0, 0, 0.10])
         finger.add_joint(
             name=name, type=mujoco.mjtJoint.mjJNT_SLIDE, axis=[0, side, 0], range=[0, FINGER_TRAVEL],
-            limited=mujoco.mjtLimited.mjLIMITED_TRUE, damping=2.0, armature=0.01,
+            limited=mujoco.mjtLimited.mjLIMITED_TRUE, damping=2.0, armature=0.01, frictionloss=ARM_FRICTION,
         )  # fmt: skip
         finger.add_geom(
             type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.012, 0.005, 0.03], pos=[0, side * 0.005, 0.03],
@@ -201,6 +206,11 @@ def _add_gripper(spec: mujoco.MjSpec, flange: mujoco.MjsBody) -> None:
         )  # fmt: skip
     equality = spec.add_equality(type=mujoco.mjtEq.mjEQ_JOINT, name1=FINGER_JOINTS[0], name2=FINGER_JOINTS[1])
     equality.data[:5] = [0, 1, 0, 0, 0]  # joint7 = joint8: one actuator drives both fingers (URDF mimic)
+    # The fingers share one rack. MuJoCo's default softness scales with the fingers' tiny inertia and let
+    # a grasp go lopsided by 9 mm (one finger on its open stop, the toy squeezed out on a drive); the
+    # stiffest time constant a 2 ms step allows (MuJoCo clamps it to 2 steps) holds them within 0.1 mm.
+    equality.solref = [0.004, 1.0]
+    equality.solimp = [0.99, 0.999, 0.001, 0.5, 2.0]
     gripper.add_site(name=TCP_SITE, pos=[0, 0, TCP_OFFSET], size=[0.008, 0, 0], group=4)
     # On the housing, looking along the approach axis tilted 14 deg towards the fingers.
     gripper.add_camera(

@@ -32,14 +32,16 @@ SOFA_CENTER, SHELF_CENTER = (1.2, -1.75), (4.75, 1.2)
 HANDLE_PRESSED = 0.45  # rad of the lever beyond which the latch lets go
 DOOR_SHUT = 0.03  # rad of the leaf within which the latch catches again
 ROBOT_START = ((1.9, 0.6), 0.0)  # (x, y), yaw: in the room, facing +x
-# Plush toys on the table: label, offset from the table's centre, radius (m), colour.
+# Plush toys on the table: label, offset from the table's centre, radius (m), colour. The balls are a
+# little narrower than the PiPER's 7 cm opening: a real plush ball as wide squashes as the fingers pass
+# its middle, a simulated one is a near-rigid sphere that stops open fingers above it (held by the tips).
 TABLE_TOYS = (
-    ("green plush ball", (-0.25, -0.12), 0.035, (0.25, 0.75, 0.25)),
-    ("pink plush ball", (0.05, 0.10), 0.035, (0.95, 0.5, 0.7)),
-    ("blue plush ball", (0.30, -0.05), 0.032, (0.3, 0.45, 0.95)),
+    ("green plush ball", (-0.25, -0.12), 0.032, (0.25, 0.75, 0.25)),
+    ("pink plush ball", (0.05, 0.10), 0.032, (0.95, 0.5, 0.7)),
+    ("blue plush ball", (0.30, -0.05), 0.030, (0.3, 0.45, 0.95)),
 )
 # Between the sofa's back and the wall, near its east end (an arm can reach it from beyond the sofa's end).
-HIDDEN_BALL = ("orange plush ball", (1.98, -2.31), 0.035, (1.0, 0.5, 0.1))  # 7 cm: the PiPER opens 7 cm
+HIDDEN_BALL = ("orange plush ball", (1.98, -2.31), 0.032, (1.0, 0.5, 0.1))
 BEAR = ("yellow plush bear", (-0.02, -0.15), 0.045, (0.95, 0.8, 0.25))  # on the table; size: body half-height
 BASKET_HALF, BASKET_HEIGHT = (0.2, 0.15), 0.18  # the toy basket: inner half extents, wall height (m)
 PLUSH = {  # soft, grippy contacts; a plush toy's contact patch also resists rolling between the pads
