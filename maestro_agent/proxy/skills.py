@@ -37,6 +37,7 @@ TARGETS = {
     "right": np.array([0.0, -1.0, 0.0]),
 }
 PINCH_INSET = 0.025  # m inside the corner along the fold: the closing pads gather the cloth there
+FOLD_BACKOFF = 0.04  # m the open fingers slide on along the fold before rising out of the folded flap
 CLOTH_HALF_THICKNESS = 0.004  # m from a cloth point (its mid-surface) down to what it lies on
 LAID = 0.012  # m the pinch ends above the flat cloth: the folded flap's two layers under the tips
 DONE_DEG = 25.0  # a part within this of its target direction counts as turned
@@ -249,10 +250,10 @@ class Skills:
         closing across the fold direction with ``force`` newtons (light, so as not to squeeze through the
         cloth), lift it, carry it along an arc (as high as ``height``, default half the distance) over the
         cloth until the pinch is over ``onto`` (e.g. the cloth's centre; the corner hangs from the pinch and
-        trails it, so it lands there), lay it down, release and back off upwards. The pinch is laid down
-        just above ``onto``'s height: give the top of what already lies there (e.g. corners folded before)
-        so the fingers do not bury themselves in it. ``check``: a
-        description for perception.point that finds the corner again afterwards ("" = where the gripper
+        trails it, so it lands there), lay it down, release, slide on 4 cm along the fold and back off
+        upwards. The pinch is laid down just above ``onto``'s height: give the top of what already lies there
+        (e.g. corners folded before) so the fingers do not bury themselves in it. ``check``: a description
+        for perception.point that finds the corner again afterwards ("" = where the gripper
         released it). Returns where the corner ended and its horizontal distance from ``onto``. Raises
         GraspFailedError when the pinch closed on nothing, ObjectDroppedError when the corner slipped out on
         the way."""
@@ -298,6 +299,11 @@ class Skills:
         robot.move_gripper_to(pinch + [0.0, 0.0, 0.02], hand, path="line", speed=0.3, contact=True)
         robot.move_gripper_along(waypoints, speed=0.4, contact=True)
         robot.open_gripper()
+        # Out of the flap forwards, then up: fingers rising straight out of the gathered flap lifted it past
+        # upright and it fell back open (measured: a second corner laid 1.4 cm from the centre sprang back
+        # 6 cm); slid on along the fold first, what they catch is pushed onto the fold, not back.
+        with suppress(StalledError):  # pushing into the pile there: out far enough
+            robot.move_gripper_by([*(direction[:2] * FOLD_BACKOFF), 0.005], speed=0.3)
         robot.move_gripper_by([0.0, 0.0, 0.08])
         end = waypoints[-1][0] - [0.0, 0.0, tip]
         if check:

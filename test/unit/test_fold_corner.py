@@ -1,16 +1,19 @@
-"""``skills.fold_corner``'s motion, with a robot that only records: where the pinch is laid down."""
+"""``skills.fold_corner``'s motion, with a robot that only records: where the pinch is laid down and how
+the fingers leave the folded flap; and the towel's triangles, along which each corner's crease must run."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 import pytest
 
 from maestro_agent.proxy.harness import Harness
-from maestro_agent.proxy.skills import LAID, Skills
+from maestro_agent.proxy.skills import FOLD_BACKOFF, LAID, Skills
 from maestro_agent.proxy.types import GripperState
 from maestro_tools.robots import get_robot
+from maestro_tools.sim.tasks.fold_towel import cloth_mesh
 
 FRANKA = get_robot("franka")
 
@@ -35,12 +38,12 @@ class RecordingRobot:
         self.path.append(self.path[-1] + np.asarray(offset, dtype=float))
 
 
-def _fold(onto: list[float]) -> tuple[np.ndarray, float]:
-    robot = RecordingRobot()
+def _fold(onto: list[float], robot: RecordingRobot | None = None) -> tuple[np.ndarray, float]:
+    robot = robot or RecordingRobot()
     skills = Skills(Harness(FRANKA, render=False), robot, None)  # type: ignore[arg-type]
     result = skills.fold_corner([0.37, 0.12, 0.003], onto)
     tip = float(np.max(skills._volumes[:, 2]))
-    laid = robot.path[-2]  # the last waypoint, before backing off upwards
+    laid = robot.path[-3]  # the last waypoint, before sliding out along the fold and backing off upwards
     assert np.linalg.norm(laid[:2] - np.asarray(onto[:2])) < 1e-6
     assert result.distance == pytest.approx(0.0, abs=1e-6)
     return laid, tip
@@ -54,3 +57,32 @@ def test_on_the_flat_cloth_the_pinch_is_laid_a_doubled_cloth_above_the_table() -
 def test_over_corners_folded_before_it_is_laid_on_top_of_them() -> None:
     laid, tip = _fold([0.49, 0.0, 0.025])
     assert laid[2] - tip > 0.025 + 0.005
+
+
+def test_the_open_fingers_slide_on_along_the_fold_before_rising() -> None:
+    robot = RecordingRobot()
+    laid, _ = _fold([0.49, 0.0, 0.003], robot)
+    slid, raised = robot.path[-2], robot.path[-1]
+    along = (np.array([0.49, 0.0]) - [0.37, 0.12]) / np.linalg.norm(np.array([0.49, 0.0]) - [0.37, 0.12])
+    assert np.allclose(slid[:2] - laid[:2], along * FOLD_BACKOFF) and 0.0 < slid[2] - laid[2] < 0.01
+    assert np.allclose(raised[:2], slid[:2]) and raised[2] - slid[2] == pytest.approx(0.08)
+
+
+@pytest.mark.parametrize("n", [9, 7])
+def test_every_corner_folds_onto_the_centre_along_edges_of_the_towel(n: int) -> None:
+    """A sheet of inextensible triangles folds flat only along its edges: the crease of each corner folded
+    onto the centre (the perpendicular bisector of corner and centre) must be a chain of edges."""
+    points, elements = cloth_mesh(n, 0.03)
+    xy = np.array(points)[:, :2]
+    edges = {frozenset(pair) for a, b, c in elements for pair in ((a, b), (b, c), (c, a))}
+    assert len(elements) == 2 * (n - 1) ** 2 and xy[(n * n) // 2] == pytest.approx([0.0, 0.0])
+    for corner in (0, n - 1, n * (n - 1), n * n - 1):
+        direction = -xy[corner] / np.linalg.norm(xy[corner])
+        offset = (xy - xy[corner] / 2) @ direction  # signed distance from the crease
+        on_crease = np.flatnonzero(np.abs(offset) < 1e-9)
+        assert len(on_crease) == (n + 1) // 2  # from edge to edge of the towel
+        ordered = sorted(on_crease, key=lambda k: float(xy[k] @ [-direction[1], direction[0]]))
+        assert all(frozenset(pair) in edges for pair in pairwise(ordered))
+        for a, b, c in elements:  # and no triangle straddles it
+            sides = np.sign(np.round(offset[[a, b, c]], 9))
+            assert not (sides.max() > 0 and sides.min() < 0)

@@ -4,6 +4,16 @@ The towel is a MuJoCo flex: a 2D grid of vertex bodies joined by edge constraint
 gripper can pinch and the table and cloth collide with. A corner counts as folded when it lies on
 top of the cloth within 5 cm (horizontally) of the towel's centre vertex. Stages: one corner 25,
 two 50, three 75, all four 100.
+
+The grid's triangles are laid out here (flexcomp "direct"), not by flexcomp "grid": that one
+splits every cell along the same diagonal, and with inextensible edges a sheet folds flat only along
+lines made of its edges. A corner folded onto the centre creases the cloth across the diagonal it
+moves along, so two of the four corners (those moving along the cells' own diagonal) could not lie
+flat: released, their flaps sprang back or stood up in a bunch (measured, no robot: a corner laid on
+the centre sprang back to where it started within 0.6 s; bending stiffness does not help, and flex
+elasticity would need MuJoCo's "discrete" integrator besides). Here each quarter's cells are split
+along the diagonal across the one its corner folds along, so every corner-to-centre crease runs
+along edges.
 """
 
 from __future__ import annotations
@@ -25,8 +35,7 @@ FOLDED_RADIUS = 0.05
 TOWEL_XML = """
 <mujoco>
   <worldbody>
-    <flexcomp name="cloth" type="grid" count="{n} {n} 1" spacing="{spacing} {spacing} {spacing}"
-              radius="0.003"
+    <flexcomp name="cloth" type="direct" point="{points}" element="{elements}" radius="0.003"
               dim="2" rgba="{rgba}" mass="{mass}">
       <contact condim="3" solref="0.01 1" selfcollide="auto"/>
       <edge equality="true" damping="0.05"/>
@@ -34,6 +43,24 @@ TOWEL_XML = """
   </worldbody>
 </mujoco>
 """
+
+
+def cloth_mesh(n: int, spacing: float) -> tuple[list[tuple[float, float, float]], list[tuple[int, int, int]]]:
+    """An ``n`` x ``n`` grid of points centred on the origin (point ``ix * n + iy`` at x index ``ix``, y
+    index ``iy``, as flexcomp "grid" numbers them) and its triangles, counter-clockwise seen from above.
+    A cell in the quarter of the corners at (-x, -y) or (+x, +y) is split along its (+1, -1) diagonal, one
+    in the other two quarters along its (+1, +1) diagonal: across the direction its corner folds in."""
+    half = (n - 1) / 2
+    points = [((ix - half) * spacing, (iy - half) * spacing, 0.0) for ix in range(n) for iy in range(n)]
+    elements = []
+    for ix in range(n - 1):
+        for iy in range(n - 1):
+            a, b, c, d = ix * n + iy, (ix + 1) * n + iy, ix * n + iy + 1, (ix + 1) * n + iy + 1
+            if (ix < half) == (iy < half):
+                elements += [(a, b, c), (b, d, c)]
+            else:
+                elements += [(a, b, d), (a, d, c)]
+    return points, elements
 
 
 class FoldTowel(Task):
@@ -59,9 +86,13 @@ class FoldTowel(Task):
         if variation.axis == "new_object":
             self.item, self.count, spacing, rgba = "napkin", 7, 0.028, (0.9, 0.85, 0.75, 1.0)
         rgba = variation.color(rgba)
+        points, elements = cloth_mesh(self.count, spacing)
         cloth = mujoco.MjSpec.from_string(
             TOWEL_XML.format(
-                n=self.count, spacing=spacing, rgba=" ".join(f"{c:.3f}" for c in rgba), mass=0.06
+                points=" ".join(f"{v:.5f}" for point in points for v in point),
+                elements=" ".join(str(i) for element in elements for i in element),
+                rgba=" ".join(f"{c:.3f}" for c in rgba),
+                mass=0.06,
             )
         )
         self._name_corners(cloth)
