@@ -40,7 +40,7 @@ GRIPPER_FORCE = 40.0  # N the finger servo can push with
 # of the PiPER's own joint controller, so friction leaves a dead band of friction / kp (joint6: 1 mrad);
 # the host model's default (0.2) left joint6 10 mrad and the fingers 2.4 mm short once the no-slip pass
 # made dry friction exact.
-ARM_FRICTION = 0.02
+JOINT_FRICTION = 0.02
 # Collision: the arm is in group 2 and collides with the world (conaffinity 3) but not with the robot.
 ARM_CONTYPE, ARM_CONAFFINITY = 2, 0
 
@@ -162,7 +162,7 @@ def add_piper(spec: mujoco.MjSpec, parent: mujoco.MjsBody, pos: tuple[float, flo
         child.add_joint(
             name=f"{PREFIX}{joint.name}", type=mujoco.mjtJoint.mjJNT_HINGE, axis=list(joint.axis),
             range=[joint.lower, joint.upper], limited=mujoco.mjtLimited.mjLIMITED_TRUE,
-            damping=0.5, armature=0.02, frictionloss=ARM_FRICTION,
+            damping=0.5, armature=0.02, frictionloss=JOINT_FRICTION,
         )  # fmt: skip
         child.add_geom(  # the joint's housing, along its axis
             type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.038, 0.035, 0], quat=quat_z_to(np.array(joint.axis)),
@@ -198,7 +198,7 @@ def _add_gripper(spec: mujoco.MjSpec, flange: mujoco.MjsBody) -> None:
         finger = gripper.add_body(name=name.replace("joint", "link"), pos=[0, 0, 0.10])
         finger.add_joint(
             name=name, type=mujoco.mjtJoint.mjJNT_SLIDE, axis=[0, side, 0], range=[0, FINGER_TRAVEL],
-            limited=mujoco.mjtLimited.mjLIMITED_TRUE, damping=2.0, armature=0.01, frictionloss=ARM_FRICTION,
+            limited=mujoco.mjtLimited.mjLIMITED_TRUE, damping=2.0, armature=0.01, frictionloss=JOINT_FRICTION,
         )  # fmt: skip
         finger.add_geom(
             type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.012, 0.005, 0.03], pos=[0, side * 0.005, 0.03],
