@@ -11,6 +11,7 @@ from transforms3d.euler import euler2mat, mat2euler
 from maestro_agent.proxy.harness import tool
 from maestro_agent.proxy.registry import register_tool
 from maestro_tools.common.errors import InvalidArgumentError
+from maestro_tools.perception.objects import fit_sphere
 
 
 def check_vector(values: Sequence[float] | np.ndarray, size: int, what: str) -> np.ndarray:
@@ -44,10 +45,7 @@ def circle_fit(points: np.ndarray, axis: np.ndarray) -> tuple[np.ndarray, float,
     v = np.cross(axis, u)
     mean = points.mean(axis=0)
     flat = np.column_stack([(points - mean) @ u, (points - mean) @ v])
-    design = np.column_stack([2 * flat, np.ones(len(flat))])
-    (a, b, c), *_ = np.linalg.lstsq(design, (flat**2).sum(axis=1), rcond=None)
-    radius = float(np.sqrt(max(c + a * a + b * b, 0.0)))
-    residual = float(np.sqrt(np.mean((np.linalg.norm(flat - [a, b], axis=1) - radius) ** 2)))
+    (a, b), radius, residual = fit_sphere(flat)  # a circle: the points are 2D in the plane
     return mean + a * u + b * v, radius, residual
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from maestro_tools.common.errors import InvalidArgumentError
 from maestro_tools.grasping.top_down import GraspCandidate
-from maestro_tools.perception.objects import box_pose
+from maestro_tools.perception.objects import box_pose, fit_sphere
 
 PART_STRATEGIES = ("rim", "handle", "flat", "cloth_corner")
 OPENING_MARGIN = 0.03  # m: a part grasp opens this much wider than the part before moving in
@@ -82,17 +82,6 @@ def _pose(position: np.ndarray, closing: np.ndarray, approach: np.ndarray = DOWN
     return pose
 
 
-def fit_circle(xy: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """Least-squares circle through 2D points: centre, radius and the RMS radial residual."""
-    a = np.column_stack([2 * xy, np.ones(len(xy))])
-    b = np.sum(xy**2, axis=1)
-    (cx, cy, c), *_ = np.linalg.lstsq(a, b, rcond=None)
-    centre = np.array([cx, cy])
-    radius = float(np.sqrt(max(c + cx**2 + cy**2, 0.0)))
-    residual = float(np.sqrt(np.mean((np.linalg.norm(xy - centre, axis=1) - radius) ** 2)))
-    return centre, radius, residual
-
-
 def _check(points: np.ndarray) -> np.ndarray:
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 3 or not np.isfinite(points).all():
@@ -106,7 +95,7 @@ def _body(points: np.ndarray) -> tuple[np.ndarray, float, float, float, float] |
     ring = points[points[:, 2] > top - RING_BAND]
     if len(ring) < 20:
         return None
-    centre, radius, residual = fit_circle(ring[:, :2])
+    centre, radius, residual = fit_sphere(ring[:, :2])  # a circle: the points are 2D
     return centre, radius, residual, top, bottom
 
 

@@ -156,13 +156,15 @@ SPHERE_RMS_FLOOR = 0.0015  # m: the least RMS allowed (depth noise on a small ba
 SPHERE_RADII = (0.005, 0.3)  # m: the balls looked for
 
 
-def _fit_sphere(points: np.ndarray) -> tuple[np.ndarray, float]:
-    """Least-squares sphere through ``points`` (the algebraic fit): centre and radius (NaN if degenerate)."""
+def fit_sphere(points: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Least-squares sphere (a circle for 2D points) through ``points``, the algebraic fit: centre,
+    radius (0 if degenerate) and the RMS radial residual."""
     design = np.column_stack([2 * points, np.ones(len(points))])
     solution, *_ = np.linalg.lstsq(design, (points**2).sum(axis=1), rcond=None)
-    centre = solution[:3]
-    squared = solution[3] + centre @ centre
-    return centre, float(np.sqrt(squared)) if squared > 0 else float("nan")
+    centre = solution[:-1]
+    radius = float(np.sqrt(max(solution[-1] + centre @ centre, 0.0)))
+    residual = float(np.sqrt(np.mean((np.linalg.norm(points - centre, axis=1) - radius) ** 2)))
+    return centre, radius, residual
 
 
 def sphere_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -178,15 +180,12 @@ def sphere_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     if len(points) > 3000:
         points = points[:: len(points) // 3000 + 1]
-    centre, radius = _fit_sphere(points)
-    if not np.isfinite(radius):
-        return None
+    centre, radius, _ = fit_sphere(points)
     off = np.abs(np.linalg.norm(points - centre, axis=1) - radius)
     points = points[off <= np.quantile(off, 0.9)]
-    centre, radius = _fit_sphere(points)
-    if not (np.isfinite(radius) and SPHERE_RADII[0] <= radius <= SPHERE_RADII[1]):
+    centre, radius, rms = fit_sphere(points)
+    if not SPHERE_RADII[0] <= radius <= SPHERE_RADII[1]:
         return None
-    rms = float(np.sqrt(np.mean((np.linalg.norm(points - centre, axis=1) - radius) ** 2)))
     span = float(np.ptp(points[:, :2], axis=0).max())
     if rms > max(SPHERE_RMS * radius, SPHERE_RMS_FLOOR) or points[:, 2].max() < centre[2] + 0.6 * radius:
         return None
