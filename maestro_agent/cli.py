@@ -75,6 +75,60 @@ def _analytics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from maestro_agent.evaluation.run import run_sweep
+
+    return run_sweep(
+        args.spec, args.out or Path("eval") / args.spec.stem, args.workers, args.resume, args.domain_base
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from maestro_agent.evaluation.report import write_report
+
+    for path in write_report(args.results, args.out, args.store, args.backend):
+        print(f"wrote {path}")
+    return 0
+
+
+def _register_eval(commands: argparse._SubParsersAction) -> None:
+    sweep = commands.add_parser(
+        "eval",
+        help="run a sweep of simulated trials (tasks x axes x seeds x configurations) from a YAML spec",
+        description="Expand SPEC (config/eval/*.yaml) into trials, run them on local graphs (one per worker, "
+        "each in its own ROS domain) and append each trial to OUT/results.jsonl as it ends. Exit status: 0 "
+        "every trial ran, 1 infrastructure failures left (rerun with --resume), 2 error, 130 interrupted.",
+    )
+    sweep.add_argument("spec", type=Path, help="sweep spec, e.g. config/eval/ci.yaml")
+    sweep.add_argument("--out", type=Path, help="output folder (default: ./eval/<spec name>)")
+    sweep.add_argument(
+        "--workers", type=int, default=0, help="graphs at once (default: by cores and free memory)"
+    )
+    sweep.add_argument("--resume", action="store_true", help="skip the trials OUT/results.jsonl already has")
+    sweep.add_argument(
+        "--domain-base",
+        type=int,
+        help="first worker's ROS_DOMAIN_ID, then +1 per worker (default: $ROS_DOMAIN_ID)",
+    )
+    sweep.set_defaults(handler=_eval)
+
+    report = commands.add_parser(
+        "report",
+        help="summarise a sweep's results: tables, the per-trial figure, HTML with PNG/CSV/JSON exports",
+        description="Mean progress with standard deviation and success rate per task x axis x configuration, "
+        "time, substeps, replans and tokens per trial; written to OUT (default: RESULTS_DIR/report).",
+    )
+    report.add_argument("results", type=Path, help="a sweep's out folder or its results.jsonl")
+    report.add_argument("--out", type=Path, help="report folder (default: next to the results, report/)")
+    report.add_argument(
+        "--store", type=Path, help="trace store with the trials' tokens (default: RESULTS_DIR/traces)"
+    )
+    report.add_argument(
+        "--backend", choices=("auto", "matplotlib", "opencv"), default="auto", help="figure renderer"
+    )
+    report.set_defaults(handler=_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maestro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -161,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     from maestro_agent.traces.export_cli import register as register_export
 
     register_export(commands)
+    _register_eval(commands)
     return parser
 
 

@@ -1,0 +1,143 @@
+"""A sweep worker: one graph configuration's trials on one graph, in this process's ROS domain.
+
+``python -m maestro_agent.evaluation.worker`` reads a job (``Batch.to_json()`` plus ``retries``,
+``max_substeps``, ``server_timeout_s``) as JSON on stdin and prints one ``RECORD <json>`` line on stdout
+per trial as it ends; its log goes to stderr. The caller sets ROS_DOMAIN_ID (a domain of this worker's
+own) and ROS_AUTOMATIC_DISCOVERY_RANGE. ``run_job`` is the same as a function (a remote executor's task).
+
+A trial whose client failed (``TrialRecord.error``: the graph crashed, a service never came) is an
+infrastructure failure: the graph is restarted and the trial run again, ``retries`` times at most.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import psutil
+
+from maestro_agent.evaluation.sweep import INTERRUPTED, Setting, SimGraph, TrialRecord, run_trial
+
+RECORD = "RECORD "
+STOPPED = 130  # exit status after Ctrl-C
+
+
+def wait_ready(graph: SimGraph, namespace: str, timeout_s: float) -> float:
+    """Seconds until the agent's run_task and the sim's reset_scene are up; raises when the graph exits
+    or they do not come within ``timeout_s``."""
+    import rclpy
+    from rclpy.action import ActionClient
+    from rclpy.context import Context
+    from rclpy.node import Node
+
+    from maestro_msgs.action import RunTask
+    from maestro_msgs.srv import ResetScene
+
+    start = time.monotonic()
+    context = Context()
+    rclpy.init(context=context)
+    node = Node("maestro_eval_ready", namespace=namespace, context=context)
+    try:
+        action = ActionClient(node, RunTask, "run_task")
+        reset = node.create_client(ResetScene, "reset_scene")
+        while not (action.server_is_ready() and reset.service_is_ready()):
+            if not graph.alive():
+                raise RuntimeError("the graph exited while starting:\n" + graph.log_tail())
+            if time.monotonic() - start > timeout_s:
+                raise RuntimeError(f"{namespace}/run_task or reset_scene not up within {timeout_s:.0f} s")
+            time.sleep(0.5)
+        return round(time.monotonic() - start, 1)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+def graph_rss_mb() -> float:
+    """Resident memory of this process's children (the graph's processes), MB."""
+    total = 0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:
+            continue
+    return round(total / 2**20, 1)
+
+
+def _failed(setting: Setting, error: str) -> TrialRecord:
+    return TrialRecord(setting.task, setting.seed, setting.axis, "", False, 0.0, 0, 0, 0.0, "", "", error)
+
+
+def run_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None], log: TextIO = sys.stderr) -> bool:
+    """Run the job's trials in order on one graph (restarted after an infrastructure failure); ``emit``
+    gets each trial's row. False when interrupted (Ctrl-C): the interrupted trial is not emitted."""
+    retries, namespace = int(job.get("retries", 2)), job.get("namespace", "/maestro")
+    timeout_s = float(job.get("server_timeout_s", 180.0))
+    graph: SimGraph | None = None
+    started: dict[str, float] = {}
+
+    def start() -> SimGraph:
+        running = SimGraph(job["robot"], job["launch"]).__enter__()
+        print(f"graph: {' '.join(running.command[2:])}", file=log, flush=True)
+        started.update(start_s=wait_ready(running, namespace, timeout_s), rss_mb=graph_rss_mb())
+        print(f"graph up in {started['start_s']} s, {started['rss_mb']} MB", file=log, flush=True)
+        return running
+
+    def stop() -> None:
+        nonlocal graph
+        if graph is not None:
+            graph.__exit__(None, None, None)
+            graph = None
+
+    try:
+        for trial in job["trials"]:
+            setting = Setting(trial["task"], trial["seed"], trial["axis"])
+            errors: list[str] = []
+            for _attempt in range(retries + 1):
+                if graph is None or not graph.alive():
+                    stop()
+                    try:
+                        graph = start()
+                    except RuntimeError as exc:
+                        stop()
+                        record = _failed(setting, f"graph start: {exc}"[:2000])
+                        errors.append(record.error)
+                        continue
+                record = run_trial(setting, namespace, int(job.get("max_substeps", 0)), timeout_s)
+                if record.error == INTERRUPTED:
+                    return False
+                if not record.error:
+                    break
+                errors.append(record.error)
+                print(f"{trial['key']}: {record.error}\n{graph.log_tail()}", file=log, flush=True)
+                stop()  # restart the graph before the next attempt
+            row = {**trial, **record.to_json(), "attempts": len(errors) + (0 if record.error else 1)}
+            row["launch"] = list(job["launch"])  # the graph's launch arguments
+            row.update(
+                infra_errors=errors[:-1] if record.error else errors,
+                graph_start_s=started.get("start_s"),
+                graph_rss_mb=started.get("rss_mb"),
+                finished=round(time.time(), 3),
+            )
+            print(f"{trial['key']}: {record.progress:.0f} in {record.seconds:.0f} s", file=log, flush=True)
+            emit(row)
+        return True
+    except KeyboardInterrupt:
+        return False
+    finally:
+        stop()
+
+
+def main() -> int:
+    job = json.loads(sys.stdin.read())
+
+    def emit(row: dict[str, Any]) -> None:
+        print(RECORD + json.dumps(row), flush=True)
+
+    return 0 if run_job(job, emit) else STOPPED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
