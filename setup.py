@@ -63,6 +63,9 @@ setup(
         # Trace exports: rosbag2 with MCAP storage (rosbags, pure Python) and LeRobot datasets (Parquet).
         "rosbags>=0.11",
         "pyarrow>=14",
+        # The VLA bridge: the openpi policy-server protocol (msgpack frames over WebSocket).
+        "msgpack>=1.0",
+        "websockets>=12",
     ],
     extras_require={
         # websockets: the browser tests drive Chromium over the DevTools protocol.
@@ -83,6 +86,7 @@ setup(
             "motion_node = maestro_tools.motion.node:main",
             "navigation_node = maestro_tools.navigation.node:main",
             "semantic_mapper_node = maestro_tools.mapping.node:main",
+            "vla_bridge_node = maestro_tools.vla.node:main",
             "agent_node = maestro_agent.node:main",
         ],
     },

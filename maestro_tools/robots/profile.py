@@ -16,7 +16,8 @@ import numpy as np
 
 from maestro_tools.common.errors import InvalidArgumentError, NoDataError
 
-CAPABILITIES = ("arm", "gripper", "base", "cameras", "semantic_map")
+CAPABILITIES = ("arm", "gripper", "base", "cameras", "semantic_map", "vla")
+VLA_ACTIONS = ("joint_velocity", "joint_position")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -153,6 +154,26 @@ class BaseSpec:
 
 
 @dataclass(frozen=True)
+class VlaSpec:
+    """How the robot meets a learned policy (the vla_bridge node); declaring it gives the ``vla`` capability
+    (the agent's ``vla`` tool). The policy format names the observation keys and image size
+    (``maestro_tools.vla.mapping``); ``cameras`` fills the format's image roles, e.g. (("exterior",
+    "scene"), ("wrist", "wrist")); () = exterior: the detection camera, wrist: the hand camera."""
+
+    policy_format: str = "droid"
+    cameras: tuple[tuple[str, str], ...] = ()  # (image role, camera name)
+    actions: str = "joint_velocity"  # what each chunk row holds for the arm: joint_velocity or joint_position
+    control_rate: float = 15.0  # Hz at which a chunk's rows are executed (DROID: 15)
+    gripper_binary: bool = True  # the gripper column thresholded at 0.5 (0 = open, 1 = closed)
+
+    def __post_init__(self) -> None:
+        _require(self.actions in VLA_ACTIONS, f"vla: actions {self.actions!r} is not one of {VLA_ACTIONS}")
+        _require(0 < self.control_rate <= 1000, "vla: control_rate must be in (0, 1000] Hz")
+        roles = [role for role, _ in self.cameras]
+        _require(len(set(roles)) == len(roles), f"vla: duplicate camera roles {roles}")
+
+
+@dataclass(frozen=True)
 class Workspace:
     """Axis-aligned box in the base frame where the tools may put the TCP and look for objects."""
 
@@ -189,6 +210,8 @@ class RobotProfile:
     base: BaseSpec | None = None
     joint_prefix: str = ""  # shared prefix of the profile's joint names, swapped for a driver's own
     semantic_map: bool = False  # its bringup runs a semantic_mapper (needs cameras)
+    # It runs learned policies through the vla_bridge (needs an arm, a gripper and cameras).
+    vla: VlaSpec | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -199,6 +222,13 @@ class RobotProfile:
             f"{self.name}: detection camera {self.detection_camera!r} is not one of {names}",
         )
         _require(self.gripper is None or self.arm is not None, f"{self.name}: a gripper needs an arm")
+        if self.vla is not None:
+            _require(
+                self.gripper is not None and bool(self.cameras),
+                f"{self.name}: vla needs a gripper and cameras",
+            )
+            unknown = [camera for _, camera in self.vla.cameras if camera not in names]
+            _require(not unknown, f"{self.name}: vla cameras {unknown} are not among {names}")
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -208,6 +238,7 @@ class RobotProfile:
             "base": self.base,
             "cameras": self.cameras or None,
             "semantic_map": (self.semantic_map and self.cameras) or None,
+            "vla": self.vla,
         }
         return frozenset(name for name, part in present.items() if part is not None)
 
