@@ -1,9 +1,10 @@
 """Collision checks of the arm against an observed point cloud (the objects around it).
 
-The arm is a set of points sampled every ``spacing`` metres on the surfaces of its collision meshes
-(base, links 1-7; the hand and fingers, which come closest to objects, every ``fine_spacing``); a
-configuration collides when any of them lies within ``clearance`` of a scene point. A bounding sphere
-per mesh, tested first, keeps configurations far from the scene cheap.
+The arm is a set of points sampled every ``spacing`` metres on the surfaces of its collision geoms
+(meshes and primitives, from the arm's mount down to its fingers; the hand and fingers, which come
+closest to objects, every ``fine_spacing``); a configuration collides when any of them lies within
+``clearance`` of a scene point. A bounding sphere per geom, tested first, keeps configurations far from
+the scene cheap.
 
 Before planning, the cloud is cleaned for the current configuration and the target:
 - the arm's own surface (what the camera sees of the robot) is removed;
@@ -21,6 +22,7 @@ gripper holds may touch without a depth check: its underside is not seen.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +30,7 @@ import mujoco
 import numpy as np
 from scipy.spatial import cKDTree
 
+from maestro_tools.common.errors import InvalidArgumentError
 from maestro_tools.common.surfaces import SupportSurface
 from maestro_tools.perception.cloud import with_hidden_side
 from maestro_tools.robots.model import RobotModel
@@ -72,7 +75,11 @@ def _voxel_unique(points: np.ndarray, spacing: float) -> np.ndarray:
 def _surface_samples(
     model: mujoco.MjModel, geom: int, spacing: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """Points on a mesh geom's triangles (area-weighted) and its vertices, in the geom frame."""
+    """Points on a geom's surface, in the geom frame: a mesh's triangles (area-weighted) and vertices, or
+    a primitive's faces (box, sphere, cylinder, capsule)."""
+    kind = model.geom_type[geom]
+    if kind != mujoco.mjtGeom.mjGEOM_MESH:
+        return _voxel_unique(_primitive_samples(kind, model.geom_size[geom], spacing), spacing)
     mesh = model.geom_dataid[geom]
     vertices = model.mesh_vert[model.mesh_vertadr[mesh] : model.mesh_vertadr[mesh] + model.mesh_vertnum[mesh]]
     faces = model.mesh_face[model.mesh_faceadr[mesh] : model.mesh_faceadr[mesh] + model.mesh_facenum[mesh]]
@@ -87,8 +94,77 @@ def _surface_samples(
     return _voxel_unique(np.vstack([samples, vertices]).astype(np.float64), spacing)
 
 
+def _sphere_points(radius: float, spacing: float, upper_only: bool = False) -> np.ndarray:
+    """About one point per ``spacing`` square of a sphere (a Fibonacci lattice); ``upper_only``: z >= 0."""
+    count = max(8, int(math.ceil(4 * math.pi * radius**2 / spacing**2)))
+    k = np.arange(count) + 0.5
+    z = 1 - 2 * k / count
+    angle = math.pi * (1 + math.sqrt(5)) * k
+    ring = np.sqrt(1 - z**2)
+    points = radius * np.column_stack([ring * np.cos(angle), ring * np.sin(angle), z])
+    return points[points[:, 2] >= 0] if upper_only else points
+
+
+def _cylinder_side(radius: float, half: float, spacing: float) -> np.ndarray:
+    around = max(8, int(math.ceil(2 * math.pi * radius / spacing)))
+    angles = np.linspace(0, 2 * math.pi, around, endpoint=False)
+    heights = np.linspace(-half, half, max(2, int(math.ceil(2 * half / spacing)) + 1))
+    a, h = np.meshgrid(angles, heights)
+    return np.column_stack([radius * np.cos(a).ravel(), radius * np.sin(a).ravel(), h.ravel()])
+
+
+def _primitive_samples(kind: int, size: np.ndarray, spacing: float) -> np.ndarray:
+    """A primitive geom's surface on a ``spacing`` grid, in its frame (MuJoCo's size conventions)."""
+    if kind == mujoco.mjtGeom.mjGEOM_SPHERE:
+        return _sphere_points(float(size[0]), spacing)
+    if kind == mujoco.mjtGeom.mjGEOM_CAPSULE:
+        radius, half = float(size[0]), float(size[1])
+        cap = _sphere_points(radius, spacing, upper_only=True)
+        ends = [cap + [0.0, 0.0, half], cap * [1.0, 1.0, -1.0] - [0.0, 0.0, half]]
+        return np.vstack([_cylinder_side(radius, half, spacing), *ends])
+    if kind == mujoco.mjtGeom.mjGEOM_CYLINDER:
+        radius, half = float(size[0]), float(size[1])
+        grid = np.arange(-radius, radius + 1e-9, spacing)
+        x, y = (v.ravel() for v in np.meshgrid(grid, grid))
+        inside = x**2 + y**2 <= radius**2
+        disc = np.column_stack([x[inside], y[inside], np.zeros(inside.sum())])
+        caps = [disc + [0.0, 0.0, half], disc - [0.0, 0.0, half]]
+        return np.vstack([_cylinder_side(radius, half, spacing), *caps])
+    if kind == mujoco.mjtGeom.mjGEOM_BOX:
+        half = np.asarray(size[:3], dtype=np.float64)
+        faces = []
+        for axis in range(3):
+            u, v = (a for a in range(3) if a != axis)
+            uu, vv = np.meshgrid(
+                *(
+                    np.linspace(-half[a], half[a], max(2, int(math.ceil(2 * half[a] / spacing)) + 1))
+                    for a in (u, v)
+                )
+            )
+            for sign in (-1.0, 1.0):
+                face = np.zeros((uu.size, 3))
+                face[:, u], face[:, v], face[:, axis] = uu.ravel(), vv.ravel(), sign * half[axis]
+                faces.append(face)
+        return np.vstack(faces)
+    raise InvalidArgumentError(
+        f"cannot sample a {mujoco.mjtGeom(kind).name} collision geom; the arm's geoms may be meshes, "
+        "boxes, spheres, cylinders or capsules"
+    )
+
+
 def _in_box(local: np.ndarray, box: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     return np.all((local >= box[0]) & (local <= box[1]), axis=1)
+
+
+def _arm_bodies(model: mujoco.MjModel, first_joint: str) -> set[int]:
+    """The arm's mount (the parent of its first joint's body) and every body below it; a mobile base's
+    body and legs, which do not move with the arm, are not among them."""
+    mount = int(model.body_parentid[model.jnt_bodyid[model.joint(first_joint).id]])
+    bodies = {mount}
+    for body in range(mount + 1, model.nbody):  # MuJoCo numbers a body after its parent
+        if int(model.body_parentid[body]) in bodies:
+            bodies.add(body)
+    return bodies
 
 
 class ArmSurface:
@@ -97,12 +173,11 @@ class ArmSurface:
     def __init__(self, robot: RobotModel, spacing: float = 0.02, fine_spacing: float = 0.008) -> None:
         rng = np.random.default_rng(0)
         model = robot.model
+        arm_bodies = _arm_bodies(model, robot.arm.mjcf_joints[0])
         moving = {
             g
             for g in range(model.ngeom)
-            if model.geom_bodyid[g] in robot.robot_bodies
-            and model.geom_type[g] == mujoco.mjtGeom.mjGEOM_MESH
-            and (model.geom_contype[g] or model.geom_conaffinity[g])
+            if model.geom_bodyid[g] in arm_bodies and (model.geom_contype[g] or model.geom_conaffinity[g])
         }
         self.geoms = sorted(moving)
         fine = {model.body(n).id for n in robot.arm.fine_bodies}
