@@ -212,9 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--csv", type=Path, help="also write the tables to this CSV file")
     stats.add_argument("--png", type=Path, help="also write the heat map and bar charts to this PNG file")
     stats.set_defaults(handler=_analytics)
+    from maestro_agent.data.cli import register as register_data
     from maestro_agent.traces.export_cli import register as register_export
 
     register_export(commands)
+    register_data(commands)
     _register_eval(commands)
     return parser
 

@@ -39,7 +39,9 @@ INDEX_COLUMNS = ("frame_index", "episode_index", "index", "task_index")
 
 
 @dataclass
-class _Source:
+class EpisodeSource:
+    """One episode to write: ``trial`` needs "id", "instruction" and "success"."""
+
     trial: dict[str, Any]
     times: np.ndarray  # (n,) unix times of the joint states
     states: np.ndarray  # (n, joints)
@@ -55,7 +57,9 @@ def _pyarrow() -> tuple[Any, Any]:
     return pa, pq
 
 
-def _source(db: sqlite3.Connection, root: Path, trial: dict[str, Any], joints: list[str]) -> _Source | None:
+def _source(
+    db: sqlite3.Connection, root: Path, trial: dict[str, Any], joints: list[str]
+) -> EpisodeSource | None:
     """The trial's states (``joints`` order, else the first row's; sets joints) and images; None: unusable."""
     rows = db.execute(
         "SELECT t, names, positions FROM robot_states WHERE trial_id = ? ORDER BY t, id", (trial["id"],)
@@ -88,7 +92,7 @@ def _source(db: sqlite3.Connection, root: Path, trial: dict[str, Any], joints: l
         return None
     joints[:] = wanted
     times = np.asarray([row[0] for row in rows], np.float64)
-    return _Source(trial, times, np.asarray(states, np.float64), images)
+    return EpisodeSource(trial, times, np.asarray(states, np.float64), images)
 
 
 def _decode(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -132,8 +136,8 @@ def _image_stats(images: Iterable[tuple[np.ndarray, int]]) -> dict[str, list[Any
 
 
 def _write_episode(
-    pa: Any, pq: Any, dataset: Path, source: _Source, episode: int, first_index: int, task: int, fps: int,
-    size: tuple[int, int], video: bool,
+    pa: Any, pq: Any, dataset: Path, source: EpisodeSource, episode: int, first_index: int, task: int,
+    fps: int, size: tuple[int, int], video: bool,
 ) -> dict[str, Any]:  # fmt: skip
     """Write one episode's Parquet file (and video); returns its stats."""
     count = int(np.floor((source.times[-1] - source.times[0]) * fps + 1e-6)) + 1
@@ -200,7 +204,7 @@ def export_lerobot(
     video: bool = True,
 ) -> Path:
     """Write trials (default: every successful one) as a LeRobot dataset at ``out_dir``; returns it."""
-    pa, pq = _pyarrow()
+    _pyarrow()
     if not 1 <= fps <= 1000:
         raise InvalidArgumentError(f"fps must be between 1 and 1000, not {fps}")
     root, out = _root(store_root), _check_out(out_dir)
@@ -221,6 +225,24 @@ def export_lerobot(
         sources = [s for s in (_source(db, root, trial, joints) for trial in trials) if s is not None]
     if not sources:
         raise NoDataError(f"none of the {len(trials)} trial(s) has robot states and {SCENE_LABEL!r} images")
+    return write_dataset(out, sources, joints, fps, video, str(root))
+
+
+def write_dataset(
+    out_dir: Path | str,
+    sources: Sequence[EpisodeSource],
+    joints: list[str],
+    fps: int = 10,
+    video: bool = True,
+    origin: str = "",
+    notes: dict[str, str] | None = None,
+) -> Path:
+    """Write ``sources`` (joint states in ``joints`` order, scene images) as a LeRobot dataset at
+    ``out_dir``; ``origin`` and ``notes`` go into info.json's ``maestro`` block. Returns the folder."""
+    pa, pq = _pyarrow()
+    out = _check_out(out_dir)
+    if not sources:
+        raise NoDataError("no episodes to write")
     first = _decode(sources[0].images[0][1])
     size = (first.shape[1], first.shape[0])
     tasks = list(dict.fromkeys(source.trial["instruction"] for source in sources))
@@ -237,7 +259,8 @@ def export_lerobot(
                  "trial_id": source.trial["id"], "success": bool(source.trial["success"])}
             )  # fmt: skip
             index += length
-        info = _info(joints, size, fps, video, len(tasks), episodes, root)
+        info = _info(joints, size, fps, video, len(tasks), episodes, origin)
+        info["maestro"].update(notes or {})
         (dataset / "meta" / "info.json").write_text(json.dumps(info, indent=4) + "\n")
         for name, lines in (
             ("episodes", episodes),
@@ -261,7 +284,7 @@ def _robot_type(joints: list[str]) -> str:
 
 def _info(
     joints: list[str], size: tuple[int, int], fps: int, video: bool, tasks: int,
-    episodes: list[dict[str, Any]], root: Path,
+    episodes: list[dict[str, Any]], origin: str,
 ) -> dict[str, Any]:  # fmt: skip
     """meta/info.json (LeRobot codebase v2.1), with a ``maestro`` block documenting the choices."""
     image: dict[str, Any] = {
@@ -298,7 +321,7 @@ def _info(
             **{name: {"dtype": "int64", **scalar} for name in INDEX_COLUMNS},
         },
         "maestro": {
-            "source": str(root),
+            "source": origin,
             "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "observation.state": "joint positions resampled to fps from the recorded states (hold-last)",
             "action": "the joint positions of the next frame (1/fps ahead); the last frame repeats its state",
