@@ -5,10 +5,19 @@ PY := $(VENV)/bin/python
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 100 + 1 )))
 
-.PHONY: setup test test-unit test-ros lint format clean bench bench-modules scenes demo bench-agent bench-sandbox bench-idle bench-programs bench-map
+.PHONY: setup setup-ray setup-libero test test-unit test-ros lint format clean bench bench-modules scenes demo bench-agent bench-sandbox bench-idle bench-programs bench-map
 
 setup:
 	bash scripts/setup.sh
+
+# Optional: Ray for `maestro eval SPEC --executor ray` (~80 MB download, ~250 MB installed). Idempotent.
+setup-ray:
+	$(PY) -m pip install -q -e '.[ray]'
+
+# Optional: LIBERO as a robot (`maestro launch libero`): its own venv .venv-libero (~2 GB; LIBERO needs
+# mujoco 2.3.7 and numpy 1.26). Idempotent, pinned (requirements/libero.txt).
+setup-libero:
+	bash scripts/setup_libero.sh
 
 test:
 	@MAESTRO_VENV=$(VENV) bash scripts/check_env.sh

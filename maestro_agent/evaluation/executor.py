@@ -65,6 +65,7 @@ class LocalPool:
     domains: Sequence[int]
     log_dir: Path
     env: dict[str, str] = field(default_factory=dict)  # added to each worker's environment
+    command: tuple[str, ...] = (sys.executable, "-m", "maestro_agent.evaluation.worker")  # tests: a fake
     _processes: set[subprocess.Popen[str]] = field(default_factory=set, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stopping: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -130,7 +131,7 @@ class LocalPool:
         left = [t.key for t in batch.trials]
         with (self.log_dir / f"worker-{k}.log").open("a") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "maestro_agent.evaluation.worker"],
+                list(self.command),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,

@@ -4,6 +4,7 @@ Per task x axis x configuration: trials, mean progress, its standard deviation (
 trial), success rate, and mean time, substeps, replans and tokens. Trials with an infrastructure error
 (``error``) are left out of those numbers and counted apart. Tokens come from the trace store's
 ``tokens`` events, joined on trial_id (0 where the store has none, e.g. the scripted backend).
+``injected_faults`` (trials.csv): faults the fault-injection dimension injected into the trial ("" without).
 
 Writes to OUT: ``index.html``, ``figure.png``, ``summary.csv``, ``trials.csv`` and ``report.json``.
 """
@@ -31,6 +32,7 @@ SUMMARY_FIELDS = (
 TRIAL_FIELDS = (
     "key", "task", "axis", "seed", "config", "repeat", "success", "progress", "seconds", "substeps",
     "replans", "input_tokens", "output_tokens", "attempts", "error", "trial_id", "instruction", "summary",
+    "injected_faults",
 )  # fmt: skip
 
 

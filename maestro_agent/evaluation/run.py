@@ -2,8 +2,9 @@
 
 The out folder holds ``spec.json`` (the expanded spec), ``results.jsonl`` (``results.py``), ``logs/``
 (one log per worker) and ``traces/`` (the trace store every trial is recorded in; ``maestro report``
-reads token counts there). ``--resume`` skips the trials whose last row ran; without it an out folder
-that already has results is refused.
+reads token counts there; the ray executor's workers record into shards, merged into it at the end).
+``--resume`` skips the trials whose last row ran; without it an out folder that already has results is
+refused.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from maestro_agent.evaluation.results import RESULTS_NAME, ResultsWriter, comple
 from maestro_agent.evaluation.spec import SweepSpec, batches, load_spec
 from maestro_tools.common.errors import InvalidArgumentError
 
+EXECUTORS = (None, "local", "ray")
+
 
 def run_sweep(
     spec_path: Path | str,
@@ -29,11 +32,19 @@ def run_sweep(
     workers: int = 0,
     resume: bool = False,
     domain_base: int | None = None,
-    executor: Executor | None = None,
+    executor: Executor | str | None = None,
     stream: TextIO = sys.stdout,
+    ray_address: str = "",
 ) -> int:
     """Run the sweep; 0 when every trial ran (whatever its score), 1 when infrastructure failures are
-    left (run again with --resume), 130 when interrupted."""
+    left (run again with --resume), 130 when interrupted. ``executor``: an Executor, or "local" (the
+    default: LocalPool) or "ray" (RayExecutor; ``ray_address``: a cluster, "" = a private local Ray)."""
+    if executor not in EXECUTORS and not hasattr(executor, "run"):
+        raise InvalidArgumentError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
+    if executor == "ray":
+        from maestro_agent.evaluation.ray_executor import require_ray
+
+        require_ray()  # before anything runs: says how to install it
     spec = load_spec(spec_path)
     out = Path(out)
     results = out / RESULTS_NAME
@@ -56,11 +67,22 @@ def run_sweep(
     (out / "spec.json").write_text(json.dumps(_header(spec, workers), indent=1) + "\n")
     if not todo:
         return 0
-    if executor is None:
+    if executor == "ray":
+        from maestro_agent.evaluation.ray_executor import RayExecutor
+
+        executor = RayExecutor(
+            workers,
+            domain_ids(workers, domain_base),
+            out / "logs",
+            trace_dir=out / "traces",
+            address=ray_address,
+        )
+    elif executor in (None, "local"):
         traces = str((out / "traces").resolve())
         executor = LocalPool(
             workers, domain_ids(workers, domain_base), out / "logs", {"MAESTRO_TRACE_DIR": traces}
         )
+    assert not isinstance(executor, str)
     writer = ResultsWriter(results)
     counts = {"ran": 0, "infra": 0}
     lock = threading.Lock()

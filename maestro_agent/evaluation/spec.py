@@ -17,7 +17,8 @@ A spec is a versioned YAML file (``config/eval/*.yaml``)::
 
 A configuration is one value per dimension; its dimensions become launch arguments, so trials are grouped
 into ``Batch``es of one graph configuration (robot + launch arguments) and one graph runs many trials. A
-later dimension (tool groups, fault injection) is one more entry in ``DIMENSIONS``.
+later dimension (tool groups) is one more entry in ``DIMENSIONS``. ``faults`` (evaluation-only fault
+injection, maestro_agent/proxy/faults.py): ``[none, "tool_error:0.2", "empty:0.2", "grasp_slip:0.3"]``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from typing import Any
 import yaml
 
 from maestro_agent.evaluation.sweep import AXES, Setting
-from maestro_tools.common.errors import SpecError
+from maestro_agent.proxy.faults import FaultSpec
+from maestro_tools.common.errors import InvalidArgumentError, SpecError
 
 SPEC_VERSION = 1
 KEYS = {
@@ -43,6 +45,7 @@ KEYS = {
 TASK_REGISTRIES = {  # robot -> module:attribute naming its task registry (the sim the bringup starts)
     "franka": "maestro_tools.sim.tasks:TASKS",
     "go2w_piper": "maestro_tools.sim.mobile.tasks:HOUSE_TASKS",
+    "libero": "maestro_tools.sim.libero.suites:TASK_NAMES",  # names only: LIBERO is not imported
 }
 
 
@@ -75,6 +78,13 @@ def _flag(name: str) -> Callable[[Any], bool]:
     return parse
 
 
+def _faults(value: Any) -> str:
+    try:
+        return str(FaultSpec.parse(value if isinstance(value, str) else str(value)))
+    except InvalidArgumentError as exc:
+        raise SpecError(str(exc)) from None
+
+
 def _register(*dimensions: Dimension) -> dict[str, Dimension]:
     names = [d.name for d in dimensions]
     if len(set(names)) != len(names):
@@ -96,6 +106,13 @@ DIMENSIONS = _register(
         lambda v: {"harness": "true" if v else "false"},
         lambda v: "harness" if v else "no-harness",
         True,
+    ),
+    Dimension(  # evaluation-only fault injection (maestro_agent/proxy/faults.py); "none" adds nothing
+        "faults",
+        _faults,
+        lambda v: {} if v == "none" else {"faults": v},
+        lambda v: "" if v == "none" else f"faults={v}",
+        "none",
     ),
 )
 
@@ -195,7 +212,7 @@ class SweepSpec:
             arguments: dict[str, str] = {}
             for name, value in values.items():
                 arguments.update(DIMENSIONS[name].launch(value))
-            label = "+".join(DIMENSIONS[n].label(v) for n, v in values.items())
+            label = "+".join(filter(None, (DIMENSIONS[n].label(v) for n, v in values.items())))
             launch = tuple(f"{k}:={v}" for k, v in sorted(arguments.items()))
             configs.append(Configuration(label, json.dumps(values, sort_keys=True), launch))
         labels = [c.label for c in configs]

@@ -11,15 +11,22 @@ infrastructure failure: the graph is restarted and the trial run again, ``retrie
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sqlite3
 import sys
 import time
+import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 import psutil
+from rcl_interfaces.srv import SetParameters
 
 from maestro_agent.evaluation.sweep import INTERRUPTED, Setting, SimGraph, TrialRecord, run_trial
+from maestro_tools.common.errors import MaestroError
 
 RECORD = "RECORD "
 STOPPED = 130  # exit status after Ctrl-C
@@ -53,6 +60,58 @@ def wait_ready(graph: SimGraph, namespace: str, timeout_s: float) -> float:
     finally:
         node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def fault_seed(key: str) -> int:
+    """A trial's fault seed: stable across runs and executors (its key names the trial)."""
+    return zlib.crc32(key.encode()) & 0x7FFFFFFF
+
+
+def set_fault_seed(namespace: str, seed: int, timeout_s: float = 30.0) -> None:
+    """Set the agent's ``fault_seed`` parameter (read at its next goal); raises when it cannot."""
+    import rclpy
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+
+    from maestro_tools.common.errors import UnavailableError
+
+    context = Context()
+    rclpy.init(context=context)
+    node = Node("maestro_eval_faults", namespace=namespace, context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    deadline = time.monotonic() + timeout_s
+    try:
+        client = node.create_client(SetParameters, "agent/set_parameters")
+        value = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=seed)
+        request = SetParameters.Request(parameters=[Parameter(name="fault_seed", value=value)])
+        reason = "its set_parameters service is not available"
+        while time.monotonic() < deadline:  # the agent may still be declaring its parameters
+            if client.wait_for_service(timeout_sec=1.0):
+                future = client.call_async(request)
+                executor.spin_until_future_complete(future, timeout_sec=max(0.1, deadline - time.monotonic()))
+                result = future.result()
+                if result is not None and result.results[0].successful:
+                    return
+                reason = result.results[0].reason if result is not None else "no answer"
+            time.sleep(0.5)
+        raise UnavailableError(f"cannot set the agent's fault_seed within {timeout_s:.0f} s: {reason}")
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+def injected_faults(trial_id: str) -> int:
+    """The ``fault_injected`` events the agent recorded for ``trial_id`` (its store: MAESTRO_TRACE_DIR)."""
+    path = Path(os.environ.get("MAESTRO_TRACE_DIR", "~/.maestro/traces")).expanduser() / "traces.db"
+    if not trial_id or not path.is_file():
+        return 0
+    with contextlib.closing(sqlite3.connect(path, timeout=30.0)) as db:
+        query = "SELECT count(*) FROM events WHERE trial_id = ? AND kind = 'fault_injected'"
+        return int(db.execute(query, (trial_id,)).fetchone()[0])
 
 
 def graph_rss_mb() -> float:
@@ -95,6 +154,7 @@ def run_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None], log: Te
         for trial in job["trials"]:
             setting = Setting(trial["task"], trial["seed"], trial["axis"])
             errors: list[str] = []
+            faulty = trial.get("dimensions", {}).get("faults", "none") != "none"
             for _attempt in range(retries + 1):
                 if graph is None or not graph.alive():
                     stop()
@@ -105,7 +165,13 @@ def run_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None], log: Te
                         record = _failed(setting, f"graph start: {exc}"[:2000])
                         errors.append(record.error)
                         continue
-                record = run_trial(setting, namespace, int(job.get("max_substeps", 0)), timeout_s)
+                try:  # the same trial gets the same faults on every run and executor
+                    if faulty:
+                        set_fault_seed(namespace, fault_seed(trial["key"]))
+                except MaestroError as exc:
+                    record = _failed(setting, f"fault seed: {type(exc).__name__}: {exc}")
+                else:
+                    record = run_trial(setting, namespace, int(job.get("max_substeps", 0)), timeout_s)
                 if record.error == INTERRUPTED:
                     return False
                 if not record.error:
@@ -115,6 +181,8 @@ def run_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None], log: Te
                 stop()  # restart the graph before the next attempt
             row = {**trial, **record.to_json(), "attempts": len(errors) + (0 if record.error else 1)}
             row["launch"] = list(job["launch"])  # the graph's launch arguments
+            if faulty:
+                row["injected_faults"] = injected_faults(record.trial_id)
             row.update(
                 infra_errors=errors[:-1] if record.error else errors,
                 graph_start_s=started.get("start_s"),

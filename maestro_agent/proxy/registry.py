@@ -4,6 +4,10 @@ A tool file ends with one ``register_tool`` call; ``build_tools`` instantiates, 
 every tool whose capabilities the robot has, handing each the tools built before it (grasping uses
 robot and perception). The prompt's tool documentation is generated from what this returns, so a new
 capability is a new file plus its registration (and its import in ``proxy.session``).
+
+Opt-in capabilities (``vla``) are declared by a profile but need a running node the bringup may not start
+(the vla_bridge): their tools are built only once the process enables them (the agent's ``vla``
+parameter), so the default tool set the model sees is unchanged.
 """
 
 from __future__ import annotations
@@ -27,6 +31,26 @@ class ToolEntry:
 
 
 _TOOLS: dict[str, ToolEntry] = {}
+OPT_IN = frozenset({"vla"})
+_enabled: set[str] = set()
+
+
+def enable_capabilities(names: Iterable[str], enabled: bool = True) -> None:
+    """Switch opt-in capabilities on (or off) for this process (the agent node, from its parameters)."""
+    names = set(names)
+    if names - OPT_IN:
+        raise InvalidArgumentError(
+            f"only {sorted(OPT_IN)} are opt-in capabilities, got {sorted(names - OPT_IN)}"
+        )
+    if enabled:
+        _enabled.update(names)
+    else:
+        _enabled.difference_update(names)
+
+
+def enabled_capabilities(robot: Any) -> frozenset[str]:
+    """``robot``'s capabilities less the opt-in ones this process has not enabled."""
+    return frozenset(robot.capabilities - (OPT_IN - _enabled))
 
 
 def register_tool(name: str, requires: Iterable[str], build: Builder) -> None:
@@ -49,6 +73,6 @@ def build_tools(ros: Any, harness: Harness) -> dict[str, Any]:
     """The tools the harness's robot supports, over ``ros`` (None: for documentation only)."""
     built: dict[str, Any] = {}
     for entry in _TOOLS.values():
-        if entry.requires <= harness.robot.capabilities:
+        if entry.requires <= enabled_capabilities(harness.robot):
             built[entry.name] = entry.build(ros, harness, built)
     return built

@@ -24,6 +24,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import JointState
 
+from maestro_agent.proxy.faults import FaultInjector
 from maestro_agent.proxy.gate import ActuationGate
 from maestro_agent.sandbox import channel
 from maestro_tools.common.action_client import ThreadSafeActionClient
@@ -78,6 +79,7 @@ class RosClient:
         gate: ActuationGate | None = None,
     ) -> None:
         self.gate = gate
+        self.faults: FaultInjector | None = None  # evaluation only: FaultInjector.attach sets it
         names = profile.joint_names(joint_prefix)
         own = profile.joint_names()
         self._own_names = dict(zip((*names.arm, *names.fingers), (*own.arm, *own.fingers), strict=True))
@@ -177,6 +179,8 @@ class RosClient:
     def call(self, client: Any, request: Any, timeout: float) -> Any:
         """Call a service; raise the typed error its response carries, or a timeout naming the service."""
         name = client.srv_name
+        if self.faults is not None:
+            self.faults.before_call(name)
         if not _wait(client.service_is_ready, min(timeout, 5.0)):
             raise UnavailableError(f"service {name} is not available; is its node running?")
         future = client.call_async(request)
@@ -204,6 +208,8 @@ class RosClient:
         propagates, so the robot does not go on moving for code that is no longer running.
         """
         name = client._action_name
+        if self.faults is not None:
+            self.faults.before_goal(name)
         if self.gate is not None:
             goal = self.gate.admit(goal)
         if not _wait(client.server_is_ready, min(timeout, 5.0)):
@@ -242,6 +248,8 @@ class RosClient:
                 cancelling = handle.cancel_goal_async()
                 _wait(cancelling.done, 1.0, interruptible=False)
             raise
+        if self.faults is not None and name == self.interface.gripper_action:
+            self.faults.after_gripper(goal, result.result().result)
         return result.result().result
 
 

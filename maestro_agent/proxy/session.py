@@ -23,7 +23,7 @@ import maestro_agent.proxy.vla  # noqa: F401
 from maestro_agent.proxy.base import BODY_ACTION
 from maestro_agent.proxy.gate import TOOL_ENDPOINTS, ActuationGate, Confirm, GateLimits
 from maestro_agent.proxy.harness import Harness
-from maestro_agent.proxy.registry import build_tools
+from maestro_agent.proxy.registry import build_tools, enabled_capabilities
 from maestro_agent.proxy.ros_client import RosClient
 from maestro_agent.proxy.types import VALUE_TYPES
 from maestro_agent.proxy.vla import ACTION as VLA_ACTION
@@ -59,7 +59,7 @@ def make_host(
     allowed = {*TOOL_ENDPOINTS, gripper_action, *allowed_endpoints}
     if profile.base is not None and (profile.base.min_height_offset < 0 or profile.base.max_pitch > 0):
         allowed.add(BODY_ACTION)  # a legged base's body posture (base.set_body)
-    if profile.vla is not None:
+    if "vla" in enabled_capabilities(profile):
         allowed.add(VLA_ACTION)  # the vla_bridge's run_policy (the bridge drives the arm itself)
     gate = ActuationGate(profile, limits, gate_limits, allowed, confirm)
     ros = RosClient(profile, namespace=namespace, gate=gate, **names)

@@ -1,5 +1,6 @@
 """``vla``: run a learned visuomotor policy (a VLA behind the vla_bridge node's ``run_policy`` action) on one
-subtask until a monitor says it is done. Registered for robots whose profile declares a ``vla`` spec."""
+subtask until a monitor says it is done. Registered for robots whose profile declares a ``vla`` spec, and
+only when a vla_bridge runs (the agent's ``vla`` parameter, set by the bringup's vla argument)."""
 
 from __future__ import annotations
 
@@ -45,9 +46,10 @@ class Vla:
     the arm and the gripper itself from the cameras until ``until`` says done. ``until``: "vlm" (a VLM is
     asked whether the instruction is done, twice a second), "vlm: <yes/no question>", "progress" (the
     simulation's task score; evaluation only), "detect: <label>" (done once the detector sees it), "none"
-    (run for timeout_s). Give short, concrete instructions ("pick up the red cup"). Raises StalledError
-    when the policy makes no progress, TimeoutError when it ran out of time, BackendError when the policy
-    server failed or is gone; the message says where it stopped. The last frame is shown with the verdict."""
+    (run for timeout_s, or until the policy itself reports its plan done). Give short, concrete
+    instructions ("pick up the red cup"). Raises StalledError when the policy makes no progress,
+    TimeoutError when it ran out of time, BackendError when the policy server failed or is gone; the
+    message says where it stopped. The last frame is shown with the verdict."""
 
     module = "vla"
 
@@ -60,7 +62,8 @@ class Vla:
     @tool("vla")
     def run(self, instruction: str, timeout_s: float = 30.0, until: str = "vlm") -> dict[str, Any]:
         """Run the policy on ``instruction`` for at most ``timeout_s`` s (1-600) until ``until`` says done;
-        returns {"done", "stop_reason", "steps", "duration", "verdict", "message"}."""
+        returns {"done", "stop_reason", "steps", "duration", "chunks", "chunk_latency_ms", "verdict",
+        "message"}."""
         if not isinstance(instruction, str) or not instruction.strip():
             raise InvalidArgumentError(f"instruction must be a non-empty string; got {instruction!r}")
         if (
@@ -81,6 +84,8 @@ class Vla:
             "stop_reason": result.stop_reason,
             "steps": int(result.steps),
             "duration": round(float(result.duration), 2),
+            "chunks": int(result.chunks),
+            "chunk_latency_ms": round(float(result.mean_chunk_latency) * 1000.0, 1),
             "verdict": result.verdict,
             "message": result.message,
         }

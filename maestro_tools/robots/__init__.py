@@ -8,6 +8,7 @@ from __future__ import annotations
 from maestro_tools.common.errors import InvalidArgumentError
 from maestro_tools.robots.franka import FRANKA
 from maestro_tools.robots.go2w_piper import GO2W_PIPER
+from maestro_tools.robots.libero import LIBERO
 from maestro_tools.robots.profile import RobotProfile
 
 _PROFILES: dict[str, RobotProfile] = {}
@@ -33,5 +34,6 @@ def get_robot(name: str) -> RobotProfile:
 
 register(FRANKA)
 register(GO2W_PIPER)
+register(LIBERO)
 
 __all__ = ["RobotProfile", "get_robot", "register", "robot_names"]

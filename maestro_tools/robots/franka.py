@@ -14,7 +14,7 @@ from pathlib import Path
 import mujoco
 
 from maestro_tools.common.errors import UnavailableError
-from maestro_tools.robots.profile import ArmSpec, CameraSpec, GripperSpec, RobotProfile, Workspace
+from maestro_tools.robots.profile import ArmSpec, CameraSpec, GripperSpec, RobotProfile, VlaSpec, Workspace
 
 PREFIX = "panda/"
 HOME = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
@@ -121,5 +121,7 @@ FRANKA = RobotProfile(
     ros_names=ros_name,
     joint_prefix="panda_",
     semantic_map=True,
+    # DROID (exterior: the scene camera, wrist: the wrist camera); the tool only with a vla_bridge (vla:=...)
+    vla=VlaSpec(),
     extra={"moveit_group": "panda_arm"},
 )

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from maestro_msgs.srv import Detect, GetTaskProgress
 from maestro_tools.common.errors import MaestroTimeoutError, UnavailableError, error_from_code
 from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.vla.monitor import Check, ConditionCheck, ProgressCheck, VlmCheck
+from maestro_tools.vla.objects import ObjectTracker, needs_objects
 from maestro_tools.vla.params import Until
 from maestro_tools.vlm import create_vlm
 
@@ -58,6 +60,16 @@ class RosChecks:
             label = until.argument
             return [ConditionCheck(lambda: self._detected(label, camera), f"detect {label!r}", period)]
         return []
+
+    def objects(self, metadata: Mapping[str, Any]) -> ObjectTracker | None:
+        """The goal's object positions when the policy's metadata requires them, else None."""
+        if not needs_objects(metadata):
+            return None
+        params = self.node.params
+        camera = self.node.profile.camera(params.objects_camera or self.node.profile.detection_camera).name
+        return ObjectTracker(
+            lambda request: _call(self.detect, request), params.object_labels, camera, params.objects_refresh
+        )
 
     def _progress(self) -> tuple[float, str]:
         response = _call(self.progress, GetTaskProgress.Request())

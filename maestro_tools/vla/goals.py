@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Duration
@@ -35,3 +37,22 @@ def gripper_goal(profile: RobotProfile, width: float, force: float = 0.0) -> Gri
     goal.command.position = float(np.clip(width, 0.0, gripper.max_width)) / len(gripper.finger_joints)
     goal.command.max_effort = float(min(force or gripper.grasp_force, gripper.max_force))
     return goal
+
+
+class TrajectoryClock:
+    """Seconds into a running arm trajectory: the controller's feedback (``desired.time_from_start``) once
+    it reports a time, else the wall clock since the goal was sent. A chunk's steps (and its gripper commands)
+    then follow the arm, also when a simulation runs slower than real time."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.reported: float | None = None
+
+    def on_feedback(self, message: Any) -> None:
+        stamp = message.feedback.desired.time_from_start
+        seconds = stamp.sec + stamp.nanosec * 1e-9
+        if seconds > 0:  # a controller that leaves it unset keeps the wall clock
+            self.reported = seconds
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started if self.reported is None else self.reported

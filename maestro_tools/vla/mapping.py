@@ -7,6 +7,10 @@ are joint velocities or positions, the control rate). A new policy family is one
 a new robot is a ``VlaSpec`` in its profile.
 
 Gripper values follow DROID: 0 = open, 1 = closed, in both the observation and the action column.
+
+A policy that needs more than its format (the warp policy: object positions) lists the keys in its
+metadata's ``requires``; ``observation(objects=...)`` adds ``OBJECTS_KEY`` only when given, so a policy
+that did not ask never receives it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import numpy as np
 from maestro_tools.common.errors import InvalidArgumentError, NoDataError
 from maestro_tools.robots.profile import RobotProfile, VlaSpec
 from maestro_tools.vla.errors import PolicyProtocolError
+
+OBJECTS_KEY = "observation/object_positions"  # {label: float32 (3,) xyz in the base frame}
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,17 @@ def resize_with_pad(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
+def object_positions(objects: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """{label: float32 (3,)}; a position that is not three finite numbers is an InvalidArgumentError."""
+    out = {}
+    for label, position in objects.items():
+        xyz = np.asarray(position, dtype=np.float64).reshape(-1)
+        if xyz.shape != (3,) or not np.isfinite(xyz).all() or not str(label).strip():
+            raise InvalidArgumentError(f"object {label!r}: expected a label and 3 finite numbers, got {xyz}")
+        out[str(label)] = xyz.astype(np.float32)
+    return out
+
+
 @dataclass(frozen=True)
 class Targets:
     """One stretch of a chunk at the control rate: arm joint targets and gripper widths per step."""
@@ -146,9 +163,15 @@ class RobotMapping:
 
     # -- observations -----------------------------------------------------------------------------
     def observation(
-        self, images: Mapping[str, np.ndarray], joints: np.ndarray, width: float, prompt: str
+        self,
+        images: Mapping[str, np.ndarray],
+        joints: np.ndarray,
+        width: float,
+        prompt: str,
+        objects: Mapping[str, np.ndarray] | None = None,
     ) -> dict[str, object]:
-        """The policy's observation from camera images (by camera name), arm joints (rad), the opening (m)."""
+        """The policy's observation from camera images (by camera name), arm joints (rad), the opening (m)
+        and, when given, object positions ({label: xyz} in the base frame) under ``OBJECTS_KEY``."""
         q = np.asarray(joints, dtype=np.float64).reshape(-1)
         if q.shape != (self.n_joints,) or not np.isfinite(q).all():
             raise InvalidArgumentError(
@@ -165,6 +188,8 @@ class RobotMapping:
         observation[self.format.joint_key] = q.astype(np.float32)
         observation[self.format.gripper_key] = np.array([closed], dtype=np.float32)
         observation[self.format.prompt_key] = prompt
+        if objects is not None:
+            observation[OBJECTS_KEY] = object_positions(objects)
         return observation
 
     # -- actions ----------------------------------------------------------------------------------

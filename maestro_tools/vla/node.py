@@ -9,10 +9,12 @@ GripperCommand goals when the gripper column changes. The monitor (``until``: a 
 about 2 Hz, the simulation's task progress, a detection, or none) runs alongside; feedback every step
 carries the step, the chunk latency (and the server's ``server_timing``) and the monitor's verdict.
 
-Stops: DONE (the monitor), TIMEOUT, MAX_STEPS, NO_PROGRESS (the arm or the policy idle for
-``no_progress_window``), CANCELED and PREEMPTED (a newer goal), SERVER_GONE (refused, dropped or silent:
-the message names the URL), ERROR (the server's error frame, a malformed reply). On every stop a running
-trajectory is cancelled, so the arm holds where it is.
+A policy whose metadata ``requires`` ``observation/object_positions`` (the warp policy) also gets the
+detector's objects in the base frame (``objects.py``). Stops: DONE (the monitor, or a reply with
+``done: true``: the policy ended its own plan), TIMEOUT, MAX_STEPS, NO_PROGRESS (the arm or the policy
+idle for ``no_progress_window``), CANCELED and PREEMPTED (a newer goal), SERVER_GONE (refused, dropped or
+silent: the message names the URL), ERROR (the server's error frame, a malformed reply). On every stop a
+running trajectory is cancelled, so the arm holds where it is.
 """
 
 from __future__ import annotations
@@ -56,9 +58,10 @@ from maestro_tools.robots.params import declare_robot
 from maestro_tools.vla.checks import RosChecks
 from maestro_tools.vla.client import PolicyClient
 from maestro_tools.vla.errors import PolicyConnectionError, PolicyTimeoutError
-from maestro_tools.vla.goals import gripper_goal, trajectory_goal
+from maestro_tools.vla.goals import TrajectoryClock, gripper_goal, trajectory_goal
 from maestro_tools.vla.mapping import RobotMapping, Targets
 from maestro_tools.vla.monitor import Monitor, NoProgressWatch
+from maestro_tools.vla.objects import ObjectTracker
 from maestro_tools.vla.params import declare_bridge_params, parse_until, resolve_server
 
 
@@ -77,6 +80,7 @@ class Run:
     latency: float = 0.0  # s, policy round trips summed
     verdict: str = ""
     gripper_target: float | None = None
+    objects: ObjectTracker | None = None  # when the policy requires object positions
 
 
 class Stop(Exception):  # noqa: N818 (control flow, not an error)
@@ -227,10 +231,14 @@ class VlaBridgeNode(Node):
         if stop.reason == "NO_PROGRESS" and handle.is_active:
             state = RunPolicy.Feedback.NO_PROGRESS
             handle.publish_feedback(RunPolicy.Feedback(state=state, step=run.steps, progress=-1.0))
+        ended = (
+            f"run_policy ended {stop.reason} ({run.chunks} chunks, {result.mean_chunk_latency * 1e3:.1f} ms"
+        )
+        ended += f" mean chunk latency): {stop.message}"
         if error is None:  # rclpy ties a call site to one severity
-            self.get_logger().info(f"run_policy ended {stop.reason}: {stop.message}")
+            self.get_logger().info(ended)
         else:
-            self.get_logger().warning(f"run_policy ended {stop.reason}: {stop.message}")
+            self.get_logger().warning(ended)
         if handle.is_active:
             if error is None:
                 handle.succeed()
@@ -260,6 +268,7 @@ class VlaBridgeNode(Node):
         with self._cameras(), PolicyClient(url, connect_now=False, **timeouts) as policy:
             self._wait_inputs()
             policy.connect()
+            run.objects = self.checks.objects(policy.metadata)
             self.get_logger().info(
                 f"run_policy {instruction!r} on {url} until {until.kind}: {policy.metadata}"
             )
@@ -309,19 +318,23 @@ class VlaBridgeNode(Node):
                 joints,
                 width,
                 run.handle.request.instruction,
+                run.objects.current() if run.objects else None,
             )
-            chunk = self.mapping.chunk(policy.infer(observation))
+            reply = policy.infer(observation)
+            chunk = self.mapping.chunk(reply)
             run.chunks += 1
             run.latency += policy.last_latency or 0.0
             steps = min(self.params.replan_steps, len(chunk))
             if limit:
                 steps = max(1, min(steps, limit - run.steps))
             self._execute_chunk(run, policy, self.mapping.targets(chunk, joints, steps))
+            if bool(np.all(reply.get("done", False))):
+                raise Stop("DONE", None, f"the policy reports its plan done after {run.steps} steps")
 
     def _execute_chunk(self, run: Run, policy: PolicyClient, targets: Targets) -> None:
         """Send the chunk's stretch to the arm and step through it; cancel the arm if the run must stop."""
-        goal = trajectory_goal(self.names.arm, targets.joints, targets.period)
-        sent = wait_future_blocking(self.arm.send_goal_async(goal), 5.0)
+        goal, clock = trajectory_goal(self.names.arm, targets.joints, targets.period), TrajectoryClock()
+        sent = wait_future_blocking(self.arm.send_goal_async(goal, clock.on_feedback), 5.0)
         if sent is None or not sent.accepted:
             raise UnavailableError(
                 f"the arm controller ({self.params.arm_action}) did not accept the trajectory"
@@ -331,7 +344,8 @@ class VlaBridgeNode(Node):
         try:
             while done < targets.steps or not outcome.done():
                 now = time.monotonic()
-                for k in range(done, min(targets.steps, int((now - started) / targets.period) + 1)):
+                elapsed = targets.steps * targets.period if outcome.done() else clock.elapsed()
+                for k in range(done, min(targets.steps, int(elapsed / targets.period) + 1)):
                     self._step(run, policy, targets, k, now)
                     done = k + 1
                 self._stop_check(run)

@@ -39,6 +39,9 @@ class BridgeParams:
     no_progress_window: float
     no_progress_tolerance: float
     observation_timeout: float
+    object_labels: tuple[str, ...]  # what Detect is asked for a policy that requires object positions
+    objects_camera: str
+    objects_refresh: float
 
 
 def _servers(entries: list[str]) -> dict[str, str]:
@@ -85,18 +88,18 @@ def declare_bridge_params(node: Node, profile: RobotProfile) -> BridgeParams:
         ),
         gripper_binary=d(node, "gripper_binary", spec.gripper_binary, "Threshold the gripper column at 0.5"),
     )
+    servers = _servers(
+        d(node, "policy_servers", [""], "Named servers for a goal's policy field: name=ws://host:port[/path]")
+    )
+    default = d(
+        node,
+        "server_url",
+        "ws://127.0.0.1:8000",
+        "The default policy server (openpi protocol): a ws:// URL or a name in policy_servers",
+    )
     return BridgeParams(
-        server_url=normalise_url(
-            d(node, "server_url", "ws://127.0.0.1:8000", "The default policy server (openpi protocol)")
-        ),
-        servers=_servers(
-            d(
-                node,
-                "policy_servers",
-                [""],
-                "Named servers for a goal's policy field: name=ws://host:port[/path]",
-            )
-        ),
+        server_url=servers[default] if default in servers else normalise_url(default),
+        servers=servers,
         spec=spec,
         replan_steps=d(
             node,
@@ -141,6 +144,23 @@ def declare_bridge_params(node: Node, profile: RobotProfile) -> BridgeParams:
             node, "no_progress_tolerance", 0.01, "Radians of arm motion that count as progress", minimum=1e-4
         ),
         observation_timeout=d(node, "observation_timeout", 3.0, "Seconds to wait for images", minimum=0.1),
+        object_labels=tuple(
+            label
+            for label in d(
+                node,
+                "object_labels",
+                [""],
+                "Objects detected for a policy whose metadata requires observation/object_positions; "
+                "[''] = everything the detector can name",
+            )
+            if label.strip()
+        ),
+        objects_camera=d(
+            node, "objects_camera", "", "Camera those objects are detected in; '' = the detection one"
+        ),
+        objects_refresh=d(
+            node, "objects_refresh", 0.0, "Seconds between object detections in a goal; 0 = once", minimum=0.0
+        ),
     )
 
 

@@ -4,8 +4,9 @@
         ...                                             # clients connect to server.url
 
 Each connection gets the metadata frame first, then one action frame per observation frame; the
-reply carries ``server_timing`` (``infer_ms``). A policy that raises gets its traceback back as a TEXT
-frame and the connection is closed (code 1011), as openpi's server does. ``GET /healthz`` answers 200;
+reply carries ``server_timing`` (``infer_ms``); a policy with a ``reset()`` is reset for each new
+connection. A policy that raises gets its traceback back as a TEXT frame and the connection is closed
+(code 1011), as openpi's server does. ``GET /healthz`` answers 200;
 the protocol is served at ``/`` and at ``/v1/realtime/robot/openpi``; other paths get 404. Calls to
 ``infer`` are serialised (policies are rarely thread-safe); connections are served in threads.
 """
@@ -39,6 +40,13 @@ class Policy(Protocol):
     def metadata(self) -> Mapping[str, Any]: ...
 
     def infer(self, observation: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def _reset(policy: Policy) -> None:
+    """A new client starts afresh: the policy's ``reset()`` when it has one (as openpi's policies do)."""
+    reset = getattr(policy, "reset", None)
+    if callable(reset):
+        reset()
 
 
 class PolicyServer:
@@ -129,6 +137,8 @@ class PolicyServer:
 
     def _serve(self, connection: ServerConnection) -> None:
         try:
+            with self._lock:
+                _reset(self.policy)
             connection.send(encode(dict(self.policy.metadata)))
             while True:
                 message = connection.recv()

@@ -3,8 +3,10 @@
 
 ``WarpPolicy`` (``PolicyServer``): the prompt picks the nearest demonstration (word overlap), the
 observation's ``observation/object_positions`` ({label: xyz in the base frame}) gives the
-correspondences, and every query re-plans from where the arm is now (the nearest point of the plan ahead
-of the last one), answering a chunk of DROID rows (7 joint velocities + gripper).
+correspondences (the metadata's ``requires`` asks the vla_bridge for them), and every query re-plans
+from where the arm is now (the nearest point of the plan ahead of the last one), answering a chunk of
+DROID rows (7 joint velocities + gripper) and ``done`` once the plan's end is reached. A new connection
+(a new run_policy goal) starts from the plan's beginning.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from maestro_tools.common.errors import NoDataError
+from maestro_tools.vla.mapping import OBJECTS_KEY
 from maestro_tools.vla.warping import (
     TIME_WEIGHT,
     Demonstration,
@@ -31,7 +35,10 @@ from maestro_tools.vla.warping import (
     segment,
 )
 
-OBJECTS_KEY = "observation/object_positions"  # {label: (3,) float} base frame, sent by the bridge
+MAKE_DEMOS = (
+    "make demonstrations with `maestro data collect --sweep RESULTS.json --out DIR` (successful trials of "
+    "a sweep, e.g. `maestro eval` with vlm:=scripted), optionally `maestro data amplify DIR --out ...`"
+)
 
 
 def _words(text: str) -> set[str]:
@@ -46,6 +53,20 @@ def nearest_demonstration(demos: Sequence[Demonstration], prompt: str) -> Demons
     return max(
         demos, key=lambda d: len(asked & _words(d.instruction)) / max(1, len(asked | _words(d.instruction)))
     )
+
+
+def mentioned(seen: Mapping[str, Any], prompt: str, roles: int) -> dict[str, Any]:
+    """The seen objects the prompt names ("put the red can into the bowl": the can and the bowl) when they
+    are enough to fill the demonstration's ``roles``; else all of them. Another item than the
+    demonstrated one then takes its role only when the prompt asks for it."""
+    words = _words(prompt)
+    named = {label: xyz for label, xyz in seen.items() if _words(str(label)) <= words}
+    return named if len(named) >= roles else dict(seen)
+
+
+def _still(positions: np.ndarray, closed: np.ndarray, tolerance: float = 0.003) -> bool:
+    """The rest of the plan neither moves the TCP (m) nor the gripper: nothing is left to do."""
+    return bool(np.abs(positions - positions[0]).max() < tolerance and (closed == closed[0]).all())
 
 
 @dataclass
@@ -70,7 +91,12 @@ class WarpPolicy:
             "actions": self.actions,
             "execute_rows": self.execute_rows,
             "demonstrations": len(self.demos),
+            "requires": [OBJECTS_KEY],  # the vla_bridge sends the detector's objects only when asked
         }
+
+    def reset(self) -> None:
+        """Forget the plan in progress (the server calls it for each new connection)."""
+        self._state.clear()
 
     def infer(self, observation: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
@@ -89,7 +115,8 @@ class WarpPolicy:
             state.clear()
             state.update(prompt=prompt, demo=demo, poses=poses, cursor=0, frozen={})
         demo, frozen = state["demo"], state["frozen"]
-        objects = match_objects(demo, {str(k): np.asarray(v) for k, v in seen.items()})
+        candidates = mentioned({str(k): np.asarray(v) for k, v in seen.items()}, prompt, len(demo.objects))
+        objects = match_objects(demo, candidates)
         warped = plan(demo, self.kinematics, objects, frozen, state["poses"])
         # Where the arm is on the plan: near the time the last chunk's executed rows reached (still
         # stretches, a closing gripper, keep time), else the nearest TCP position ahead (never back).
@@ -118,7 +145,7 @@ class WarpPolicy:
             previous = target
         if self.actions == "joint_velocity":
             rows[:, :-1] = np.clip(rows[:, :-1], -self.max_velocity, self.max_velocity)
-        done = cursor >= len(warped.times) - 2
+        done = cursor >= len(warped.times) - 2 or _still(warped.poses[cursor:, :3, 3], warped.closed[cursor:])
         return {
             "actions": rows.astype(np.float32),
             "done": done,
@@ -135,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from maestro_tools.robots.model import RobotModel
     from maestro_tools.vla.server import PolicyServer
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--ros-args" in argv:  # started by a bringup as if it were a node
+        argv = argv[: argv.index("--ros-args")]
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("demos", type=Path, help="a demonstration (.npz) or a folder of them")
     parser.add_argument("--robot", default="franka")
@@ -143,10 +173,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--horizon", type=int, default=10)
     parser.add_argument("--actions", default="joint_velocity", choices=("joint_velocity", "joint_position"))
     args = parser.parse_args(argv)
+    demos = args.demos.expanduser()
+    if not demos.exists() or (demos.is_dir() and not any(demos.glob("*.npz"))):
+        print(f"warp_policy_server: no demonstrations (*.npz) at {demos}; {MAKE_DEMOS}", file=sys.stderr)
+        return 2
     profile = get_robot(args.robot)
     assert profile.arm is not None
     policy = WarpPolicy(
-        load_demonstrations(args.demos),
+        load_demonstrations(demos),
         ArmKinematics(RobotModel(profile)),
         profile.arm.max_joint_velocity,
         horizon=args.horizon,

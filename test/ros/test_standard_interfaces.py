@@ -1,8 +1,9 @@
-"""The standard interfaces built from maestro_msgs/standard on the no-ROS path (control_msgs, tf2_msgs).
+"""The standard interfaces built from maestro_msgs/standard on the no-ROS path (control_msgs, tf2_msgs,
+nav2_msgs).
 
-They must be the ROS 2 Jazzy types field for field, so that a stock ROS node (ros2_control's
-joint trajectory and gripper controllers, robot_state_publisher, tf2) talks to ours: same fields,
-types, order and constants, the same CDR bytes, and the RIHS01 type hashes of upstream builds.
+They must be the ROS 2 Jazzy types field for field, so that a stock ROS node (ros2_control's joint
+trajectory and gripper controllers, robot_state_publisher, tf2, nav2's bt_navigator) talks to ours: same
+fields, types, order and constants, the same CDR bytes, and the RIHS01 type hashes of upstream builds.
 On a stock ROS install these tests check the real packages the same way.
 """
 
@@ -18,7 +19,17 @@ from builtin_interfaces.msg import Duration, Time
 from control_msgs.action import FollowJointTrajectory, GripperCommand
 from control_msgs.msg import GripperCommand as GripperCommandMsg
 from control_msgs.msg import JointComponentTolerance, JointTolerance
-from geometry_msgs.msg import Quaternion, Transform, TransformStamped, Twist, Vector3
+from geometry_msgs.msg import (
+    Point,
+    Pose,
+    PoseStamped,
+    Quaternion,
+    Transform,
+    TransformStamped,
+    Twist,
+    Vector3,
+)
+from nav2_msgs.action import NavigateToPose
 from rclpy.action import ActionClient, ActionServer
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message, serialize_message
@@ -99,6 +110,27 @@ UPSTREAM_HASHES = {
         "392ff03fcd872f9dc2405cbeb2897fcf011ad9998458b6aa85c603b8a49e431d"
     ),
 }
+# nav2_msgs built from ros-navigation/navigation2 by a stock colcon build, read from its public rosidl
+# output (build/nav2_msgs/rosidl_generator_type_description/nav2_msgs/action/NavigateToPose.json in
+# github.com/thomasankara/hive_ws2 at a983b6c8): its NavigateToPose has Jazzy's fields (error_msg, no
+# tracking errors), and the hashes it lists for std_msgs/Header, geometry_msgs/PoseStamped,
+# builtin_interfaces, unique_identifier_msgs/UUID and service_msgs/ServiceEventInfo equal the Jazzy wheels'.
+UPSTREAM_HASHES.update(
+    {
+        f"nav2_msgs/action/NavigateToPose{suffix}": value
+        for suffix, value in {
+            "": "a56dba8a3234a1215e610180dc703ae25bbf406dded8b54887891c9732857eab",
+            "_Goal": "22a9dffbd6733011220460bd52edbc7843c8fc86282d40bc7ad3ca176a9dec10",
+            "_Result": "ddbff7fc6d1e51d774d5defdb8398a57cb23fa8709355002d676408bb4860b85",
+            "_Feedback": "9ebc544c7d41bd8c6060b191bf9f5e4ddca6c2f61ee9e04fcb62ed5d67218a33",
+            "_SendGoal_Request": "e9381f2acfe9fa8c4838a277d0cde28a93c483564827b9f13496b9c2092e4f09",
+            "_SendGoal_Response": "99f97fcbb07daf024df4b8c3f02f19ce7fa3183fcedfb76b8772a61a371a55fa",
+            "_GetResult_Request": "106d3457cf0db4c4a8d3373bab3ff6aa8ba8ad99ae6392ce9784830a7d04ac93",
+            "_GetResult_Response": "c59f178c377de5318919c00bdbf7884cb3b185acfdffceba6c9f161e0aa3cc81",
+            "_FeedbackMessage": "9d1f6fa2eb975ce733b419ac2e97b134d8ff92b6478b6559feed9a50bdfd82b3",
+        }.items()
+    }
+)
 
 INTERFACE_FILES = {  # the type-description JSON rosidl installs for each interface file
     "tf2_msgs": ["msg/TFMessage"],
@@ -109,6 +141,7 @@ INTERFACE_FILES = {  # the type-description JSON rosidl installs for each interf
         "action/FollowJointTrajectory",
         "action/GripperCommand",
     ],
+    "nav2_msgs": ["action/NavigateToPose"],
 }
 
 GRIPPER_STATE = {"position": "double", "effort": "double", "stalled": "boolean", "reached_goal": "boolean"}
@@ -200,6 +233,34 @@ def test_tolerance_and_tf_fields() -> None:
     }
 
 
+def test_navigate_to_pose_fields() -> None:
+    assert NavigateToPose.Goal.get_fields_and_field_types() == {
+        "pose": "geometry_msgs/PoseStamped",
+        "behavior_tree": "string",
+    }
+    assert NavigateToPose.Result.get_fields_and_field_types() == {
+        "error_code": "uint16",
+        "error_msg": "string",
+    }
+    assert NavigateToPose.Feedback.get_fields_and_field_types() == {
+        "current_pose": "geometry_msgs/PoseStamped",
+        "navigation_time": "builtin_interfaces/Duration",
+        "estimated_time_remaining": "builtin_interfaces/Duration",
+        "number_of_recoveries": "int16",
+        "distance_remaining": "float",
+    }
+    result = NavigateToPose.Result
+    codes = {name: getattr(result, name) for name in dir(result) if name.isupper() and name != "SLOT_TYPES"}
+    assert codes == {"NONE": 0}  # Jazzy's only constant (Kilted adds GOAL_REJECTED, TIMEOUT, ...)
+
+
+def nav2_pose(x: float) -> PoseStamped:
+    return PoseStamped(
+        header=Header(frame_id="map", stamp=Time(sec=12, nanosec=5)),
+        pose=Pose(position=Point(x=x, y=-1.5), orientation=Quaternion(z=0.6, w=0.8)),
+    )
+
+
 def sample_goal() -> FollowJointTrajectory.Goal:
     joints = ["panda_joint1", "panda_joint2"]
     return FollowJointTrajectory.Goal(
@@ -266,6 +327,18 @@ ROUND_TRIPS = {
         position=0.021, effort=19.5, stalled=True, reached_goal=False
     ),
     "GripperCommand.Feedback": lambda: GripperCommand.Feedback(position=0.03, effort=2.0, reached_goal=True),
+    "NavigateToPose.Goal": lambda: NavigateToPose.Goal(pose=nav2_pose(2.0), behavior_tree="/bt/nav.xml"),
+    "NavigateToPose.Result": lambda: NavigateToPose.Result(error_code=208, error_msg="no valid path"),
+    "NavigateToPose.Feedback": lambda: NavigateToPose.Feedback(
+        current_pose=nav2_pose(0.5),
+        navigation_time=Duration(sec=3, nanosec=200),
+        estimated_time_remaining=Duration(sec=4),
+        number_of_recoveries=-2,
+        distance_remaining=1.25,
+    ),
+    "NavigateToPose_SendGoal_Request": lambda: NavigateToPose.Impl.SendGoalService.Request(
+        goal=NavigateToPose.Goal(pose=nav2_pose(1.0))
+    ),
     "TFMessage": lambda: TFMessage(
         transforms=[
             TransformStamped(
@@ -307,7 +380,7 @@ def test_type_hashes_match_the_upstream_packages() -> None:
         for name, value in UPSTREAM_HASHES.items()
         if hashes.get(name) != f"RIHS01_{value}"
     }
-    assert not mismatched, f"type hashes differ from upstream control_msgs/tf2_msgs: {mismatched}"
+    assert not mismatched, f"type hashes differ from upstream control_msgs/tf2_msgs/nav2_msgs: {mismatched}"
 
 
 def advertised_hash(node: Node, topic: str) -> str:
@@ -317,7 +390,7 @@ def advertised_hash(node: Node, topic: str) -> str:
 def test_the_hashes_are_what_the_graph_advertises() -> None:
     """What rmw puts on the wire for a /tf publisher and an action's feedback topic (a stock node
     compares these)."""
-    topic, action = unique("tf"), unique("follow_joint_trajectory")
+    topic, action, nav2 = unique("tf"), unique("follow_joint_trajectory"), unique("nav2_feedback")
 
     def execute(handle):
         handle.succeed()
@@ -325,17 +398,21 @@ def test_the_hashes_are_what_the_graph_advertises() -> None:
 
     with ros_graph(lambda c: Node(unique("standard_types"), context=c)) as (node,):
         node.create_publisher(TFMessage, topic, 10)
+        # bt_navigator's feedback topic carries this type; a plain publisher advertises the same hash
+        node.create_publisher(NavigateToPose.Impl.FeedbackMessage, nav2, 10)
         server = ActionServer(node, FollowJointTrajectory, action, execute)
         try:
             feedback_topic = f"/{action}/_action/feedback"
             assert wait_for(lambda: node.get_publishers_info_by_topic(feedback_topic), 10)
             tf_hash = advertised_hash(node, f"/{topic}")
             feedback_hash = advertised_hash(node, feedback_topic)
+            nav2_hash = advertised_hash(node, f"/{nav2}")
         finally:
             server.destroy()
     assert tf_hash == f"RIHS01_{UPSTREAM_HASHES['tf2_msgs/msg/TFMessage']}"
     feedback_type = "control_msgs/action/FollowJointTrajectory_FeedbackMessage"
     assert feedback_hash == f"RIHS01_{UPSTREAM_HASHES[feedback_type]}"
+    assert nav2_hash == f"RIHS01_{UPSTREAM_HASHES['nav2_msgs/action/NavigateToPose_FeedbackMessage']}"
 
 
 def test_actions_carry_goal_feedback_and_result_between_nodes() -> None:

@@ -86,7 +86,7 @@ def test_modules_never_import_the_simulator() -> None:
 
 
 ROBOT_CONSTANT = re.compile(r"panda[_/]|fr3_joint")  # in strings; and a module-level name HOME
-PROFILE_FILES = {ROOT / "maestro_tools" / "robots" / "franka.py"}
+PROFILE_FILES = {ROOT / "maestro_tools" / "robots" / name for name in ("franka.py", "libero.py")}
 
 
 def test_robot_constants_live_only_in_their_profile() -> None:

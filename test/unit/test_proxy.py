@@ -100,7 +100,9 @@ def test_tools_follow_the_robots_capabilities() -> None:
     from maestro_agent.proxy.registry import build_tools
     from maestro_tools.robots import register
 
-    eyes = register(replace(FRANKA, name="test_cameras_only", arm=None, gripper=None, semantic_map=False))
+    eyes = register(
+        replace(FRANKA, name="test_cameras_only", arm=None, gripper=None, semantic_map=False, vla=None)
+    )
     assert eyes.capabilities == {"cameras"}
     assert set(build_tools(None, Harness(eyes))) == {"perception", "geometry", "image_editor"}
     assert set(build_tools(None, Harness(FRANKA))) == {

@@ -17,11 +17,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 FAKE_PYTHON = """#!/usr/bin/env bash
-# Stands in for both the system Python and the venv's: imports of <pkg>.msg succeed once built.
+# Stands in for both the system Python and the venv's: imports of <pkg>.msg/.action succeed once built.
 if [ "$1" = -c ]; then
   case "$2" in
     *"print(sys.version)"*) echo "3.11.2 (fake)" ;;
-    "import "*.msg) module=${2#import }; [ -f "$FAKE_STATE/imports/${module%.msg}" ] ;;
+    "import "*.msg|"import "*.action) module=${2#import }; [ -f "$FAKE_STATE/imports/${module%.*}" ] ;;
   esac
   exit $?
 fi
@@ -81,7 +81,7 @@ def setup(checkout: Path) -> tuple[subprocess.CompletedProcess[str], list[str]]:
 def test_standard_packages_build_first_then_are_skipped(checkout: Path) -> None:
     result, builds = setup(checkout)
     assert result.returncode == 0, result.stderr
-    assert sorted(builds[:2]) == ["control_msgs", "tf2_msgs"] and builds[2:] == ["maestro_msgs"]
+    assert sorted(builds[:3]) == ["control_msgs", "nav2_msgs", "tf2_msgs"] and builds[3:] == ["maestro_msgs"]
     result, builds = setup(checkout)
     assert result.returncode == 0, result.stderr
     assert builds == []
@@ -122,4 +122,4 @@ def test_a_failed_standard_build_stops_the_setup_before_maestro_msgs(checkout: P
     assert "maestro_msgs" not in builds and "ready" not in result.stdout
     (checkout / "maestro_msgs" / "standard" / "control_msgs" / "FAIL").unlink()
     result, builds = setup(checkout)
-    assert result.returncode == 0 and builds == ["control_msgs", "maestro_msgs"]
+    assert result.returncode == 0 and builds == ["control_msgs", "nav2_msgs", "maestro_msgs"]

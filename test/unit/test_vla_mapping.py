@@ -85,7 +85,7 @@ def test_a_new_format_and_a_robot_spec_are_registrations() -> None:
     robot = register(
         replace(FRANKA, name="test_vla_one_view", vla=VlaSpec("test_one_view", (("front", "wrist"),)))
     )
-    assert "vla" in robot.capabilities and "vla" not in FRANKA.capabilities
+    assert "vla" in robot.capabilities and "vla" in FRANKA.capabilities  # the tool: only with a bridge
     mapping = RobotMapping(robot)
     obs = mapping.observation({"wrist": np.zeros((10, 10, 3), np.uint8)}, np.zeros(7), 0.08, "go")
     assert (
@@ -171,20 +171,28 @@ def test_until_is_parsed_with_the_choices_named() -> None:
             parse_until(bad, "vlm")
 
 
-def test_the_vla_tool_is_registered_only_with_the_capability() -> None:
+def test_the_vla_tool_is_registered_only_with_the_capability_and_a_bridge() -> None:
     from maestro_agent.proxy.docs import describe_tools
     from maestro_agent.proxy.harness import Harness
-    from maestro_agent.proxy.registry import build_tools
+    from maestro_agent.proxy.registry import build_tools, enable_capabilities
 
     robot = get_robot("test_vla_franka") if "test_vla_franka" in _names() else None
     robot = robot or register(replace(FRANKA, name="test_vla_franka", vla=VlaSpec()))
-    assert "vla" in build_tools(None, Harness(robot)) and "vla" not in build_tools(None, Harness(FRANKA))
-    docs = describe_tools("test_vla_franka")
-    assert "vla.run(instruction: str, timeout_s: float = 30.0, until: str = 'vlm')" in docs
-    assert "vla.run" not in describe_tools("franka")
-    tool = build_tools(None, Harness(robot))["vla"]
-    with pytest.raises(InvalidArgumentError, match="until must be one of"):
-        tool.run("wipe", until="later")
+    no_vla = get_robot("test_no_vla") if "test_no_vla" in _names() else None
+    no_vla = no_vla or register(replace(FRANKA, name="test_no_vla", vla=None))
+    assert FRANKA.vla is not None  # declared, but the tool needs a running vla_bridge (the agent's vla)
+    assert "vla" not in build_tools(None, Harness(robot)) and "vla.run" not in describe_tools("franka")
+    enable_capabilities(["vla"])
+    try:
+        assert "vla" in build_tools(None, Harness(robot)) and "vla" not in build_tools(None, Harness(no_vla))
+        docs = describe_tools("test_vla_franka")
+        assert "vla.run(instruction: str, timeout_s: float = 30.0, until: str = 'vlm')" in docs
+        tool = build_tools(None, Harness(robot))["vla"]
+        with pytest.raises(InvalidArgumentError, match="until must be one of"):
+            tool.run("wipe", until="later")
+    finally:
+        enable_capabilities(["vla"], enabled=False)
+    assert "vla" not in build_tools(None, Harness(FRANKA))
 
 
 def _names() -> tuple[str, ...]:

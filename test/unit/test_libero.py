@@ -1,0 +1,95 @@
+"""LIBERO as a robot, without LIBERO: the profile, the bringup spec, task names, the OSC delta maths and
+the launcher's clean failure where .venv-libero is missing (the LIBERO node itself: test/e2e)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import mujoco
+import numpy as np
+import pytest
+import transforms3d
+
+from maestro_agent.bringup.launcher import resolve_commands
+from maestro_tools.robots import get_robot
+from maestro_tools.sim.libero import launcher
+from maestro_tools.sim.libero.suites import TASK_NAMES, TASKS, LiberoTaskError, parse_task
+from maestro_tools.sim.libero.world import delta_action, label_of, rotation_error
+
+# LIBERO's grip site at the profile's HOME, in the robot base frame (measured in libero_object/0).
+LIBERO_TCP_AT_HOME = (0.4474, -0.0063, 0.2484)
+
+
+def test_profile_registered_and_matches_libero_kinematics() -> None:
+    profile = get_robot("libero")
+    assert {"arm", "gripper", "cameras"} <= profile.capabilities
+    assert profile.camera_names == ("scene", "wrist") and profile.hand_camera == "wrist"
+    model = profile.build_mjcf().compile()
+    data = mujoco.MjData(model)
+    for name, value in zip(profile.arm.mjcf_joints, profile.arm.home, strict=True):
+        data.qpos[model.joint(name).qposadr[0]] = value
+    mujoco.mj_kinematics(model, data)
+    assert np.allclose(data.site(profile.arm.tcp_site).xpos, LIBERO_TCP_AT_HOME, atol=0.001)
+
+
+def test_bringup_resolves_with_the_libero_node_required() -> None:
+    commands = resolve_commands(
+        "libero", ["task:=3", "init:=7", "perturbation:=position"], require_executables=False
+    )
+    nodes = {node.name: (node, command) for node, command in commands}
+    assert {"sim", "detector", "grasp_planner", "motion", "agent"} <= set(nodes)
+    sim, command = nodes["sim"]
+    assert sim.required and not sim.respawn and sim.executable == "libero_sim_node"
+    assert "task:=3" in command and "init:=7" in command and "perturbation:=position" in command
+    assert all(n.parameters.get("robot", "libero") == "libero" for n, _ in commands)
+
+
+def test_task_names() -> None:
+    assert len(TASKS) == 40 and "libero_object/9" in TASKS
+    ref = parse_task("libero_spatial/2", init=5, perturbation="position")
+    assert (ref.benchmark_suite, ref.index, ref.init) == ("libero_spatial_swap", 2, 5)
+    assert parse_task("libero_goal:1", perturbation="task").benchmark_suite == "libero_goal_task"
+    for bad in ("libero_90/0", "libero_object/10", "libero_object"):
+        with pytest.raises(LiberoTaskError, match=r"libero_object|valid"):
+            parse_task(bad)
+    assert parse_task("libero_object/0", perturbation="pose").benchmark_suite == "libero_object_swap"
+    assert parse_task("libero_object_task/4").benchmark_suite == "libero_object_task"
+    with pytest.raises(LiberoTaskError, match="position"):
+        parse_task("libero_object/0", perturbation="shaken")
+    # What `maestro eval` accepts (TASK_REGISTRIES): the tasks and their variant suites' names, all parsed.
+    assert TASK_NAMES[: len(TASKS)] == TASKS and "libero_spatial_task/9" in TASK_NAMES
+    assert {parse_task(name).name for name in TASK_NAMES} == set(TASKS)
+
+
+def test_delta_action_points_at_the_target_and_saturates() -> None:
+    current = np.eye(4)
+    target = np.eye(4)
+    target[:3, 3] = [0.01, -0.2, 0.0]
+    target[:3, :3] = transforms3d.euler.euler2mat(0.0, 0.0, 0.1)
+    action = delta_action(target, current)
+    assert np.allclose(action[:3], [0.2, -1.0, 0.0])  # 0.05 m per unit, clipped
+    assert np.allclose(action[3:], [0.0, 0.0, 0.2])  # 0.5 rad per unit
+    flip = transforms3d.euler.euler2mat(np.pi, 0.0, 0.0)
+    assert np.isclose(np.linalg.norm(rotation_error(flip, np.eye(3))), np.pi)
+    assert label_of("alphabet_soup_1") == "alphabet soup" and label_of("basket") == "basket"
+
+
+def test_launcher_fails_cleanly_without_the_venv(tmp_path: os.PathLike) -> None:
+    env = {**os.environ, launcher.VENV_ENV: str(tmp_path / "missing")}
+    done = subprocess.run(
+        [sys.executable, "-m", "maestro_tools.sim.libero.launcher", "--ros-args"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "make setup-libero" in done.stderr and "missing" in done.stderr
+    # A venv without LIBERO in it (here: a bare interpreter) is named too.
+    fake = tmp_path / "bare"
+    (fake / "bin").mkdir(parents=True)
+    (fake / "bin" / "python").symlink_to(sys.executable)
+    with pytest.raises(launcher.LiberoMissingError, match="make setup-libero"):
+        launcher.check_packages(launcher.venv_python(fake))
