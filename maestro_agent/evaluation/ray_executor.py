@@ -207,7 +207,7 @@ class RayExecutor(LocalPool):
                     code, packed, log_text = item[1], item[2], item[3]
                     shard.mkdir(parents=True, exist_ok=True)
                     with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as tar:
-                        tar.extractall(shard, filter="data")
+                        _extract(tar, shard)
                     with (self.log_dir / f"worker-{k}.log").open("a") as log:
                         log.write(log_text)
         except Exception as exc:  # the task died (its node lost, cancelled): its trials are left
@@ -218,3 +218,16 @@ class RayExecutor(LocalPool):
                 self._running.pop(k, None)
         interrupted = code in (STOPPED, -signal.SIGINT) or self._stopping.is_set()
         return None if interrupted else left
+
+
+def _extract(tar: tarfile.TarFile, folder: Path) -> None:
+    """Unpack a shard: plain files and folders inside ``folder`` only (Python < 3.11.4 has no filter)."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(folder, filter="data")
+        return
+    root = folder.resolve()
+    for member in tar.getmembers():
+        inside = (root / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or not inside.is_relative_to(root):
+            raise ValueError(f"refusing the shard member {member.name!r}: not a plain file inside {root}")
+    tar.extractall(folder)

@@ -113,7 +113,11 @@ def test_ray_runs_the_batches_like_the_local_pool_and_merges_the_shards(tmp_path
     listening = [c.laddr.ip for c in psutil.net_connections("inet") if c.status == "LISTEN" and c.pid in ours]
     assert listening and set(listening) <= {"127.0.0.1", "::1", "::ffff:127.0.0.1"}, listening
     executor = RayExecutor(
-        2, [90, 91], tmp_path / "logs", trace_dir=tmp_path / "out" / "traces", command=("python", __file__)
+        2,
+        [90, 91],
+        tmp_path / "logs",
+        trace_dir=tmp_path / "out" / "traces",
+        command=(sys.executable, __file__),
     )
     remote = run(executor)
     assert not ray.is_initialized()
