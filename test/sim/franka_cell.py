@@ -6,6 +6,7 @@ from functools import cache
 
 import numpy as np
 
+from maestro_agent.data.collect import camera_frame
 from maestro_tools.perception.objects import CameraFrame
 from maestro_tools.robots import get_robot
 from maestro_tools.robots.model import RobotModel
@@ -26,15 +27,4 @@ def franka_model() -> RobotModel:
 
 def frame(world: SimWorld, camera: str) -> CameraFrame:
     """A rendered frame of ``camera`` with the sim's ground-truth segmentation, as perception takes it."""
-    cameras = world.render_cameras()
-    rendered = cameras.frame(world.data, camera)
-    return CameraFrame(
-        camera,
-        rendered.rgb,
-        rendered.depth,
-        world.segmentation(camera),
-        dict(enumerate(world.instance_labels)),
-        cameras.intrinsics(camera),
-        cameras.pose(world.data, camera),
-        rendered.time,
-    )
+    return camera_frame(world, camera)
