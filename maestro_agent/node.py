@@ -28,7 +28,13 @@ from maestro_agent import prompt
 from maestro_agent.bringup.paths import share_dir
 from maestro_agent.loop import Agent, LoopConfig, TaskCancelledError, TrialResult, check_task, quote
 from maestro_agent.proxy.faults import declare_faults
-from maestro_agent.proxy.registry import enable_capabilities
+from maestro_agent.proxy.registry import (
+    FULL_GROUP,
+    TOOL_GROUPS,
+    available_tools,
+    enable_capabilities,
+    registered_tools,
+)
 from maestro_agent.ros_scene import RosScene, RosSink
 from maestro_agent.tool_sandbox import declare_sandbox
 from maestro_agent.traces.recorder import TraceRecorder
@@ -82,8 +88,17 @@ class AgentNode(Node):
             "robot's vla tool (and the scripted programs that require it) are given to the agent",
             read_only=True,
         )
-        tools = ("vla",) if vla.strip() not in ("", "none") and self.robot.vla is not None else ()
-        enable_capabilities(tools)
+        enable_capabilities(("vla",), vla.strip() not in ("", "none") and self.robot.vla is not None)
+        self.tool_group = declare(
+            self,
+            "tool_group",
+            FULL_GROUP,
+            "The tools the code gets, cumulative (the ablation's groups): "
+            + "; ".join(f"{k} = {v}" for k, v in TOOL_GROUPS.items()),
+            choices=tuple(TOOL_GROUPS),
+            read_only=True,
+        )
+        tools = available_tools(self.robot, self.tool_group)
         harness = declare(
             self,
             "harness",
@@ -130,7 +145,11 @@ class AgentNode(Node):
         if base_url:
             options["base_url"] = base_url
         if backend == "scripted":
-            options = {"programs": programs or str(share_dir() / "config" / "programs"), "tools": tools}
+            options = {
+                "programs": programs or str(share_dir() / "config" / "programs"),
+                "tools": tools,
+                "registered": [t.name for t in registered_tools()],
+            }
         try:
             self.vlm = create_vlm(backend, **options)
         except MaestroError as exc:  # keep serving: every goal reports how to fix it
@@ -170,10 +189,16 @@ class AgentNode(Node):
         self.sink = RosSink(self, recorder)
         self._joint_states = (interface["joint_states_topic"], recorder, group)
         self.sandbox, self.tools_ros, limits = declare_sandbox(
-            self, self.robot.name, harness, interface, self.sink.live, self.sink.confirmation_request
+            self,
+            self.robot.name,
+            harness,
+            interface,
+            self.sink.live,
+            self.sink.confirmation_request,
+            self.tool_group,
         )
         self.faults = declare_faults(self, self.tools_ros, self.robot.gripper)  # evaluation only
-        self.system = prompt.system_prompt(self.robot.name, harness, limits)
+        self.system = prompt.system_prompt(self.robot.name, harness, limits, self.tool_group)
         self._busy = threading.Lock()
         self._running = ""
         ActionServer(

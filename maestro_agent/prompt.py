@@ -51,13 +51,22 @@ state = grasping.pick("tennis ball")
 print(robot.get_state())
 ```"""
 
+BASE_EXAMPLE = """Example of a substep's code:
+```python
+view = robot.get_observation()
+print(view)
+print(robot.move_gripper_to([0.5, 0.0, 0.2], [np.pi, 0.0, 0.0]))
+```"""
+
 
 @cache
-def system_prompt(robot: str, harness: bool = True, limits: str = "") -> str:
-    """``limits``: what the code runs under (time, memory, output, motion), as the agent configured it."""
+def system_prompt(robot: str, harness: bool = True, limits: str = "", tool_group: str = "S3") -> str:
+    """``limits``: what the code runs under (time, memory, output, motion), as the agent configured it;
+    ``tool_group``: the tools the code gets (proxy.registry.TOOL_GROUPS)."""
     from maestro_agent.proxy.docs import describe_tools  # imports the proxy's ROS clients
 
-    sections = [ROLE, RULES, "## Tools\n" + describe_tools(robot, harness), EXAMPLE]
+    example = BASE_EXAMPLE if tool_group in ("S0", "S1") else EXAMPLE  # S2 brings grasping
+    sections = [ROLE, RULES, "## Tools\n" + describe_tools(robot, harness, tool_group), example]
     if limits:
         sections.insert(2, "## Limits\n" + limits)
     return "\n\n".join(sections)

@@ -24,7 +24,7 @@ Program files (YAML, format version 1; a directory means every ``*.yaml`` in it)
           - decision: continue         # no `when`: always matches
             reason: "holding the ball"
     reflection: "text returned for purpose=reflect"   # optional
-    requires: [vla]                    # optional: tools beyond the default set (the agent's ``vla``)
+    requires: [vla]                    # optional: tools needed beyond those the code names
 
 Instructions match after lower-casing, replacing punctuation by spaces and collapsing whitespace;
 a trial instruction that starts with a listed one (at a word boundary) also matches, longest first.
@@ -37,13 +37,16 @@ substring, ``absent`` none of them (both case-insensitive). If no rule matches, 
 step it replies ``complete``); ``retry``/``replan`` send the rule's code and stay on the step;
 ``complete``/``failed`` end the trial. A ``plan`` request starts a new trial.
 
-A program that ``requires`` tools is loaded only when the agent has them (``tools``), and then it is a
-variant: it replaces the programs that share an instruction with it (ball_in_bowl_vla.yaml takes
-ball_in_bowl.yaml's instructions when a vla_bridge runs).
+The tools a program needs are those it ``requires`` plus every registered tool its code calls
+(``perception.`` ...). A program is loaded only when the agent has them all (``tools``: the agent's tool
+group and opt-in tools), and of the programs sharing an instruction the one needing the most tools wins:
+ball_in_bowl_vla.yaml replaces ball_in_bowl.yaml when a vla_bridge runs, and ball_in_bowl_s0.yaml (the
+robot's own interfaces only) replaces it when the agent's tool group is S0.
 """
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import threading
@@ -224,22 +227,64 @@ def _keys(program: Program) -> set[str]:
     return {InstructionPattern.parse(i).key for i in program.instructions}
 
 
-def _select(loaded: Sequence[Program], tools: Iterable[str]) -> list[Program]:
-    """The programs whose required tools are there; a variant (one that requires tools) replaces the plain
-    programs sharing an instruction with it."""
-    have = set(tools)
-    usable = [p for p in loaded if set(p.requires) <= have]
+def _needs(program: Program, registered: Iterable[str]) -> set[str]:
+    """The tools ``program`` needs: its ``requires`` and each registered tool its code calls (a name used
+    as ``name.attribute`` that the program's code never binds itself; with no ``registered`` names, every
+    such name, numpy's included, so the ranking below still prefers the program using the most)."""
+    codes = [step.code for step in program.steps]
+    codes += [rule.code for step in program.steps for rule in step.judge if rule.code]
+    used: set[str] = set()
+    bound: set[str] = set()
+    for code in codes:
+        try:
+            tree = ast.parse(code)
+        except SyntaxError as exc:
+            raise VLMConfigError(f"{program.path}: code does not parse: {exc}") from None
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                used.add(node.value.id)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                bound.add(node.id)
+            elif isinstance(node, ast.arg):
+                bound.add(node.arg)
+    free = used - bound  # without the registered names (no agent): every module the code reaches into
+    return set(program.requires) | (free & set(registered) if registered else free)
+
+
+def _select(
+    loaded: Sequence[Program], tools: Iterable[str] | None, registered: Iterable[str]
+) -> list[Program]:
+    """The programs whose needed tools are there (``tools`` None: every tool but the required ones); of
+    those sharing an instruction, the one needing the most tools (a variant, or the plain program over a
+    base-tools one)."""
+    registered = tuple(registered)
+    needs = {id(p): _needs(p, registered) for p in loaded}
+    if tools is None:
+        usable = [p for p in loaded if not p.requires]
+    else:
+        have = set(tools)
+        usable = [p for p in loaded if needs[id(p)] <= have]
     if loaded and not usable:
-        needs = sorted({t for p in loaded for t in p.requires})
-        raise VLMConfigError(f"scripted programs: every program requires tools the agent lacks: {needs}")
-    variants = set().union(*(_keys(p) for p in usable if p.requires))
-    return [p for p in usable if p.requires or not _keys(p) & variants]
+        wanted = [set(p.requires) for p in loaded] if tools is None else list(needs.values())
+        missing = sorted(set().union(*wanted) - set(tools or ()))
+        raise VLMConfigError(f"scripted programs: every program needs tools the agent lacks: {missing}")
+    kept: list[Program] = []
+    taken: dict[str, int] = {}  # instruction key -> how many tools its kept program needs
+    for program in sorted(usable, key=lambda p: -len(needs[id(p)])):
+        keys, rank = _keys(program), len(needs[id(program)])
+        if all(taken.get(k, rank) <= rank for k in keys):  # equal ranks clash below, naming both files
+            kept.append(program)
+            taken.update(dict.fromkeys(keys, rank))
+    return [p for p in usable if p in kept]
 
 
 def load_programs(
-    programs: Path | str | Sequence[Path | str], tools: Iterable[str] = ()
+    programs: Path | str | Sequence[Path | str],
+    tools: Iterable[str] | None = None,
+    registered: Iterable[str] = (),
 ) -> tuple[Program, ...]:
-    """Programs from files and directories (every *.yaml) for an agent with the optional ``tools``;
+    """Programs from files and directories (every *.yaml) for an agent with ``tools`` (None: the default
+    tools) out of the ``registered`` ones (the proxy's names, to find what each program's code calls);
     instructions must not repeat across them."""
     paths = [programs] if isinstance(programs, str | os.PathLike) else list(programs)
     files: list[Path] = []
@@ -252,7 +297,7 @@ def load_programs(
             raise VLMConfigError(f"scripted programs: {entry} is neither a file nor a directory")
     if not files:
         raise VLMConfigError(f"scripted programs: no *.yaml program files in {[str(p) for p in paths]}")
-    loaded = tuple(_select([load_program(f) for f in files], tools))
+    loaded = tuple(_select([load_program(f) for f in files], tools, registered))
     owner: dict[str, Program] = {}
     for program in loaded:
         for instruction in program.instructions:
@@ -280,10 +325,15 @@ class ScriptedVLM:
     name = "scripted"
 
     def __init__(
-        self, programs: Path | str | Sequence[Path | str] | None = None, tools: Sequence[str] = ()
+        self,
+        programs: Path | str | Sequence[Path | str] | None = None,
+        tools: Sequence[str] | None = None,
+        registered: Sequence[str] = (),
     ) -> None:
-        """``tools``: the optional tools the agent has (e.g. ``("vla",)``), for programs that require them."""
-        self.programs = load_programs(default_programs_dir() if programs is None else programs, tools)
+        """``tools``: the tools the agent's code gets (None: the default ones); ``registered``: every tool's
+        name (see load_programs)."""
+        directory = default_programs_dir() if programs is None else programs
+        self.programs = load_programs(directory, tools, registered)
         self._trial: _Trial | None = None
         self._lock = threading.Lock()
         log.warning(

@@ -16,6 +16,7 @@ from rclpy.node import Node
 from std_srvs.srv import SetBool
 
 from maestro_agent.proxy.gate import GateLimits
+from maestro_agent.proxy.registry import FULL_GROUP
 from maestro_agent.proxy.ros_client import RosClient
 from maestro_agent.proxy.session import make_host
 from maestro_agent.sandbox import Sandbox, SandboxLimits, channel
@@ -66,6 +67,7 @@ def declare_sandbox(
     interface: dict[str, str],
     on_event: Callable[[dict], None],
     publish_request: Callable[[str], None],
+    tool_group: str = FULL_GROUP,
 ) -> tuple[Sandbox, RosClient, str]:
     """The node's sandbox parameters, the tool host behind the gate, the (started) sandbox, and the limits
     the code runs under as text for the system prompt."""
@@ -125,6 +127,7 @@ def declare_sandbox(
         gate_limits=gate,
         allowed_endpoints=[a for a in allowed if a],
         confirm=supervisor.confirm if supervisor else None,
+        tool_group=tool_group,
     )
     sandbox = Sandbox(host, limits=limits, on_event=on_event, isolate=not unsafe)
     try:

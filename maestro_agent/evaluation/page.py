@@ -33,6 +33,17 @@ def _table(table_id: str, items: Sequence[dict[str, Any]], fields: Sequence[str]
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _ablation(points: Sequence[dict[str, Any]], texts: set[str]) -> str:
+    if not points:
+        return ""
+    fields = ("series", "tools", "trials", "mean_progress", "std_progress", "success_rate")
+    return f"""<h2>Tool-group ablation</h2>
+<p>Mean progress per tool group (S0 base, S1 +perception, S2 +grasp/control, S3 +geometry), a series per
+harness setting and the other dimensions.</p>
+<img id="ablation-figure" src="ablation.png" alt="mean progress per tool group, a line per series">
+{_table("ablation", points, fields, texts | {"series", "tools"})}"""
+
+
 def page(report: dict[str, Any], title: str) -> str:
     summary_fields = (
         "task", "axis", "config", "trials", "mean_progress", "std_progress", "success_rate", "mean_seconds",
@@ -63,6 +74,7 @@ def page(report: dict[str, Any], title: str) -> str:
             texts,
         )
     }
+{_ablation(report.get("ablation", []), texts)}
 <h2>Per task and axis</h2>
 <p>Mean progress (0-100) with its standard deviation (n-1) and success rate over the trials that ran;
 trials with an infrastructure failure are counted apart.</p>

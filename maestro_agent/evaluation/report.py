@@ -6,7 +6,11 @@ trial), success rate, and mean time, substeps, replans and tokens. Trials with a
 ``tokens`` events, joined on trial_id (0 where the store has none, e.g. the scripted backend).
 ``injected_faults`` (trials.csv): faults the fault-injection dimension injected into the trial ("" without).
 
-Writes to OUT: ``index.html``, ``figure.png``, ``summary.csv``, ``trials.csv`` and ``report.json``.
+With a ``tools`` dimension of two or more tool groups, the ablation (evaluation/ablation.py): mean progress
+per series (harness on/off, faults, VLM) and tool group, and its curve.
+
+Writes to OUT: ``index.html``, ``figure.png``, ``ablation.png`` (with an ablation), ``summary.csv``,
+``trials.csv`` and ``report.json``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from maestro_agent.evaluation import figure, page
+from maestro_agent.evaluation import ablation, figure, page
 from maestro_agent.evaluation.figure import AXES
 from maestro_agent.evaluation.results import latest, read_rows, results_path
 
@@ -130,6 +134,7 @@ def summarise(rows: Sequence[dict[str, Any]], token_counts: dict[str, tuple[int,
         "sweeps": sorted({str(t.get("sweep", "")) for t in trials}),
         "summary": summary,
         "overall": overall,
+        "ablation": ablation.points(ran),
         "trials": [{f: t.get(f, "") for f in TRIAL_FIELDS} for t in trials],
         "infra_failures": [
             {f: t.get(f, "") for f in ("key", "error", "attempts")} for t in trials if t.get("error")
@@ -165,7 +170,13 @@ def write_report(
         "index.html": page.page(report, title).encode(),
     }
     written = []
-    for name in ("index.html", "figure.png", "summary.csv", "trials.csv", "report.json"):
+    if report["ablation"]:  # a tools dimension: the ablation curve
+        files["ablation.png"] = ablation.render_png(report["ablation"], f"{title}: tool groups", backend)
+    else:
+        (out / "ablation.png").unlink(missing_ok=True)
+    for name in ("index.html", "figure.png", "ablation.png", "summary.csv", "trials.csv", "report.json"):
+        if name not in files:
+            continue
         (out / name).write_bytes(files[name])
         written.append(out / name)
     return written

@@ -17,8 +17,9 @@ A spec is a versioned YAML file (``config/eval/*.yaml``)::
 
 A configuration is one value per dimension; its dimensions become launch arguments, so trials are grouped
 into ``Batch``es of one graph configuration (robot + launch arguments) and one graph runs many trials. A
-later dimension (tool groups) is one more entry in ``DIMENSIONS``. ``faults`` (evaluation-only fault
-injection, maestro_agent/proxy/faults.py): ``[none, "tool_error:0.2", "empty:0.2", "grasp_slip:0.3"]``.
+new dimension is one more entry in ``DIMENSIONS``. ``faults`` (evaluation-only fault injection,
+maestro_agent/proxy/faults.py): ``[none, "tool_error:0.2", "empty:0.2", "grasp_slip:0.3"]``; ``tools``
+(the ablation's tool groups, maestro_agent/proxy/registry.py): ``[S0, S1, S2, S3]``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import yaml
 
 from maestro_agent.evaluation.sweep import AXES, Setting
 from maestro_agent.proxy.faults import FaultSpec
+from maestro_agent.proxy.registry import FULL_GROUP as FULL_TOOL_GROUP
+from maestro_agent.proxy.registry import TOOL_GROUPS
 from maestro_tools.common.errors import InvalidArgumentError, SpecError
 
 SPEC_VERSION = 1
@@ -85,6 +88,12 @@ def _faults(value: Any) -> str:
         raise SpecError(str(exc)) from None
 
 
+def _tool_group(value: Any) -> str:
+    if value not in TOOL_GROUPS:
+        raise SpecError(f"a tools value is one of the tool groups {', '.join(TOOL_GROUPS)}; got {value!r}")
+    return str(value)
+
+
 def _register(*dimensions: Dimension) -> dict[str, Dimension]:
     names = [d.name for d in dimensions]
     if len(set(names)) != len(names):
@@ -113,6 +122,13 @@ DIMENSIONS = _register(
         lambda v: {} if v == "none" else {"faults": v},
         lambda v: "" if v == "none" else f"faults={v}",
         "none",
+    ),
+    Dimension(  # the ablation's tool groups (maestro_agent/proxy/registry.py); S3 = every tool
+        "tools",
+        _tool_group,
+        lambda v: {} if v == FULL_TOOL_GROUP else {"tool_group": v},
+        lambda v: "" if v == FULL_TOOL_GROUP else f"tools={v}",
+        FULL_TOOL_GROUP,
     ),
 )
 

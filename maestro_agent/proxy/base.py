@@ -358,4 +358,4 @@ def _build(ros: RosClient | None, harness: Harness, built: dict[str, object]) ->
     )
 
 
-register_tool("base", ("base",), _build)
+register_tool("base", ("base",), _build, group="S0")

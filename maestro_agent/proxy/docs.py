@@ -8,6 +8,7 @@ from typing import Any
 
 from maestro_agent.proxy import types
 from maestro_agent.proxy.harness import Harness
+from maestro_agent.proxy.registry import FULL_GROUP
 from maestro_agent.proxy.session import tools
 from maestro_agent.sandbox.stubs import task_functions
 from maestro_tools.robots import get_robot
@@ -19,6 +20,7 @@ RESULT_TYPES = (
     types.Keypoint,
     types.GraspCandidate,
     types.ImageCrop,
+    types.Observation,
     types.MappedObject,
     types.TurnResult,
     types.FoldResult,
@@ -57,8 +59,9 @@ def _gripper_line(profile: Any) -> str:
     )
 
 
-def describe_tools(robot: str, harness: bool = True) -> str:
-    """Markdown listing the tools the code may call on ``robot``, grouped by object, then the result types."""
+def describe_tools(robot: str, harness: bool = True, tool_group: str = FULL_GROUP) -> str:
+    """Markdown listing the tools the code may call on ``robot`` (those of ``tool_group``), grouped by
+    object, then the result types."""
     profile = get_robot(robot)
     lines: list[str] = [
         f"Robot: {profile.description}. Cameras: {', '.join(profile.camera_names)} (detection uses "
@@ -66,7 +69,7 @@ def describe_tools(robot: str, harness: bool = True) -> str:
         f"{profile.base_frame} frame." + _gripper_line(profile),
         "",
     ]
-    for name, obj in tools(None, Harness(profile, enabled=harness)).items():
+    for name, obj in tools(None, Harness(profile, enabled=harness), tool_group).items():
         lines.append(f"### {name}\n{_doc(type(obj))}")
         for attribute, member in inspect.getmembers(type(obj), inspect.isfunction):
             if attribute.startswith("_") or not hasattr(member, "__wrapped__"):

@@ -223,4 +223,4 @@ class Geometry:
         return np.array(path)
 
 
-register_tool("geometry", (), lambda ros, harness, built: Geometry())
+register_tool("geometry", (), lambda ros, harness, built: Geometry(), group="S3")

@@ -314,6 +314,7 @@ register_tool(
     "grasping",
     ("arm", "gripper", "cameras"),
     lambda ros, harness, built: Grasping(ros, harness, built["robot"], built["perception"]),
+    group="S2",
 )
 
 

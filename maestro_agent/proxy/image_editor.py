@@ -56,4 +56,4 @@ class ImageEditor:
         show(label, _image(image))
 
 
-register_tool("image_editor", ("cameras",), lambda ros, harness, built: ImageEditor(ros, harness))
+register_tool("image_editor", ("cameras",), lambda ros, harness, built: ImageEditor(ros, harness), group="S1")

@@ -291,5 +291,8 @@ class Perception:
 
 
 register_tool(
-    "perception", ("cameras",), lambda ros, harness, built: Perception(ros, harness, built.get("robot"))
+    "perception",
+    ("cameras",),
+    lambda ros, harness, built: Perception(ros, harness, built.get("robot")),
+    group="S1",
 )

@@ -29,7 +29,7 @@ from maestro_agent.proxy.geometry import arc_poses, check_vector, unit_vector
 from maestro_agent.proxy.harness import Harness, show, tool
 from maestro_agent.proxy.registry import register_tool
 from maestro_agent.proxy.ros_client import RosClient, raise_for
-from maestro_agent.proxy.types import GripperState, RobotState
+from maestro_agent.proxy.types import GripperState, Observation, RobotState
 from maestro_msgs.action import MoveArm
 from maestro_msgs.srv import Detect
 from maestro_tools.common.conversions import pose_to_matrix
@@ -50,7 +50,7 @@ __all__ = ["PATHS", "REACH_TOLERANCE", "SETTLE_S", "Robot"]
 
 class Robot:
     """The arm and gripper. Positions are metres in the robot base frame (x forward, y left, z up; the table
-    top is z = 0); orientations are roll, pitch, yaw in radians; geometry.DOWN points the gripper down."""
+    top is z = 0); orientations are roll, pitch, yaw in radians; (pi, 0, 0) points the gripper down."""
 
     module = "robot"
 
@@ -112,6 +112,15 @@ class Robot:
         image = self._ros.frame(camera).rgb
         show(f"{camera} camera", image)
         return image
+
+    @tool("perception")
+    def get_observation(self, camera: str = "") -> Observation:
+        """A camera's RGB image, depth image, intrinsics and pose in the base frame, taken together (a pixel
+        (u, v) at depth z lies at camera_pose @ [(u - cx) * z / fx, (v - cy) * z / fy, z, 1])."""
+        camera = self._harness.check_camera(camera)
+        frame = self._ros.frame(camera)
+        show(f"{camera} camera", frame.rgb)
+        return Observation(camera, frame.rgb, frame.depth, frame.intrinsics, frame.camera_pose)
 
     # -- arm -------------------------------------------------------------------------------------
     def _goal(
@@ -386,4 +395,4 @@ class Robot:
         return self._state(judgement.width, judgement.held)
 
 
-register_tool("robot", ("arm", "gripper"), lambda ros, harness, built: Robot(ros, harness))
+register_tool("robot", ("arm", "gripper"), lambda ros, harness, built: Robot(ros, harness), group="S0")

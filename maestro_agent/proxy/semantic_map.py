@@ -165,4 +165,4 @@ def _build(ros: RosClient | None, harness: Harness, built: dict[str, object]) ->
     return tool_
 
 
-register_tool("semantic_map", ("cameras", "semantic_map"), _build)
+register_tool("semantic_map", ("cameras", "semantic_map"), _build, group="S1")

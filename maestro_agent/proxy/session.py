@@ -23,7 +23,7 @@ import maestro_agent.proxy.vla  # noqa: F401
 from maestro_agent.proxy.base import BODY_ACTION
 from maestro_agent.proxy.gate import TOOL_ENDPOINTS, ActuationGate, Confirm, GateLimits
 from maestro_agent.proxy.harness import Harness
-from maestro_agent.proxy.registry import build_tools, enabled_capabilities
+from maestro_agent.proxy.registry import FULL_GROUP, build_tools, enabled_capabilities
 from maestro_agent.proxy.ros_client import RosClient
 from maestro_agent.proxy.types import VALUE_TYPES
 from maestro_agent.proxy.vla import ACTION as VLA_ACTION
@@ -32,9 +32,9 @@ from maestro_tools.robots import get_robot
 from maestro_tools.robots.model import RobotModel
 
 
-def tools(ros: Any, harness: Harness) -> dict[str, Any]:
+def tools(ros: Any, harness: Harness, tool_group: str = FULL_GROUP) -> dict[str, Any]:
     """The proxy objects for the harness's robot over ``ros`` (a RosClient, or None for documentation)."""
-    return build_tools(ros, harness)
+    return build_tools(ros, harness, tool_group)
 
 
 def make_host(
@@ -46,10 +46,12 @@ def make_host(
     gate_limits: GateLimits | None = None,
     allowed_endpoints: Iterable[str] = (),
     confirm: Confirm | None = None,
+    tool_group: str = FULL_GROUP,
 ) -> tuple[ToolHost, RosClient]:
     """The tool host for ``robot`` and the ROS client it owns (close it when done).
 
     ``interface``: the robot interface's names (gripper_action, joint_states_topic, joint_prefix).
+    ``tool_group``: the tools the code gets (proxy.registry.TOOL_GROUPS).
     """
     profile = get_robot(robot)
     names = dict(interface or {})
@@ -64,7 +66,7 @@ def make_host(
     gate = ActuationGate(profile, limits, gate_limits, allowed, confirm)
     ros = RosClient(profile, namespace=namespace, gate=gate, **names)
     try:
-        built = tools(ros, Harness(profile, enabled=harness, attempts=attempts))
+        built = tools(ros, Harness(profile, enabled=harness, attempts=attempts), tool_group)
     except BaseException:
         ros.close()
         raise

@@ -315,6 +315,7 @@ register_tool(
     "skills",
     ("arm", "gripper", "cameras"),
     lambda ros, harness, built: Skills(harness, built["robot"], built["perception"]),
+    group="S2",
 )
 
 __all__ = ["Skills"]

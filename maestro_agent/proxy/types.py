@@ -132,9 +132,28 @@ class GraspCandidate:
         )
 
 
+@dataclass(frozen=True)
+class Observation:
+    """One camera's raw view: what a code-as-policies agent gets without perception tools."""
+
+    camera: str
+    rgb: np.ndarray  # (H, W, 3) uint8
+    depth: np.ndarray  # (H, W) float32 metres along the optical axis; 0 = no depth
+    intrinsics: np.ndarray  # (3, 3) K: pixel (u, v) = (fx * x / z + cx, fy * y / z + cy)
+    camera_pose: np.ndarray  # (4, 4) the optical frame (x right, y down, z forward) in the base frame
+
+    def __str__(self) -> str:
+        height, width = self.depth.shape
+        return (
+            f"Observation({self.camera!r}, {width}x{height}, camera at {_vec(self.camera_pose[:3, 3])}, "
+            f"fx={self.intrinsics[0, 0]:.1f}, depth {self.depth.min():.3f}..{self.depth.max():.3f} m)"
+        )
+
+
 # The dataclasses that cross the sandbox boundary (tool results, and arguments such as a grasp).
 VALUE_TYPES: dict[str, type] = {
-    cls.__name__: cls for cls in (GripperState, RobotState, Detection, Keypoint, ImageCrop, GraspCandidate)
+    cls.__name__: cls
+    for cls in (GripperState, RobotState, Detection, Keypoint, ImageCrop, GraspCandidate, Observation)
 }
 
 

@@ -115,4 +115,4 @@ def _build(ros: RosClient | None, harness: Harness, built: dict[str, object]) ->
     return Vla(ros, harness)
 
 
-register_tool("vla", ("arm", "gripper", "cameras", "vla"), _build)
+register_tool("vla", ("arm", "gripper", "cameras", "vla"), _build, group="S2")

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from maestro_agent.evaluation import figure
+from maestro_agent.evaluation import ablation, figure
 from maestro_agent.evaluation.report import write_report
 from maestro_agent.evaluation.results import ResultsWriter
 from maestro_agent.traces.store import TraceStore
@@ -146,3 +146,54 @@ def test_the_figure_axis_order_is_the_sweeps() -> None:
     from maestro_agent.evaluation.sweep import AXES as SWEEP_AXES
 
     assert figure.AXES == SWEEP_AXES
+
+
+def test_the_ablation_groups_trials_by_tool_group_and_series(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    rows = []
+    for tools in ("S0", "S1", "S2", "S3"):
+        for harness in (True, False):
+            for faults in ("none", "tool_error:0.2"):
+                for seed in (0, 1, 2):
+                    progress = float(rng.choice([0, 30, 50, 100]))
+                    dims = {"vlm": {"backend": "scripted", "model": ""}, "harness": harness, "faults": faults}
+                    label = "+".join(["scripted", "harness" if harness else "no-harness", faults, tools])
+                    rows.append(
+                        {
+                            "key": f"ball_in_bowl/none/{seed}/{label}/0", "task": "ball_in_bowl",
+                            "axis": "none", "seed": seed, "repeat": 0, "config": label,
+                            "dimensions": {**dims, "tools": tools},
+                            "success": progress == 100, "progress": progress, "seconds": 30.0, "substeps": 2,
+                            "replans": 0, "trial_id": "", "error": "", "attempts": 1,
+                        }
+                    )  # fmt: skip
+    rows[0] = {**rows[0], "error": "graph crashed", "progress": 0.0}  # left out of the curve
+    writer = ResultsWriter(tmp_path / "results.jsonl")
+    for row in rows:
+        writer.append(row)
+    paths = write_report(tmp_path)
+    assert "ablation.png" in [p.name for p in paths]
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert len(report["ablation"]) == 4 * 4  # series (harness x faults) x tool groups
+    assert [p["tools"] for p in report["ablation"][:4]] == ["S0", "S1", "S2", "S3"]
+    for point in report["ablation"]:
+        harness = point["series"].startswith("harness")
+        faults = "tool_error:0.2" if "tool_error" in point["series"] else "none"
+        mine = [
+            r["progress"]
+            for r in rows
+            if not r["error"]
+            and r["dimensions"]["tools"] == point["tools"]
+            and r["dimensions"]["harness"] == harness
+            and r["dimensions"]["faults"] == faults
+        ]
+        assert point["trials"] == len(mine)
+        assert point["mean_progress"] == pytest.approx(statistics.mean(mine), abs=0.01)
+        assert point["std_progress"] == pytest.approx(statistics.stdev(mine), abs=0.01)
+    assert 'id="ablation-figure"' in (tmp_path / "report" / "index.html").read_text()
+    for backend in ("matplotlib", "opencv"):
+        png = ablation.render_png(report["ablation"], "t", backend)
+        image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None and image.shape[1] > 400
+    no_groups = [{**r, "dimensions": {"harness": True}} for r in rows if not r["error"]]
+    assert ablation.points(no_groups) == []  # a sweep without a tools dimension has no curve

@@ -69,7 +69,8 @@ def test_a_spec_expands_into_trials_grouped_by_graph_configuration(tmp_path: Pat
         (("axes: [none, pose]", "axes: [lighting]"), "valid: none, visual, pose, new_object, language"),
         (("tasks: [ball_in_bowl, hang_mug]", "tasks: [juggle]"), "unknown tasks .'juggle'. for franka"),
         (("robot: franka", "robot: r2d2"), "valid robots"),
-        (("  harness: [true, false]", "  tools: [S0]"), "unknown matrix dimension 'tools'"),
+        (("  harness: [true, false]", "  colour: [red]"), "unknown matrix dimension 'colour'"),
+        (("  harness: [true, false]", "  tools: [S0, S9]"), "tool groups S0, S1, S2, S3; got 'S9'"),
         (("launch: {real_time_factor: 3.0}", "launch: {nonsense: 1}"), "nonsense"),
         (("launch: {real_time_factor: 3.0}", "launch: {perturbation: sideways}"), "must be one of"),
         (("version: 1", "version: 2"), "version must be 1"),
@@ -93,6 +94,25 @@ def test_the_shipped_specs_load() -> None:
     assert len(full.seeds) == 5 and len(full.axes) == 5
     programs = {p.stem for p in (ROOT / "config/programs").glob("*.yaml")}
     assert set(full.tasks) <= programs
+    ablation = load_spec(ROOT / "config/eval/ablation.yaml").expand()
+    labels = {t.config.label for t in ablation}
+    assert len(labels) == 16 and "scripted+no-harness+faults=tool_error:0.2+tools=S0" in labels
+    assert "scripted+harness" in labels  # S3, no faults: the plain configuration's label
+    s1 = next(t for t in ablation if t.config.label == "scripted+harness+tools=S1")
+    assert "tool_group:=S1" in s1.config.launch
+    assert not any(
+        a.startswith("tool_group")
+        for t in ablation
+        if "tools=" not in t.config.label
+        for a in t.config.launch
+    )
+
+
+def test_the_reports_tool_groups_are_the_registrys() -> None:
+    from maestro_agent.evaluation.ablation import GROUPS
+    from maestro_agent.proxy.registry import TOOL_GROUPS
+
+    assert tuple(TOOL_GROUPS) == GROUPS
 
 
 def test_pool_size_and_domains() -> None:

@@ -125,3 +125,37 @@ def test_a_robot_state_reads_as_it_prints() -> None:
 
     state = RobotState(np.zeros(3), np.zeros(3), np.eye(3), np.zeros(7), GripperState(0.06, 0.14, True))
     assert "holding=True" in str(state) and state.holding and state.gripper_fraction_closed == 0.14
+
+
+def test_tool_groups_are_cumulative_and_the_prompt_follows_them() -> None:
+    """S0 gives the robot's own interfaces; each group adds its tools; the prompt documents only those."""
+    from maestro_agent.proxy.registry import TOOL_GROUPS, available_tools, build_tools
+    from maestro_tools.common.errors import InvalidArgumentError
+
+    given = {group: set(build_tools(None, Harness(FRANKA), group)) for group in TOOL_GROUPS}
+    assert given["S0"] == {"robot"}
+    assert given["S1"] == {"robot", "perception", "image_editor", "semantic_map"}
+    assert given["S2"] == given["S1"] | {"grasping", "skills"}
+    assert given["S3"] == given["S2"] | {"geometry"} == set(build_tools(None, Harness(FRANKA)))
+    assert set(available_tools(FRANKA, "S1")) == given["S1"]
+    base = describe_tools("franka", tool_group="S0")
+    assert "robot.get_observation(" in base and "perception." not in base and "grasping." not in base
+    assert "Observation(camera" in base  # the result type a base agent lifts pixels with
+    with pytest.raises(InvalidArgumentError, match="unknown tool group 'S7'; valid: S0, S1, S2, S3"):
+        build_tools(None, Harness(FRANKA), "S7")
+
+
+def test_an_observation_carries_what_lifts_a_pixel() -> None:
+    from maestro_agent.proxy.types import VALUE_TYPES, Observation
+
+    k = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
+    pose = np.eye(4)
+    pose[:3, 3] = [0.1, 0.0, 1.0]
+    depth = np.full((480, 640), 0.8, np.float32)
+    view = Observation("scene", np.zeros((480, 640, 3), np.uint8), depth, k, pose)
+    assert VALUE_TYPES["Observation"] is Observation
+    assert "640x480" in str(view) and "0.800..0.800" in str(view)
+    u, v = 420.0, 240.0  # 100 px right of the centre at 0.8 m: 0.16 m along the optical x axis
+    z = view.depth[int(v), int(u)]
+    point = view.camera_pose @ [(u - k[0, 2]) * z / k[0, 0], (v - k[1, 2]) * z / k[1, 1], z, 1.0]
+    assert np.allclose(point[:3], [0.26, 0.0, 1.8])

@@ -10,6 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+import maestro_agent.proxy.session  # noqa: F401  (registers the tools)
+from maestro_agent.proxy.registry import registered_tools
 from maestro_agent.scripted_vlm import ScriptedVLM, load_programs
 from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
 from maestro_tools.robots import get_robot
@@ -97,12 +99,16 @@ def test_vla_programs_replace_their_plain_twins_only_with_the_tool(tmp_path: Pat
     root = Path(__file__).resolve().parents[2] / "config" / "programs"
     plain = {p.name for p in load_programs(root)}
     assert {"ball_in_bowl", "clean_table"} <= plain and not any(n.endswith("_vla") for n in plain)
-    with_vla = ScriptedVLM(root, tools=("vla",))
+    every = [t.name for t in registered_tools()]
+    with_vla = ScriptedVLM(root, tools=every, registered=every)
     assert with_vla.find("Put the tennis ball into the bowl")[0].name == "ball_in_bowl_vla"
     assert with_vla.find("clean the table from big size to small size")[0].name == "clean_table_vla"
     assert "vla.run(" in with_vla.find("Drop the orange in the bowl")[0].steps[0].code
-    with pytest.raises(VLMConfigError, match=r"requires tools the agent lacks: \['vla'\]"):
+    with pytest.raises(VLMConfigError, match=r"needs tools the agent lacks: \['vla'\]"):
         load_programs(root / "ball_in_bowl_vla.yaml")
+    without_vla = [t for t in every if t != "vla"]
+    with pytest.raises(VLMConfigError, match=r"needs tools the agent lacks: \['vla'\]"):
+        load_programs(root / "ball_in_bowl_vla.yaml", without_vla, every)
 
 
 def test_a_plan_whose_rest_is_still_is_done() -> None:

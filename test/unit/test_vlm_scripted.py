@@ -192,3 +192,29 @@ def test_missing_steps_bad_yaml_and_duplicates(tmp_path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(VLMConfigError, match=r"no \*\.yaml"):
         ScriptedVLM(tmp_path / "empty")
+
+
+def test_the_program_needing_the_most_of_the_agents_tools_wins(tmp_path: Path) -> None:
+    """A program needs the registered tools its code calls; per instruction, the richest usable one runs."""
+
+    def program(name: str, code: str) -> None:
+        body = textwrap.indent(textwrap.dedent(code).strip(), " " * 6)
+        (tmp_path / f"{name}.yaml").write_text(
+            f'version: 1\nname: {name}\ninstructions: ["Put the {{item}} into the bowl"]\n'
+            f'subtasks: ["all"]\nsteps:\n  - code: |\n{body}\n'
+        )
+
+    program("full", "item = perception.locate(item)\ngrasping.pick(item.label)")
+    program("base", "view = robot.get_observation()\nbase = view\nprint(base.rgb.shape)")  # base: a local
+    registered = ["robot", "perception", "grasping", "base", "geometry"]
+    every = ScriptedVLM(
+        tmp_path, tools=["robot", "perception", "grasping", "geometry"], registered=registered
+    )
+    assert [p.name for p in every.programs] == ["full"]
+    only_robot = ScriptedVLM(tmp_path, tools=["robot"], registered=registered)
+    assert only_robot.find("Put the orange into the bowl")[0].name == "base"
+    with pytest.raises(
+        VLMConfigError, match=r"needs tools the agent lacks: \['grasping', 'perception', 'robot'\]"
+    ):
+        ScriptedVLM(tmp_path, tools=[], registered=registered)
+    assert [p.name for p in ScriptedVLM(tmp_path).programs] == ["full"]  # tools unknown: the richest
