@@ -13,9 +13,10 @@ AXES = ("none", "visual", "pose", "new_object", "language")
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from maestro_agent.data.collect import collect, sweep_settings
+    from maestro_agent.data.collect import collect, sweep_settings, sweep_store
 
-    paths = collect(args.store, args.out, sweep_settings(args.sweep), args.task, limit=args.limit)
+    store = args.store or sweep_store(args.sweep) or _default_store()
+    paths = collect(store, args.out, sweep_settings(args.sweep), args.task, limit=args.limit)
     print(f"{len(paths)} demonstrations in {args.out}")
     return 0
 
@@ -71,12 +72,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--sweep",
         required=True,
         type=Path,
-        metavar="JSON",
-        help="the sweep results that ran the trials (trial_id, task, seed, axis)",
+        metavar="RESULTS",
+        help="the sweep that ran the trials: a `maestro eval` out folder or its results.jsonl, or a JSON "
+        "with trials [trial_id, task, seed, axis] (bench/program_sweep.py)",
     )
     collect.add_argument("--task", default="", help="only trials of this task")
     collect.add_argument("--limit", type=int, default=0, help="at most this many (0 = all)")
-    collect.add_argument("--store", type=Path, default=_default_store(), help=STORE_HELP)
+    collect.add_argument(
+        "--store", type=Path, default=None, help=STORE_HELP + "; default for an eval folder: its traces"
+    )
     collect.set_defaults(handler=_collect)
 
     amplify = steps.add_parser("amplify", help="warp demonstrations to new scenes; keep successful replays")

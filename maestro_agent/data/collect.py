@@ -59,14 +59,28 @@ def correspondences(world: SimWorld, camera: str = CAMERA) -> dict[str, np.ndarr
 
 
 def sweep_settings(path: Path | str) -> dict[str, SceneSetting]:
-    """trial_id -> scene setting from a sweep's results JSON ({"trials": [{trial_id, task, seed, axis}]})."""
-    data = json.loads(Path(path).read_text())
-    trials = data.get("trials", data) if isinstance(data, dict) else data
+    """trial_id -> scene setting from the sweep that ran the trials: ``maestro eval``'s out folder or its
+    results.jsonl (rows that ran), or a JSON with ``trials`` [{trial_id, task, seed, axis}] as
+    bench/program_sweep.py writes."""
+    path = Path(path)
+    if path.is_dir() or path.suffix == ".jsonl":
+        from maestro_agent.evaluation.results import latest, read_rows
+
+        trials = [r for r in latest(read_rows(path)) if not r.get("error")]
+    else:
+        data = json.loads(path.read_text())
+        trials = data.get("trials", data) if isinstance(data, dict) else data
     return {
         t["trial_id"]: SceneSetting(t["task"], int(t["seed"]), t.get("axis", "none"))
         for t in trials
         if t.get("trial_id")
     }
+
+
+def sweep_store(sweep: Path | str) -> Path | None:
+    """The trace store a ``maestro eval`` out folder recorded into (OUT/traces), None for other sweeps."""
+    folder = Path(sweep) if Path(sweep).is_dir() else Path(sweep).parent
+    return folder / "traces" if (folder / "traces" / "traces.db").is_file() else None
 
 
 def _states(db: sqlite3.Connection, trial: str, arm: Sequence[str], fingers: Sequence[str]) -> tuple:

@@ -61,3 +61,22 @@ def test_verify_finds_damaged_episodes(tmp_path: Path) -> None:
     assert not report.ok
     assert any("episode 0: stats action.max" in p for p in report.problems), report.problems
     assert any("episode 1: video" in p for p in report.problems), report.problems
+
+
+def test_collect_reads_the_settings_of_an_eval_sweep_or_a_sweep_json(tmp_path: Path) -> None:
+    from maestro_agent.data.collect import SceneSetting, sweep_settings, sweep_store
+    from maestro_agent.evaluation.results import ResultsWriter
+
+    writer = ResultsWriter(tmp_path / "results.jsonl")
+    row = {"task": "ball_in_bowl", "axis": "pose", "seed": 3, "error": ""}
+    writer.append({**row, "key": "a", "trial_id": "t-crashed", "error": "graph crashed"})
+    writer.append({**row, "key": "a", "trial_id": "t-a"})  # the rerun: the last row counts
+    writer.append({**row, "key": "b", "seed": 4, "axis": "none", "trial_id": "t-b"})
+    want = {"t-a": SceneSetting("ball_in_bowl", 3, "pose"), "t-b": SceneSetting("ball_in_bowl", 4, "none")}
+    assert sweep_settings(tmp_path) == sweep_settings(tmp_path / "results.jsonl") == want
+    (tmp_path / "sweep.json").write_text(json.dumps({"trials": [{"trial_id": "x", "task": "t", "seed": 1}]}))
+    assert sweep_settings(tmp_path / "sweep.json") == {"x": SceneSetting("t", 1, "none")}
+    assert sweep_store(tmp_path) is None  # no OUT/traces/traces.db yet
+    (tmp_path / "traces").mkdir()
+    (tmp_path / "traces" / "traces.db").write_bytes(b"")
+    assert sweep_store(tmp_path / "results.jsonl") == tmp_path / "traces"
