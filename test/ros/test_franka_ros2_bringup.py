@@ -86,3 +86,11 @@ def test_the_tools_judge_franka_gripper_grasps_by_width(franka) -> None:
         assert wait_for(lambda: robot.get_state().gripper.holding, 5)  # once /joint_states shows it
     finally:
         ros.close()
+
+
+def test_the_vla_bridge_drives_the_same_franka_ros2_interfaces() -> None:
+    """The bridge's chunks go to the controllers motion and the agent use (it reads the same param file)."""
+    bridge, motion, agent = interface("vla_bridge"), interface("motion"), interface("agent")
+    assert bridge["arm_action"] == motion["arm_action"] == "/fr3_arm_controller/follow_joint_trajectory"
+    assert bridge["gripper_action"] == agent["gripper_action"] == "/franka_gripper/gripper_action"
+    assert bridge["joint_states_topic"] == "/joint_states" and bridge["joint_prefix"] == "fr3_"
