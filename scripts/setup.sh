@@ -63,38 +63,7 @@ if ! stamp_ok ros "$ros_hash"; then
 fi
 
 # --- 4. interface packages, built with CMake into the venv -----------------------------------
-# First the standard ROS interfaces that have no wheel (maestro_msgs/standard: a field-for-field
-# subset of Jazzy's tf2_msgs, control_msgs and nav2_msgs), then maestro_msgs, which may depend on
-# them. Each is skipped when its stamp matches and it imports; maestro_msgs's stamp also covers the
-# standard packages its package.xml depends on, so a change there rebuilds it.
-iface_hash() {  # interface files, CMakeLists.txt and package.xml of the package in $1 (not nested ones)
-  (cd "$1" && find . -path ./standard -prune -o -type f \( -name '*.msg' -o -name '*.srv' \
-    -o -name '*.action' -o -name CMakeLists.txt -o -name package.xml \) -print |
-    sort | xargs cat | sha256sum | cut -c1-16)
-}
-std_imports() {  # the generated Python of each kind (msg, srv, action) the standard package $1 has
-  local kind
-  for kind in msg srv action; do
-    [ ! -d "maestro_msgs/standard/$1/$kind" ] || "$PY" -c "import $1.$kind" 2>/dev/null || return 1
-  done
-}
-msgs_hash=$(iface_hash maestro_msgs)
-for std in tf2_msgs control_msgs nav2_msgs; do
-  std_hash=$(iface_hash "maestro_msgs/standard/$std")
-  if ! stamp_ok "$std" "$std_hash" || ! std_imports "$std"; then
-    say "building $std (maestro_msgs/standard) into the venv"
-    bash scripts/build_msgs.sh "maestro_msgs/standard/$std" "$VENV"
-    stamp "$std" "$std_hash"
-  fi
-  if grep -q "depend>$std</" maestro_msgs/package.xml; then
-    msgs_hash=$(echo "$msgs_hash $std_hash" | sha256sum | cut -c1-16)
-  fi
-done
-if ! stamp_ok msgs "$msgs_hash" || ! "$PY" -c 'import maestro_msgs.msg' 2>/dev/null; then
-  say "building maestro_msgs into the venv (about a minute on 2 cores)"
-  bash scripts/build_msgs.sh maestro_msgs "$VENV"
-  stamp msgs "$msgs_hash"
-fi
+bash scripts/build_interfaces.sh "$VENV" tf2_msgs control_msgs nav2_msgs
 
 # --- 5. maestro itself, editable, with its Python dependencies -----------------------------
 pkg_hash=$(hash_of setup.py setup.cfg pyproject.toml <(echo "$pyver"))

@@ -49,26 +49,7 @@ if ! stamp_ok deps "$deps_hash"; then
 fi
 
 # --- 2. interface packages, as scripts/setup.sh builds them -----------------------------------
-iface_hash() {
-  (cd "$1" && find . -path ./standard -prune -o -type f \( -name '*.msg' -o -name '*.srv' \
-    -o -name '*.action' -o -name CMakeLists.txt -o -name package.xml \) -print |
-    sort | xargs cat | sha256sum | cut -c1-16)
-}
-msgs_hash=$(iface_hash maestro_msgs)
-for std in tf2_msgs control_msgs; do
-  std_hash=$(iface_hash "maestro_msgs/standard/$std")
-  if ! stamp_ok "$std" "$std_hash" || ! "$PY" -c "import $std.msg" 2>/dev/null; then
-    say "building $std (maestro_msgs/standard) into $VENV"
-    bash scripts/build_msgs.sh "maestro_msgs/standard/$std" "$VENV"
-    stamp "$std" "$std_hash"
-  fi
-  msgs_hash=$(echo "$msgs_hash $std_hash" | sha256sum | cut -c1-16)
-done
-if ! stamp_ok msgs "$msgs_hash" || ! "$PY" -c 'import maestro_msgs.msg' 2>/dev/null; then
-  say "building maestro_msgs into $VENV (about a minute on 2 cores)"
-  bash scripts/build_msgs.sh maestro_msgs "$VENV"
-  stamp msgs "$msgs_hash"
-fi
+bash scripts/build_interfaces.sh "$VENV" tf2_msgs control_msgs
 
 # --- 3. maestro, editable, without its dependencies (they need mujoco 4) ------------------------
 pkg_hash=$(hash_of setup.py setup.cfg pyproject.toml <(echo "$pyver"))
