@@ -34,7 +34,7 @@ import numpy as np
 from action_msgs.msg import GoalStatus
 from geometry_msgs.msg import PoseStamped, Twist
 from nav2_msgs.action import NavigateToPose
-from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionClient
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -55,6 +55,7 @@ from maestro_tools.common.errors import (
 )
 from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
+from maestro_tools.common.preempting import PreemptingActionServer
 from maestro_tools.common.qos import STATE_QOS
 from maestro_tools.common.tf import ExtrapolationError, UnknownFrameError
 from maestro_tools.common.tf_listener import TfListener
@@ -203,19 +204,9 @@ class Nav2AdapterNode(Node):
         self.cmd_pub = (
             self.create_publisher(Twist, params.cmd_vel_topic, STATE_QOS) if params.cmd_vel_topic else None
         )
-        self._current: ServerGoalHandle | None = None  # the newest goal (the one nav2 may run)
-        self._goal_lock, self._drive = threading.Lock(), threading.Lock()
+        self._drive = threading.Lock()
         self._closing = threading.Event()
-        ActionServer(
-            self,
-            NavigateBase,
-            "navigate",
-            execute_callback=self.execute,
-            goal_callback=lambda _: GoalResponse.ACCEPT,
-            handle_accepted_callback=self._accepted,
-            cancel_callback=lambda _: CancelResponse.ACCEPT,
-            callback_group=self.group,
-        )
+        self.goals = PreemptingActionServer(self, NavigateBase, "navigate", self.execute, self.group)
         self.get_logger().info(
             f"nav2_adapter ready: navigate goals go to nav2's {self._nav2_name()} in {params.global_frame}"
         )
@@ -226,12 +217,6 @@ class Nav2AdapterNode(Node):
 
     def _nav2_name(self) -> str:
         return self.resolve_topic_name(self.params.nav2_action)
-
-    def _accepted(self, handle: ServerGoalHandle) -> None:
-        """A new goal preempts the running one (which cancels its nav2 goal and aborts with PREEMPTED)."""
-        with self._goal_lock:
-            self._current = handle
-        handle.execute()
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -259,7 +244,7 @@ class Nav2AdapterNode(Node):
             return UnavailableError("the nav2_adapter node is shutting down; nav2's goal was cancelled")
         if handle.is_cancel_requested:
             return CanceledError("canceled; nav2's goal was cancelled and the base stopped")
-        if self._current is not handle:
+        if self.goals.superseded(handle):
             return PreemptedError("preempted by a newer navigate goal; nav2's goal was cancelled")
         if self._now() > deadline:
             return MaestroTimeoutError(

@@ -37,7 +37,6 @@ import numpy as np
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import OccupancyGrid as GridMessage
 from nav_msgs.msg import Odometry, Path
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.event_handler import SubscriptionEventCallbacks
@@ -60,6 +59,7 @@ from maestro_tools.common.errors import (
     UnavailableError,
 )
 from maestro_tools.common.node_main import run_node
+from maestro_tools.common.preempting import PreemptingActionServer
 from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
 from maestro_tools.common.tf import ExtrapolationError, UnknownFrameError, transform_points
 from maestro_tools.common.tf_listener import TfListener
@@ -108,20 +108,10 @@ class NavigationNode(Node):
         self._odom: Odometry | None = None
         self._depth: Image | None = None
         self._info: CameraInfo | None = None
-        self._current: ServerGoalHandle | None = None  # the newest goal (the one that may drive)
         self._running: ServerGoalHandle | None = None  # the goal the navigator last started
-        self._goal_lock, self._drive = threading.Lock(), threading.Lock()
+        self._drive = threading.Lock()
         self._closing = threading.Event()
-        ActionServer(
-            self,
-            NavigateBase,
-            "navigate",
-            execute_callback=self.execute,
-            goal_callback=lambda _: GoalResponse.ACCEPT,
-            handle_accepted_callback=self._accepted,
-            cancel_callback=lambda _: CancelResponse.ACCEPT,
-            callback_group=self.group,
-        )
+        self.goals = PreemptingActionServer(self, NavigateBase, "navigate", self.execute, self.group)
         self.get_logger().info(
             f"navigation ready: {self.profile.name}, depth from the {self.camera.name} camera, "
             f"cmd_vel on {self.resolve_topic_name(params.cmd_vel_topic)}"
@@ -130,12 +120,6 @@ class NavigationNode(Node):
     def close(self) -> None:
         """Called by run_node on SIGINT/SIGTERM: a running goal stops the base and ends now."""
         self._closing.set()
-
-    def _accepted(self, handle: ServerGoalHandle) -> None:
-        """A new goal preempts the running one (which stops the base and aborts with PREEMPTED)."""
-        with self._goal_lock:
-            self._current = handle
-        handle.execute()
 
     # -- inputs (subscription callbacks run in the spinning thread: store only) -----------------------
     @contextmanager
@@ -345,7 +329,7 @@ class NavigationNode(Node):
                 raise UnavailableError("the navigation node is shutting down; the base was stopped")
             if handle.is_cancel_requested:
                 return self._end(handle, CanceledError("canceled; the base was stopped"), started)
-            if self._current is not handle:
+            if self.goals.superseded(handle):
                 raise PreemptedError("preempted by a newer navigate goal; the base was stopped")
             matrix = self.robot_pose(timeout=self.params.tf_timeout)
             pose = pose2d(matrix)

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 from control_msgs.action import FollowJointTrajectory, GripperCommand
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -49,6 +48,7 @@ from maestro_tools.common.errors import (
     UnavailableError,
 )
 from maestro_tools.common.node_main import run_node
+from maestro_tools.common.preempting import PreemptingActionServer
 from maestro_tools.common.qos import STATE_QOS
 from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.common.validate import unexpected
@@ -114,20 +114,10 @@ class VlaBridgeNode(Node):
         self._joints: JointState | None = None
         self._images: dict[str, Image] = {}
         self.create_subscription(JointState, params.joint_states_topic, self._on_joints, STATE_QOS)
-        self._current: ServerGoalHandle | None = None
-        self._goal_lock, self._run_lock = threading.Lock(), threading.Lock()
+        self._run_lock = threading.Lock()
         self._closing = threading.Event()
         self.checks = RosChecks(self)
-        ActionServer(
-            self,
-            RunPolicy,
-            "run_policy",
-            execute_callback=self.execute,
-            goal_callback=lambda _: GoalResponse.ACCEPT,
-            handle_accepted_callback=self._accepted,
-            cancel_callback=lambda _: CancelResponse.ACCEPT,
-            callback_group=group,
-        )
+        self.goals = PreemptingActionServer(self, RunPolicy, "run_policy", self.execute, group)
         self.get_logger().info(
             f"vla_bridge ready: {self.profile.name}, {self.mapping.format.name} format "
             f"({', '.join(f'{r}: {c}' for r, c in self.mapping.cameras.items())}), default server "
@@ -137,11 +127,6 @@ class VlaBridgeNode(Node):
     def close(self) -> None:
         """Called by run_node on SIGINT/SIGTERM: a running goal stops the arm and ends now."""
         self._closing.set()
-
-    def _accepted(self, handle: ServerGoalHandle) -> None:
-        with self._goal_lock:
-            self._current = handle
-        handle.execute()
 
     # -- inputs (subscription callbacks: store only) ----------------------------------------------
     def _on_joints(self, message: JointState) -> None:
@@ -291,7 +276,7 @@ class VlaBridgeNode(Node):
             raise Stop(
                 "CANCELED", CanceledError("canceled; the arm holds its position"), "canceled; the arm holds"
             )
-        if self._current is not handle:
+        if self.goals.superseded(handle):
             raise Stop("PREEMPTED", PreemptedError("preempted by a newer run_policy goal"), "preempted")
         if verdict.done:
             raise Stop("DONE", None, f"done after {run.steps} steps: {verdict}")
