@@ -1,5 +1,6 @@
-"""scripts/setup.sh's interface builds: the standard packages (maestro_msgs/standard) before maestro_msgs,
-each skipped by its stamp, rebuilt when its files change, a failure stopping the setup.
+"""scripts/setup.sh's interface builds (scripts/build_interfaces.sh): the standard packages
+(maestro_msgs/standard) before maestro_msgs, each skipped by its stamp, rebuilt when its files change, a
+failure stopping the setup.
 
 The real setup.sh runs in a copy of the checkout whose Python, build script and dpkg are fakes that
 record what they were asked to do, so each run takes a fraction of a second and touches no venv.
@@ -42,7 +43,8 @@ def checkout(tmp_path: Path) -> Path:
     """A copy of what setup.sh reads, with fakes for everything that would build or install."""
     root = tmp_path / "checkout"
     (root / "scripts").mkdir(parents=True)
-    shutil.copy(ROOT / "scripts" / "setup.sh", root / "scripts" / "setup.sh")
+    for script in ("setup.sh", "build_interfaces.sh"):
+        shutil.copy(ROOT / "scripts" / script, root / "scripts" / script)
     (root / "scripts" / "build_msgs.sh").write_text(FAKE_BUILD)
     shutil.copytree(ROOT / "maestro_msgs", root / "maestro_msgs")
     shutil.copytree(ROOT / "requirements", root / "requirements")
