@@ -92,11 +92,13 @@ def _matplotlib(rows: Sequence[dict[str, Any]], title: str) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(6.4, 3.8), dpi=100)
+    figure = Figure(figsize=(8.0, 3.8), dpi=100)
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
-    for k, (name, mine) in enumerate(_by_series(rows).items()):
-        x = [GROUPS.index(r["tools"]) for r in mine]
+    named = _by_series(rows)
+    for k, (name, mine) in enumerate(named.items()):
+        dodge = (k - (len(named) - 1) / 2) * 0.06  # series side by side, so equal means stay visible
+        x = [GROUPS.index(r["tools"]) + dodge for r in mine]
         colour = tuple(c / 255 for c in COLOURS[k % len(COLOURS)])
         style = "-" if name.startswith("harness") else "--"
         ax.errorbar(
@@ -105,14 +107,15 @@ def _matplotlib(rows: Sequence[dict[str, Any]], title: str) -> bytes:
             yerr=[r["std_progress"] for r in mine],
             fmt=MARKERS[k % len(MARKERS)] + style,
             color=colour,
+            ecolor=(*colour, 0.35),
             capsize=3,
             label=name,
         )
     ax.set_xticks(range(len(GROUPS)), ["S0 base", "S1 +perception", "S2 +grasp/control", "S3 +geometry"])
     ax.set_ylim(-5, 105)
-    ax.set_ylabel("mean progress")
+    ax.set_ylabel("mean progress (bars: 1 std)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.suptitle(title or "tool-group ablation")
     figure.tight_layout()
     buffer = io.BytesIO()
