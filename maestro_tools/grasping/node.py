@@ -291,9 +291,10 @@ class GraspPlannerNode(Node):
                 candidates = sorted([*candidates, *found], key=lambda c: -c.score)
             if not candidates:
                 raise UnreachableError(
-                    f"the object ({np.round(extent[:2], 3).tolist()} m across) is wider than "
-                    f"the gripper's {max_width} m opening on both sides and shows no rim, handle, flat "
-                    "side, cloth corner or narrow top to pinch"
+                    f"the object ({np.round(extent[:2], 3).tolist()} m across, as its box is seen) does "
+                    f"not fit the gripper's {max_width} m opening with 1 cm to spare on either side and "
+                    "shows no rim, handle, flat side, cloth corner or narrow top to pinch; a closer view "
+                    "(the hand camera) measures it better"
                 )
             if request.check_reachability and frame is not None and self.collision_check:
                 near = self.hand_camera_min_depth if frame.camera in self.hand_cameras else 0.0
