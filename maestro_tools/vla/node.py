@@ -12,9 +12,9 @@ carries the step, the chunk latency (and the server's ``server_timing``) and the
 A policy whose metadata ``requires`` ``observation/object_positions`` (the warp policy) also gets the
 detector's objects in the base frame (``objects.py``). Stops: DONE (the monitor, or a reply with
 ``done: true``: the policy ended its own plan), TIMEOUT, MAX_STEPS, NO_PROGRESS (the arm or the policy
-idle for ``no_progress_window``), CANCELED and PREEMPTED (a newer goal), SERVER_GONE (refused, dropped or
-silent: the message names the URL), ERROR (the server's error frame, a malformed reply). On every stop a
-running trajectory is cancelled, so the arm holds where it is.
+idle for ``no_progress_window`` s of the robot's clock), CANCELED and PREEMPTED (a newer goal),
+SERVER_GONE (refused, dropped or silent: the message names the URL), ERROR (the server's error frame, a
+malformed reply). On every stop a running trajectory is cancelled, so the arm holds where it is.
 """
 
 from __future__ import annotations
@@ -164,6 +164,15 @@ class VlaBridgeNode(Node):
         joints = self.names.arm_positions(message.name, message.position)
         width = self.names.gripper_width(message.name, message.position)
         return joints, self.mapping.max_width if width is None else width
+
+    def robot_time(self, fallback: float) -> float:
+        """The robot's clock: the latest joint states' stamp (simulated time in the sim), so a simulation
+        running slower than real time is not judged idle; ``fallback`` when the driver does not stamp."""
+        message = self._joints
+        stamp = message.header.stamp if message is not None else None
+        if stamp is None or (stamp.sec == 0 and stamp.nanosec == 0):
+            return fallback
+        return stamp.sec + stamp.nanosec * 1e-9
 
     def image(self, camera: str) -> np.ndarray | None:
         message = self._images.get(camera)
@@ -349,7 +358,7 @@ class VlaBridgeNode(Node):
             run.gripper_target = width_target
             self.gripper.send_goal_async(gripper_goal(self.profile, width_target, self.params.gripper_force))
         joints, width = self.state()
-        run.watch.update(now, joints, width, float(targets.commanded[k]), width_target)
+        run.watch.update(self.robot_time(now), joints, width, float(targets.commanded[k]), width_target)
         run.steps += 1
         verdict = run.monitor.verdict
         infer_ms = (policy.last_server_timing or {}).get("infer_ms")
