@@ -168,3 +168,25 @@ def test_the_watch_reports_waypoints_distance_and_stalls() -> None:
     assert not watch.stalled
     watch.update(1.95, lagging, home)
     assert "joint4 lags its trajectory by 0.30 rad" in watch.stalled
+
+
+def test_a_planned_path_that_clips_between_checks_is_searched_again(
+    builder: PathBuilder, world: SimWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OMPL checks edges at discrete steps; the planner checks the waypoints it returns and searches again
+    when one of them collides, so what it returns is free at every waypoint."""
+    planner = builder.planner
+    start, target, seen = across_the_can(builder, world)
+    goal = builder.kinematics.solve(target, start).q
+    planner.use_scene(seen["cloud"], start, goal, viewpoint=seen["viewpoint"])
+    checks = []
+    real = planner.first_collision
+
+    def clipped_once(path: list[np.ndarray]) -> int | None:
+        checks.append(len(path))
+        return 1 if len(checks) == 1 else real(path)  # the first path found "clips" at its 2nd waypoint
+
+    monkeypatch.setattr(planner, "first_collision", clipped_once)
+    path = planner.plan(start, goal)
+    assert len(checks) == 2 and real(path) is None
+    np.testing.assert_allclose(path[-1], goal, atol=1e-6)
