@@ -11,7 +11,7 @@ import pytest
 
 from maestro_agent.data.collect import camera_frame
 from maestro_agent.proxy.types import Observation
-from maestro_agent.scripted_vlm import load_program
+from maestro_agent.scripted_programs import load_program
 from maestro_tools.sim.world import SimWorld
 
 ROOT = Path(__file__).resolve().parents[2]

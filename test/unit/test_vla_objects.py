@@ -12,7 +12,8 @@ import pytest
 
 import maestro_agent.proxy.session  # noqa: F401  (registers the tools)
 from maestro_agent.proxy.registry import registered_tools
-from maestro_agent.scripted_vlm import ScriptedVLM, load_programs
+from maestro_agent.scripted_programs import load_programs
+from maestro_agent.scripted_vlm import ScriptedVLM
 from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
 from maestro_tools.robots import get_robot
 from maestro_tools.vla.mapping import OBJECTS_KEY, RobotMapping

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from maestro_agent.replies import Decision, parse_judgement, parse_plan
-from maestro_agent.scripted_vlm import NoProgramError, ScriptedVLM, load_program, normalize_instruction
+from maestro_agent.scripted_programs import NoProgramError, load_program
+from maestro_agent.scripted_vlm import ScriptedVLM, normalize_instruction
 from maestro_agent.vlm_backends import create_vlm
 from maestro_tools.vlm import Message, VLMConfigError, VLMRequest
 
