@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from maestro_agent.evaluation.figure import COLOURS, MARKERS
+from maestro_agent.evaluation.figure import COLOURS, MARKERS, with_backend
 
 # proxy.registry.TOOL_GROUPS's order, here so that reports load without ROS (a unit test keeps them equal)
 GROUPS = ("S0", "S1", "S2", "S3")
@@ -72,13 +72,7 @@ def points(trials: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def render_png(rows: Sequence[dict[str, Any]], title: str = "", backend: str = "auto") -> bytes:
     """The curve: tool groups on x, mean progress on y (error bars: one standard deviation), a line per
     series."""
-    if backend in ("auto", "matplotlib"):
-        try:
-            return _matplotlib(rows, title)
-        except ImportError:
-            if backend == "matplotlib":
-                raise
-    return _opencv(rows, title)
+    return with_backend(backend, lambda: _matplotlib(rows, title), lambda: _opencv(rows, title))
 
 
 def _by_series(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

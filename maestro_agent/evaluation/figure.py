@@ -7,7 +7,7 @@ Drawn with matplotlib when it is installed, else with OpenCV (``backend``: auto 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,15 +59,20 @@ def _groups(columns: list[tuple[str, int]]) -> list[tuple[str, int, int]]:
     return out
 
 
-def render_png(rows: Sequence[dict[str, Any]], title: str = "", backend: str = "auto") -> bytes:
-    fig = layout(rows)
+def with_backend(backend: str, matplotlib: Callable[[], bytes], opencv: Callable[[], bytes]) -> bytes:
+    """A PNG drawn with matplotlib (``backend`` auto and installed, or asked for), else with OpenCV."""
     if backend in ("auto", "matplotlib"):
         try:
-            return _matplotlib(fig, title)
+            return matplotlib()
         except ImportError:
             if backend == "matplotlib":
                 raise
-    return _opencv(fig, title)
+    return opencv()
+
+
+def render_png(rows: Sequence[dict[str, Any]], title: str = "", backend: str = "auto") -> bytes:
+    fig = layout(rows)
+    return with_backend(backend, lambda: _matplotlib(fig, title), lambda: _opencv(fig, title))
 
 
 def _matplotlib(fig: Layout, title: str) -> bytes:
