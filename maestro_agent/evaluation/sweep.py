@@ -71,7 +71,7 @@ class SimGraph:
             text=True,
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
             start_new_session=True,
-            preexec_fn=_interrupt_when_parent_dies,
+            preexec_fn=interrupt_when_parent_dies,
         )
         stdout = self._process.stdout
         threading.Thread(target=lambda: self.lines.extend(iter(stdout.readline, "")), daemon=True).start()
@@ -95,8 +95,8 @@ class SimGraph:
             process.wait(10)
 
 
-def _interrupt_when_parent_dies() -> None:
-    """In the launcher's child: Linux sends it SIGINT (a clean shutdown) if the sweep process dies."""
+def interrupt_when_parent_dies() -> None:
+    """In a child process: Linux sends it SIGINT (a clean shutdown) if its parent dies."""
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGINT, 0, 0, 0)
 

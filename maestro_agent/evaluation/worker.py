@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sqlite3
 import sys
 import time
@@ -25,7 +26,14 @@ from typing import Any, TextIO
 import psutil
 from rcl_interfaces.srv import SetParameters
 
-from maestro_agent.evaluation.sweep import INTERRUPTED, Setting, SimGraph, TrialRecord, run_trial
+from maestro_agent.evaluation.sweep import (
+    INTERRUPTED,
+    Setting,
+    SimGraph,
+    TrialRecord,
+    interrupt_when_parent_dies,
+    run_trial,
+)
 from maestro_tools.common.errors import MaestroError
 
 RECORD = "RECORD "
@@ -199,6 +207,11 @@ def run_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None], log: Te
 
 
 def main() -> int:
+    # Stopped as by Ctrl-C (the graph stops, the trial is not recorded) on the pool's SIGINT, on SIGTERM, and
+    # when the sweep process dies. SIGINT is re-armed: a sweep started in the background inherits it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    interrupt_when_parent_dies()
     job = json.loads(sys.stdin.read())
 
     def emit(row: dict[str, Any]) -> None:
