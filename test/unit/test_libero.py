@@ -16,7 +16,7 @@ from maestro_agent.bringup.launcher import resolve_commands
 from maestro_tools.robots import get_robot
 from maestro_tools.sim.libero import launcher
 from maestro_tools.sim.libero.suites import TASK_NAMES, TASKS, LiberoTaskError, parse_task
-from maestro_tools.sim.libero.world import delta_action, label_of, rotation_error
+from maestro_tools.sim.libero.world import delta_action, inner_pixels, label_of, rotation_error
 
 # LIBERO's grip site at the profile's HOME, in the robot base frame (measured in libero_object/0).
 LIBERO_TCP_AT_HOME = (0.4474, -0.0063, 0.2484)
@@ -93,3 +93,17 @@ def test_launcher_fails_cleanly_without_the_venv(tmp_path: os.PathLike) -> None:
     (fake / "bin" / "python").symlink_to(sys.executable)
     with pytest.raises(launcher.LiberoMissingError, match="make setup-libero"):
         launcher.check_packages(launcher.venv_python(fake))
+
+
+def test_segmentation_outlines_are_left_unlabelled():
+    # LIBERO's renderer gives ids and depth that disagree on an instance's outline: only inner pixels keep it.
+    ids = np.zeros((6, 7), dtype=np.int32)
+    ids[1:5, 1:4] = 3  # a 4 x 3 object
+    ids[1:5, 4:6] = 5  # touching another
+    inner = inner_pixels(ids)
+    expected = np.zeros_like(ids)
+    expected[2:4, 2] = 3
+    assert (inner == expected).all(), inner
+    assert (ids[1:5, 1:4] == 3).all()  # the input is not changed
+    full = np.full((3, 3), 2, dtype=np.int32)
+    assert (inner_pixels(full) == 2).all()  # the image's border is not an outline

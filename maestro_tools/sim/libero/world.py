@@ -33,6 +33,23 @@ class Stage:
     reached: bool
 
 
+def inner_pixels(ids: np.ndarray) -> np.ndarray:
+    """``ids`` with each instance's outline (a pixel whose 4 neighbours are not all its instance) set to 0.
+
+    On the outlines LIBERO's renderer (mujoco 2.3.7) gives ids and depth that disagree:
+    lifted, libero_object/0's outline points spread 36 cm along the camera ray, where the inner points of
+    the same objects span 6 cm, and stretched every detected box. Without them boxes are tight.
+    """
+    inner = ids.copy()
+    same = np.ones(ids.shape, dtype=bool)
+    same[1:] &= ids[1:] == ids[:-1]
+    same[:-1] &= ids[:-1] == ids[1:]
+    same[:, 1:] &= ids[:, 1:] == ids[:, :-1]
+    same[:, :-1] &= ids[:, :-1] == ids[:, 1:]
+    inner[~same] = 0
+    return inner
+
+
 def _pose(pos: np.ndarray, rot: np.ndarray) -> np.ndarray:
     matrix = np.eye(4)
     matrix[:3, :3], matrix[:3, 3] = np.asarray(rot).reshape(3, 3), pos
@@ -102,11 +119,15 @@ class LiberoWorld:
             if self.env is not None:
                 self.env.close()
             # Camera observations off: rendering dominates the step cost; cameras render on demand.
+            # ignore_done: the node steps the controller between goals too, so LIBERO's 1000-step horizon
+            # (50 s) would end the episode under a running agent ("executing action in terminated
+            # episode"); the sim time a trial used is reported instead.
             self.env = OffScreenRenderEnv(
                 bddl_file_name=bddl,
                 camera_heights=self.height,
                 camera_widths=self.width,
                 use_camera_obs=False,
+                ignore_done=True,
             )
             self._bddl = bddl
         self.env.seed(0)
@@ -218,7 +239,7 @@ class LiberoWorld:
         )
         kind, geom = seg[::-1, :, 0], seg[::-1, :, 1]
         ids = self._geom_instance[np.clip(geom, 0, self.model.ngeom)]
-        return np.where((kind == 5) & (geom >= 0), ids, 0).astype(np.int32)  # 5: mjOBJ_GEOM
+        return inner_pixels(np.where((kind == 5) & (geom >= 0), ids, 0).astype(np.int32))  # 5: mjOBJ_GEOM
 
     # -- the goal --------------------------------------------------------------------------------
     def progress(self) -> tuple[float, list[Stage]]:
