@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from transforms3d.euler import mat2euler
@@ -60,8 +61,11 @@ class Grasping:
         if ros is not None:
             self._plan_grasp = ros.service(PlanGrasp, "plan_grasp")
 
-    def _plan_in(self, label: str, camera: str, max_grasps: int, strategy: str) -> list[GraspCandidate]:
-        detection = self._perception._find([label], camera, masks=True)[0]
+    def _plan_in(
+        self, label: str, camera: str, max_grasps: int, strategy: str, near: np.ndarray | None = None
+    ) -> list[GraspCandidate]:
+        found = self._perception._find([label], camera, masks=True)
+        detection = found[0] if near is None else min(found, key=lambda d: _distance(d, near))
         asked = ALL_GRASPS if strategy else max_grasps
         request = PlanGrasp.Request(detection=detection, max_grasps=asked, check_reachability=True)
         response = self._ros.call(self._plan_grasp, request, self._harness.service_timeout_s)
@@ -96,7 +100,7 @@ class Grasping:
 
     @tool("grasping")
     def plan(
-        self, label: str, camera: str = "", max_grasps: int = 4, strategy: str = ""
+        self, label: str, camera: str = "", max_grasps: int = 4, strategy: str = "", near: Any = None
     ) -> list[GraspCandidate]:
         """Ranked grasps (best first) for the object ``label`` seen in ``camera``; each has the gripper
         position, orientation, opening width and ``strategy``, the kind of grasp: "top_down" (across a box
@@ -106,8 +110,10 @@ class Grasping:
         objects wider than the gripper), "handle" (across a handle sticking out of the body), "flat" (low,
         across the narrow side of a flat object such as an eraser), "cloth_corner" (a low pinch just inside
         a corner of a towel or cloth; grasp it with about 20 N). ``strategy`` keeps only that kind (empty:
-        all, best first); NotFoundError names the kinds the object offers. They are drawn on the camera
-        image for you, each kind in its own colour and labelled "index: strategy score"."""
+        all, best first); NotFoundError names the kinds the object offers. ``near`` (a base-frame position):
+        of several objects with this label, the one nearest it (one of two identical bowls: plan("black
+        bowl", near=bowl.position)). They are drawn on the camera image for you, each kind in its own colour
+        and labelled "index: strategy score"."""
         if not isinstance(label, str) or not label.strip():
             raise InvalidArgumentError("label must name the object, e.g. 'tennis ball'")
         if not 1 <= int(max_grasps) <= 20:
@@ -116,46 +122,57 @@ class Grasping:
             raise InvalidArgumentError(
                 f"strategy must be empty (all kinds) or one of {', '.join(STRATEGIES)}; got {strategy!r}"
             )
+        at = None if near is None else self._harness.check_position(near, "near")
         camera = self._harness.check_camera(camera)
         order = [camera, *(c for c in self._harness.robot.camera_names if c != camera)]
         return retry(
             self._harness.tries,
-            lambda k: self._plan_in(label, order[k % len(order)], int(max_grasps), strategy),
+            lambda k: self._plan_in(label, order[k % len(order)], int(max_grasps), strategy, at),
         )
 
     @tool("grasping")
     def execute(
-        self, grasp: GraspCandidate, approach_distance: float = 0.1, lift: float = 0.15
+        self, grasp: GraspCandidate, approach_distance: float = 0.1, lift: float = 0.15, opening: float = 0.0
     ) -> GripperState:
         """Open, move to ``approach_distance`` before the grasp along its approach, move in, grasp, and lift
         by ``lift`` metres (a tilted grasp: back out along its approach, rising lift * cos(tilt)). Part
         grasps (rim, handle, flat, cloth_corner) open only a little wider than the part, so a finger fits
-        inside a cup. A grasp as wide as the opening (a soft toy, squeezed) closes where the fingers are
-        held back, up to 1.5 cm short. Raises GraspFailedError when the gripper closed on nothing."""
+        inside a cup; ``opening`` (metres, 0: that default) opens wider or narrower, e.g. fully for the rim
+        of a wide, shallow bowl, where a finger landed on the rim. Fingers held back on the way in (a soft
+        toy as wide as the opening, squeezed) close where they are, up to 1.5 cm short. Raises
+        GraspFailedError when the gripper closed on nothing."""
         if not isinstance(grasp, GraspCandidate):
             raise InvalidArgumentError("grasp must be one of the candidates grasping.plan() returned")
         if not 0.0 <= approach_distance <= 0.3 or not 0.0 <= lift <= 0.4:
             raise InvalidArgumentError("approach_distance must be 0..0.3 m and lift 0..0.4 m")
-        self._approach(grasp, approach_distance)
+        self._approach(grasp, approach_distance, self._check_opening(opening))
         return self._close_on(grasp, lift)
 
-    def _approach(self, grasp: GraspCandidate, approach_distance: float) -> None:
-        """Open (part-way for a part grasp, so a finger fits inside a cup) and move before the grasp."""
+    def _check_opening(self, opening: float) -> float:
+        if not 0.0 <= opening <= self._harness.robot.gripper.max_width:
+            raise InvalidArgumentError(
+                f"opening must be 0..{self._harness.robot.gripper.max_width} m (0: the grasp's default); "
+                f"got {opening}"
+            )
+        return float(opening)
+
+    def _approach(self, grasp: GraspCandidate, approach_distance: float, opening: float = 0.0) -> None:
+        """Open (``opening``, else part-way for a part grasp, so a finger fits inside a cup) and move
+        before the grasp."""
         self._robot.open_gripper()
         gripper = self._harness.robot.gripper
-        opening = pregrasp_opening(grasp.strategy, grasp.width, gripper.max_width)
+        opening = opening or pregrasp_opening(grasp.strategy, grasp.width, gripper.max_width)
         if opening < gripper.max_width:
             self._robot.open_gripper(opening)
         self._robot.move_gripper_to(grasp.position - grasp.approach * approach_distance, grasp.orientation)
 
     def _close_on(self, grasp: GraspCandidate, lift: float) -> GripperState:
         """From before the grasp: move in, grasp and lift."""
-        gripper = self._harness.robot.gripper
         try:
             self._robot.move_gripper_to(grasp.position, grasp.orientation, path="line", speed=0.5)
-        except StalledError:  # an object as wide as the opening holds the fingers back: close if nearly in
-            where = self._robot.get_state().position
-            if grasp.width < gripper.max_width or np.linalg.norm(where - grasp.position) > SQUEEZE_SHORT:
+        except StalledError:  # held back nearly in (an object as wide as the opening, a finger on a rim):
+            where = self._robot.get_state().position  # close there; the grasp check judges what is held
+            if np.linalg.norm(where - grasp.position) > SQUEEZE_SHORT:
                 raise
         # The planner's width has 1 cm of clearance around the object: the fingers should stop near the rest.
         state = self._robot.grasp(expected_width=max(grasp.width - 0.01, 0.001))
@@ -199,13 +216,16 @@ class Grasping:
         return state
 
     @tool("grasping")
-    def pick(self, label: str, lift: float = 0.15, strategy: str = "") -> GripperState:
+    def pick(
+        self, label: str, lift: float = 0.15, strategy: str = "", near: Any = None, opening: float = 0.0
+    ) -> GripperState:
         """Pick up ``label``: plan from the detection camera (on a robot with a look pose, from the hand
         camera raised to it: perception.look; where none of those sees it, the detection camera; with the
         harness, a floor toy the semantic map remembers within reach: from the hand camera pointed at it),
         move above it (back along a tilted grasp's approach), re-plan from the close hand camera view,
-        grasp and lift; ``strategy`` as in plan() (e.g. "rim" for a mug). With the harness on, a miss is
-        retried with a fresh detection and the next grasp."""
+        grasp and lift; ``strategy`` and ``near`` as in plan() (e.g. "rim" for a mug), ``opening`` as in
+        execute(). With the harness on, a miss is retried with a fresh detection and the next grasp."""
+        opening = self._check_opening(opening)
         robot = self._harness.robot
         hand = robot.hand_camera
         first_camera = hand if robot.arm.look_poses else robot.detection_camera
@@ -220,23 +240,25 @@ class Grasping:
                     self._perception.look(label)
                 except NotFoundError:  # out of the look poses' view (a floor toy by the body): the head's
                     camera = robot.detection_camera
-            candidates = self.plan(label, camera, strategy=strategy)
+            candidates = self.plan(label, camera, strategy=strategy, near=near)
             self._robot.open_gripper()
             self._move_above(candidates[min(k, len(candidates) - 1) :])
             try:
-                close = self.plan(label, hand, strategy=strategy)
+                close = self.plan(label, hand, strategy=strategy, near=near)
             except MaestroError:
                 close = candidates
-            return self._grasp_first_reached(close[min(k, len(close) - 1) :], lift)
+            return self._grasp_first_reached(close[min(k, len(close) - 1) :], lift, opening)
 
         return retry(self._harness.tries, attempt, retry_on=(GraspFailedError,))
 
-    def _grasp_first_reached(self, candidates: Sequence[GraspCandidate], lift: float) -> GripperState:
+    def _grasp_first_reached(
+        self, candidates: Sequence[GraspCandidate], lift: float, opening: float = 0.0
+    ) -> GripperState:
         """Execute the first of ``candidates`` the arm reaches (the planner's IK and the motion's can
         disagree by a few mm at the edge of reach: the arm has not moved when one is refused)."""
         for n, candidate in enumerate(candidates):
             try:
-                self._approach(candidate, 0.0)
+                self._approach(candidate, 0.0, opening)
             except UnreachableError:
                 if n == len(candidates) - 1:
                     raise
@@ -316,6 +338,11 @@ register_tool(
     lambda ros, harness, built: Grasping(ros, harness, built["robot"], built["perception"]),
     group="S2",
 )
+
+
+def _distance(detection: object, near: np.ndarray) -> float:
+    position = detection.pose.position
+    return float(np.linalg.norm(np.array([position.x, position.y, position.z]) - near))
 
 
 def _kinds(candidates: Sequence[GraspCandidate]) -> list[str]:

@@ -102,8 +102,8 @@ def match_label(requested: str, available: Sequence[str]) -> str | None:
         if label.lower() == wanted:
             return label
     words = set(wanted.replace("the ", " ").split())
-    candidates = [label for label in available if words and words <= set(label.lower().split())]
-    return candidates[0] if len(candidates) == 1 else None
+    candidates = {label for label in available if words and words <= set(label.lower().split())}
+    return candidates.pop() if len(candidates) == 1 else None  # one label (it may name several instances)
 
 
 SQUARE_RATIO = 0.85  # short / long side at or above which a footprint counts as square
@@ -202,7 +202,11 @@ def object_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def detect_objects(frame: CameraFrame, labels: Sequence[str], min_pixels: int = 20) -> list[ObjectDetection]:
-    """Detections for ``labels`` (all visible objects when empty); NotFoundError names what is visible."""
+    """Detections for ``labels`` (all visible objects when empty); NotFoundError names what is visible.
+
+    A label several instances share (LIBERO's two "akita black bowl"s) gives one detection per instance,
+    the most visible first.
+    """
     visible = visible_labels(frame, min_pixels)
     if not np.isfinite(frame.depth).any():
         raise NoDataError(f"the {frame.camera} camera's depth image is empty; try the other camera")
@@ -214,24 +218,34 @@ def detect_objects(frame: CameraFrame, labels: Sequence[str], min_pixels: int = 
             f"not visible in the {frame.camera} camera: {', '.join(missing)}; visible: "
             f"{', '.join(visible) or 'nothing'} (try the other camera or move the arm away)"
         )
-    by_label = {label: i for i, label in frame.labels.items()}
+    ids, counts = np.unique(frame.instances, return_counts=True)
+    seen = sorted(
+        (
+            (c, i)
+            for i, c in zip(ids.tolist(), counts.tolist(), strict=True)
+            if c >= min_pixels and i in frame.labels
+        ),
+        reverse=True,
+    )
     detections = []
     for requested, label in matched.items():
-        instance = by_label[label]
-        mask = frame.instances == instance
-        rows, cols = np.nonzero(mask)
-        points = frame.base_points(mask)
-        pose, extent = object_box(points) if len(points) >= 3 else (np.eye(4), np.zeros(3))
-        detections.append(
-            ObjectDetection(
-                label=requested,
-                instance_id=instance,
-                score=1.0,
-                box=(int(cols.min()), int(rows.min()), int(np.ptp(cols)) + 1, int(np.ptp(rows)) + 1),
-                mask=mask,
-                points=points,
-                pose=pose,
-                extent=extent,
-            )
-        )
+        for instance in (i for _, i in seen if frame.labels[i] == label):
+            detections.append(_detection(frame, requested, instance))
     return detections
+
+
+def _detection(frame: CameraFrame, requested: str, instance: int) -> ObjectDetection:
+    mask = frame.instances == instance
+    rows, cols = np.nonzero(mask)
+    points = frame.base_points(mask)
+    pose, extent = object_box(points) if len(points) >= 3 else (np.eye(4), np.zeros(3))
+    return ObjectDetection(
+        label=requested,
+        instance_id=instance,
+        score=1.0,
+        box=(int(cols.min()), int(rows.min()), int(np.ptp(cols)) + 1, int(np.ptp(rows)) + 1),
+        mask=mask,
+        points=points,
+        pose=pose,
+        extent=extent,
+    )
