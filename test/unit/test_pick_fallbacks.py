@@ -8,7 +8,7 @@ import pytest
 
 from maestro_agent.proxy.grasping import LOOK_BACKS, Grasping
 from maestro_agent.proxy.harness import Harness
-from maestro_tools.common.errors import StalledError, UnreachableError
+from maestro_tools.common.errors import InvalidArgumentError, StalledError, UnreachableError
 from maestro_tools.robots import get_robot
 from test.unit.test_tilted_grasps import FakeArm, squeeze
 
@@ -107,3 +107,71 @@ def test_the_hand_camera_looks_at_a_floor_toy_the_map_remembers_within_reach() -
     assert Grasping(None, Harness(GO2W), FakeArm(0.0), Memory([far, table]))._remembered_low("x") is None  # type: ignore[arg-type]
     off = Harness(GO2W, enabled=False)
     assert Grasping(None, off, FakeArm(0.0), Memory([floor]))._remembered_low("x") is None  # type: ignore[arg-type]
+
+
+class OpeningArm(FakeArm):
+    """Records how wide the gripper was opened before each move in."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+        self.openings: list[float | None] = []
+
+    def open_gripper(self, width: float | None = None) -> None:
+        self.openings.append(width)
+
+
+def test_opening_overrides_a_part_grasps_narrow_pregrasp_opening() -> None:
+    rim = squeeze(0.015)
+    rim = type(rim)(rim.position, rim.approach, rim.rotation, 0.015, 0.5, "rim", "bowl", True)
+    arm = OpeningArm()
+    tool = Grasping(None, Harness(GO2W), arm, None)  # type: ignore[arg-type]
+    tool.execute(rim, lift=0.1)
+    assert arm.openings[-1] == pytest.approx(0.045)  # the rim's width + 3 cm
+    tool.execute(rim, lift=0.1, opening=0.06)
+    assert arm.openings[-1] == pytest.approx(0.06)
+    tool.execute(rim, lift=0.1, opening=GO2W.gripper.max_width)
+    assert arm.openings[-1] is None  # fully open
+    with pytest.raises(InvalidArgumentError, match="opening must be 0"):
+        tool.execute(rim, lift=0.1, opening=1.0)
+
+
+class SameNamedObjects:
+    """A test fake of perception (detections sharing a label) and of the planner's service (a grasp at
+    whatever detection it is sent)."""
+
+    def __init__(self, positions: list[list[float]]) -> None:
+        from maestro_msgs.msg import Detection
+
+        self.found = []
+        for x, y, z in positions:
+            detection = Detection(label="akita black bowl", camera="scene")
+            detection.pose.position.x, detection.pose.position.y, detection.pose.position.z = x, y, z
+            self.found.append(detection)
+        self.planned_for: list[object] = []
+
+    def _find(self, labels, camera, masks=False):
+        return self.found
+
+    def call(self, client, request, timeout):
+        from types import SimpleNamespace
+
+        from maestro_msgs.msg import Grasp
+
+        self.planned_for.append(request.detection)
+        grasp = Grasp(
+            width=0.05, score=0.5, strategy="top_down", object_label="akita black bowl", reachable=True
+        )
+        grasp.pose.position = request.detection.pose.position
+        return SimpleNamespace(grasps=[grasp])
+
+
+def test_near_picks_which_of_several_same_named_objects_is_planned_for() -> None:
+    fake = SameNamedObjects([[0.5, 0.3, 0.02], [0.6, 0.2, 0.02]])
+    tool = Grasping(None, Harness(GO2W, render=False), FakeArm(0.0), fake)  # type: ignore[arg-type]
+    tool._ros, tool._plan_grasp = fake, None
+    tool.plan("black bowl")
+    assert fake.planned_for[-1] is fake.found[0]  # the most visible first, without near
+    tool.plan("black bowl", near=[0.61, 0.19, 0.0])
+    assert fake.planned_for[-1] is fake.found[1]
+    with pytest.raises(InvalidArgumentError, match="near must be"):
+        tool.plan("black bowl", near="left")

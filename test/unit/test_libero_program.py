@@ -1,0 +1,94 @@
+"""The LIBERO pick-and-place reference program's first step, run on test fakes of the tools: which object
+each LIBERO / LIBERO-PRO sentence selects among same-named ones (scenes laid out as libero_spatial's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from maestro_agent.scripted_instructions import bind
+from maestro_agent.vlm_backends import create_vlm
+from maestro_tools.common.errors import NotFoundError
+
+
+@dataclass
+class FakeDetection:
+    label: str
+    position: np.ndarray
+    extent: np.ndarray
+
+
+def scene() -> list[FakeDetection]:
+    def seen(label: str, x: float, y: float, size: tuple[float, float, float]) -> FakeDetection:
+        return FakeDetection(label, np.array([x, y, size[2] / 2]), np.array(size))
+
+    return [
+        seen("akita black bowl", 0.60, 0.20, (0.105, 0.105, 0.044)),  # between the plate and the ramekin
+        seen(
+            "akita black bowl", 0.47, 0.32, (0.105, 0.105, 0.044)
+        ),  # beside the ramekin, away from the plate
+        seen("plate", 0.71, 0.20, (0.13, 0.13, 0.012)),
+        seen("glazed rim porcelain ramekin", 0.46, 0.19, (0.08, 0.08, 0.037)),
+        seen("cookies", 0.72, 0.03, (0.07, 0.05, 0.014)),
+        seen("wooden cabinet", 0.70, -0.28, (0.25, 0.22, 0.21)),
+        seen("flat stove", 0.35, -0.13, (0.28, 0.17, 0.056)),
+    ]
+
+
+class FakeTools:
+    """Test fakes of perception, grasping and robot: the scene above, a pick that records what it was sent."""
+
+    def __init__(self) -> None:
+        self.seen, self.picked = scene(), []
+        self.perception = SimpleNamespace(detect=self.detect)
+        self.grasping = SimpleNamespace(pick=self.pick)
+        self.robot = SimpleNamespace(get_state=lambda: SimpleNamespace(position=np.array([0.5, 0.2, 0.2])))
+
+    def detect(self, labels):
+        return self.seen if labels is None else [d for d in self.seen if labels in d.label]
+
+    def pick(self, label, near=None, opening=0.0):
+        self.picked.append((label, np.asarray(near), opening))
+        return "held"
+
+
+@pytest.mark.parametrize(
+    ("instruction", "bowl"),
+    [
+        ("pick up the black bowl between the plate and the ramekin and place it on the plate", 0),
+        ("lift the black bowl between the plate and ramekin and set it on the plate", 0),
+        ("Pick the akita black bowl not between the plate and the ramekin and place it on the plate", 1),
+        ("pick up the black bowl next to the plate and place it on the plate", 0),
+        ("take black bowl next to ramekin and place on plate", 1),
+        ("pick the bowl beside the plate and put it on plate", 0),
+    ],
+)
+def test_a_spatial_reference_selects_the_bowl_it_describes(instruction: str, bowl: int) -> None:
+    vlm = create_vlm("scripted")
+    program, slots = vlm.find(instruction)
+    assert program.name == "libero_pick_place"
+    tools = FakeTools()
+    namespace = {"np": np, "NotFoundError": NotFoundError, **vars(tools)}
+    exec(bind(slots, program.steps[0].code), namespace)
+    label, near, opening = tools.picked[-1]
+    assert label == "akita black bowl" and np.allclose(near, tools.seen[bowl].position)
+    assert opening == 0.08  # wider than the gripper: a rim grasp, opened fully
+    assert namespace["goal_box"].label == "plate"
+
+
+def test_a_libero_object_sentence_picks_the_named_object_into_the_basket() -> None:
+    vlm = create_vlm("scripted")
+    program, slots = vlm.find("grab cream cheese and put it into basket")
+    assert slots == {"item": "cream cheese", "target": "basket"}
+    tools = FakeTools()
+    tools.seen += [
+        FakeDetection("cream cheese", np.array([0.45, 0.05, 0.01]), np.array([0.08, 0.04, 0.02])),
+        FakeDetection("basket", np.array([0.62, 0.25, 0.07]), np.array([0.17, 0.15, 0.14])),
+    ]
+    namespace = {"np": np, "NotFoundError": NotFoundError, **vars(tools)}
+    exec(bind(slots, program.steps[0].code), namespace)
+    assert tools.picked[-1][0] == "cream cheese" and tools.picked[-1][2] == 0.0
+    assert namespace["goal_box"].label == "basket"
