@@ -82,6 +82,7 @@ setup(
             "sim_node = maestro_tools.sim.node:main",
             "go2w_sim_node = maestro_tools.sim.mobile.node:main",
             "libero_sim_node = maestro_tools.sim.libero.launcher:main",
+            "robot_description_node = maestro_tools.robots.description_node:main",
             "go2w_driver = maestro_tools.drivers.go2w_driver:main",
             "piper_driver = maestro_tools.drivers.piper_driver:main",
             "detector_node = maestro_tools.perception.detector_node:main",
