@@ -1,4 +1,4 @@
-"""robot_description_node latches the profile's URDF on /robot_description (the LIBERO bringup's, for RViz)."""
+"""robot_description_node latches the profile's URDF on /robot_description (the LIBERO bringup's)."""
 
 from __future__ import annotations
 
