@@ -45,7 +45,15 @@ class FakeTools:
         self.seen, self.picked = scene(), []
         self.perception = SimpleNamespace(detect=self.detect)
         self.grasping = SimpleNamespace(pick=self.pick)
-        self.robot = SimpleNamespace(get_state=lambda: SimpleNamespace(position=np.array([0.5, 0.2, 0.2])))
+        state = SimpleNamespace(position=np.array([0.5, 0.2, 0.2]))
+        self.robot = SimpleNamespace(get_state=lambda: state, get_observation=self.observe)
+
+    @staticmethod
+    def observe(camera: str) -> SimpleNamespace:
+        # A scene camera 1 m above (0.55, 0.3), looking straight down: the table's centre there.
+        pose = np.eye(4)
+        pose[:3, :3], pose[:3, 3] = np.diag([1.0, -1.0, -1.0]), [0.55, 0.3, 1.0]
+        return SimpleNamespace(depth=np.ones((48, 64), np.float32), camera_pose=pose)
 
     def detect(self, labels):
         return self.seen if labels is None else [d for d in self.seen if labels in d.label]
@@ -64,6 +72,8 @@ class FakeTools:
         ("pick up the black bowl next to the plate and place it on the plate", 0),
         ("take black bowl next to ramekin and place on plate", 1),
         ("pick the bowl beside the plate and put it on plate", 0),
+        ("pick up the black bowl from table center and place it on the plate", 1),
+        ("lift the black bowl from the table center and put it on the plate", 1),
     ],
 )
 def test_a_spatial_reference_selects_the_bowl_it_describes(instruction: str, bowl: int) -> None:
