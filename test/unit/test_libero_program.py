@@ -38,6 +38,15 @@ def scene() -> list[FakeDetection]:
     ]
 
 
+def cabinet_scene() -> list[FakeDetection]:
+    # libero_spatial/4's layout: one bowl on the cabinet's top, one in its open top drawer (nearer the robot)
+    bowls = [
+        FakeDetection("akita black bowl", np.array([0.70, -0.27, 0.23]), np.array([0.105, 0.105, 0.044])),
+        FakeDetection("akita black bowl", np.array([0.60, -0.25, 0.15]), np.array([0.105, 0.105, 0.044])),
+    ]
+    return [*bowls, *(d for d in scene() if d.label != "akita black bowl")]
+
+
 class FakeTools:
     """Test fakes of perception, grasping and robot: the scene above, a pick that records what it was sent."""
 
@@ -73,6 +82,11 @@ class FakeTools:
         ("take black bowl next to ramekin and place on plate", 1),
         ("pick the bowl beside the plate and put it on plate", 0),
         ("pick up the black bowl from table center and place it on the plate", 1),
+        ("pick up the black bowl on the wooden cabinet and place it on the plate", 2),  # the cabinet's
+        ("lift bowl from cabinet and put on plate", 2),
+        ("Pick the akita black bowl on the top of the wooden cabinet and place it on the plate", 2),
+        ("pick up the black bowl in the top drawer of the wooden cabinet and place it on the plate", 3),
+        ("take the black bowl from the top drawer and put it on plate", 3),
         ("lift the black bowl from the table center and put it on the plate", 1),
     ],
 )
@@ -81,6 +95,8 @@ def test_a_spatial_reference_selects_the_bowl_it_describes(instruction: str, bow
     program, slots = vlm.find(instruction)
     assert program.name == "libero_pick_place"
     tools = FakeTools()
+    if bowl >= 2:  # 2: on the cabinet, 3: in its drawer
+        tools.seen, bowl = cabinet_scene(), bowl - 2
     namespace = {"np": np, "NotFoundError": NotFoundError, **vars(tools)}
     exec(bind(slots, program.steps[0].code), namespace)
     label, near, opening = tools.picked[-1]
