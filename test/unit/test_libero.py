@@ -107,3 +107,23 @@ def test_segmentation_outlines_are_left_unlabelled():
     assert (ids[1:5, 1:4] == 3).all()  # the input is not changed
     full = np.full((3, 3), 2, dtype=np.int32)
     assert (inner_pixels(full) == 2).all()  # the image's border is not an outline
+
+
+def test_ik_that_settles_short_from_a_contorted_seed_is_solved_again_from_home() -> None:
+    from maestro_tools.common.errors import UnreachableError
+    from maestro_tools.motion.kinematics import ArmKinematics
+    from maestro_tools.robots.model import RobotModel
+
+    arm = ArmKinematics(RobotModel(get_robot("libero")))
+    target = np.eye(4)
+    target[:3, :3] = transforms3d.euler.euler2mat(np.pi, 0.0, np.radians(67.5), "sxyz")
+    target[:3, 3] = [0.662, 0.233, 0.087]  # over libero_spatial/9's plate
+    contorted = np.array([0.794, -0.812, -2.66, -3.022, 1.815, 3.424, 0.618])  # settles 12 cm off from here
+    with pytest.raises(UnreachableError, match="mm and"):
+        arm.solve(target, contorted)
+    solved = arm.solve_from_either(target, contorted)
+    assert np.allclose(arm.fk(solved.q)[:3, 3], target[:3, 3], atol=0.002)
+    out_of_reach = target.copy()
+    out_of_reach[:3, 3] = [0.662, 0.233, 0.95]
+    with pytest.raises(UnreachableError):  # no solution from either: the first error is the answer
+        arm.solve_from_either(out_of_reach, contorted)
