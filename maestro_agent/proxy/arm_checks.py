@@ -38,7 +38,7 @@ FEEDBACK_FAILURES = {
 }
 FAILURE_GRACE_S = 0.3
 REACH_TOLERANCE = 0.005  # m: a move whose gripper comes to rest farther from its target fell short
-JOINT_TOLERANCE = 0.01  # rad: the same for joint goals (motion's goal_tolerance)
+JOINT_TOLERANCE = 0.01  # rad: the same for joint goals (motion's goal_tolerance; the arm's joint_tolerance)
 SETTLE_S = 1.0  # s to wait for the arm or the fingers to come to rest before judging where they are
 STILL_M = 0.0005  # m (rad for joints) of change between readings that counts as still
 STILL_S = 0.1  # s the readings must stay still
@@ -128,19 +128,28 @@ class FailureFeedback:
             raise error(f"{text} at {at}; try another path or a higher approach")
 
 
-def shortfall(goal: MoveArm.Goal, state: RobotState, tolerance: float = REACH_TOLERANCE) -> float:
-    """How far (m; rad for joint goals) ``state`` is beyond the tolerance (m, the arm's
-    ``reach_tolerance``) from the goal; <= 0: there."""
+def shortfall(
+    goal: MoveArm.Goal,
+    state: RobotState,
+    tolerance: float = REACH_TOLERANCE,
+    joint_tolerance: float = JOINT_TOLERANCE,
+) -> float:
+    """How far (m; rad for joint goals) ``state`` is beyond the tolerance (the arm's ``reach_tolerance``
+    in m, ``joint_tolerance`` in rad) from the goal; <= 0: there."""
     if goal.mode == MoveArm.Goal.JOINTS:
         error = np.abs(state.joint_positions - np.asarray(goal.joint_positions))
-        return float(np.nanmax(error, initial=0.0)) - JOINT_TOLERANCE
+        return float(np.nanmax(error, initial=0.0)) - joint_tolerance
     target = goal.waypoints[-1].pose.position
     distance = np.linalg.norm(state.position - [target.x, target.y, target.z])
     return float(distance) - tolerance
 
 
 def short_message(
-    goal: MoveArm.Goal, state: RobotState, joint_names: Sequence[str], tolerance: float = REACH_TOLERANCE
+    goal: MoveArm.Goal,
+    state: RobotState,
+    joint_names: Sequence[str],
+    tolerance: float = REACH_TOLERANCE,
+    joint_tolerance: float = JOINT_TOLERANCE,
 ) -> str:
     """What to tell the model about a move that came to rest short of its goal."""
     where = rounded(state.position)
@@ -149,7 +158,7 @@ def short_message(
         worst = int(np.nanargmax(error))
         return (
             f"the arm stopped short of its joint goal: {joint_names[worst]} is {error[worst]:.3f} rad from "
-            f"it (tolerance {JOINT_TOLERANCE} rad), with the gripper at {where}; something blocks the arm: "
+            f"it (tolerance {joint_tolerance} rad), with the gripper at {where}; something blocks the arm: "
             "move back and take another way"
         )
     target = goal.waypoints[-1].pose.position

@@ -18,6 +18,7 @@ from maestro_msgs.srv import PlanGrasp
 from maestro_tools.common import render
 from maestro_tools.common.conversions import pose_to_matrix
 from maestro_tools.common.errors import (
+    CollisionError,
     GraspFailedError,
     InvalidArgumentError,
     MaestroError,
@@ -254,12 +255,14 @@ class Grasping:
     def _grasp_first_reached(
         self, candidates: Sequence[GraspCandidate], lift: float, opening: float = 0.0
     ) -> GripperState:
-        """Execute the first of ``candidates`` the arm reaches (the planner's IK and the motion's can
-        disagree by a few mm at the edge of reach: the arm has not moved when one is refused)."""
+        """Execute the first of ``candidates`` the arm reaches and the motion finds clear (the planner's
+        IK and the motion's can disagree by a few mm at the edge of reach, and the motion keeps 1.5 cm
+        from what is beside the object where the planner checks the gripper's own volume: the arm has
+        not moved when one is refused)."""
         for n, candidate in enumerate(candidates):
             try:
                 self._approach(candidate, 0.0, opening)
-            except UnreachableError:
+            except (UnreachableError, CollisionError):
                 if n == len(candidates) - 1:
                     raise
                 continue

@@ -173,13 +173,12 @@ class Robot:
             settle(lambda: self._ros.tcp_pose()[:3, 3], hold_s=0.5, clock=self._ros.state_time)
             raise ObjectDroppedError(str(exc) + where_it_fell(lost_at, self._seen("drop"))) from None
         arm = self._profile.arm
-        if (
-            shortfall(goal, state, arm.reach_tolerance) > 0
-        ):  # not there yet: judge where the arm comes to rest
+        tolerances = (arm.reach_tolerance, arm.joint_tolerance)
+        if shortfall(goal, state, *tolerances) > 0:  # not there yet: judge where the arm comes to rest
             settle(lambda: self._ros.tcp_pose()[:3, 3], clock=self._ros.state_time)
             state = self.get_state()
-            if shortfall(goal, state, arm.reach_tolerance) > 0:
-                raise StalledError(short_message(goal, state, arm.joints, arm.reach_tolerance))
+            if shortfall(goal, state, *tolerances) > 0:
+                raise StalledError(short_message(goal, state, arm.joints, *tolerances))
         return state
 
     def _seen(self, reason: str) -> list:

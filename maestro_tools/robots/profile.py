@@ -37,6 +37,7 @@ class ArmSpec:
     reach: float  # m, shoulder-to-TCP reach, for a quick out-of-reach answer
     max_joint_velocity: float = 0.8  # rad/s used when timing planned paths
     reach_tolerance: float = 0.005  # m: a move whose gripper comes to rest farther from its target fell short
+    joint_tolerance: float = 0.01  # rad: the same for a joint goal (each joint; the motion's goal_tolerance)
     # How the wrist grasps best (the defaults: a wrist that turns freely, grasps from straight above):
     down_yaw: float = 0.0  # rad: yaw (about the base z) of the TCP x axis when the gripper points down
     grasp_tilts: tuple[float, ...] = ()  # rad from vertical: tilted grasps proposed besides top-down ones
@@ -52,6 +53,7 @@ class ArmSpec:
         _require(len(set(self.joints)) == len(self.joints), "arm: duplicate joint names")
         _require(self.reach > 0 and self.max_joint_velocity > 0, "arm: reach and velocity must be > 0")
         _require(0 < self.reach_tolerance <= 0.05, "arm: reach_tolerance must be in (0, 0.05] m")
+        _require(0 < self.joint_tolerance <= 0.1, "arm: joint_tolerance must be in (0, 0.1] rad")
         _require(all(0 < t < np.pi / 2 for t in self.grasp_tilts), "arm: grasp tilts must be in (0, pi/2)")
         _require(all(len(p) == len(self.joints) for p in self.look_poses), "arm: look poses need every joint")
 

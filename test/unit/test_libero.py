@@ -127,3 +127,17 @@ def test_ik_that_settles_short_from_a_contorted_seed_is_solved_again_from_home()
     out_of_reach[:3, 3] = [0.662, 0.233, 0.95]
     with pytest.raises(UnreachableError):  # no solution from either: the first error is the answer
         arm.solve_from_either(out_of_reach, contorted)
+
+
+def test_a_joint_goal_is_judged_with_the_arms_own_tolerance() -> None:
+    from maestro_agent.proxy.arm_checks import short_message, shortfall
+    from maestro_agent.proxy.types import GripperState, RobotState
+    from maestro_msgs.action import MoveArm
+
+    arm = get_robot("libero").arm
+    goal = MoveArm.Goal(mode=MoveArm.Goal.JOINTS, joint_positions=list(arm.home))
+    ended = np.array(arm.home) + [0.0, 0.0, 0.013, 0.0, 0.0, 0.0, 0.0]  # LIBERO's move home, joint 3 short
+    state = RobotState(np.zeros(3), np.zeros(3), np.eye(3), ended, GripperState(0.08, 0.0, False))
+    assert shortfall(goal, state) > 0  # the Franka's 0.01 rad
+    assert shortfall(goal, state, arm.reach_tolerance, arm.joint_tolerance) < 0  # LIBERO's OSC: 0.02 rad
+    assert "(tolerance 0.02 rad)" in short_message(goal, state, arm.joints, arm.reach_tolerance, 0.02)

@@ -8,7 +8,7 @@ import pytest
 
 from maestro_agent.proxy.grasping import LOOK_BACKS, Grasping
 from maestro_agent.proxy.harness import Harness
-from maestro_tools.common.errors import InvalidArgumentError, StalledError, UnreachableError
+from maestro_tools.common.errors import CollisionError, InvalidArgumentError, StalledError, UnreachableError
 from maestro_tools.robots import get_robot
 from test.unit.test_tilted_grasps import FakeArm, squeeze
 
@@ -16,27 +16,29 @@ GO2W = get_robot("go2w_piper")
 
 
 class RefusingArm(FakeArm):
-    """Refuses free-space moves to the ``refused`` positions, as the motion's IK does at the edge of reach."""
+    """Refuses free-space moves to the ``refused`` positions, as the motion's IK does at the edge of reach
+    (or its clearance check beside another object: ``error``)."""
 
-    def __init__(self, refused: list[np.ndarray]) -> None:
+    def __init__(self, refused: list[np.ndarray], error: type[Exception] = UnreachableError) -> None:
         super().__init__(0.0)
-        self.refused_at = refused
+        self.refused_at, self.error = refused, error
 
     def move_gripper_to(self, position, orientation=None, path: str = "auto", speed: float = 1.0) -> None:
         if path == "auto" and any(np.allclose(position, r) for r in self.refused_at):
-            raise UnreachableError(f"no IK solution for {np.round(position, 3).tolist()}")
+            raise self.error(f"no IK solution for {np.round(position, 3).tolist()}")
         super().move_gripper_to(position, orientation, path, speed)
 
 
-def test_a_grasp_the_arm_refuses_gives_way_to_the_next_one() -> None:
+@pytest.mark.parametrize("error", [UnreachableError, CollisionError])
+def test_a_grasp_the_arm_refuses_gives_way_to_the_next_one(error: type[Exception]) -> None:
     first, second = squeeze(0.07), squeeze(0.07)
     second.position[:] = [0.55, 0.02, 0.2]
-    arm = RefusingArm([first.position])
+    arm = RefusingArm([first.position], error)
     tool = Grasping(None, Harness(GO2W), arm, None)  # type: ignore[arg-type]
     assert tool._grasp_first_reached([first, second], lift=0.1) == "held"
     assert [m[0] for m in arm.moves].count("grasp") == 1 and np.allclose(arm.moves[0][1], second.position)
-    arm = RefusingArm([first.position, second.position])
-    with pytest.raises(UnreachableError, match="no IK solution"):
+    arm = RefusingArm([first.position, second.position], error)
+    with pytest.raises(error, match="no IK solution"):
         Grasping(None, Harness(GO2W), arm, None)._grasp_first_reached([first, second], 0.1)  # type: ignore[arg-type]
 
 
