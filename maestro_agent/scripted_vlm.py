@@ -11,6 +11,7 @@ The programs' file format, loading and selection: ``maestro_agent.scripted_progr
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -23,6 +24,16 @@ from maestro_agent.scripted_programs import NoProgramError, Program, default_pro
 from maestro_tools.vlm.base import Usage, VLMConfigError, VLMReply, VLMRequest
 
 log = logging.getLogger(__name__)
+
+
+_CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
+
+
+def observed(message: str) -> str:
+    """The react message without the code the substep ran: the rules judge what came back (output,
+    errors, state), never the program's own text (a print of "placed: hidden inside" in the code is not
+    a sign that it printed that)."""
+    return _CODE_BLOCK.sub("", message)
 
 
 @dataclass
@@ -105,7 +116,7 @@ class ScriptedVLM:
                 code = bind(trial.slots, trial.program.steps[0].code)
                 text = format_plan(trial.program.subtasks, code, self._note(trial))
             elif request.purpose == "react":
-                text = self._react(trial, request.last_user_text())
+                text = self._react(trial, observed(request.last_user_text()))
             else:
                 text = (
                     trial.program.reflection

@@ -219,3 +219,12 @@ def test_the_program_needing_the_most_of_the_agents_tools_wins(tmp_path: Path) -
     ):
         ScriptedVLM(tmp_path, tools=[], registered=registered)
     assert [p.name for p in ScriptedVLM(tmp_path).programs] == ["full"]  # tools unknown: the richest
+
+
+def test_rules_judge_the_output_not_the_code_that_ran(vlm) -> None:
+    ask(vlm, "plan")
+    assert react(vlm, "lifted to [0.4, 0.0, 0.3]").current_subtask == 1
+    # Step 2 continues on "waved" in the output; its code prints "waved", but this run stopped before.
+    code = "Substep 2 ran this code:\n```python\nrobot.move_gripper_to([x, y, z])\nprint('waved')\n```\n"
+    assert react(vlm, code + "Printed output:\n(nothing)\nStatus: interrupted").decision is Decision.REPLAN
+    assert react(vlm, code + "Printed output:\nwaved").decision is Decision.CONTINUE
