@@ -120,19 +120,29 @@ class ArmKinematics:
         return IKResult(q, position_error, orientation_error)
 
     def solve_from_either(self, target: np.ndarray, seed: np.ndarray) -> IKResult:
-        """``solve`` from ``seed``, else from the home posture: from an arm stretched out over an obstacle
-        the solver can settle in a local minimum (LIBERO: 172 mm off a pose over the plate that it
-        reached from home)."""
+        """``solve`` from ``seed``, else from the home posture, else from home with the last joint turned
+        by the target's yaw about the approach: the solver can settle in a local minimum from an arm
+        stretched out over an obstacle, and from home when the wrist must turn far while the hand keeps
+        off a support surface (LIBERO: 172 mm off a pose over the plate at yaw 67.5 deg). The first
+        error is the one raised."""
         try:
             return self.solve(target, seed)
         except UnreachableError as exc:
-            if np.allclose(seed, self.home, atol=1e-3):
-                raise
             first = exc
-        try:
-            return self.solve(target, self.home)
-        except UnreachableError:
-            raise first from None
+        home = self.fk(self.home)
+        relative = home[:3, :3].T @ np.asarray(target, dtype=np.float64)[:3, :3]
+        turned = self.home.copy()
+        turned[-1] = np.clip(
+            turned[-1] + np.arctan2(relative[1, 0], relative[0, 0]), self.lower[-1], self.upper[-1]
+        )
+        for start in (self.home, turned):
+            if np.allclose(start, seed, atol=1e-3):
+                continue
+            try:
+                return self.solve(target, start)
+            except UnreachableError:
+                pass
+        raise first
 
     def cartesian_path(self, q_start: np.ndarray, target: np.ndarray, step: float = 0.01) -> list[np.ndarray]:
         """Joint waypoints moving the TCP along a straight line from FK(q_start) to ``target``."""

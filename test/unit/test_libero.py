@@ -111,6 +111,7 @@ def test_segmentation_outlines_are_left_unlabelled():
 
 def test_ik_that_settles_short_from_a_contorted_seed_is_solved_again_from_home() -> None:
     from maestro_tools.common.errors import UnreachableError
+    from maestro_tools.common.surfaces import parse_surfaces
     from maestro_tools.motion.kinematics import ArmKinematics
     from maestro_tools.robots.model import RobotModel
 
@@ -123,6 +124,13 @@ def test_ik_that_settles_short_from_a_contorted_seed_is_solved_again_from_home()
         arm.solve(target, contorted)
     solved = arm.solve_from_either(target, contorted)
     assert np.allclose(arm.fk(solved.q)[:3, 3], target[:3, 3], atol=0.002)
+    on_the_table = ArmKinematics(
+        RobotModel(get_robot("libero"), parse_surfaces(["table 0.5 0 -0.054 0.6 0.6 0.05"]))
+    )
+    with pytest.raises(UnreachableError):  # the hand kept off the table, the wrist turning 67.5 deg: stuck
+        on_the_table.solve(target, on_the_table.home)
+    solved = on_the_table.solve_from_either(target, on_the_table.home)  # from home with the wrist turned
+    assert np.allclose(on_the_table.fk(solved.q)[:3, 3], target[:3, 3], atol=0.002)
     out_of_reach = target.copy()
     out_of_reach[:3, 3] = [0.662, 0.233, 0.95]
     with pytest.raises(UnreachableError):  # no solution from either: the first error is the answer
