@@ -247,8 +247,11 @@ class Grasping:
             try:
                 close = self.plan(label, hand, strategy=strategy, near=near)
             except MaestroError:
-                close = candidates
-            return self._grasp_first_reached(close[min(k, len(close) - 1) :], lift, opening)
+                close = []
+            # The close view's grasps first, then the first view's (another side of the object, which the
+            # close view may not offer: cream cheese beside a can had one hand-camera grasp, refused).
+            ranked = [*close[min(k, len(close) - 1) :], *candidates[min(k, len(candidates) - 1) :]]
+            return self._grasp_first_reached(ranked, lift, opening)
 
         return retry(self._harness.tries, attempt, retry_on=(GraspFailedError,))
 

@@ -3,6 +3,8 @@ held), and the hand camera pointed where the semantic map remembers an object no
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -177,3 +179,19 @@ def test_near_picks_which_of_several_same_named_objects_is_planned_for() -> None
     assert fake.planned_for[-1] is fake.found[1]
     with pytest.raises(InvalidArgumentError, match="near must be"):
         tool.plan("black bowl", near="left")
+
+
+def test_pick_falls_back_to_the_first_views_grasps_when_the_close_views_are_refused() -> None:
+    # The hand camera's one grasp on cream cheese beside a can: refused for clearance; the scene camera's
+    # grasp across the other side is then tried.
+    close, far = squeeze(0.05), squeeze(0.05)
+    far.position[:] = [0.55, 0.02, 0.2]
+    arm = RefusingArm([close.position], CollisionError)
+    no_memory = SimpleNamespace(remember=None)  # a test fake of perception without a semantic map
+    tool = Grasping(None, Harness(get_robot("libero")), arm, no_memory)  # type: ignore[arg-type]
+    views = {"scene": [far], "wrist": [close]}
+    tool.plan = lambda label, camera="", strategy="", near=None: views[camera]  # type: ignore[method-assign]
+    tool._move_above = lambda candidates, backs=(): None  # type: ignore[method-assign]
+    assert tool.pick("cream cheese") == "held"
+    grasped_at = [m[1] for m in arm.moves if m[0] == "to" and m[2] == "line"]
+    assert np.allclose(grasped_at[-1], far.position)
