@@ -149,13 +149,17 @@ class Grasping:
         self._approach(grasp, approach_distance, self._check_opening(opening))
         return self._close_on(grasp, lift)
 
-    def _check_opening(self, opening: float) -> float:
-        if not 0.0 <= opening <= self._harness.robot.gripper.max_width:
+    def _check_opening(self, opening: Any) -> float:
+        widest = self._harness.robot.gripper.max_width
+        try:
+            value = float(opening)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not 0.0 <= value <= widest:
             raise InvalidArgumentError(
-                f"opening must be 0..{self._harness.robot.gripper.max_width} m (0: the grasp's default); "
-                f"got {opening}"
+                f"opening must be 0..{widest} m (0: the grasp's default); got {opening!r}"
             )
-        return float(opening)
+        return value
 
     def _approach(self, grasp: GraspCandidate, approach_distance: float, opening: float = 0.0) -> None:
         """Open (``opening``, else part-way for a part grasp, so a finger fits inside a cup) and move

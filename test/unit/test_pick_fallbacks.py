@@ -135,8 +135,9 @@ def test_opening_overrides_a_part_grasps_narrow_pregrasp_opening() -> None:
     assert arm.openings[-1] == pytest.approx(0.06)
     tool.execute(rim, lift=0.1, opening=GO2W.gripper.max_width)
     assert arm.openings[-1] is None  # fully open
-    with pytest.raises(InvalidArgumentError, match="opening must be 0"):
-        tool.execute(rim, lift=0.1, opening=1.0)
+    for bad in (1.0, "wide", None):
+        with pytest.raises(InvalidArgumentError, match="opening must be 0"):
+            tool.execute(rim, lift=0.1, opening=bad)
 
 
 class SameNamedObjects:
