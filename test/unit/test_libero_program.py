@@ -118,3 +118,12 @@ def test_a_libero_object_sentence_picks_the_named_object_into_the_basket() -> No
     exec(bind(slots, program.steps[0].code), namespace)
     assert tools.picked[-1][0] == "cream cheese" and tools.picked[-1][2] == 0.0
     assert namespace["goal_box"].label == "basket"
+
+
+def test_an_object_no_detection_names_is_reported_with_what_is_seen() -> None:
+    program, slots = create_vlm("scripted").find("pick up the unicorn and place it in the basket")
+    namespace = {"np": np, "NotFoundError": NotFoundError, **vars(FakeTools())}
+    with pytest.raises(
+        NotFoundError, match="nothing the scene camera sees is a unicorn; it sees: akita black bowl"
+    ):
+        exec(bind(slots, program.steps[0].code), namespace)
