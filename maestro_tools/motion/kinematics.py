@@ -119,7 +119,7 @@ class ArmKinematics:
             )
         return IKResult(q, position_error, orientation_error)
 
-    def solve_from_either(self, target: np.ndarray, seed: np.ndarray) -> IKResult:
+    def solve_from_any(self, target: np.ndarray, seed: np.ndarray) -> IKResult:
         """``solve`` from ``seed``, else from the home posture, else from home with the last joint turned
         by the target's yaw about the approach: the solver can settle in a local minimum from an arm
         stretched out over an obstacle, and from home when the wrist must turn far while the hand keeps

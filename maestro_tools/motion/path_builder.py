@@ -70,7 +70,7 @@ class PathBuilder:
         self.planner.use_scene(cloud, q, None, holding, viewpoint, others)
         for index, target in enumerate(targets):
             try:
-                goal = self.kinematics.solve_from_either(target, q).q
+                goal = self.kinematics.solve_from_any(target, q).q
                 motion.obstacle_points = self.planner.allow_target(goal)
                 segment, planned = self._to_pose(q, target, goal, path)
             except (UnreachableError, CollisionError) as exc:

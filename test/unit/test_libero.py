@@ -122,19 +122,19 @@ def test_ik_that_settles_short_from_a_contorted_seed_is_solved_again_from_home()
     contorted = np.array([0.794, -0.812, -2.66, -3.022, 1.815, 3.424, 0.618])  # settles 12 cm off from here
     with pytest.raises(UnreachableError, match="mm and"):
         arm.solve(target, contorted)
-    solved = arm.solve_from_either(target, contorted)
+    solved = arm.solve_from_any(target, contorted)
     assert np.allclose(arm.fk(solved.q)[:3, 3], target[:3, 3], atol=0.002)
     on_the_table = ArmKinematics(
         RobotModel(get_robot("libero"), parse_surfaces(["table 0.5 0 -0.054 0.6 0.6 0.05"]))
     )
     with pytest.raises(UnreachableError):  # the hand kept off the table, the wrist turning 67.5 deg: stuck
         on_the_table.solve(target, on_the_table.home)
-    solved = on_the_table.solve_from_either(target, on_the_table.home)  # from home with the wrist turned
+    solved = on_the_table.solve_from_any(target, on_the_table.home)  # from home with the wrist turned
     assert np.allclose(on_the_table.fk(solved.q)[:3, 3], target[:3, 3], atol=0.002)
     out_of_reach = target.copy()
     out_of_reach[:3, 3] = [0.662, 0.233, 0.95]
     with pytest.raises(UnreachableError):  # no solution from either: the first error is the answer
-        arm.solve_from_either(out_of_reach, contorted)
+        arm.solve_from_any(out_of_reach, contorted)
 
 
 def test_a_joint_goal_is_judged_with_the_arms_own_tolerance() -> None:

@@ -24,13 +24,15 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from maestro_tools.robots.libero import LIBERO
 from maestro_tools.sim.libero.world import CONTROL_DT, LiberoWorld, delta_action, rotation_error
 
 T = TypeVar("T")
 GRIPPER_REACHED = 0.001  # m of opening
 SETTLE_TIME = 2.0  # s (sim) after a trajectory's end for the TCP to settle before it counts as failed
 # rad: the TCP reached, a goal waits (up to SETTLE_TIME) for the joints to come this close in the null space
-JOINT_TOLERANCE = 0.02
+# (the profile's, which the agent's check of a joint goal uses too)
+JOINT_TOLERANCE = LIBERO.arm.joint_tolerance
 
 
 @dataclass

@@ -121,7 +121,7 @@ class LiberoWorld:
             # Camera observations off: rendering dominates the step cost; cameras render on demand.
             # ignore_done: the node steps the controller between goals too, so LIBERO's 1000-step horizon
             # (50 s) would end the episode under a running agent ("executing action in terminated
-            # episode"); the sim time a trial used is reported instead.
+            # episode"). A trial is not held to LIBERO's step budget (the README says so).
             self.env = OffScreenRenderEnv(
                 bddl_file_name=bddl,
                 camera_heights=self.height,
