@@ -75,3 +75,13 @@ def off_surfaces(
     for surface in surfaces:
         keep &= ~surface.on_or_in(points, clearance)
     return points[keep]
+
+
+def tops_beneath(point: np.ndarray, surfaces: Sequence[SupportSurface]) -> list[float]:
+    """The tops of the ``surfaces`` whose footprint holds ``point``'s x, y and that lie below it."""
+    x, y, z = np.asarray(point, dtype=np.float64)[:3]
+    return [
+        s.top
+        for s in surfaces
+        if abs(x - s.center[0]) <= s.half_size[0] and abs(y - s.center[1]) <= s.half_size[1] and s.top < z
+    ]

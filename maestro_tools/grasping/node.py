@@ -49,13 +49,14 @@ from maestro_tools.common.node_main import run_node
 from maestro_tools.common.params import declare
 from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.common.spinning import wait_future_blocking
+from maestro_tools.common.surfaces import tops_beneath
 from maestro_tools.common.validate import answer_errors, quote
 from maestro_tools.grasping.antipodal import antipodal_grasps
 from maestro_tools.grasping.collision import collision_free, outside_box
 from maestro_tools.grasping.parts import part_grasps, pregrasp_opening, top_slice
 from maestro_tools.grasping.requests import check_detection, check_request
 from maestro_tools.grasping.tilted import tilted_grasps
-from maestro_tools.grasping.top_down import GraspCandidate, top_down_grasps
+from maestro_tools.grasping.top_down import GraspCandidate, stand_on_support, top_down_grasps
 from maestro_tools.motion.kinematics import ArmKinematics
 from maestro_tools.perception.cloud import depth_cloud, scene_points
 from maestro_tools.perception.objects import CameraFrame, object_box
@@ -265,6 +266,8 @@ class GraspPlannerNode(Node):
             check_request(request, self.profile.base_frame, self.gripper.max_width)
             detection = self.the_object(request)
             pose, extent, label, points = self.object_box(request, detection)
+            beneath = tops_beneath(pose[:3, 3], self.robot_model.surfaces)
+            pose, extent = stand_on_support(pose, extent, beneath)  # a box seen from above: to the table
             frame, no_scene = self.scene(detection.camera) if request.check_reachability else (None, "")
             gripper = self.gripper
             max_width = request.max_width or gripper.max_width  # checked: within the gripper's opening

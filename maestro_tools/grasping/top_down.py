@@ -10,11 +10,14 @@ robot's profile gives another ``down_yaw``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from maestro_tools.common.errors import InvalidArgumentError
+
+GROUND_GAP = 0.04  # m: a box's seen bottom this close above a support surface is taken to stand on it
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,24 @@ def checked_object(object_pose: np.ndarray, extent: np.ndarray) -> tuple[np.ndar
     ):
         raise InvalidArgumentError("the object needs a finite 4x4 pose and a 3-vector extent")
     return object_pose, extent
+
+
+def stand_on_support(
+    object_pose: np.ndarray, extent: np.ndarray, support_tops: Sequence[float], max_gap: float = GROUND_GAP
+) -> tuple[np.ndarray, np.ndarray]:
+    """The object's box grown down to the support surface under it when its seen bottom floats up to
+    ``max_gap`` above that surface's top (``support_tops``: the tops of the surfaces beneath its centre).
+    Seen from above, a box's sides hide below its top face, so a flat-looking box (a butter pack) would
+    put the pads above the object; an object rests on something, and a gap that small is no other object."""
+    object_pose, extent = checked_object(object_pose, extent)
+    bottom = object_pose[2, 3] - extent[2] / 2
+    below = [top for top in support_tops if 0.0 < bottom - top <= max_gap]
+    if not below or abs(object_pose[2, 2]) < 0.99:  # nothing close beneath, or a box not upright
+        return object_pose, extent
+    top, floor = bottom + extent[2], max(below)
+    pose, grown = object_pose.copy(), extent.copy()
+    pose[2, 3], grown[2] = (top + floor) / 2, top - floor
+    return pose, grown
 
 
 def top_down_grasps(
