@@ -234,6 +234,7 @@ class Grasping:
         robot = self._harness.robot
         hand = robot.hand_camera
         first_camera = hand if robot.arm.look_poses else robot.detection_camera
+        missed: list[np.ndarray] = []  # closing axes of the grasps that missed: the next try turns
 
         def attempt(k: int) -> GripperState:
             camera = first_camera
@@ -255,17 +256,21 @@ class Grasping:
             # The close view's grasps first, then the first view's (another side of the object, which the
             # close view may not offer: cream cheese beside a can had one hand-camera grasp, refused).
             ranked = [*close[min(k, len(close) - 1) :], *candidates[min(k, len(candidates) - 1) :]]
-            return self._grasp_first_reached(ranked, lift, opening)
+            return self._grasp_first_reached(_across_other_sides(ranked, missed), lift, opening, missed)
 
         return retry(self._harness.tries, attempt, retry_on=(GraspFailedError,))
 
     def _grasp_first_reached(
-        self, candidates: Sequence[GraspCandidate], lift: float, opening: float = 0.0
+        self,
+        candidates: Sequence[GraspCandidate],
+        lift: float,
+        opening: float = 0.0,
+        missed: list[np.ndarray] | None = None,
     ) -> GripperState:
         """Execute the first of ``candidates`` the arm reaches and the motion finds clear (the planner's
         IK and the motion's can disagree by a few mm at the edge of reach, and the motion keeps 1.5 cm
         from what is beside the object where the planner checks the gripper's own volume: the arm has
-        not moved when one is refused)."""
+        not moved when one is refused); a miss adds its closing axis to ``missed``."""
         for n, candidate in enumerate(candidates):
             try:
                 self._approach(candidate, 0.0, opening)
@@ -278,6 +283,8 @@ class Grasping:
             try:
                 return self._close_on(candidate, lift)
             except GraspFailedError:
+                if missed is not None:
+                    missed.append(candidate.rotation[:, 1])
                 self._robot.open_gripper()
                 self._robot.move_gripper_by([0.0, 0.0, 0.1])
                 raise
@@ -353,6 +360,14 @@ register_tool(
 def _distance(detection: object, near: np.ndarray) -> float:
     position = detection.pose.position
     return float(np.linalg.norm(np.array([position.x, position.y, position.z]) - near))
+
+
+def _across_other_sides(
+    candidates: Sequence[GraspCandidate], missed: Sequence[np.ndarray]
+) -> list[GraspCandidate]:
+    """``candidates`` closing across other sides than the grasps that ``missed`` first (within 30 deg of
+    a missed closing axis: after; a milk carton's gable squeezes the fingers shut across one side only)."""
+    return sorted(candidates, key=lambda c: any(abs(float(c.rotation[:, 1] @ m)) > 0.87 for m in missed))
 
 
 def _kinds(candidates: Sequence[GraspCandidate]) -> list[str]:

@@ -196,3 +196,54 @@ def test_pick_falls_back_to_the_first_views_grasps_when_the_close_views_are_refu
     assert tool.pick("cream cheese") == "held"
     grasped_at = [m[1] for m in arm.moves if m[0] == "to" and m[2] == "line"]
     assert np.allclose(grasped_at[-1], far.position)
+
+
+class GableArm(FakeArm):
+    """Grasps across the TCP's y = base x close on a carton's sloped gable, narrower than the carton: the
+    grasp check calls them misses; across base y the fingers meet its full width."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+        self.closing: list[np.ndarray] = []
+
+    def move_gripper_to(self, position, orientation=None, path: str = "auto", speed: float = 1.0) -> None:
+        super().move_gripper_to(position, orientation, path, speed)
+        self.orientation = orientation
+
+    def grasp(self, expected_width: float | None = None):
+        from transforms3d.euler import euler2mat
+
+        from maestro_tools.common.errors import GraspFailedError
+
+        closing = euler2mat(*self.orientation, "sxyz")[:, 1]
+        self.closing.append(closing)
+        if abs(closing[0]) > 0.9:
+            raise GraspFailedError("the fingers closed to 33.4 mm on an object expected to be 49 mm wide")
+        return "held"
+
+
+def test_after_a_miss_pick_tries_a_grasp_across_another_side_first() -> None:
+    from transforms3d.euler import euler2mat
+
+    from maestro_agent.proxy.types import GraspCandidate
+
+    def top_down(yaw: float, score: float) -> GraspCandidate:
+        orientation = np.array([np.pi, 0.0, yaw])
+        rotation = euler2mat(*orientation, "sxyz")
+        return GraspCandidate(
+            np.array([0.49, -0.24, 0.12]), orientation, rotation, 0.06, score, "top_down", "milk", True
+        )
+
+    # The close view ranks three grasps across base x (yaw +-90 deg) above the one across base y.
+    close = [
+        top_down(np.pi / 2, 0.5),
+        top_down(-np.pi / 2, 0.49),
+        top_down(np.pi / 2 + 0.1, 0.48),
+        top_down(0.0, 0.4),
+    ]
+    arm = GableArm()
+    tool = Grasping(None, Harness(get_robot("libero")), arm, SimpleNamespace(remember=None))  # type: ignore[arg-type]
+    tool.plan = lambda label, camera="", strategy="", near=None: close  # type: ignore[method-assign]
+    tool._move_above = lambda candidates, backs=(): None  # type: ignore[method-assign]
+    assert tool.pick("milk") == "held"
+    assert len(arm.closing) == 2 and abs(arm.closing[-1][1]) > 0.99  # one miss, then across base y
