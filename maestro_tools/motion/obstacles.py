@@ -39,12 +39,6 @@ VOXEL = 0.01  # m: the scene cloud keeps one point per cube of this size
 SELF_FILTER = 0.05  # m: scene points this close to the arm's (convex) collision surface are the arm
 # Gripper volume in the TCP frame (z = approach): held objects at the start, allowed at the goal.
 HELD_BOX = (np.array([-0.05, -0.05, -0.03]), np.array([0.05, 0.05, 0.08]))
-# What is held reaches past HELD_BOX (a bowl held by its rim): the points joined to what lies between the
-# pads (GRIP_BOX; not to what HELD_BOX holds, which reaches down to the surface a held eraser wipes), within
-# HELD_REACH.
-GRIP_BOX = (np.array([-0.02, -0.045, -0.02]), np.array([0.02, 0.045, 0.02]))
-HELD_REACH = (np.array([-0.16, -0.16, -0.03]), np.array([0.16, 0.16, 0.14]))
-JOINED = 0.018  # m: voxelled points this close are one surface (diagonal neighbours of 1 cm voxels)
 TARGET_BOX = (np.array([-0.06, -0.09, -0.06]), np.array([0.06, 0.09, 0.12]))
 SURFACE_RADIUS = 0.015  # m: a contact point this close to a seen point is judged against that point's surface
 
@@ -229,7 +223,7 @@ class ArmSurface:
         space just behind what it saw counts as occupied too. ``others``: (cloud, viewpoint) of further
         cameras, cleaned and filled in the same way; obstacles only (a contact judges depth along the
         first camera's rays, so their points are not among the visible ones)."""
-        cloud, in_gripper = self._split_held(cloud, start, holding)
+        cloud, in_gripper = self._split_held(cloud, start)
         held = in_gripper if holding else np.zeros((0, 3))
         hand_rotation = start.xmat[self.hand_body].reshape(3, 3)
         self.held = _voxel_unique((held - start.xpos[self.hand_body]) @ hand_rotation, 0.01)
@@ -237,47 +231,21 @@ class ArmSurface:
         cloud = visible = _off(cloud, arm)
         if viewpoint is not None:
             cloud = with_hidden_side(cloud, viewpoint, surfaces)
-        extra = [
-            with_hidden_side(_off(self._split_held(c, start, holding)[0], arm), v, surfaces)
-            for c, v in others
-        ]
+        extra = [with_hidden_side(_off(self._split_held(c, start)[0], arm), v, surfaces) for c, v in others]
         cloud = np.vstack([cloud, *extra])
         if goal is not None:
             cloud, visible = (self.outside_target(goal, c) for c in (cloud, visible))
         return cloud, visible
 
-    def _split_held(
-        self, cloud: np.ndarray, start: mujoco.MjData, holding: bool = False
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """One camera's cloud, voxelled, and apart from it what lies in the gripper at ``start``; with
-        ``holding``, with what is joined to the object between the pads (the rest of a rim-held bowl)."""
+    def _split_held(self, cloud: np.ndarray, start: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
+        """One camera's cloud, voxelled, and apart from it what lies in the gripper at ``start``."""
         cloud = _voxel_unique(np.asarray(cloud, dtype=np.float64).reshape(-1, 3), VOXEL)
-        local = self._tcp_local(start, cloud)
-        in_gripper = _in_box(local, HELD_BOX)
-        if holding:
-            in_gripper |= _joined(cloud, _in_box(local, GRIP_BOX), _in_box(local, HELD_REACH))
+        in_gripper = _in_box(self._tcp_local(start, cloud), HELD_BOX)
         return cloud[~in_gripper], cloud[in_gripper]
 
     def outside_target(self, goal: mujoco.MjData, points: np.ndarray) -> np.ndarray:
         """``points`` without those in the gripper's volume at ``goal`` (where a motion reaches into)."""
         return points[~_in_box(self._tcp_local(goal, points), TARGET_BOX)]
-
-
-def _joined(points: np.ndarray, seed: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Mask of the ``points`` reachable from the ``seed`` mask in steps of at most JOINED through points
-    the ``allowed`` mask admits (the seed itself is kept whatever ``allowed`` says)."""
-    joined = seed.copy()
-    if not joined.any() or not allowed.any():
-        return joined
-    candidates = np.flatnonzero(allowed)
-    tree = cKDTree(points[candidates])
-    frontier = points[joined]
-    while len(frontier):
-        near = {i for hits in tree.query_ball_point(frontier, JOINED) for i in hits}
-        new = [candidates[i] for i in near if not joined[candidates[i]]]
-        joined[new] = True
-        frontier = points[new]
-    return joined
 
 
 def _off(cloud: np.ndarray, arm: cKDTree) -> np.ndarray:

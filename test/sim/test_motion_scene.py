@@ -143,22 +143,6 @@ def test_a_held_objects_far_end_counts_as_held_not_as_an_obstacle(builder: PathB
     assert len(builder.planner.obstacles) == 0
 
 
-def test_a_bowl_held_by_its_rim_lifts_whole(builder: PathBuilder) -> None:
-    """A rim grasp holds a 14 cm bowl by its edge: its far half lies outside the gripper's box, but it is
-    joined to what the fingers hold, so it rises with the hand instead of blocking the lift."""
-    rng = np.random.default_rng(3)
-    centre, radius = np.array([0.52, -0.2, 0.10]), 0.07  # rim at z = 0.10, the TCP on its near edge
-    directions = rng.normal(size=(6000, 3))
-    directions[:, 2] = -np.abs(directions[:, 2])  # the lower half of a sphere: the bowl's wall
-    bowl = centre + radius * directions / np.linalg.norm(directions, axis=1, keepdims=True)
-    start = builder.kinematics.solve(down(0.45, -0.2, 0.10), np.array(HOME)).q
-    lift = down(0.45, -0.2, 0.25)
-    motion = builder.to_poses(start, [lift], CARTESIAN, bowl, holding=True)
-    assert motion.planned_segments == 0 and len(builder.planner.obstacles) == 0
-    with pytest.raises(CollisionError, match="blocked"):  # not held: the far wall is an obstacle
-        builder.to_poses(start, [down(0.58, -0.2, 0.10)], CARTESIAN, bowl, holding=False)
-
-
 def test_joint_goals_take_the_direct_move_unless_it_is_blocked(builder: PathBuilder) -> None:
     start, goal = np.array(HOME), np.array(HOME) + [0.8, 0.3, 0.0, 0.4, 0.0, -0.3, 0.0]
     direct = builder.to_joints(start, goal, AUTO)
