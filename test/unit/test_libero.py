@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import mujoco
 import numpy as np
@@ -15,7 +16,7 @@ import transforms3d
 from maestro_agent.bringup.launcher import resolve_commands
 from maestro_tools.robots import get_robot
 from maestro_tools.sim.libero import launcher
-from maestro_tools.sim.libero.suites import TASK_NAMES, TASKS, LiberoTaskError, parse_task
+from maestro_tools.sim.libero.suites import TASK_NAMES, TASKS, LiberoTaskError, bddl_language, parse_task
 from maestro_tools.sim.libero.world import delta_action, inner_pixels, label_of, rotation_error
 
 # LIBERO's grip site at the profile's HOME, in the robot base frame (measured in libero_object/0).
@@ -149,3 +150,16 @@ def test_a_joint_goal_is_judged_with_the_arms_own_tolerance() -> None:
     assert shortfall(goal, state) > 0  # the Franka's 0.01 rad
     assert shortfall(goal, state, arm.reach_tolerance, arm.joint_tolerance) < 0  # LIBERO's OSC: 0.02 rad
     assert "(tolerance 0.02 rad)" in short_message(goal, state, arm.joints, arm.reach_tolerance, 0.02)
+
+
+def test_the_instruction_is_the_bddl_language_not_the_file_name() -> None:
+    # A LIBERO-PRO task variant keeps its original file name but states another goal.
+    problem = "(define (problem LIBERO_Floor_Manipulation)\n  (:domain robosuite)\n"
+    problem += "  (:language Pick the   cream cheese and place it in the basket)\n    (:regions\n"
+    assert bddl_language(problem) == "Pick the cream cheese and place it in the basket"
+    assert bddl_language("(define (problem p) (:domain robosuite))") == ""
+    installed = Path(__file__).parents[2] / ".venv-libero/lib"
+    variant = list(installed.glob("python3*/site-packages/libero/libero/bddl_files/libero_object_task"))
+    if variant:  # where `make setup-libero` ran: the shipped file says so too
+        text = (variant[0] / "pick_up_the_alphabet_soup_and_place_it_in_the_basket.bddl").read_text()
+        assert "cream cheese" in bddl_language(text) and "cream_cheese_1 basket" in text

@@ -75,6 +75,17 @@ def parse_task(task: str, init: int = 0, perturbation: str = "none") -> TaskRef:
     return TaskRef(suite, int(index), int(init), perturbation)
 
 
+def bddl_language(bddl: str) -> str:
+    """The instruction a BDDL problem states (``(:language ...)``), "" when it states none. LIBERO's task
+    objects derive theirs from the file name, which LIBERO-PRO's task variants keep while their BDDL names
+    another goal ("pick_up_the_alphabet_soup..." asks for the cream cheese)."""
+    start = bddl.find("(:language")
+    if start < 0:
+        return ""
+    end = bddl.find(")", start)
+    return " ".join(bddl[start + len("(:language") : end if end > 0 else None].split())
+
+
 def check_install() -> None:
     """Raise ImportError naming ``make setup-libero`` when LIBERO (or its reference MuJoCo) is missing."""
     try:

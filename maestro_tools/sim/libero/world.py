@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from maestro_tools.sim.libero.suites import SETTLE_STEPS, LiberoTaskError, TaskRef
+from maestro_tools.sim.libero.suites import SETTLE_STEPS, LiberoTaskError, TaskRef, bddl_language
 
 CONTROL_DT = 0.05  # s per step: LIBERO's controller runs at 20 Hz
 POS_SCALE, ROT_SCALE = 0.05, 0.5  # m and rad per unit of an OSC delta action
@@ -134,7 +134,7 @@ class LiberoWorld:
         self.env.reset()
         self.env.set_init_state(states[ref.init])
         # The sim clock runs on across resets (as the Franka sim's): /clock never jumps back.
-        self.ref, self.instruction = ref, task.language
+        self.ref, self.instruction = ref, bddl_language(Path(bddl).read_text()) or task.language
         self.gripper_command = -1.0
         self._index_model()
         for _ in range(SETTLE_STEPS):
