@@ -242,3 +242,13 @@ def test_the_pool_reruns_what_a_dead_worker_left_then_records_it_failed(
     assert calls == [3, 2]  # a fresh worker for the two left; then the retry limit
     assert [bool(r["error"]) for r in rows] == [False, False, True]
     assert "exited with trials left" in rows[2]["error"] and json.dumps(rows)
+
+
+def test_the_libero_specs_load_with_their_tasks_and_a_substep_budget() -> None:
+    for name in ("libero_object", "libero_spatial", "libero_pro_position", "libero_pro_task"):
+        full = load_spec(ROOT / f"config/eval/{name}.yaml")
+        first = load_spec(ROOT / f"config/eval/libero_first_state/{name}.yaml")
+        assert full.tasks == first.tasks and full.axes == first.axes and full.robot == first.robot == "libero"
+        assert full.seeds == tuple(range(10)) and first.seeds == (0,)
+        assert full.max_substeps == first.max_substeps == 8 and first.name == f"{name}_first_state"
+        assert len(first.expand()) == len(full.tasks) in (10, 20)
