@@ -3,7 +3,8 @@
 Each skill perceives, moves through the robot tool (so every motion passes the actuation gate and
 the harness's checks), checks what it did by perceiving again and raises the tools' typed errors.
 ``turn`` reorients an object by tipping it over in the hand (regrasping between tips of 90 degrees);
-``fold_corner`` pinches a cloth corner with a light force and lays it along an arc onto a point.
+``fold_corner`` pinches a cloth corner with a light force and lays it along an arc onto a point;
+``push`` slides an object along the table with the closed fingers.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ import numpy as np
 from transforms3d.axangles import axangle2mat
 from transforms3d.euler import mat2euler
 
+from maestro_agent.proxy.hand_geometry import finger_reach, fingertips, hand_underside
+from maestro_agent.proxy.hand_geometry import size_along as _size_along
+from maestro_agent.proxy.hand_geometry import top_down as _top_down
+from maestro_agent.proxy.hand_geometry import unit as _unit
 from maestro_agent.proxy.harness import Harness, tool
 from maestro_agent.proxy.perception import Perception
+from maestro_agent.proxy.push import PUSH_OPENING, push_plan
 from maestro_agent.proxy.registry import register_tool
 from maestro_agent.proxy.robot import Robot
-from maestro_agent.proxy.types import Detection, FoldResult, Keypoint, TurnResult
+from maestro_agent.proxy.types import Detection, FoldResult, Keypoint, PushResult, TurnResult
 from maestro_tools.common.errors import (
+    CollisionError,
     GraspFailedError,
     InvalidArgumentError,
     MaestroError,
@@ -63,28 +70,8 @@ class _TurnPlan:
         return bool(self.turned[2, 0] > 0.0)
 
 
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 1e-9 else vector
-
-
 def _angle(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(np.dot(_unit(a), _unit(b)), -1.0, 1.0))))
-
-
-def _size_along(detection: Detection, direction: np.ndarray) -> float:
-    """The object's extent along a base-frame ``direction`` (its box seen along that axis)."""
-    return float(np.sum(np.abs(detection.rotation.T @ _unit(direction)) * detection.extent))
-
-
-def _top_down(finger_axis: np.ndarray) -> np.ndarray:
-    """The gripper pointing down with its fingers closing along the horizontal ``finger_axis``; of the
-    two such hands, the one whose yaw lies in [-90, 90] degrees (the wrist's middle range)."""
-    y = _unit(np.array([finger_axis[0], finger_axis[1], 0.0]))
-    down = np.array([0.0, 0.0, -1.0])
-    if np.cross(y, down)[0] < 0:
-        y = -y
-    return np.column_stack([np.cross(y, down), y, down])
 
 
 def _sideways(hand: np.ndarray, position: np.ndarray) -> np.ndarray:
@@ -309,6 +296,63 @@ class Skills:
         if check:
             end = self._perception.point(check)[0].position
         return FoldResult(start, end, goal, float(np.linalg.norm(end[:2] - goal[:2])))
+
+    # -- push ----------------------------------------------------------------------------------------
+    @tool("manipulation")
+    def push(
+        self,
+        label: str,
+        direction: Sequence[float],
+        distance: float = 0.05,
+        near: Sequence[float] | None = None,
+    ) -> PushResult:
+        """Slide the object ``label`` (the one nearest ``near`` [x, y, z] when several are seen) along what
+        it stands on by ``distance`` metres (0.01..0.15) in the horizontal ``direction`` [dx, dy] (base
+        frame): to make room around it (e.g. a grasp refused because the hand would hit a tall neighbour:
+        push it along its long side, away from the neighbour, then pick it) or to move what cannot be
+        lifted. The fingers shut (to 4 mm), go down beside the object on the side away from ``direction``,
+        low, with the hand's narrow side across the path, and push in strokes of 3 cm (the camera looks
+        again before each). Returns where it was and is now seen, and how far it moved along
+        ``direction``. Raises CollisionError when the fingers cannot go down beside it (no room there: push
+        another way), StalledError when it does not give way, NotFoundError if it is not seen."""
+        if near is not None:
+            near = _point(near, "near")
+        detection = self._nearest(label, near)
+        volumes, gripper = self._harness.robot.gripper.volumes, self._harness.robot.gripper
+        plan = push_plan(
+            detection,
+            direction,
+            distance,
+            fingertips(volumes),
+            finger_reach(volumes, gripper.max_width, PUSH_OPENING),
+            hand_underside(volumes),
+        )
+        hand = mat2euler(plan.hand, "sxyz")
+        robot = self._robot
+        robot.open_gripper(PUSH_OPENING)  # nearly closed, by position: closing on nothing may read as holding
+        robot.move_gripper_to(plan.start + [0.0, 0.0, 0.08], hand)
+        try:
+            with suppress(StalledError):  # the fingertips on the table a few millimetres high: push there
+                robot.move_gripper_to(plan.start, hand, path="line", speed=0.3, contact=True)
+            low = float(robot.get_state().position[2])
+            if low > plan.start[2] + 0.01:
+                raise CollisionError(
+                    f"the fingers stopped {(low - plan.start[2]) * 100:.1f} cm above where they push beside "
+                    f"the {detection.label}: something is in the way there; push it another way"
+                )
+            for end in plan.strokes:
+                robot.move_gripper_to(end, hand, path="line", speed=0.2, contact=True, max_depth=0.04)
+        finally:
+            robot.move_gripper_by([0.0, 0.0, 0.08])
+        now = self._nearest(label, detection.position + plan.direction * float(distance))
+        moved = float((now.position - detection.position) @ plan.direction)
+        return PushResult(detection.label, detection.position, now.position, moved)
+
+    def _nearest(self, label: str, near: np.ndarray | None) -> Detection:
+        seen = self._perception.detect([label])
+        if near is None:
+            return seen[0]
+        return min(seen, key=lambda d: float(np.linalg.norm(d.position - near)))
 
 
 register_tool(

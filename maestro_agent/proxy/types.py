@@ -238,3 +238,22 @@ class BasePose:
 
 
 VALUE_TYPES[BasePose.__name__] = BasePose
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What skills.push did: where the object was and where it is seen now."""
+
+    label: str
+    start: np.ndarray  # (3,) the object's centre before the push
+    end: np.ndarray  # (3,) its centre seen after the push
+    moved: float  # m, how far it moved along the push direction
+
+    def __str__(self) -> str:
+        return (
+            f"PushResult({self.label!r}, start={_vec(self.start)}, end={_vec(self.end)}, "
+            f"moved={self.moved:.3f} m)"
+        )
+
+
+VALUE_TYPES[PushResult.__name__] = PushResult

@@ -40,6 +40,10 @@ class SupportSurface:
         center, half = np.asarray(self.center), np.asarray(self.half_size) + clearance
         return np.all(np.abs(points - center) <= half, axis=1)
 
+    def covers(self, x: float, y: float) -> bool:
+        """Whether the surface's footprint (its box seen from above) holds the point (x, y)."""
+        return abs(x - self.center[0]) <= self.half_size[0] and abs(y - self.center[1]) <= self.half_size[1]
+
     def to_parameter(self) -> str:
         return " ".join([self.name, *(f"{v:g}" for v in (*self.center, *self.half_size))])
 
@@ -80,8 +84,4 @@ def off_surfaces(
 def tops_beneath(point: np.ndarray, surfaces: Sequence[SupportSurface]) -> list[float]:
     """The tops of the ``surfaces`` whose footprint holds ``point``'s x, y and that lie below it."""
     x, y, z = np.asarray(point, dtype=np.float64)[:3]
-    return [
-        s.top
-        for s in surfaces
-        if abs(x - s.center[0]) <= s.half_size[0] and abs(y - s.center[1]) <= s.half_size[1] and s.top < z
-    ]
+    return [s.top for s in surfaces if s.covers(x, y) and s.top < z]

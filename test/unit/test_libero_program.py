@@ -3,7 +3,7 @@ each LIBERO / LIBERO-PRO sentence selects among same-named ones (scenes laid out
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,7 +11,7 @@ import pytest
 
 from maestro_agent.scripted_instructions import bind
 from maestro_agent.vlm_backends import create_vlm
-from maestro_tools.common.errors import NotFoundError
+from maestro_tools.common.errors import CollisionError, NotFoundError
 
 
 @dataclass
@@ -19,6 +19,7 @@ class FakeDetection:
     label: str
     position: np.ndarray
     extent: np.ndarray
+    rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
 
 
 def scene() -> list[FakeDetection]:
@@ -127,3 +128,52 @@ def test_an_object_no_detection_names_is_reported_with_what_is_seen() -> None:
         NotFoundError, match="nothing the scene camera sees is a unicorn; it sees: akita black bowl"
     ):
         exec(bind(slots, program.steps[0].code), namespace)
+
+
+def test_a_grasp_refused_beside_a_tall_neighbour_slides_the_object_clear_along_its_long_side() -> None:
+    """libero_object/1: the hand closing across the cream cheese's narrow side would hit the tomato sauce
+    beside it; the program pushes the box along its long side (towards the robot: the can is beside its
+    middle) until the hand's 6.4 cm clears the can by 2 cm, then picks it where it lies then."""
+    program, slots = create_vlm("scripted").find("pick up the cream cheese and place it in the basket")
+    tools = FakeTools()
+    cheese = FakeDetection("cream cheese", np.array([0.66, -0.10, 0.01]), np.array([0.08, 0.04, 0.02]))
+    tools.seen = [
+        cheese,
+        FakeDetection("tomato sauce", np.array([0.66, -0.20, 0.04]), np.array([0.07, 0.07, 0.08])),
+        FakeDetection("basket", np.array([0.5, 0.25, 0.07]), np.array([0.17, 0.15, 0.14])),
+    ]
+    pushes = []
+
+    def push(label, direction, distance, near=None):
+        pushes.append((label, np.asarray(direction), distance, np.asarray(near)))
+        cheese.position = cheese.position + np.array([*direction, 0.0]) * distance
+        return "pushed"
+
+    refused = []
+
+    def pick(label, near=None, opening=0.0):
+        tools.picked.append((label, np.asarray(near), opening))
+        if not refused:
+            refused.append(near)
+            raise CollisionError(
+                "the goal configuration collides: the robot's panda_hand would come within ..."
+            )
+        return "held"
+
+    tools.grasping = SimpleNamespace(pick=pick)
+    namespace = {
+        "np": np,
+        "NotFoundError": NotFoundError,
+        "CollisionError": CollisionError,
+        "skills": SimpleNamespace(push=push),
+        **{k: v for k, v in vars(tools).items() if k != "grasping"},
+        "grasping": tools.grasping,
+    }
+    exec(bind(slots, program.steps[0].code), namespace)
+    assert len(pushes) == 1
+    label, direction, distance, near = pushes[0]
+    assert label == "cream cheese" and np.allclose(near, [0.66, -0.10, 0.01])
+    assert np.allclose(direction, [-1.0, 0.0])  # along its long side, towards the robot's base
+    assert distance == pytest.approx(0.032 + 0.035 + 0.02)
+    assert np.allclose(tools.picked[-1][1], [0.66 - distance, -0.10, 0.01])  # picked where it lies now
+    assert namespace["near"] == pytest.approx(tools.picked[-1][1])
