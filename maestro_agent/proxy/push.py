@@ -26,6 +26,8 @@ LOW_FRACTION = 0.3  # of the object's height, where the fingertips push (a low p
 TOP_CLEARANCE = 0.005  # m between the hand's underside and the object's top
 MAX_DISTANCE = 0.15  # m one push may move an object
 PUSH_OPENING = 0.004  # m between the fingers as they push: shut by position, not closed with a force
+PUSH_ROUNDS = 2  # pushes from where the object is seen, until it is within PUSH_TOLERANCE of the distance
+PUSH_TOLERANCE = 0.01  # m
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class PushPlan:
     start: np.ndarray  # (3,) TCP where the fingers go down beside the object
     strokes: list[np.ndarray]  # TCP at the end of each stroke, the last ``distance`` past the object's face
     direction: np.ndarray  # (3,) horizontal unit vector of the push
+    give: float  # m the fingers may stop above ``start`` and still meet the object's side, not its top
 
 
 def horizontal(direction: object) -> np.ndarray:
@@ -50,14 +53,24 @@ def horizontal(direction: object) -> np.ndarray:
     return unit(np.array([values[0], values[1], 0.0]))
 
 
+def check_distance(distance: object) -> float:
+    """``distance`` as a float within 0.01..MAX_DISTANCE metres, or InvalidArgumentError."""
+    try:
+        value = float(distance)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.01 <= value <= MAX_DISTANCE:
+        raise InvalidArgumentError(f"distance must be 0.01..{MAX_DISTANCE} m; got {distance!r}")
+    return value
+
+
 def push_plan(
     detection: Detection, direction: object, distance: float, tips: float, reach: float, underside: float
 ) -> PushPlan:
     """How to push ``detection`` by ``distance`` metres along ``direction``. The gripper: ``tips``, how far
     the fingertips reach past the TCP; ``reach``, how far the closed fingers reach along the closing
     axis; ``underside``, how far above the TCP the hand's underside is."""
-    if not 0.01 <= float(distance) <= MAX_DISTANCE:
-        raise InvalidArgumentError(f"distance must be 0.01..{MAX_DISTANCE} m; got {distance}")
+    check_distance(distance)
     way = horizontal(direction)
     height = size_along(detection, np.array([0.0, 0.0, 1.0]))
     bottom = float(detection.position[2]) - height / 2
@@ -69,4 +82,5 @@ def push_plan(
     travel = GAP + float(distance)
     count = int(np.ceil(travel / STROKE - 1e-9))
     strokes = [start + way * travel * (k + 1) / count for k in range(count)]
-    return PushPlan(top_down(way), start, strokes, way)
+    give = float(np.clip((bottom + height - tip) / 2, 0.003, 0.01))
+    return PushPlan(top_down(way), start, strokes, way, give)

@@ -23,7 +23,15 @@ from maestro_agent.proxy.hand_geometry import top_down as _top_down
 from maestro_agent.proxy.hand_geometry import unit as _unit
 from maestro_agent.proxy.harness import Harness, tool
 from maestro_agent.proxy.perception import Perception
-from maestro_agent.proxy.push import PUSH_OPENING, push_plan
+from maestro_agent.proxy.push import (
+    PUSH_OPENING,
+    PUSH_ROUNDS,
+    PUSH_TOLERANCE,
+    STROKE,
+    check_distance,
+    horizontal,
+    push_plan,
+)
 from maestro_agent.proxy.registry import register_tool
 from maestro_agent.proxy.robot import Robot
 from maestro_agent.proxy.types import Detection, FoldResult, Keypoint, PushResult, TurnResult
@@ -312,21 +320,28 @@ class Skills:
         push it along its long side, away from the neighbour, then pick it) or to move what cannot be
         lifted. The fingers shut (to 4 mm), go down beside the object on the side away from ``direction``,
         low, with the hand's narrow side across the path, and push in strokes of 3 cm (the camera looks
-        again before each). Returns where it was and is now seen, and how far it moved along
+        again before each); where the object lags more than 1 cm behind, they push on once from where it
+        is seen then. Returns where it was and is now seen, and how far it moved along
         ``direction``. Raises CollisionError when the fingers cannot go down beside it (no room there: push
         another way), StalledError when it does not give way, NotFoundError if it is not seen."""
         if near is not None:
             near = _point(near, "near")
-        detection = self._nearest(label, near)
+        first = self._nearest(label, near)
+        way = horizontal(direction)
+        check_distance(distance)
+        now, moved = first, 0.0
+        for _ in range(PUSH_ROUNDS):  # the object lags the fingers: push on from where it is seen now
+            if moved > float(distance) - PUSH_TOLERANCE:
+                break
+            self._push_once(now, way, max(float(distance) - moved, 0.01))
+            now = self._nearest(label, now.position + way * (float(distance) - moved))
+            moved = float((now.position - first.position) @ way)
+        return PushResult(first.label, first.position, now.position, moved)
+
+    def _push_once(self, detection: Detection, way: np.ndarray, distance: float) -> None:
         volumes, gripper = self._harness.robot.gripper.volumes, self._harness.robot.gripper
-        plan = push_plan(
-            detection,
-            direction,
-            distance,
-            fingertips(volumes),
-            finger_reach(volumes, gripper.max_width, PUSH_OPENING),
-            hand_underside(volumes),
-        )
+        reach = finger_reach(volumes, gripper.max_width, PUSH_OPENING)
+        plan = push_plan(detection, way, distance, fingertips(volumes), reach, hand_underside(volumes))
         hand = mat2euler(plan.hand, "sxyz")
         robot = self._robot
         robot.open_gripper(PUSH_OPENING)  # nearly closed, by position: closing on nothing may read as holding
@@ -335,18 +350,19 @@ class Skills:
             with suppress(StalledError):  # the fingertips on the table a few millimetres high: push there
                 robot.move_gripper_to(plan.start, hand, path="line", speed=0.3, contact=True)
             low = float(robot.get_state().position[2])
-            if low > plan.start[2] + 0.01:
+            if low > plan.start[2] + plan.give:  # on something: its top, or another object beside it
                 raise CollisionError(
                     f"the fingers stopped {(low - plan.start[2]) * 100:.1f} cm above where they push beside "
                     f"the {detection.label}: something is in the way there; push it another way"
                 )
             for end in plan.strokes:
-                robot.move_gripper_to(end, hand, path="line", speed=0.2, contact=True, max_depth=0.04)
+                try:
+                    robot.move_gripper_to(end, hand, path="line", speed=0.2, contact=True, max_depth=0.04)
+                except StalledError:  # held back by what it pushes: going on unless it stopped early
+                    if float(np.linalg.norm(end - robot.get_state().position)) > STROKE / 2:
+                        raise
         finally:
             robot.move_gripper_by([0.0, 0.0, 0.08])
-        now = self._nearest(label, detection.position + plan.direction * float(distance))
-        moved = float((now.position - detection.position) @ plan.direction)
-        return PushResult(detection.label, detection.position, now.position, moved)
 
     def _nearest(self, label: str, near: np.ndarray | None) -> Detection:
         seen = self._perception.detect([label])

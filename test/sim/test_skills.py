@@ -2,7 +2,7 @@
 in their own processes, the agent's proxy tools (robot, perception, skills) in this one, as in the agent.
 
 ``skills.turn`` tips the cube in the hand until a purple face points up and it rests on the table;
-``skills.fold_corner`` lays a pinched towel corner onto the towel's centre.
+``skills.fold_corner`` lays a pinched towel corner onto the towel's centre; ``skills.push`` slides the cube.
 """
 
 from __future__ import annotations
@@ -83,6 +83,17 @@ def test_turn_brings_a_purple_face_up_and_leaves_the_cube_resting(cell: Cell) ->
     assert result.done and result.turns == 1, result
     assert result.normal[2] > 0.9 and result.part.startswith("cube/purple_face")
     assert wait_for(lambda: cell.progress() >= 100.0, 10), cell.progress()
+
+
+def test_push_slides_the_cube_along_the_table_and_leaves_it_upright(cell: Cell) -> None:
+    cell.reset("rotate_cube")
+    perception = cell.tools["perception"]
+    before = perception.locate("cube")
+    result = cell.skills.push("cube", [0.0, 1.0], 0.06)
+    assert 0.04 <= result.moved <= 0.08, result  # the fingers start 1 cm from its face, so the cube lags
+    after = perception.locate("cube")
+    assert abs(after.position[0] - before.position[0]) < 0.02, (before, after)  # along the push, not aside
+    assert after.position[2] == pytest.approx(before.position[2], abs=0.01)  # slid, not tipped
 
 
 def test_fold_corner_lays_a_towel_corner_on_the_centre(cell: Cell) -> None:

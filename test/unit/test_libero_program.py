@@ -56,7 +56,9 @@ class FakeTools:
         self.perception = SimpleNamespace(detect=self.detect)
         self.grasping = SimpleNamespace(pick=self.pick)
         state = SimpleNamespace(position=np.array([0.5, 0.2, 0.2]))
-        self.robot = SimpleNamespace(get_state=lambda: state, get_observation=self.observe)
+        self.robot = SimpleNamespace(
+            get_state=lambda: state, get_observation=self.observe, move_home=lambda: None
+        )
 
     @staticmethod
     def observe(camera: str) -> SimpleNamespace:

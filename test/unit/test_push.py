@@ -50,6 +50,7 @@ def test_a_flat_box_is_pushed_low_from_its_far_side_with_the_narrow_hand_across_
     assert plan.start[0] == pytest.approx(0.66 + 0.0405 + REACH + GAP)
     assert plan.start[1] == pytest.approx(-0.10)
     assert plan.start[2] - TIPS == pytest.approx(0.008)  # the fingertips 8 mm above its bottom
+    assert plan.give == pytest.approx(0.005)  # stopped higher, they stand on its 1.8 cm top
     # the fingers close along the push: the hand's 21 cm side lies along the path, not across it
     assert abs(plan.hand[:, 1] @ [1.0, 0.0, 0.0]) == pytest.approx(1.0)
     assert plan.hand[:, 2] == pytest.approx([0.0, 0.0, -1.0])
@@ -110,39 +111,41 @@ class RecordingRobot:
 
 
 class SlidingPerception:
-    """Sees two boxes of one name; after the push, the pushed one 7 cm further along -x."""
+    """Sees two boxes of one name; the pushed one lags the fingers: 7 cm after the first push of 9 cm,
+    9 cm after the second."""
 
     def __init__(self) -> None:
         self.calls = 0
 
     def detect(self, labels: Any, camera: str = "") -> list[Detection]:
         self.calls += 1
-        moved = 0.07 if self.calls > 1 else 0.0
-        return [
-            _box([0.4, 0.3, 0.01], [0.05, 0.03, 0.02]),
-            _box([0.66 - moved, -0.10, 0.009], [0.081, 0.043, 0.018]),
-        ]
+        moved = {1: 0.0, 2: 0.07}.get(self.calls, 0.09)
+        other = _box([0.4, 0.3, 0.01], [0.05, 0.03, 0.02])
+        return [other, _box([0.66 - moved, -0.10, 0.009], [0.081, 0.043, 0.018])]
 
 
 def _skills(robot: RecordingRobot) -> Skills:
     return Skills(Harness(FRANKA, render=False), robot, SlidingPerception())  # type: ignore[arg-type]
 
 
-def test_push_goes_down_beside_the_one_near_and_reports_how_far_it_moved() -> None:
+def test_push_goes_down_beside_the_one_near_and_pushes_on_from_where_it_lags() -> None:
     robot = RecordingRobot()
     result = _skills(robot).push("cream cheese", [-1.0, 0.0], 0.09, near=[0.65, -0.1, 0.0])
     above, start = robot.path[0], robot.path[1]
     assert start[:2] == pytest.approx([0.66 + 0.0405 + REACH + GAP, -0.10])
     assert above == pytest.approx(start + [0.0, 0.0, 0.08])
-    # down, then four strokes of 2.5 cm (the gap and 9 cm), all touching moves
-    assert robot.contact == [False, True, True, True, True, True]
+    # down, four strokes of 2.5 cm (the gap and 9 cm), all touching moves; up; then again for the 2 cm left
+    first, second = robot.contact[:6], robot.contact[6:]
+    assert first == [False, True, True, True, True, True]
+    assert second == [False, True, True]  # the gap and 2 cm: one stroke
+    assert robot.path[7][0] == pytest.approx(0.66 - 0.07 + 0.0405 + REACH + GAP)  # beside where it lies now
     assert robot.path[-1] == pytest.approx(robot.path[-2] + [0.0, 0.0, 0.08])  # then up out of the way
-    assert result.moved == pytest.approx(0.07)
+    assert result.moved == pytest.approx(0.09)
     assert result.start[0] == pytest.approx(0.66)
 
 
 def test_fingers_stopped_above_the_push_height_raise_and_back_off_up() -> None:
-    robot = RecordingRobot(stop_high=0.03)
+    robot = RecordingRobot(stop_high=0.006)  # on the box's top: 1 cm above its bottom
     with pytest.raises(CollisionError, match="something is in the way there"):
         _skills(robot).push("cream cheese", [-1.0, 0.0], 0.05, near=[0.65, -0.1, 0.0])
     assert robot.path[-1] == pytest.approx(robot.path[-2] + [0.0, 0.0, 0.08])
