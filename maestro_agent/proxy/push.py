@@ -20,13 +20,13 @@ from maestro_agent.proxy.types import Detection
 from maestro_tools.common.errors import InvalidArgumentError
 
 STROKE = 0.03  # m the fingers travel per straight move
-GAP = 0.01  # m between the closed fingers and the object's face where they go down
+GAP = 0.015  # m between the fingers and the object's face where they go down (seen boxes come out short)
 LOW = 0.008  # m, the lowest the fingertips push above the object's bottom (the table's contact stays off)
 LOW_FRACTION = 0.3  # of the object's height, where the fingertips push (a low push slides, a high one tips)
 TOP_CLEARANCE = 0.005  # m between the hand's underside and the object's top
 MAX_DISTANCE = 0.15  # m one push may move an object
 PUSH_OPENING = 0.004  # m between the fingers as they push: shut by position, not closed with a force
-PUSH_ROUNDS = 2  # pushes from where the object is seen, until it is within PUSH_TOLERANCE of the distance
+PUSH_ROUNDS = 3  # pushes from where the object is seen, until it is within PUSH_TOLERANCE of the distance
 PUSH_TOLERANCE = 0.01  # m
 
 

@@ -24,6 +24,7 @@ from maestro_agent.proxy.hand_geometry import unit as _unit
 from maestro_agent.proxy.harness import Harness, tool
 from maestro_agent.proxy.perception import Perception
 from maestro_agent.proxy.push import (
+    MAX_DISTANCE,
     PUSH_OPENING,
     PUSH_ROUNDS,
     PUSH_TOLERANCE,
@@ -320,22 +321,28 @@ class Skills:
         push it along its long side, away from the neighbour, then pick it) or to move what cannot be
         lifted. The fingers shut (to 4 mm), go down beside the object on the side away from ``direction``,
         low, with the hand's narrow side across the path, and push in strokes of 3 cm (the camera looks
-        again before each); where the object lags more than 1 cm behind, they push on once from where it
-        is seen then. Returns where it was and is now seen, and how far it moved along
-        ``direction``. Raises CollisionError when the fingers cannot go down beside it (no room there: push
-        another way), StalledError when it does not give way, NotFoundError if it is not seen."""
+        again before each); where the object lags more than 1 cm behind, they push on from where it is
+        seen then, as much further as it lagged (at most three pushes). Returns where it was and is now
+        seen, and how far it moved along ``direction``. Raises CollisionError when the fingers cannot go
+        down beside it (no room there: push another way), StalledError when it does not give way,
+        NotFoundError if it is not seen."""
         if near is not None:
             near = _point(near, "near")
         first = self._nearest(label, near)
         way = horizontal(direction)
         check_distance(distance)
-        now, moved = first, 0.0
-        for _ in range(PUSH_ROUNDS):  # the object lags the fingers: push on from where it is seen now
-            if moved > float(distance) - PUSH_TOLERANCE:
+        now, moved, lag = first, 0.0, 0.0
+        for _ in range(PUSH_ROUNDS):
+            left = float(distance) - moved
+            if left < PUSH_TOLERANCE:
                 break
-            self._push_once(now, way, max(float(distance) - moved, 0.01))
-            now = self._nearest(label, now.position + way * (float(distance) - moved))
-            moved = float((now.position - first.position) @ way)
+            # The object lags the fingers by as much again as last time (its face seen nearer than it is,
+            # fingers thinner than their box): push on from where it is seen now, that much further.
+            asked = min(left + lag, MAX_DISTANCE)
+            self._push_once(now, way, max(asked, 0.01))
+            before, now = now, self._nearest(label, now.position + way * left)
+            step = float((now.position - before.position) @ way)
+            moved, lag = moved + step, max(asked - step, 0.0)
         return PushResult(first.label, first.position, now.position, moved)
 
     def _push_once(self, detection: Detection, way: np.ndarray, distance: float) -> None:

@@ -134,11 +134,13 @@ def test_push_goes_down_beside_the_one_near_and_pushes_on_from_where_it_lags() -
     above, start = robot.path[0], robot.path[1]
     assert start[:2] == pytest.approx([0.66 + 0.0405 + REACH + GAP, -0.10])
     assert above == pytest.approx(start + [0.0, 0.0, 0.08])
-    # down, four strokes of 2.5 cm (the gap and 9 cm), all touching moves; up; then again for the 2 cm left
+    # down, four strokes (the gap and 9 cm), all touching moves; up; then again for the 2 cm left and as
+    # much as it lagged: 4 cm, in two strokes
     first, second = robot.contact[:6], robot.contact[6:]
     assert first == [False, True, True, True, True, True]
-    assert second == [False, True, True]  # the gap and 2 cm: one stroke
-    assert robot.path[7][0] == pytest.approx(0.66 - 0.07 + 0.0405 + REACH + GAP)  # beside where it lies now
+    assert second == [False, True, True, True]
+    assert robot.path[8][0] == pytest.approx(0.66 - 0.07 + 0.0405 + REACH + GAP)  # beside where it lies now
+    assert robot.path[8][0] - robot.path[10][0] == pytest.approx(GAP + 0.04)
     assert robot.path[-1] == pytest.approx(robot.path[-2] + [0.0, 0.0, 0.08])  # then up out of the way
     assert result.moved == pytest.approx(0.09)
     assert result.start[0] == pytest.approx(0.66)
