@@ -24,6 +24,7 @@ RESULT_TYPES = (
     types.MappedObject,
     types.TurnResult,
     types.FoldResult,
+    types.PushResult,
     types.BasePose,
 )
 
