@@ -179,3 +179,49 @@ def test_a_grasp_refused_beside_a_tall_neighbour_slides_the_object_clear_along_i
     assert distance == pytest.approx(0.032 + 0.035 + 0.02)
     assert np.allclose(tools.picked[-1][1], [0.66 - distance, -0.10, 0.01])  # picked where it lies now
     assert namespace["near"] == pytest.approx(tools.picked[-1][1])
+
+
+@pytest.mark.parametrize(
+    ("wrist_sees", "verdict"),
+    [
+        ([0.5, 0.25], "placed: True"),  # inside the basket's walls
+        ([0.5, 0.40], "placed: False"),  # fell beside it
+        (None, "placed: hidden inside"),  # in neither camera's sight
+    ],
+)
+def test_an_object_the_scene_camera_loses_after_the_release_is_looked_for_from_above_the_target(
+    wrist_sees: list[float] | None, verdict: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    program, slots = create_vlm("scripted").find("pick up the cream cheese and place it in the basket")
+    tools = FakeTools()
+    tools.seen = [
+        FakeDetection("cream cheese", np.array([0.45, 0.05, 0.01]), np.array([0.08, 0.04, 0.02])),
+        FakeDetection("basket", np.array([0.5, 0.25, 0.07]), np.array([0.17, 0.15, 0.14])),
+    ]
+    moves = []
+    tools.robot = SimpleNamespace(
+        get_state=tools.robot.get_state,
+        move_home=lambda: moves.append("home"),
+        move_gripper_to=lambda *a, **k: moves.append("to"),
+        move_gripper_by=lambda *a, **k: moves.append("by"),
+        open_gripper=lambda *a, **k: moves.append("open"),
+    )
+    namespace = {"np": np, "NotFoundError": NotFoundError, "CollisionError": CollisionError, **vars(tools)}
+    exec(bind(slots, program.steps[0].code), namespace)
+
+    def detect(labels, camera=""):
+        if labels is None or "cream" not in labels:
+            return tools.seen
+        if camera != "wrist" or wrist_sees is None:
+            raise NotFoundError("no cream cheese in view")
+        return [FakeDetection("cream cheese", np.array([*wrist_sees, 0.02]), np.array([0.08, 0.04, 0.02]))]
+
+    looked = []
+    namespace["perception"] = SimpleNamespace(
+        detect=detect, rescan_wrist=lambda label, height: looked.append(label)
+    )
+    capsys.readouterr()
+    exec(bind(slots, program.steps[1].code), namespace)
+    assert looked == ["basket"]
+    assert verdict in capsys.readouterr().out
+    assert moves[-1] == "home"  # back out of the scene camera's view
