@@ -148,8 +148,9 @@ def test_a_grasp_refused_beside_a_tall_neighbour_slides_the_object_clear_along_i
 
     def push(label, direction, distance, near=None):
         pushes.append((label, np.asarray(direction), distance, np.asarray(near)))
+        start = cheese.position
         cheese.position = cheese.position + np.array([*direction, 0.0]) * distance
-        return "pushed"
+        return SimpleNamespace(start=start, end=cheese.position, moved=distance)
 
     refused = []
 
