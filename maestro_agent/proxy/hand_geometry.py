@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from maestro_agent.proxy.types import Detection
+from maestro_tools.grasping.collision import opened_to
 
 Box = tuple[tuple[float, float, float], tuple[float, float, float]]
 
@@ -33,10 +34,10 @@ def top_down(finger_axis: np.ndarray) -> np.ndarray:
 
 
 def finger_reach(volumes: Sequence[Box], max_width: float, opening: float = 0.0) -> float:
-    """How far the fingers, open to ``opening``, reach from the TCP along the closing axis: the finger boxes
-    (those on one side of it, measured open to ``max_width``) moved in by half the difference."""
+    """How far the fingers, open to ``opening``, reach from the TCP along the closing axis (the volumes
+    are measured open to ``max_width``; the grasp planner's ``opened_to`` moves the finger boxes in)."""
     fingers = [(lo, hi) for lo, hi in volumes if lo[1] >= 0 or hi[1] <= 0]
-    return max(max(abs(lo[1]), abs(hi[1])) - (max_width - opening) / 2 for lo, hi in fingers)
+    return max(max(abs(lo[1]), abs(hi[1])) for lo, hi in opened_to(fingers, opening, max_width))
 
 
 def hand_underside(volumes: Sequence[Box]) -> float:

@@ -270,7 +270,7 @@ class Skills:
         hand = mat2euler(_top_down(np.cross([0.0, 0.0, 1.0], direction)), "sxyz")
         # The fingertips (1 cm past the TCP) go down to the table beside the corner, below the cloth's
         # middle, inside the corner where closing gathers the cloth between the pads.
-        tip = float(np.max(self._volumes[:, 2]))
+        tip = fingertips(self._harness.robot.gripper.volumes)
         pinch = start + direction * PINCH_INSET
         pinch[2] = max(start[2] - CLOTH_HALF_THICKNESS, 0.0) + tip + 0.001
         robot = self._robot
