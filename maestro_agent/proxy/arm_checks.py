@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, Vector3
 
-from maestro_agent.proxy.types import RobotState
+from maestro_agent.proxy.types import Detection, RobotState
 from maestro_agent.sandbox import channel
 from maestro_msgs.action import MoveArm
 from maestro_tools.common.conversions import matrix_to_pose, pose_to_matrix
@@ -52,12 +52,45 @@ OBSTACLE_MARGIN = 0.02  # m around a detection's box within which a seen point b
 SEEN_POINT = re.compile(r"a seen object at \[(-?[\d.]+), (-?[\d.]+), (-?[\d.]+)\]")
 
 
+HELD_MARGIN = 0.02  # m around a seen object's box within which the fingers' centre holds that object
+MAX_HELD_SIZE = 0.5  # m: MoveArm's largest held box side
+
+
 @dataclass(frozen=True)
 class Held:
-    """What the last grasp holds, as the harness's drop watch knows it."""
+    """What the last grasp holds, as the harness's drop watch and the motion's attached object know it."""
 
     width: float  # m, the opening the fingers stopped at
     position: np.ndarray  # (3,) TCP where it was grasped
+    box: tuple[np.ndarray, np.ndarray] | None = None  # the object's box: 4x4 pose in the TCP frame, sides
+
+
+def held_box(seen: Sequence[Detection], tcp: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The box of the object between the closed fingers (TCP pose ``tcp``, 4x4), in the TCP frame: of the
+    objects last seen, the smallest whose box (``HELD_MARGIN`` wider) takes in the fingers' centre; None
+    when none does (the motion then attaches the gripper's own volume)."""
+
+    def around_fingers(d: Detection) -> bool:
+        local = d.rotation.T @ (tcp[:3, 3] - d.position)
+        fits = bool(np.all(d.extent > 0) and np.all(d.extent <= MAX_HELD_SIZE))
+        return fits and bool(np.all(np.abs(local) <= d.extent / 2 + HELD_MARGIN))
+
+    holding = [d for d in seen if d.has_3d and around_fingers(d)]
+    if not holding:
+        return None
+    found = min(holding, key=lambda d: float(np.prod(d.extent)))
+    box = np.eye(4)
+    box[:3, :3], box[:3, 3] = found.rotation, found.position
+    return np.linalg.inv(tcp) @ box, found.extent.astype(float).copy()
+
+
+def attach(goal: MoveArm.Goal, held: Held | None) -> MoveArm.Goal:
+    """``goal`` carrying the held object's box, so the motion moves it with the hand (as given, when none)."""
+    if held is not None and held.box is not None:
+        pose, size = held.box
+        goal.held_pose = matrix_to_pose(pose)
+        goal.held_size = Vector3(x=float(size[0]), y=float(size[1]), z=float(size[2]))
+    return goal
 
 
 def settle(

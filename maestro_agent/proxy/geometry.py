@@ -21,6 +21,14 @@ def check_vector(values: Sequence[float] | np.ndarray, size: int, what: str) -> 
     return array
 
 
+def rpy_rotation(orientation: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The 3x3 rotation of a [roll, pitch, yaw] (radians, static xyz) orientation, checked."""
+    values = np.asarray(orientation, dtype=float).ravel()
+    if values.size != 3 or not np.isfinite(values).all():
+        raise InvalidArgumentError(f"orientation must be [roll, pitch, yaw] in radians; got {orientation!r}")
+    return euler2mat(*values, "sxyz")
+
+
 def _points(values: Sequence[Sequence[float]] | np.ndarray, least: int, what: str) -> np.ndarray:
     array = np.asarray(values, dtype=float)
     if array.ndim != 2 or array.shape[1] != 3 or len(array) < least or not np.isfinite(array).all():

@@ -86,6 +86,8 @@ class Perception:
                 f"no valid 3D detection of {', '.join(labels) or 'any object'} in the {camera} camera; "
                 f"visible: {', '.join(response.visible_labels) or 'nothing'}"
             )
+        if self._robot is not None:  # a grasp that follows attaches the object it holds
+            self._robot.remember_seen([to_detection(d) for d in found])
         return found, response
 
     @staticmethod

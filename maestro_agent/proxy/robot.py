@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from control_msgs.action import GripperCommand
 from control_msgs.msg import GripperCommand as GripperGoal
-from transforms3d.euler import euler2mat, mat2euler
+from transforms3d.euler import mat2euler
 
 from maestro_agent.proxy.arm_checks import (
     PATHS,
@@ -15,6 +15,8 @@ from maestro_agent.proxy.arm_checks import (
     SETTLE_S,
     FailureFeedback,
     Held,
+    attach,
+    held_box,
     lost_hold,
     move_goal,
     name_obstacle,
@@ -25,11 +27,11 @@ from maestro_agent.proxy.arm_checks import (
     where_it_fell,
     wrist_hint,
 )
-from maestro_agent.proxy.geometry import arc_poses, check_vector, unit_vector
+from maestro_agent.proxy.geometry import arc_poses, check_vector, rpy_rotation, unit_vector
 from maestro_agent.proxy.harness import Harness, show, tool
 from maestro_agent.proxy.registry import register_tool
 from maestro_agent.proxy.ros_client import RosClient, raise_for
-from maestro_agent.proxy.types import GripperState, Observation, RobotState
+from maestro_agent.proxy.types import Detection, GripperState, Observation, RobotState
 from maestro_msgs.action import MoveArm
 from maestro_msgs.srv import Detect
 from maestro_tools.common.conversions import pose_to_matrix
@@ -59,6 +61,7 @@ class Robot:
         self._profile = harness.robot
         self._commanded: float | None = None  # the last opening commanded (m), None before any
         self._held: Held | None = None  # what the last grasp holds (the harness watches it)
+        self._last_seen: list[Detection] = []  # the latest detections: a grasp attaches the one it holds
         self._detect = None  # the detector's service: names what a refused path would hit
         if ros is not None:
             self._move_arm = ros.action(MoveArm, "move_arm")
@@ -67,7 +70,17 @@ class Robot:
 
     def _new_trial(self) -> None:
         """A new trial (the scene may have been reset): nothing is known to be held or commanded."""
-        self._commanded, self._held = None, None
+        self._commanded, self._held, self._last_seen = None, None, []
+
+    def remember_seen(self, detections: Sequence[Detection]) -> None:
+        """The objects a detection just saw (perception tells): the next grasp attaches the one between the
+        fingers to the hand for the motion, as MoveIt attaches an object, so that all of it moves with the
+        hand (a bowl held at its rim reaches far beyond the fingers)."""
+        self._last_seen = [d for d in detections if d.has_3d]
+
+    def _hold(self, width: float) -> Held:
+        tcp = self._ros.tcp_pose()
+        return Held(width, tcp[:3, 3], held_box(self._last_seen, tcp))
 
     # -- state -----------------------------------------------------------------------------------
     def _finger_width(self) -> float | None:
@@ -136,15 +149,7 @@ class Robot:
     def _target(self, position: Sequence[float], orientation: Sequence[float] | None) -> np.ndarray:
         pose = np.eye(4)
         pose[:3, 3] = self._harness.check_position(position)
-        if orientation is None:
-            pose[:3, :3] = self._ros.tcp_pose()[:3, :3]
-        else:
-            values = np.asarray(orientation, dtype=float).ravel()
-            if values.size != 3 or not np.isfinite(values).all():
-                raise InvalidArgumentError(
-                    f"orientation must be [roll, pitch, yaw] in radians; got {orientation!r}"
-                )
-            pose[:3, :3] = euler2mat(*values, "sxyz")
+        pose[:3, :3] = self._ros.tcp_pose()[:3, :3] if orientation is None else rpy_rotation(orientation)
         return pose
 
     def _move(self, goal: MoveArm.Goal) -> RobotState:
@@ -152,7 +157,7 @@ class Robot:
         and, with the harness, when the object held fell out or was released on the way."""
         try:
             result = self._ros.act(
-                self._move_arm, goal, self._harness.motion_timeout_s, on_feedback=self._watch()
+                self._move_arm, attach(goal, self._held), self._harness.motion_timeout_s, self._watch()
             )
             try:
                 raise_for(result)
@@ -363,7 +368,7 @@ class Robot:
         whether one is held."""
         gripper = self._profile.gripper
         state = self._state(self._gripper_command(0.0, gripper.grasp_force))
-        self._held = Held(state.width, self._ros.tcp_pose()[:3, 3]) if state.holding else None
+        self._held = self._hold(state.width) if state.holding else None
         return state
 
     @tool("control")
@@ -384,8 +389,8 @@ class Robot:
                 f"expected_width must be in (0, {gripper.max_width}] m; got {expected_width}"
             )
         judgement = judge_grasp(self._gripper_command(0.0, squeeze), gripper, expected_width)
+        self._held = self._hold(judgement.width) if judgement.held else None
         position = self._ros.tcp_pose()[:3, 3]
-        self._held = Held(judgement.width, position) if judgement.held else None
         if not judgement.held and self._harness.enabled:
             raise GraspFailedError(
                 f"{judgement.message} at {np.round(position, 3).tolist()}; open the gripper and approach "

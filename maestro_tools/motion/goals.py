@@ -13,8 +13,10 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 
 from maestro_msgs.action import MoveArm
+from maestro_tools.common.conversions import pose_to_matrix
 from maestro_tools.common.errors import InvalidArgumentError, MaestroTimeoutError, OutOfLimitsError
 from maestro_tools.common.validate import NAME_LIMIT, items, number, numbers, pose, quote, text
+from maestro_tools.motion.obstacles import HeldVolume
 
 MODES = "0 POSE, 1 WAYPOINTS, 2 JOINTS"
 PATHS = "0 AUTO, 1 CARTESIAN, 2 PLANNED"
@@ -24,6 +26,7 @@ MAX_TIMEOUT = 3600.0  # s
 MIN_SCALING = 0.01  # below this a motion would take hours
 CONTACT_DEPTH = 0.01  # m: a contact goal's default depth limit
 MAX_CONTACT_DEPTH = 0.05  # m
+MAX_HELD_SIZE = 0.5  # m: the largest side of an attached (held) object's box
 
 
 def check_goal(goal: MoveArm.Goal) -> None:
@@ -58,6 +61,13 @@ def check_goal(goal: MoveArm.Goal) -> None:
         raise InvalidArgumentError("max_depth applies to contact moves only; set contact (or max_depth 0)")
     if goal.contact and goal.mode == MoveArm.Goal.JOINTS:
         raise InvalidArgumentError("contact applies to POSE and WAYPOINTS goals (TCP paths), not JOINTS")
+    size = held_size(goal)
+    if size.any() and not size.all():
+        raise InvalidArgumentError(
+            f"held_size {size.tolist()} has a zero side; valid: all three sides > 0 (a held box) or all 0"
+        )
+    if size.any():
+        pose("held_pose", goal.held_pose)
     items("waypoints", goal.waypoints, MAX_WAYPOINTS)
     for index, stamped in enumerate(goal.waypoints):
         text(f"waypoints[{index}].header.frame_id", stamped.header.frame_id, NAME_LIMIT)
@@ -74,6 +84,26 @@ def check_goal(goal: MoveArm.Goal) -> None:
         raise InvalidArgumentError(
             f"POSE needs exactly one waypoint, WAYPOINTS at least one; got {len(goal.waypoints)}"
         )
+
+
+def held_size(goal: MoveArm.Goal) -> np.ndarray:
+    """The held box's sides (m), each checked: 0 (nothing attached) up to ``MAX_HELD_SIZE``."""
+    sides = goal.held_size
+    return np.array(
+        [
+            number(f"held_size.{name}", value, 0.0, MAX_HELD_SIZE, unit=" m", note="0 = nothing attached")
+            for name, value in (("x", sides.x), ("y", sides.y), ("z", sides.z))
+        ]
+    )
+
+
+def held_volume(goal: MoveArm.Goal, holding: bool) -> HeldVolume | None:
+    """What moves with the hand: nothing (None) unless the gripper is ``holding``; then the goal's held
+    box where it gives one, else the gripper's own volume."""
+    if not holding:
+        return None
+    size = held_size(goal)
+    return HeldVolume(pose_to_matrix(goal.held_pose), size) if size.all() else HeldVolume()
 
 
 def velocity_scaling(goal: MoveArm.Goal) -> float:

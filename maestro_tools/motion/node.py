@@ -58,6 +58,7 @@ from maestro_tools.motion.goals import (
     check_duration,
     check_goal,
     contact_depth,
+    held_volume,
     joint_goal,
     pose_targets,
     velocity_scaling,
@@ -247,18 +248,16 @@ class MotionNode(Node):
             )
         cloud, viewpoint, note = self.scene_cloud()
         others = self.obstacle_clouds()
-        start, holding = self.current_positions(wait=JOINT_STATES_WAIT), self.holding()
+        start, held = self.current_positions(wait=JOINT_STATES_WAIT), held_volume(request, self.holding())
         floor = self._base_in_fixed(None) if self.floor is not None else None
         with self._lock:
             if self.floor is not None:
                 self.floor.place(self.robot_model.model, floor)
             if joints:
-                motion = self.paths.to_joints(start, goal, request.path, cloud, holding, viewpoint, others)
+                motion = self.paths.to_joints(start, goal, request.path, cloud, held, viewpoint, others)
             else:
                 depth = contact_depth(request)
-                motion = self.paths.to_poses(
-                    start, goal, request.path, cloud, holding, viewpoint, depth, others
-                )
+                motion = self.paths.to_poses(start, goal, request.path, cloud, held, viewpoint, depth, others)
         motion.note = note
         return motion
 

@@ -10,7 +10,8 @@ Before planning, the cloud is cleaned for the current configuration and the targ
 - the arm's own surface (what the camera sees of the robot) is removed;
 - one camera sees the near side of objects only: the space up to 8 cm behind each point, along the
   camera's ray, is filled in (so a path around an object does not cut through its unseen back);
-- what the closed gripper holds is attached to the hand: it moves with it and must not hit anything;
+- what the closed gripper holds (its volume, or the held object's box the client gives) is attached to
+  the hand: it moves with it and must not hit anything;
 - the target's surroundings (the gripper's volume at the goal, with room above) are allowed: that is
   where a grasp or a placement is meant to reach into. The grasp planner checks those finer.
 
@@ -156,6 +157,25 @@ def _in_box(local: np.ndarray, box: tuple[np.ndarray, np.ndarray]) -> np.ndarray
     return np.all((local >= box[0]) & (local <= box[1]), axis=1)
 
 
+@dataclass(frozen=True)
+class HeldVolume:
+    """Where the closed gripper's load lies, in the TCP frame (MoveIt's attached object): the gripper's own
+    volume and, when the client says what it holds, that object's box (``pose`` 4x4 in the TCP frame,
+    ``size`` its sides), a voxel wider on each side for depth noise. A rim-held bowl reaches far beyond
+    the fingers: its far side, left in the scene, would be an obstacle the hand cannot leave."""
+
+    pose: np.ndarray | None = None
+    size: np.ndarray | None = None
+
+    def contains(self, local: np.ndarray) -> np.ndarray:
+        """Which of ``local`` (TCP-frame points) lie in the volume."""
+        inside = _in_box(local, HELD_BOX)
+        if self.pose is not None and self.size is not None:
+            in_object = (local - self.pose[:3, 3]) @ self.pose[:3, :3]
+            inside |= np.all(np.abs(in_object) <= np.asarray(self.size) / 2 + VOXEL, axis=1)
+        return inside
+
+
 def _arm_bodies(model: mujoco.MjModel, first_joint: str) -> set[int]:
     """The arm's mount (the parent of its first joint's body) and every body below it; a mobile base's
     body and legs, which do not move with the arm, are not among them."""
@@ -212,35 +232,41 @@ class ArmSurface:
         cloud: np.ndarray,
         start: mujoco.MjData,
         goal: mujoco.MjData | None,
-        holding: bool,
+        held: HeldVolume | None,
         viewpoint: np.ndarray | None = None,
         surfaces: tuple[SupportSurface, ...] = (),
         others: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     ) -> tuple[np.ndarray, np.ndarray]:
         """The scene points that count as obstacles for a motion from ``start`` (to ``goal``, when
-        known), and those of them the camera saw (the rest fill in behind them); with ``holding``, what
-        lies in the gripper at the start is attached to the hand. With the camera's ``viewpoint``, the
+        known), and those of them the camera saw (the rest fill in behind them); what lies in the
+        ``held`` volume at the start (None: nothing held; the gripper's volume is never an obstacle) is
+        attached to the hand. With the camera's ``viewpoint``, the
         space just behind what it saw counts as occupied too. ``others``: (cloud, viewpoint) of further
         cameras, cleaned and filled in the same way; obstacles only (a contact judges depth along the
         first camera's rays, so their points are not among the visible ones)."""
-        cloud, in_gripper = self._split_held(cloud, start)
-        held = in_gripper if holding else np.zeros((0, 3))
+        volume = held or HeldVolume()
+        cloud, in_gripper = self._split_held(cloud, start, volume)
+        load = in_gripper if held is not None else np.zeros((0, 3))
         hand_rotation = start.xmat[self.hand_body].reshape(3, 3)
-        self.held = _voxel_unique((held - start.xpos[self.hand_body]) @ hand_rotation, 0.01)
+        self.held = _voxel_unique((load - start.xpos[self.hand_body]) @ hand_rotation, 0.01)
         arm = cKDTree(self.points(start))  # built after ``held``: this motion's held object is the arm's too
         cloud = visible = _off(cloud, arm)
         if viewpoint is not None:
             cloud = with_hidden_side(cloud, viewpoint, surfaces)
-        extra = [with_hidden_side(_off(self._split_held(c, start)[0], arm), v, surfaces) for c, v in others]
+        extra = [
+            with_hidden_side(_off(self._split_held(c, start, volume)[0], arm), v, surfaces) for c, v in others
+        ]
         cloud = np.vstack([cloud, *extra])
         if goal is not None:
             cloud, visible = (self.outside_target(goal, c) for c in (cloud, visible))
         return cloud, visible
 
-    def _split_held(self, cloud: np.ndarray, start: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
-        """One camera's cloud, voxelled, and apart from it what lies in the gripper at ``start``."""
+    def _split_held(
+        self, cloud: np.ndarray, start: mujoco.MjData, volume: HeldVolume
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One camera's cloud, voxelled, and apart from it what lies in the held ``volume`` at ``start``."""
         cloud = _voxel_unique(np.asarray(cloud, dtype=np.float64).reshape(-1, 3), VOXEL)
-        in_gripper = _in_box(self._tcp_local(start, cloud), HELD_BOX)
+        in_gripper = volume.contains(self._tcp_local(start, cloud))
         return cloud[~in_gripper], cloud[in_gripper]
 
     def outside_target(self, goal: mujoco.MjData, points: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 
 from maestro_tools.common.errors import CollisionError, UnreachableError
 from maestro_tools.motion.kinematics import ArmKinematics
+from maestro_tools.motion.obstacles import HeldVolume
 from maestro_tools.motion.planner import JointSpacePlanner
 
 AUTO, CARTESIAN, PLANNED = 0, 1, 2  # MoveArm.Goal.PATH_*
@@ -57,7 +58,7 @@ class PathBuilder:
         targets: list[np.ndarray],
         path: int,
         cloud: np.ndarray | None = None,
-        holding: bool = False,
+        held: HeldVolume | None = None,
         viewpoint: np.ndarray | None = None,
         contact_depth: float | None = None,
         others: Sequence[tuple[np.ndarray, np.ndarray]] = (),
@@ -67,7 +68,7 @@ class PathBuilder:
         q = np.asarray(start, dtype=np.float64)
         motion = PlannedMotion(q)
         self.planner.set_contact(contact_depth)
-        self.planner.use_scene(cloud, q, None, holding, viewpoint, others)
+        self.planner.use_scene(cloud, q, None, held, viewpoint, others)
         for index, target in enumerate(targets):
             try:
                 goal = self.kinematics.solve_from_any(target, q).q
@@ -86,14 +87,14 @@ class PathBuilder:
         goal: np.ndarray,
         path: int,
         cloud: np.ndarray | None = None,
-        holding: bool = False,
+        held: HeldVolume | None = None,
         viewpoint: np.ndarray | None = None,
         others: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     ) -> PlannedMotion:
         """A joint goal: the straight joint-space move (interpolated by the robot) where it is free."""
         motion = PlannedMotion(np.asarray(start, dtype=np.float64))
         self.planner.set_contact(None)
-        motion.obstacle_points = self.planner.use_scene(cloud, start, goal, holding, viewpoint, others)
+        motion.obstacle_points = self.planner.use_scene(cloud, start, goal, held, viewpoint, others)
         if path != PLANNED:
             steps = max(2, int(np.ceil(np.max(np.abs(goal - start)) / 0.02)) + 1)
             line = [start + s * (goal - start) for s in np.linspace(0.0, 1.0, steps)[1:]]

@@ -22,7 +22,7 @@ from ompl import geometric as og
 from ompl import util as ou
 
 from maestro_tools.common.errors import CollisionError, UnreachableError
-from maestro_tools.motion.obstacles import ArmSurface, SceneObstacles
+from maestro_tools.motion.obstacles import ArmSurface, HeldVolume, SceneObstacles
 from maestro_tools.robots.model import RobotModel
 
 WALL_FACTOR = 4.0  # a plan's wall-time limit, in multiples of its CPU-time budget
@@ -75,7 +75,7 @@ class JointSpacePlanner:
         cloud: np.ndarray | None,
         start: np.ndarray,
         goal: np.ndarray | None = None,
-        holding: bool = False,
+        held: HeldVolume | None = None,
         viewpoint: np.ndarray | None = None,
         others: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     ) -> int:
@@ -89,7 +89,7 @@ class JointSpacePlanner:
             self.arm.held, self._scene = empty, (empty, empty, None)
         else:
             points, visible = self.arm.prepare(
-                cloud, self._data_at(start), None, holding, viewpoint, self.robot.surfaces, others
+                cloud, self._data_at(start), None, held, viewpoint, self.robot.surfaces, others
             )
             self._scene = (points, visible, viewpoint)
         return self.allow_target(goal)

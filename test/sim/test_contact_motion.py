@@ -14,6 +14,7 @@ from transforms3d.euler import euler2mat
 from maestro_agent.proxy.geometry import Geometry, arc_poses
 from maestro_tools.common.errors import CollisionError
 from maestro_tools.motion.kinematics import ArmKinematics, time_path
+from maestro_tools.motion.obstacles import HeldVolume
 from maestro_tools.motion.path_builder import AUTO, CARTESIAN, PathBuilder
 from maestro_tools.motion.planner import JointSpacePlanner
 from maestro_tools.motion.tracking import TrackingWatch
@@ -71,7 +72,7 @@ def test_the_arc_move_opens_the_cabinet_door(builder: PathBuilder, world: SimWor
     start = world.arm_positions()
     arc = arc_poses(world.tcp_pose(), hinge, np.array([0.0, 0.0, 1.0]), -85.0)
     seen = cloud_seen_at(world, start)
-    motion = builder.to_poses(start, arc, CARTESIAN, holding=True, contact_depth=0.01, **seen)
+    motion = builder.to_poses(start, arc, CARTESIAN, held=HeldVolume(), contact_depth=0.01, **seen)
     assert motion.planned_segments == 0 and len(motion.segment_ends) == len(arc)
     execute(world, start, motion.waypoints)
     assert world.task.opening(world) > 80.0
@@ -103,17 +104,17 @@ def test_contact_mode_allows_a_stroke_the_normal_mode_refuses_and_it_wipes(
     board = world.position("whiteboard")
     corners = [board + [sx * 0.09, sy * 0.16, 0.0] for sx in (-1, 1) for sy in (-1, 1)]
     path = Geometry().wipe_path(corners, board[2] + 0.006 + offset - 0.004, spacing=0.04, inset=0.03)
-    move(builder, world, pose(path[0] + [0.0, 0.0, 0.15], gripper), holding=True)
-    move(builder, world, pose(path[0] + [0.0, 0.0, 0.03], gripper), holding=True)
+    move(builder, world, pose(path[0] + [0.0, 0.0, 0.15], gripper), held=HeldVolume())
+    move(builder, world, pose(path[0] + [0.0, 0.0, 0.03], gripper), held=HeldVolume())
     start = world.arm_positions()
     seen = cloud_seen_at(world, start)
     strokes = [pose(p, gripper) for p in path]
     with pytest.raises(CollisionError) as refused:
-        builder.to_poses(start, strokes, CARTESIAN, holding=True, **seen)
+        builder.to_poses(start, strokes, CARTESIAN, held=HeldVolume(), **seen)
     message = str(refused.value)
     assert "blocked" in message and "% of the way (" in message and "cm), with the gripper at [" in message
     assert "finger" in message and "of a seen object at [" in message and "move with contact on" in message
-    motion = builder.to_poses(start, strokes, CARTESIAN, holding=True, contact_depth=0.01, **seen)
+    motion = builder.to_poses(start, strokes, CARTESIAN, held=HeldVolume(), contact_depth=0.01, **seen)
     execute(world, start, motion.waypoints)
     assert world.grasped("eraser")
     assert world.task.wiped.mean() >= 0.9 and world.progress()[0] >= 36.0

@@ -8,6 +8,7 @@ import pytest
 
 from maestro_tools.common.errors import CollisionError
 from maestro_tools.motion.kinematics import ArmKinematics, time_path
+from maestro_tools.motion.obstacles import HeldVolume
 from maestro_tools.motion.path_builder import AUTO, CARTESIAN, PLANNED, PathBuilder
 from maestro_tools.motion.planner import JointSpacePlanner
 from maestro_tools.motion.tracking import TrackingWatch
@@ -118,14 +119,14 @@ def test_what_the_gripper_holds_moves_with_it(builder: PathBuilder) -> None:
     wall = np.column_stack([rng.uniform(0.4, 0.5, 2000), rng.uniform(-0.01, 0.01, 2000)])
     wall = np.column_stack([wall, rng.uniform(0.0, 0.09, 2000)])  # 9 cm high: 6 cm under the TCP
     cloud, target = np.vstack([held, wall]), down(0.45, 0.2, 0.15)
-    assert builder.to_poses(start, [target], CARTESIAN, cloud, holding=False).planned_segments == 0
+    assert builder.to_poses(start, [target], CARTESIAN, cloud, held=None).planned_segments == 0
     wide = PathBuilder(builder.kinematics, JointSpacePlanner(franka_model(), clearance=0.08))
     with pytest.raises(CollisionError, match="blocked"):  # 8 cm of clearance: the 6 cm gap is too small
-        wide.to_poses(start, [target], CARTESIAN, cloud, holding=False)
+        wide.to_poses(start, [target], CARTESIAN, cloud, held=None)
     with pytest.raises(CollisionError, match="blocked"):
-        builder.to_poses(start, [target], CARTESIAN, cloud, holding=True)
+        builder.to_poses(start, [target], CARTESIAN, cloud, held=HeldVolume())
     assert len(builder.planner.arm.held) > 50
-    motion = builder.to_poses(start, [target], AUTO, cloud, holding=True)
+    motion = builder.to_poses(start, [target], AUTO, cloud, held=HeldVolume())
     assert motion.planned_segments == 1 and builder.planner.first_collision(motion.waypoints) is None
 
 
@@ -137,10 +138,31 @@ def test_a_held_objects_far_end_counts_as_held_not_as_an_obstacle(builder: PathB
     rod = np.column_stack([0.45 + rng.uniform(-0.01, 0.01, 600), -0.2 + rng.uniform(-0.01, 0.01, 600)])
     rod = np.column_stack([rod, rng.uniform(0.04, 0.15, 600)])  # 3 cm of it below the gripper's box
     lift = down(0.45, -0.2, 0.3)
-    builder.to_poses(start, [lift], CARTESIAN, np.zeros((0, 3)), holding=False)  # nothing held before
-    motion = builder.to_poses(start, [lift], CARTESIAN, rod, holding=True)
+    builder.to_poses(start, [lift], CARTESIAN, np.zeros((0, 3)), held=None)  # nothing held before
+    motion = builder.to_poses(start, [lift], CARTESIAN, rod, held=HeldVolume())
     assert motion.planned_segments == 0 and len(builder.planner.arm.held) > 20
     assert len(builder.planner.obstacles) == 0
+
+
+def test_the_held_objects_box_attaches_all_of_it(builder: PathBuilder) -> None:
+    """A tray held at one end reaches 22 cm beyond the fingers: with the gripper's volume only, its far
+    end stays in the scene and blocks a move along it; with its box (MoveIt's attached object) all of it
+    moves with the hand."""
+    start = builder.kinematics.solve(down(0.45, -0.2, 0.15), np.array(HOME)).q
+    rng = np.random.default_rng(3)
+    tray = np.column_stack(
+        [rng.uniform(0.43, 0.67, 3000), rng.uniform(-0.22, -0.18, 3000), rng.uniform(0.145, 0.155, 3000)]
+    )
+    along = down(0.6, -0.2, 0.15)
+    with pytest.raises(CollisionError, match="blocked"):
+        builder.to_poses(start, [along], CARTESIAN, tray, held=HeldVolume())
+    box = np.eye(4)
+    box[:3, 3] = [0.1, 0.0, 0.0]  # the tray's centre in the TCP frame (down(): TCP x is base x)
+    motion = builder.to_poses(
+        start, [along], CARTESIAN, tray, held=HeldVolume(box, np.array([0.24, 0.04, 0.01]))
+    )
+    assert motion.planned_segments == 0 and len(builder.planner.obstacles) == 0
+    assert np.max(builder.planner.arm.held_points(builder.planner._data_at(start))[:, 0]) > 0.65
 
 
 def test_joint_goals_take_the_direct_move_unless_it_is_blocked(builder: PathBuilder) -> None:

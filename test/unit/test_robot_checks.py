@@ -16,6 +16,7 @@ from geometry_msgs.msg import Point, Vector3
 
 from maestro_agent.proxy.arm_checks import name_obstacle, settle
 from maestro_agent.proxy.harness import Harness
+from maestro_agent.proxy.perception import to_detection
 from maestro_agent.proxy.robot import SETTLE_S, Robot
 from maestro_agent.sandbox import ToolHost
 from maestro_msgs.action import MoveArm
@@ -288,6 +289,42 @@ def test_a_new_trial_forgets_what_the_last_one_held() -> None:
     double.respond = moving(double, 0.08)
     robot.move_gripper_by([0.0, 0.0, 0.1])
     assert robot._held is None
+
+
+def test_a_grasp_attaches_the_seen_object_between_the_fingers_to_each_move() -> None:
+    """The smallest seen box around the fingers is the held object: its box goes with every move, in the
+    TCP frame, until the gripper opens; a grasp on no seen object leaves the gripper's volume."""
+    double = RobotDouble()
+    robot = robot_with(double)
+    bowl = ("bowl", (0.47, 0.0, 0.25), (0.15, 0.15, 0.06))  # held at its rim: the TCP at x 0.4
+    robot.remember_seen(
+        [to_detection(d) for d in seen(bowl, ("plate", (0.45, 0.0, 0.22), (0.3, 0.3, 0.02))).detections]
+    )
+    grasp_a_block(double, robot)
+    sent: list[MoveArm.Goal] = []
+
+    def respond(client: object, goal: MoveArm.Goal, feedback: object) -> MoveArm.Result:
+        sent.append(goal)
+        return arrived(double, double.tcp)
+
+    double.respond = respond
+    robot.move_gripper_by([0.0, 0.0, 0.0])
+    robot.move_home()
+    for goal in sent:  # down(): TCP x is base x, TCP z is base -z
+        assert [goal.held_size.x, goal.held_size.y, goal.held_size.z] == pytest.approx([0.15, 0.15, 0.06])
+        position = goal.held_pose.position
+        assert [position.x, position.y, position.z] == pytest.approx([0.07, 0.0, 0.05])
+    double.width = 0.08
+    double.respond = lambda client, goal, feedback: gripper_result(0.08)
+    robot.open_gripper()
+    double.respond = respond
+    robot.move_gripper_by([0.0, 0.0, 0.0])
+    assert sent[-1].held_size.x == 0.0
+    robot.remember_seen([to_detection(d) for d in seen(("cup", (0.7, 0.3, 0.05), (0.08,) * 3)).detections])
+    grasp_a_block(double, robot)
+    double.respond = respond
+    robot.move_gripper_by([0.0, 0.0, 0.0])
+    assert sent[-1].held_size.x == 0.0  # nothing seen between the fingers
 
 
 def test_contact_moves_and_arcs_send_their_fields_and_refuse_bad_limits() -> None:

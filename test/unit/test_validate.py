@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from maestro_tools.common.errors import (
@@ -168,6 +169,38 @@ def test_move_arm_goal_checks() -> None:
     with pytest.raises(Exception, match=r"timeout of 2 s") as caught:
         check_duration(MoveArm.Goal(timeout=2.0), 3.5)
     assert caught.value.code == ErrorCode.TIMEOUT
+
+
+def test_move_arm_held_box_checks_and_volume() -> None:
+    from geometry_msgs.msg import PoseStamped, Vector3
+
+    from maestro_msgs.action import MoveArm
+    from maestro_tools.motion.goals import check_goal, held_volume
+
+    target = PoseStamped()
+    target.pose.orientation.w = 1.0
+    goal = MoveArm.Goal(mode=MoveArm.Goal.POSE, waypoints=[target])
+    assert held_volume(goal, holding=False) is None
+    assert held_volume(goal, holding=True).pose is None  # no box given: the gripper's own volume
+    goal.held_size = Vector3(x=0.15, y=0.15, z=0.06)
+    goal.held_pose.position.x = 0.07
+    check_goal(goal)
+    volume = held_volume(goal, holding=True)
+    assert volume.pose[0, 3] == pytest.approx(0.07) and volume.size.tolist() == [0.15, 0.15, 0.06]
+    inside = volume.contains(np.array([[0.13, 0.0, 0.0], [0.0, 0.0, 0.0], [0.2, 0.0, 0.0]]))
+    assert inside.tolist() == [True, True, False]  # the far rim, the fingers, beyond the box
+    assert held_volume(goal, holding=False) is None  # a box for a gripper that holds nothing is ignored
+    goal.held_size = Vector3(x=0.15, y=0.0, z=0.06)
+    with pytest.raises(InvalidArgumentError, match=r"held_size \[0.15, 0.0, 0.06\] has a zero side"):
+        check_goal(goal)
+    goal.held_size = Vector3(x=0.6, y=0.1, z=0.1)
+    with pytest.raises(
+        InvalidArgumentError, match=r"held_size.x = 0.6 m is out of range; valid: \[0, 0.5\] m"
+    ):
+        check_goal(goal)
+    goal.held_size, goal.held_pose.orientation.w = Vector3(x=0.1, y=0.1, z=0.1), 0.0
+    with pytest.raises(InvalidArgumentError, match=r"held_pose.orientation"):
+        check_goal(goal)
 
 
 def test_plan_grasp_request_checks() -> None:
