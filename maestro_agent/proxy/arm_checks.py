@@ -67,21 +67,30 @@ class Held:
 
 def held_box(seen: Sequence[Detection], tcp: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The box of the object between the closed fingers (TCP pose ``tcp``, 4x4), in the TCP frame: of the
-    objects last seen, the smallest whose box (``HELD_MARGIN`` wider) takes in the fingers' centre; None
-    when none does (the motion then attaches the gripper's own volume)."""
+    objects last seen, the smallest whose box (``HELD_MARGIN`` wider) takes in the fingers' centre, grown
+    to take in that label's other boxes around the fingers (each camera sees part of it: the hand camera
+    looking into a bowl misses its far underside); None when none does (the motion then attaches the
+    gripper's own volume)."""
 
     def around_fingers(d: Detection) -> bool:
         local = d.rotation.T @ (tcp[:3, 3] - d.position)
-        fits = bool(np.all(d.extent > 0) and np.all(d.extent <= MAX_HELD_SIZE))
-        return fits and bool(np.all(np.abs(local) <= d.extent / 2 + HELD_MARGIN))
+        return bool(d.has_3d and np.all(d.extent > 0) and np.all(np.abs(local) <= d.extent / 2 + HELD_MARGIN))
 
-    holding = [d for d in seen if d.has_3d and around_fingers(d)]
+    holding = [d for d in seen if around_fingers(d)]
     if not holding:
         return None
     found = min(holding, key=lambda d: float(np.prod(d.extent)))
+    signs = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)])
+    corners = np.vstack(
+        [d.position + (signs * d.extent) @ d.rotation.T for d in holding if d.label == found.label]
+    )
+    local = (corners - found.position) @ found.rotation
+    low, high = local.min(axis=0), local.max(axis=0)
+    if np.any(high - low > MAX_HELD_SIZE):
+        return None
     box = np.eye(4)
-    box[:3, :3], box[:3, 3] = found.rotation, found.position
-    return np.linalg.inv(tcp) @ box, found.extent.astype(float).copy()
+    box[:3, :3], box[:3, 3] = found.rotation, found.position + found.rotation @ ((low + high) / 2)
+    return np.linalg.inv(tcp) @ box, high - low
 
 
 def attach(goal: MoveArm.Goal, held: Held | None) -> MoveArm.Goal:

@@ -61,7 +61,7 @@ class Robot:
         self._profile = harness.robot
         self._commanded: float | None = None  # the last opening commanded (m), None before any
         self._held: Held | None = None  # what the last grasp holds (the harness watches it)
-        self._last_seen: list[Detection] = []  # the latest detections: a grasp attaches the one it holds
+        self._last_seen: dict[str, list[Detection]] = {}  # camera -> its latest detections
         self._detect = None  # the detector's service: names what a refused path would hit
         if ros is not None:
             self._move_arm = ros.action(MoveArm, "move_arm")
@@ -70,17 +70,17 @@ class Robot:
 
     def _new_trial(self) -> None:
         """A new trial (the scene may have been reset): nothing is known to be held or commanded."""
-        self._commanded, self._held, self._last_seen = None, None, []
+        self._commanded, self._held, self._last_seen = None, None, {}
 
-    def remember_seen(self, detections: Sequence[Detection]) -> None:
-        """The objects a detection just saw (perception tells): the next grasp attaches the one between the
-        fingers to the hand for the motion, as MoveIt attaches an object, so that all of it moves with the
-        hand (a bowl held at its rim reaches far beyond the fingers)."""
-        self._last_seen = [d for d in detections if d.has_3d]
+    def remember_seen(self, camera: str, detections: Sequence[Detection]) -> None:
+        """The objects a camera's detection just saw (perception tells): the next grasp attaches the one
+        between the fingers to the hand for the motion, as MoveIt attaches an object, so that all of it
+        moves with the hand (a bowl held at its rim reaches far beyond the fingers)."""
+        self._last_seen[camera] = list(detections)
 
     def _hold(self, width: float) -> Held:
-        tcp = self._ros.tcp_pose()
-        return Held(width, tcp[:3, 3], held_box(self._last_seen, tcp))
+        tcp, seen = self._ros.tcp_pose(), [d for found in self._last_seen.values() for d in found]
+        return Held(width, tcp[:3, 3], held_box(seen, tcp))
 
     # -- state -----------------------------------------------------------------------------------
     def _finger_width(self) -> float | None:

@@ -41,6 +41,7 @@ SELF_FILTER = 0.05  # m: scene points this close to the arm's (convex) collision
 # Gripper volume in the TCP frame (z = approach): held objects at the start, allowed at the goal.
 HELD_BOX = (np.array([-0.05, -0.05, -0.03]), np.array([0.05, 0.05, 0.08]))
 TARGET_BOX = (np.array([-0.06, -0.09, -0.06]), np.array([0.06, 0.09, 0.12]))
+FILL_MARGIN = 0.025  # m around the held volume kept free of filled-in (unseen) space: the clearance, a voxel
 SURFACE_RADIUS = 0.015  # m: a contact point this close to a seen point is judged against that point's surface
 
 
@@ -167,12 +168,12 @@ class HeldVolume:
     pose: np.ndarray | None = None
     size: np.ndarray | None = None
 
-    def contains(self, local: np.ndarray) -> np.ndarray:
-        """Which of ``local`` (TCP-frame points) lie in the volume."""
-        inside = _in_box(local, HELD_BOX)
+    def contains(self, local: np.ndarray, pad: float = 0.0) -> np.ndarray:
+        """Which of ``local`` (TCP-frame points) lie in the volume, ``pad`` metres wider all round."""
+        inside = _in_box(local, (HELD_BOX[0] - pad, HELD_BOX[1] + pad))
         if self.pose is not None and self.size is not None:
             in_object = (local - self.pose[:3, 3]) @ self.pose[:3, :3]
-            inside |= np.all(np.abs(in_object) <= np.asarray(self.size) / 2 + VOXEL, axis=1)
+            inside |= np.all(np.abs(in_object) <= np.asarray(self.size) / 2 + VOXEL + pad, axis=1)
         return inside
 
 
@@ -240,8 +241,8 @@ class ArmSurface:
         """The scene points that count as obstacles for a motion from ``start`` (to ``goal``, when
         known), and those of them the camera saw (the rest fill in behind them); what lies in the
         ``held`` volume at the start (None: nothing held; the gripper's volume is never an obstacle) is
-        attached to the hand. With the camera's ``viewpoint``, the
-        space just behind what it saw counts as occupied too. ``others``: (cloud, viewpoint) of further
+        attached to the hand. With the camera's ``viewpoint``, the space just behind what it saw counts
+        as occupied too, except around what is held. ``others``: (cloud, viewpoint) of further
         cameras, cleaned and filled in the same way; obstacles only (a contact judges depth along the
         first camera's rays, so their points are not among the visible ones)."""
         volume = held or HeldVolume()
@@ -257,6 +258,9 @@ class ArmSurface:
             with_hidden_side(_off(self._split_held(c, start, volume)[0], arm), v, surfaces) for c, v in others
         ]
         cloud = np.vstack([cloud, *extra])
+        if held is not None:  # the held object fills its space: nothing is hidden there (behind a drawer's
+            # front wall, the filled-in space would reach the rim-held bowl inside)
+            cloud = cloud[~held.contains(self._tcp_local(start, cloud), pad=FILL_MARGIN)]
         if goal is not None:
             cloud, visible = (self.outside_target(goal, c) for c in (cloud, visible))
         return cloud, visible

@@ -26,6 +26,8 @@ from maestro_tools.motion.obstacles import ArmSurface, HeldVolume, SceneObstacle
 from maestro_tools.robots.model import RobotModel
 
 WALL_FACTOR = 4.0  # a plan's wall-time limit, in multiples of its CPU-time budget
+ESCAPE_RADII = (0.02, 0.05, 0.1)  # rad: joint offsets tried, growing, for a start in collision
+ESCAPE_TRIES = 40  # random offsets per radius
 
 
 class JointSpacePlanner:
@@ -139,13 +141,35 @@ class JointSpacePlanner:
         """Index of the first configuration of ``path`` in collision, or None."""
         return next((k for k, q in enumerate(path) if self.in_collision(q)), None)
 
+    def free_near(self, start: np.ndarray) -> np.ndarray:
+        """The nearest free configuration found around ``start``, which collides (MoveIt's fix-start-state
+        adapter): random joint offsets within growing radii; UnreachableError naming the collision when
+        none within the largest is free. The move out to it is the one step not checked."""
+        rng = np.random.default_rng(0)  # the same escape for the same start
+        lower, upper = self.robot.lower[: self.dof], self.robot.upper[: self.dof]
+        for radius in ESCAPE_RADII:
+            tries = np.clip(start + rng.uniform(-radius, radius, (ESCAPE_TRIES, self.dof)), lower, upper)
+            free = [q for q in tries if not self.in_collision(q)]
+            if free:
+                return min(free, key=lambda q: float(np.max(np.abs(q - start))))
+        raise UnreachableError(
+            f"the arm starts in collision ({self.collision(start)}) and no configuration within "
+            f"{ESCAPE_RADII[-1]} rad of each joint is free; move it out of contact first (a short line up "
+            "or back)"
+        )
+
     def plan(self, start: np.ndarray, goal: np.ndarray, timeout: float = 2.0) -> list[np.ndarray]:
-        """Joint waypoints from ``start`` to ``goal`` avoiding collisions (simplified, start excluded).
+        """Joint waypoints from ``start`` to ``goal`` avoiding collisions (simplified, start excluded; a
+        start in collision first steps out to the nearest free configuration, see ``free_near``).
         ``timeout``: seconds of this thread's CPU time, so that a loaded machine gets the same search (and
         at most ``WALL_FACTOR`` times as long in wall time)."""
         cause = self.collision(goal)
         if cause is not None:
             raise CollisionError(f"the goal configuration collides: {cause}")
+        escape: list[np.ndarray] = []
+        if self.in_collision(start):  # wedged (fingers on a wall, the seen object's filled-in back): get out
+            escape = [self.free_near(start)]
+            start = escape[0]
         setup = og.SimpleSetup(self.space)
         setup.setStateValidityChecker(
             lambda state: not self.in_collision(np.array([state[i] for i in range(self.dof)]))
@@ -175,7 +199,7 @@ class JointSpacePlanner:
             # OMPL checks each edge at discrete steps; a waypoint placed between two of them may still clip
             # a thin obstacle: such a path is searched again while the budget lasts.
             if self.first_collision(states) is None:
-                return states[1:]
+                return escape + states[1:]
             clipped += 1
             setup.clear()
         more = f" ({clipped} found clipped an obstacle between the planner's checks)" if clipped else ""

@@ -12,7 +12,7 @@ from maestro_tools.motion.obstacles import HeldVolume
 from maestro_tools.motion.path_builder import AUTO, CARTESIAN, PLANNED, PathBuilder
 from maestro_tools.motion.planner import JointSpacePlanner
 from maestro_tools.motion.tracking import TrackingWatch
-from maestro_tools.perception.cloud import depth_cloud, scene_points
+from maestro_tools.perception.cloud import depth_cloud, scene_points, with_hidden_side
 from maestro_tools.sim.control import validate_trajectory
 from maestro_tools.sim.world import SimWorld
 from test.sim.franka_cell import CELL_SURFACES, HOME, franka_model
@@ -163,6 +163,32 @@ def test_the_held_objects_box_attaches_all_of_it(builder: PathBuilder) -> None:
     )
     assert motion.planned_segments == 0 and len(builder.planner.obstacles) == 0
     assert np.max(builder.planner.arm.held_points(builder.planner._data_at(start))[:, 0]) > 0.65
+    # A drawer's front wall beyond its far end, a little higher than the tray, seen from further out and
+    # above: the space filled in behind the wall reaches the tray; the tray is there: no obstacle.
+    wall = np.column_stack([np.full(800, 0.73), rng.uniform(-0.25, -0.15, 800), rng.uniform(0.08, 0.18, 800)])
+    viewpoint = np.array([1.5, -0.2, 0.6])
+    hidden = with_hidden_side(wall, viewpoint, ())
+    assert np.min(np.linalg.norm(hidden[:, None] - tray[None, ::10], axis=2)) < 0.01
+    lift = down(0.45, -0.2, 0.25)
+    held = HeldVolume(box, np.array([0.24, 0.04, 0.01]))
+    motion = builder.to_poses(
+        start, [lift], CARTESIAN, np.vstack([tray, wall]), held=held, viewpoint=viewpoint
+    )
+    assert motion.planned_segments == 0
+
+
+def test_a_start_in_collision_steps_out_to_the_nearest_free_configuration(builder: PathBuilder) -> None:
+    planner = builder.planner
+    planner.use_scene(None, np.array(HOME))
+    start = builder.kinematics.solve(down(0.5, 0.0, 0.03), np.array(HOME)).q
+    for _ in range(40):  # shoulder forward: the fingers go down into the table
+        if planner.in_collision(start):
+            break
+        start = start + [0.0, 0.005, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert "would hit" in str(planner.collision(start))
+    path = planner.plan(start, np.array(HOME))
+    assert np.max(np.abs(path[0] - start)) <= 0.1 and planner.first_collision(path) is None
+    assert np.allclose(path[-1], HOME)
 
 
 def test_joint_goals_take_the_direct_move_unless_it_is_blocked(builder: PathBuilder) -> None:
