@@ -173,7 +173,9 @@ def sphere_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
     A sphere is fitted, refitted without the worst tenth (mask-edge pixels), and kept only if the points
     lie on it (RMS within ``SPHERE_RMS`` of the radius), its top was seen (a bowl's inside fits a sphere
-    whose centre is above the points) and they span more than a small cap (a plane fits a huge sphere).
+    whose centre is above the points), they span more than a small cap (a plane fits a huge sphere) and
+    they reach down to about the centre's height (the chocolate pudding's rounded top fitted an 11 cm
+    ball centred under the table).
     """
     points = np.asarray(points, dtype=np.float64)
     if len(points) < 30:
@@ -191,6 +193,8 @@ def sphere_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     if span < 1.2 * radius:
         return None
+    if points[:, 2].min() > centre[2] + 0.25 * radius:  # a ball's seen side reaches down to about its
+        return None  # centre's height; a rounded lid's top fits a big sphere centred under the table
     pose = np.eye(4)
     pose[:3, 3] = centre
     return pose, np.full(3, 2 * radius)

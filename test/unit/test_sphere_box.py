@@ -55,12 +55,15 @@ def test_shapes_that_are_not_balls_keep_the_points_box() -> None:
     can_side = np.column_stack([0.03 * np.cos(angle), -0.03 * np.sin(angle), height])
     cap = CENTRE + RADIUS * normals[normals[:, 2] > 0.97]  # a small cap: any curvature fits it
     plane = np.column_stack([RNG.uniform(0, 0.2, (500, 2)), np.zeros(500)])
+    dome = 0.054 * normals + [0.0, 0.0, -0.02]  # a rounded lid: a ball's top centred under the table
+    dome = dome[dome[:, 2] > 0.0]
     for name, points in {
         "cube": cube,
         "bowl": bowl_inside,
         "can": can_side,
         "cap": cap,
         "plane": plane,
+        "dome": dome,
     }.items():
         assert sphere_box(points) is None, name
         pose, extent = object_box(points)
