@@ -87,7 +87,7 @@ class Perception:
                 f"visible: {', '.join(response.visible_labels) or 'nothing'}"
             )
         if self._robot is not None:  # a grasp that follows attaches the object it holds
-            self._robot.remember_seen(camera, [to_detection(d) for d in found])
+            self._robot._remember_seen(camera, [to_detection(d) for d in found])
         return found, response
 
     @staticmethod

@@ -72,7 +72,7 @@ class Robot:
         """A new trial (the scene may have been reset): nothing is known to be held or commanded."""
         self._commanded, self._held, self._last_seen = None, None, {}
 
-    def remember_seen(self, camera: str, detections: Sequence[Detection]) -> None:
+    def _remember_seen(self, camera: str, detections: Sequence[Detection]) -> None:
         """The objects a camera's detection just saw (perception tells): the next grasp attaches the one
         between the fingers to the hand for the motion, as MoveIt attaches an object, so that all of it
         moves with the hand (a bowl held at its rim reaches far beyond the fingers)."""

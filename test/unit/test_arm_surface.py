@@ -85,6 +85,6 @@ def test_a_seen_piper_link_is_filtered_out_of_the_scene_and_a_wall_is_not() -> N
     on_link = data.xpos[link] + rng.normal(scale=0.01, size=(50, 3))
     tcp = data.site_xpos[robot.model.site(GO2W_PIPER.arm.tcp_site).id]
     wall = np.array([[tcp[0] + 0.1, y, z] for y in np.linspace(-0.2, 0.2, 9) for z in np.linspace(0, 0.3, 7)])
-    cloud, _ = arm.prepare(np.vstack([on_link, wall]), data, None, holding=False)
+    cloud, _ = arm.prepare(np.vstack([on_link, wall]), data, None, held=None)
     assert len(cloud) and np.all(cloud[:, 0] > tcp[0] + 0.05), "a point of the arm itself survived"
     assert math.isclose(len(cloud), len(np.unique(np.floor(wall / 0.01), axis=0)), rel_tol=0.2)

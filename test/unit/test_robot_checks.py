@@ -297,12 +297,12 @@ def test_a_grasp_attaches_the_seen_object_between_the_fingers_to_each_move() -> 
     double = RobotDouble()
     robot = robot_with(double)
     bowl = ("bowl", (0.47, 0.0, 0.25), (0.15, 0.15, 0.06))  # held at its rim: the TCP at x 0.4
-    robot.remember_seen(
+    robot._remember_seen(
         "scene",
         [to_detection(d) for d in seen(bowl, ("plate", (0.45, 0.0, 0.22), (0.3, 0.3, 0.02))).detections],
     )
     inside = ("bowl", (0.45, 0.0, 0.26), (0.1, 0.15, 0.04))  # the hand camera's part of it: grown to both
-    robot.remember_seen("wrist", [to_detection(d) for d in seen(inside).detections])
+    robot._remember_seen("wrist", [to_detection(d) for d in seen(inside).detections])
     grasp_a_block(double, robot)
     sent: list[MoveArm.Goal] = []
 
@@ -323,10 +323,10 @@ def test_a_grasp_attaches_the_seen_object_between_the_fingers_to_each_move() -> 
     double.respond = respond
     robot.move_gripper_by([0.0, 0.0, 0.0])
     assert sent[-1].held_size.x == 0.0
-    robot.remember_seen(
+    robot._remember_seen(
         "scene", [to_detection(d) for d in seen(("cup", (0.7, 0.3, 0.05), (0.08,) * 3)).detections]
     )
-    robot.remember_seen("wrist", [])
+    robot._remember_seen("wrist", [])
     grasp_a_block(double, robot)
     double.respond = respond
     robot.move_gripper_by([0.0, 0.0, 0.0])
