@@ -379,7 +379,8 @@ class Robot:
         fingers stopped: on nothing (fully closed), or, if you give the object's ``expected_width`` in
         metres, well inside it, raises GraspFailedError (move back up, open, and approach again, e.g. lower
         or re-detected). Returns once the fingers stopped, with their opening. After a grasp, a move during
-        which the object falls out (or the gripper opens) raises ObjectDroppedError."""
+        which the object falls out (or the gripper opens) raises ObjectDroppedError, and moves plan the
+        object between the fingers (the box its latest detection saw) as part of the hand."""
         gripper = self._profile.gripper
         squeeze = gripper.grasp_force if force is None else float(force)
         if not 0.0 < squeeze <= gripper.max_force:
