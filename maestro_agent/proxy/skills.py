@@ -3,7 +3,7 @@
 Each skill perceives, moves through the robot tool (so every motion passes the actuation gate and
 the harness's checks), checks what it did by perceiving again and raises the tools' typed errors.
 ``turn`` reorients an object by tipping it over in the hand (regrasping between tips of 90 degrees);
-``fold_corner`` pinches a cloth corner with a light force and lays it along an arc onto a point;
+``fold_corner`` pinches a cloth corner at its tip with a light force and lays it along an arc onto a point;
 ``push`` slides an object along the table with the closed fingers.
 """
 
@@ -52,7 +52,8 @@ TARGETS = {
     "left": np.array([0.0, 1.0, 0.0]),
     "right": np.array([0.0, -1.0, 0.0]),
 }
-PINCH_INSET = 0.025  # m inside the corner along the fold: the closing pads gather the cloth there
+PINCH_OPENING = 0.06  # m between the pads as they go down astride the corner, along the fold
+PINCH_OVERHANG = 0.012  # m the outer pad lands beyond the corner's tip, on the table
 FOLD_BACKOFF = 0.04  # m the open fingers slide on along the fold before rising out of the folded flap
 CLOTH_HALF_THICKNESS = 0.004  # m from a cloth point (its mid-surface) down to what it lies on
 LAID = 0.012  # m the pinch ends above the flat cloth: the folded flap's two layers under the tips
@@ -242,17 +243,17 @@ class Skills:
         check: str = "",
     ) -> FoldResult:
         """Fold a cloth corner over the cloth onto a point: pinch the ``corner`` (a point or Keypoint, e.g.
-        from perception.point("the front left corner of the towel")) low, 2.5 cm inside it, the fingers
-        closing across the fold direction with ``force`` newtons (light, so as not to squeeze through the
-        cloth), lift it, carry it along an arc (as high as ``height``, default half the distance) over the
-        cloth until the pinch is over ``onto`` (e.g. the cloth's centre; the corner hangs from the pinch and
-        trails it, so it lands there), lay it down, release, slide on 4 cm along the fold and back off
-        upwards. The pinch is laid down just above ``onto``'s height: give the top of what already lies there
-        (e.g. corners folded before) so the fingers do not bury themselves in it. ``check``: a description
-        for perception.point that finds the corner again afterwards ("" = where the gripper
-        released it). Returns where the corner ended and its horizontal distance from ``onto``. Raises
-        GraspFailedError when the pinch closed on nothing, ObjectDroppedError when the corner slipped out on
-        the way."""
+        from perception.point("the front left corner of the towel")) at its tip, the fingers opened 6 cm
+        and closing along the fold direction (the outer pad on the table 1.2 cm beyond the tip, the inner
+        one on the cloth, gathering the tip between them) with ``force`` newtons (light, so as not to
+        squeeze through the cloth), lift it, carry it along an arc (as high as ``height``, default half the
+        distance) over the cloth until the pinch is over ``onto`` (e.g. the cloth's centre), lay it down,
+        release, slide on 4 cm along the fold and back off upwards. The pinch is laid down just above
+        ``onto``'s height: give the top of what already lies there (e.g. corners folded before) so the
+        fingers do not bury themselves in it. ``check``: a description for perception.point that finds the
+        corner again afterwards ("" = where the gripper released it). Returns where the corner ended and
+        its horizontal distance from ``onto``. Raises GraspFailedError when the pinch closed on nothing,
+        ObjectDroppedError when the corner slipped out on the way."""
         start, goal = _point(corner, "corner"), _point(onto, "onto")
         gripper = self._harness.robot.gripper
         if not 0.0 < float(force) <= gripper.max_force:
@@ -267,24 +268,27 @@ class Skills:
         if not 0.01 <= rise <= 0.4:
             raise InvalidArgumentError(f"height must be 0.01..0.4 m; got {height}")
         direction = np.array([*(span / distance), 0.0])
-        hand = mat2euler(_top_down(np.cross([0.0, 0.0, 1.0], direction)), "sxyz")
-        # The fingertips (1 cm past the TCP) go down to the table beside the corner, below the cloth's
-        # middle, inside the corner where closing gathers the cloth between the pads.
+        # The pads close along the fold, astride the tip: the inner one drags only the tip's strip of cloth
+        # against the outer one. Closing across the fold (tried before) gathered the pads' whole 8 cm span
+        # into a bunch that stood up where it was laid, and later folds dragged it off (fold_towel 50).
+        # The fingertips (1 cm past the TCP) go down to the table, below the cloth's middle.
         tip = fingertips(self._harness.robot.gripper.volumes)
-        pinch = start + direction * PINCH_INSET
+        inset = PINCH_OPENING / 2 - PINCH_OVERHANG  # the pinch's centre inside the corner
+        hand = mat2euler(_top_down(direction), "sxyz")
+        pinch = start + direction * inset
         pinch[2] = max(start[2] - CLOTH_HALF_THICKNESS, 0.0) + tip + 0.001
         robot = self._robot
-        robot.open_gripper()
+        robot.open_gripper(PINCH_OPENING)
         robot.move_gripper_to(pinch + [0.0, 0.0, 0.08], hand)
         with suppress(StalledError):  # resting on the cloth or the table a few millimetres high: pinch there
             robot.move_gripper_to(pinch, hand, path="line", speed=0.3, contact=True)
         robot.grasp(force=float(force))
-        # The pinch swings over the fold line on a half ellipse to above onto: the corner hangs from it and
-        # trails it (measured: a pinch stopped at its mirror image, inset short of onto, leaves the corner
+        # The pinch swings over the fold line on a half ellipse to above onto (measured, with the pinch
+        # 2.5 cm inside the corner: one stopped at its mirror image, inset short of onto, left the corner
         # 2-4 cm short, beside the cloth's middle rather than on it).
         # It ends a doubled cloth above onto: over a pile there (earlier corners), fingers that open inside
         # the pile catch it and lift it off again (measured: a third corner left hanging 9 cm up).
-        travel = max(distance - PINCH_INSET, 0.0)
+        travel = max(distance - inset, 0.0)
         laid = max(pinch[2] + LAID, goal[2] + tip + LAID - CLOTH_HALF_THICKNESS)
         waypoints = []
         for t in np.linspace(0.0, np.pi, 7)[1:]:

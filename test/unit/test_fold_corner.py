@@ -1,5 +1,6 @@
-"""``skills.fold_corner``'s motion, with a robot that only records: where the pinch is laid down and how
-the fingers leave the folded flap; and the towel's triangles, along which each corner's crease must run."""
+"""``skills.fold_corner``'s motion, with a robot that only records: where and how the fingers pinch the
+corner, where the pinch is laid down and how the fingers leave the folded flap; and the towel's triangles,
+along which each corner's crease must run."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from transforms3d.euler import euler2mat
 
 from maestro_agent.proxy.harness import Harness
-from maestro_agent.proxy.skills import FOLD_BACKOFF, LAID, Skills
+from maestro_agent.proxy.skills import FOLD_BACKOFF, LAID, PINCH_OPENING, PINCH_OVERHANG, Skills
 from maestro_agent.proxy.types import GripperState
 from maestro_tools.robots import get_robot
 from maestro_tools.sim.tasks.fold_towel import cloth_mesh
@@ -21,15 +23,19 @@ FRANKA = get_robot("franka")
 class RecordingRobot:
     def __init__(self) -> None:
         self.path: list[np.ndarray] = []
+        self.hands: list[np.ndarray] = []  # the orientation of each move_gripper_to, as a rotation matrix
+        self.openings: list[float | None] = []
 
     def open_gripper(self, width: float | None = None) -> GripperState:
-        return GripperState(0.08, 0.0, False)
+        self.openings.append(width)
+        return GripperState(0.08 if width is None else width, 0.0, False)
 
     def grasp(self, expected_width: float | None = None, force: float | None = None) -> GripperState:
         return GripperState(0.005, 0.94, True)
 
     def move_gripper_to(self, position: Any, orientation: Any = None, **_: Any) -> None:
         self.path.append(np.asarray(position, dtype=float))
+        self.hands.append(euler2mat(*orientation, "sxyz"))
 
     def move_gripper_along(self, waypoints: Any, **_: Any) -> None:
         self.path.extend(np.asarray(p, dtype=float) for p, _ in waypoints)
@@ -47,6 +53,22 @@ def _fold(onto: list[float], robot: RecordingRobot | None = None) -> tuple[np.nd
     assert np.linalg.norm(laid[:2] - np.asarray(onto[:2])) < 1e-6
     assert result.distance == pytest.approx(0.0, abs=1e-6)
     return laid, tip
+
+
+def test_the_pads_go_down_astride_the_tip_closing_along_the_fold() -> None:
+    """The outer pad lands on the table just beyond the corner, the inner one on the cloth: closing drags
+    only the tip's strip of cloth between them (closing across the fold bunched the whole corner)."""
+    robot = RecordingRobot()
+    _fold([0.49, 0.0, 0.003], robot)
+    corner = np.array([0.37, 0.12])
+    along = (np.array([0.49, 0.0]) - corner) / np.linalg.norm(np.array([0.49, 0.0]) - corner)
+    assert robot.openings[0] == pytest.approx(PINCH_OPENING)
+    pinch, hand = robot.path[1], robot.hands[1]  # above the corner, then down onto it
+    assert np.allclose(pinch[:2], corner + along * (PINCH_OPENING / 2 - PINCH_OVERHANG))
+    outer_pad = pinch[:2] - along * PINCH_OPENING / 2
+    assert np.dot(outer_pad - corner, along) == pytest.approx(-PINCH_OVERHANG)
+    assert abs(np.dot(hand[:2, 1], along)) == pytest.approx(1.0)  # the fingers close along y
+    assert hand[2, 2] == pytest.approx(-1.0)  # pointing down
 
 
 def test_on_the_flat_cloth_the_pinch_is_laid_a_doubled_cloth_above_the_table() -> None:
