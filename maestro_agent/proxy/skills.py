@@ -238,22 +238,22 @@ class Skills:
         self,
         corner: Sequence[float] | Keypoint,
         onto: Sequence[float] | Keypoint,
-        force: float = 20.0,
+        force: float = 10.0,
         height: float | None = None,
         check: str = "",
     ) -> FoldResult:
         """Fold a cloth corner over the cloth onto a point: pinch the ``corner`` (a point or Keypoint, e.g.
         from perception.point("the front left corner of the towel")) at its tip, the fingers opened 6 cm
         and closing along the fold direction (the outer pad on the table 1.2 cm beyond the tip, the inner
-        one on the cloth, gathering the tip between them) with ``force`` newtons (light, so as not to
-        squeeze through the cloth), lift it, carry it along an arc (as high as ``height``, default half the
-        distance) over the cloth until the pinch is over ``onto`` (e.g. the cloth's centre), lay it down,
-        release, slide on 4 cm along the fold and back off upwards. The pinch is laid down just above
-        ``onto``'s height: give the top of what already lies there (e.g. corners folded before) so the
-        fingers do not bury themselves in it. ``check``: a description for perception.point that finds the
-        corner again afterwards ("" = where the gripper released it). Returns where the corner ended and
-        its horizontal distance from ``onto``. Raises GraspFailedError when the pinch closed on nothing,
-        ObjectDroppedError when the corner slipped out on the way."""
+        one on the cloth, gathering the tip between them) with ``force`` newtons (light: a harder squeeze
+        presses through the thin pinch and it slips out), lift it, carry it along an arc (as high as
+        ``height``, default half the distance) over the cloth until the pinch is over ``onto`` (e.g. the
+        cloth's centre), lay it down, release, slide on 4 cm along the fold and back off upwards. The
+        pinch is laid down just above ``onto``'s height: give the top of what already lies there (e.g.
+        corners folded before) so the fingers do not bury themselves in it. ``check``: a description for
+        perception.point that finds the corner again afterwards ("" = where the gripper released it).
+        Returns where the corner ended and its horizontal distance from ``onto``. Raises GraspFailedError
+        when the pinch closed on nothing, ObjectDroppedError when the corner slipped out on the way."""
         start, goal = _point(corner, "corner"), _point(onto, "onto")
         gripper = self._harness.robot.gripper
         if not 0.0 < float(force) <= gripper.max_force:
