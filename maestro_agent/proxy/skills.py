@@ -54,6 +54,7 @@ TARGETS = {
 }
 PINCH_OPENING = 0.06  # m between the pads as they go down astride the corner, along the fold
 PINCH_OVERHANG = 0.012  # m the outer pad lands beyond the corner's tip, on the table
+PINCH_PRESS = 0.002  # m below the table top the fingertips are sent: they stop pressing on table and cloth
 FOLD_BACKOFF = 0.04  # m the open fingers slide on along the fold before rising out of the folded flap
 CLOTH_HALF_THICKNESS = 0.004  # m from a cloth point (its mid-surface) down to what it lies on
 LAID = 0.012  # m the pinch ends above the flat cloth: the folded flap's two layers under the tips
@@ -271,16 +272,19 @@ class Skills:
         # The pads close along the fold, astride the tip: the inner one drags only the tip's strip of cloth
         # against the outer one. Closing across the fold (tried before) gathered the pads' whole 8 cm span
         # into a bunch that stood up where it was laid, and later folds dragged it off (fold_towel 50).
-        # The fingertips (1 cm past the TCP) go down to the table, below the cloth's middle.
+        # The fingertips (1 cm past the TCP) press down on the table: the inner pad then drags the cloth
+        # under it (measured on the nominal towel: sent 1 mm above the table, about 1 pinch in 2 slid over
+        # the cloth and closed on nothing; 4 mm above, 4 of 4 did; 2 mm below, 0 of 4).
         tip = fingertips(self._harness.robot.gripper.volumes)
         inset = PINCH_OPENING / 2 - PINCH_OVERHANG  # the pinch's centre inside the corner
         hand = mat2euler(_top_down(direction), "sxyz")
         pinch = start + direction * inset
-        pinch[2] = max(start[2] - CLOTH_HALF_THICKNESS, 0.0) + tip + 0.001
+        floor = max(start[2] - CLOTH_HALF_THICKNESS, 0.0) + tip  # the TCP with the tips on the table
+        pinch[2] = floor - PINCH_PRESS
         robot = self._robot
         robot.open_gripper(PINCH_OPENING)
         robot.move_gripper_to(pinch + [0.0, 0.0, 0.08], hand)
-        with suppress(StalledError):  # resting on the cloth or the table a few millimetres high: pinch there
+        with suppress(StalledError):  # the pads stop on the table and the cloth: pinch there
             robot.move_gripper_to(pinch, hand, path="line", speed=0.3, contact=True)
         robot.grasp(force=float(force))
         # The pinch swings over the fold line on a half ellipse to above onto (measured, with the pinch
@@ -289,7 +293,7 @@ class Skills:
         # It ends a doubled cloth above onto: over a pile there (earlier corners), fingers that open inside
         # the pile catch it and lift it off again (measured: a third corner left hanging 9 cm up).
         travel = max(distance - inset, 0.0)
-        laid = max(pinch[2] + LAID, goal[2] + tip + LAID - CLOTH_HALF_THICKNESS)
+        laid = max(floor + 0.001 + LAID, goal[2] + tip + LAID - CLOTH_HALF_THICKNESS)
         waypoints = []
         for t in np.linspace(0.0, np.pi, 7)[1:]:
             point = pinch + direction * travel * (1 - np.cos(t)) / 2

@@ -12,7 +12,7 @@ import pytest
 from transforms3d.euler import euler2mat
 
 from maestro_agent.proxy.harness import Harness
-from maestro_agent.proxy.skills import FOLD_BACKOFF, LAID, PINCH_OPENING, PINCH_OVERHANG, Skills
+from maestro_agent.proxy.skills import FOLD_BACKOFF, LAID, PINCH_OPENING, PINCH_OVERHANG, PINCH_PRESS, Skills
 from maestro_agent.proxy.types import GripperState
 from maestro_tools.robots import get_robot
 from maestro_tools.sim.tasks.fold_towel import cloth_mesh
@@ -69,6 +69,8 @@ def test_the_pads_go_down_astride_the_tip_closing_along_the_fold() -> None:
     assert np.dot(outer_pad - corner, along) == pytest.approx(-PINCH_OVERHANG)
     assert abs(np.dot(hand[:2, 1], along)) == pytest.approx(1.0)  # the fingers close along y
     assert hand[2, 2] == pytest.approx(-1.0)  # pointing down
+    tip = float(np.max(Skills(Harness(FRANKA, render=False), robot, None)._volumes[:, 2]))  # type: ignore[arg-type]
+    assert pinch[2] - tip == pytest.approx(-PINCH_PRESS)  # the tips sent below the table: they press on it
 
 
 def test_on_the_flat_cloth_the_pinch_is_laid_a_doubled_cloth_above_the_table() -> None:
