@@ -24,18 +24,11 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
 
 from maestro_agent.evaluation.sweep import AXES, INTERRUPTED, SimGraph, run_trial, settings, table
+from maestro_tools.sim.tasks import TASKS as TABLETOP_TASKS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TASKS = {  # robot -> the tasks with a reference program in config/programs
-    "franka": (
-        "ball_in_bowl",
-        "clean_table",
-        "rotate_cube",
-        "open_cabinet",
-        "erase_whiteboard",
-        "hang_mug",
-        "fold_towel",
-    ),
+    "franka": tuple(TABLETOP_TASKS),  # every tabletop task has one
     "go2w_piper": ("trash_ball", "find_ball"),
 }
 
