@@ -245,9 +245,9 @@ class Skills:
     ) -> FoldResult:
         """Fold a cloth corner over the cloth onto a point: pinch the ``corner`` (a point or Keypoint, e.g.
         from perception.point("the front left corner of the towel")) at its tip, the fingers opened 6 cm
-        and closing along the fold direction (the outer pad on the table 1.2 cm beyond the tip, the inner
-        one on the cloth, gathering the tip between them) with ``force`` newtons (light: a harder squeeze
-        presses through the thin pinch and it slips out), lift it, carry it along an arc (as high as
+        and closing along the fold direction (the fingertips pressed on the table, the outer pad 1.2 cm
+        beyond the tip, the inner one on the cloth, gathering the tip between them) with ``force`` newtons
+        (light, so as not to squeeze through the cloth), lift it, carry it along an arc (as high as
         ``height``, default half the distance) over the cloth until the pinch is over ``onto`` (e.g. the
         cloth's centre), lay it down, release, slide on 4 cm along the fold and back off upwards. The
         pinch is laid down just above ``onto``'s height: give the top of what already lies there (e.g.
@@ -274,7 +274,7 @@ class Skills:
         # into a bunch that stood up where it was laid, and later folds dragged it off (fold_towel 50).
         # The fingertips (1 cm past the TCP) press down on the table: the inner pad then drags the cloth
         # under it (measured on the nominal towel: sent 1 mm above the table, about 1 pinch in 2 slid over
-        # the cloth and closed on nothing; 4 mm above, 4 of 4 did; 2 mm below, 0 of 4).
+        # the cloth and closed on nothing, at 3-20 N alike; 4 mm above, all 4; 2 mm below, none of 4).
         tip = fingertips(self._harness.robot.gripper.volumes)
         inset = PINCH_OPENING / 2 - PINCH_OVERHANG  # the pinch's centre inside the corner
         hand = mat2euler(_top_down(direction), "sxyz")
