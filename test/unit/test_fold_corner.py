@@ -59,7 +59,7 @@ def test_the_pads_go_down_astride_the_tip_closing_along_the_fold() -> None:
     """The outer pad lands on the table just beyond the corner, the inner one on the cloth: closing drags
     only the tip's strip of cloth between them (closing across the fold bunched the whole corner)."""
     robot = RecordingRobot()
-    _fold([0.49, 0.0, 0.003], robot)
+    _, tip = _fold([0.49, 0.0, 0.003], robot)
     corner = np.array([0.37, 0.12])
     along = (np.array([0.49, 0.0]) - corner) / np.linalg.norm(np.array([0.49, 0.0]) - corner)
     assert robot.openings[0] == pytest.approx(PINCH_OPENING)
@@ -69,7 +69,6 @@ def test_the_pads_go_down_astride_the_tip_closing_along_the_fold() -> None:
     assert np.dot(outer_pad - corner, along) == pytest.approx(-PINCH_OVERHANG)
     assert abs(np.dot(hand[:2, 1], along)) == pytest.approx(1.0)  # the fingers close along y
     assert hand[2, 2] == pytest.approx(-1.0)  # pointing down
-    tip = float(np.max(Skills(Harness(FRANKA, render=False), robot, None)._volumes[:, 2]))  # type: ignore[arg-type]
     assert pinch[2] - tip == pytest.approx(-PINCH_PRESS)  # the tips sent below the table: they press on it
 
 
