@@ -278,3 +278,31 @@ def test_vlm_faults_end_the_trial_cleanly_and_the_next_goal_runs(graph: Graph) -
         GoalStatus.STATUS_SUCCEEDED,
     ]
     assert "500" in outcomes[0][1].summary, outcomes[0][1].summary
+
+
+def test_ctrl_c_on_maestro_run_cancels_its_goal_and_exits(graph: Graph) -> None:
+    """SIGINT (Ctrl-C) reaches `maestro run`'s wait as KeyboardInterrupt, not only rclpy's handler: the goal
+    is cancelled, the client says so and exits, and the trial ends cancelled."""
+    graph.running_agent()
+    server = graph.server
+    server.hanging.clear()
+    server.release.clear()
+    server.stall.set()
+    command = [sys.executable, "-m", "maestro_agent.cli", "run", INSTRUCTION, "--namespace", NS]
+    client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_for(server.hanging.is_set, 30), "the goal never reached the VLM"
+        interrupted = time.monotonic()
+        client.send_signal(signal.SIGINT)
+        output, _ = client.communicate(timeout=30)
+        exited = time.monotonic() - interrupted
+    finally:
+        if client.poll() is None:
+            client.kill()
+        server.stall.clear()
+        server.release.set()
+    print(f"\nCtrl-C on maestro run: exited after {exited:.2f} s")
+    assert client.returncode == 1 and exited < 10.0, output
+    assert "cancelling ..." in output and "the client cancelled the goal" in output, output
+    trial_id = output.rsplit("trial ", 1)[-1].split()[0]
+    assert graph.trial(trial_id)[:3] == (1, "cancelled", 0), output
