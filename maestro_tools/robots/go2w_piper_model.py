@@ -47,6 +47,7 @@ WHEEL_TORQUE = 12.0  # N m
 WHEEL_SPEED = 40.0  # rad/s, 3.6 m/s at the rim
 # Rubber on an indoor floor. mu >= 1 made skid-steer turns buckle the locked legs.
 TYRE_FRICTION = (0.7, 0.01, 0.001)
+SHELL_FRICTION = (0.3, 0.005, 0.0001)  # the body's plastic shell (and the legs) on a wall or furniture
 ARM_MOUNT = (0.02, 0.0, 0.069)  # m, the PiPER's base on the Go2's back plate, in base_link
 WORLD_CONAFFINITY = 3  # world geoms with this touch both the robot's body (bit 1) and the arm (bit 2)
 
@@ -87,6 +88,7 @@ def build_mjcf() -> mujoco.MjSpec:
     base.name, base.pos = BASE_BODY, [0.0, 0.0, 0.0]
     _leg_servos(spec)
     _add_wheels(spec)
+    _shell_contacts(spec)
     base.add_camera(
         name=HEAD_CAMERA, pos=[0.335, 0.0, 0.03], fovy=58.0,
         quat=camera_quat([math.cos(HEAD_PITCH), 0.0, -math.sin(HEAD_PITCH)], [0.0, -1.0, 0.0]),
@@ -153,6 +155,16 @@ def _add_wheels(spec: mujoco.MjSpec) -> None:
         actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
         actuator.forcerange = [-WHEEL_TORQUE, WHEEL_TORQUE]
         actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+
+
+def _shell_contacts(spec: mujoco.MjSpec) -> None:
+    """The Go2's own collision geoms (body and legs; the tyres set theirs) take precedence in their
+    contacts, with the shell's friction: the MJCF's frictionless condim 1 lost to the world's condim 3 and
+    friction 1 (a contact takes the larger), and the body, pushed against a wall by its wheels, wedged
+    there nose up. Call before the arm is added (its fingers grip with the objects' friction)."""
+    for geom in spec.geoms:
+        if (geom.contype or geom.conaffinity) and geom.priority == 0:
+            geom.priority, geom.condim, geom.friction = 2, 3, list(SHELL_FRICTION)
 
 
 def stand_qpos(model: mujoco.MjModel, xy: tuple[float, float] = (0.0, 0.0), yaw: float = 0.0) -> np.ndarray:

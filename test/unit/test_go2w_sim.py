@@ -1,7 +1,8 @@
 """The Go2-W + PiPER physics: the skid-steer controller's limits and kinematics (no MuJoCo), then the
-robot on a flat floor (stands still on locked legs, tracks 0.5 m/s within 5 %, turns in place, brakes)
-and in the house (the door is latched until its handle is pressed; both cameras render). Headless:
-the renderer picks its GL backend (``common.gl``) with nothing exported."""
+robot on a flat floor (stands still on locked legs, tracks 0.5 m/s within 5 %, turns in place, brakes,
+does not tip over driving into a wall) and in the house (the door is latched until its handle is
+pressed; both cameras render). Headless: the renderer picks its GL backend (``common.gl``) with nothing
+exported."""
 
 from __future__ import annotations
 
@@ -93,6 +94,43 @@ def test_a_turn_command_turns_in_place(robot: WheeledRobotSim) -> None:
     robot.set_cmd_vel(0.0, -0.8)  # and back the other way
     robot.step(1.0)
     assert _yaw_travelled(robot, 1.0) < -0.6
+
+
+@pytest.fixture(scope="module")
+def walled() -> WheeledRobotSim:
+    """The robot on a floor before a wall whose face is at x = 0.7 m."""
+    spec = PROFILE.build_mjcf()
+    spec.worldbody.add_geom(type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05], conaffinity=3)
+    wall = {"size": [0.05, 3, 1], "pos": [0.75, 0, 1], "conaffinity": 3}
+    spec.worldbody.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, **wall)
+    model = spec.compile()
+    return WheeledRobotSim(model, mujoco.MjData(model), PROFILE)
+
+
+@pytest.mark.parametrize(
+    ("yaw", "command"), [(0.0, (0.5, 0.0)), (-0.8, (0.3, 0.0)), (math.pi, (-0.3, 0.0))], ids=str
+)
+def test_driving_into_a_wall_does_not_tip_it_over_and_it_backs_away(
+    walled: WheeledRobotSim, yaw: float, command: tuple[float, float]
+) -> None:
+    """On locked legs the wheels' traction against a wall flipped the body (head-on at 0.2 m/s and more);
+    the tip guard brakes, then frees the wheels until it is back on them, and the drive goes on. The
+    body's shell slides on the wall (it wedged there nose up with the wall's friction)."""
+    walled.reset((0.1, 0.0), yaw)
+    walled.step(0.5)
+    walled.set_cmd_vel(*command)
+    worst = 0.0
+    for _ in range(500):  # 5 s pushing
+        walled.step(0.01)
+        worst = max(worst, walled.tilt())
+    assert worst < math.radians(25), math.degrees(worst)
+    walled.set_cmd_vel(0.0, 0.0)
+    walled.step(2.0)
+    assert walled.tilt() < math.radians(2) and not walled.tip_guarded, math.degrees(walled.tilt())
+    x = walled.pose()[0]
+    walled.set_cmd_vel(-command[0], 0.0)  # away from the wall
+    walled.step(1.5)
+    assert walled.pose()[0] < x - 0.2 and walled.tilt() < math.radians(3)
 
 
 @pytest.fixture(scope="module")

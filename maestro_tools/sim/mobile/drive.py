@@ -46,6 +46,11 @@ class SkidSteerDrive:
         self.setpoint = np.zeros(2)  # the command ramped at the acceleration limits
         self._integral = np.zeros(2)
 
+    def rest(self) -> None:
+        """Start again from standing still (ramp and integrators), keeping the command."""
+        self.setpoint[:] = 0.0
+        self._integral[:] = 0.0
+
     def set_command(self, linear: float, angular: float) -> None:
         """Ask for ``linear`` m/s forward and ``angular`` rad/s yaw rate (clamped to the base's limits)."""
         if not (np.isfinite(linear) and np.isfinite(angular)):

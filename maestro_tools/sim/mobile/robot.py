@@ -27,6 +27,12 @@ CONTROL_PERIOD = 0.01  # s: the base controller runs at 100 Hz
 BRAKE_GAIN = 20.0  # (rad/s) per rad a wheel creeps from where it stopped
 GROUND_CLEARANCE = 0.002  # m the wheels start above the ground at a reset
 BODY_RATE = (0.2, 0.6)  # m/s and rad/s: the body posture's set-point moves at most this fast
+# The real robot's balance controller keeps it upright when it pushes against something; on locked legs
+# the wheels' traction against a wall tips the body over (head-on at 0.2 m/s, in a physics probe). The tip
+# guard takes over when the body tilts beyond TIP_TILT (roll, or pitch off its posture's): it brakes the
+# wheels while the tilt grows, then lets them roll free (no torque) so the body settles back onto them,
+# until it is within SETTLED_TILT for TIP_HOLD s; the drive's ramp and integrators then restart from rest.
+TIP_TILT, SETTLED_TILT, TIP_HOLD = math.radians(6.0), math.radians(2.0), 0.3  # rad, rad, s
 
 
 def _actuator_on(model: mujoco.MjModel, joint: str) -> int:
@@ -71,6 +77,7 @@ class WheeledRobotSim:
         self.left = [_actuator_on(model, j) for j in self.base.left_wheels]
         self.right = [_actuator_on(model, j) for j in self.base.right_wheels]
         self.wheel_qpos = np.array([model.jnt_qposadr[model.joint(j).id] for j in self.base.wheel_joints])
+        self.wheel_dofs = np.array([model.jnt_dofadr[model.joint(j).id] for j in self.base.wheel_joints])
         self.wheel_bodies = [int(model.jnt_bodyid[model.joint(j).id]) for j in self.base.wheel_joints]
         self.posture_actuators = np.array([_actuator_on(model, j) for j, _ in self.base.posture], dtype=int)
         self.posture_qpos = np.array(
@@ -93,6 +100,8 @@ class WheeledRobotSim:
         self.substeps = max(1, round(CONTROL_PERIOD / model.opt.timestep))
         self._phase = 0  # physics steps since the controller last ran
         self._brake_hold: np.ndarray | None = None
+        self._tip_hold = 0.0  # s the tip guard still holds the wheels
+        self._last_tilt = 0.0
 
     # -- state ------------------------------------------------------------------------------------
     def reset(self, xy: tuple[float, float] = (0.0, 0.0), yaw: float = 0.0) -> None:
@@ -115,7 +124,7 @@ class WheeledRobotSim:
             data.ctrl[self.gripper_actuator] = model.actuator_ctrlrange[self.gripper_actuator, 1]
         mujoco.mj_forward(model, data)
         self.drive.reset()
-        self._brake_hold, self._phase = None, 0
+        self._brake_hold, self._phase, self._tip_hold, self._last_tilt = None, 0, 0.0, 0.0
 
     def pose(self) -> tuple[float, float, float]:
         """Ground-truth (x, y, yaw) of the base in the world."""
@@ -136,6 +145,17 @@ class WheeledRobotSim:
     def tilt(self) -> float:
         """Angle (rad) between the base's z axis and the world's."""
         return float(math.acos(np.clip(self.data.xmat[self.base_body][8], -1.0, 1.0)))
+
+    def tilt_off_posture(self) -> float:
+        """Angle (rad) the body leans beyond its posture: its roll, or its pitch off the set-point's."""
+        m = self.data.xmat[self.base_body]
+        roll = math.atan2(float(m[7]), float(m[8]))
+        return max(abs(roll), abs(self.body_posture().pitch - self.body_setpoint.pitch))
+
+    @property
+    def tip_guarded(self) -> bool:
+        """The tip guard holds the wheels now."""
+        return self._tip_hold > 0.0
 
     def body_posture(self) -> BodyPosture:
         """The body's measured height above its stand (m; flat floor at z = 0) and pitch (rad, nose down)."""
@@ -206,7 +226,19 @@ class WheeledRobotSim:
         data = self.data
         turning = self._move_body()
         left, right = self.drive.update(*self.twist(), CONTROL_PERIOD)
-        if self.drive.idle:  # brake: hold the wheels where they stopped
+        tilt = self.tilt_off_posture()
+        rising, self._last_tilt = tilt > self._last_tilt, tilt
+        if tilt > TIP_TILT or (self._tip_hold > 0.0 and tilt > SETTLED_TILT):
+            self._tip_hold = TIP_HOLD
+        elif self._tip_hold > 0.0:
+            self._tip_hold = max(0.0, self._tip_hold - CONTROL_PERIOD)
+        if self._tip_hold > 0.0:
+            self.drive.rest()  # no ramp or integral carried against what holds the base
+            if not rising:  # free wheels (the servos' set-point is their speed): it settles back
+                self._brake_hold = None
+                data.ctrl[[*self.left, *self.right]] = data.qvel[self.wheel_dofs]
+                return
+        if self.drive.idle or self._tip_hold > 0.0:  # brake: hold the wheels where they stopped
             if self._brake_hold is None:
                 self._brake_hold = data.qpos[self.wheel_qpos].copy()
             creep = data.qpos[self.wheel_qpos] - self._brake_hold
