@@ -36,6 +36,7 @@ from maestro_tools.common.conversions import pose_to_matrix
 from maestro_tools.common.errors import (
     InvalidArgumentError,
     MaestroError,
+    MaestroTimeoutError,
     NotFoundError,
     OutOfLimitsError,
     StalledError,
@@ -238,7 +239,13 @@ class Base:
             x, y = point[0] - distance * math.cos(yaw), point[1] - distance * math.sin(yaw)
         if self._body:
             self.set_body()  # drive standing
-        reached = self.go_to(x, y, yaw, tolerance=0.1 if plan is None else REACH_TOLERANCE, timeout=timeout)
+        tolerance = 0.1 if plan is None else REACH_TOLERANCE
+        try:
+            reached = self.go_to(x, y, yaw, tolerance=tolerance, timeout=timeout)
+        except MaestroTimeoutError:  # still turning or edging in beside furniture: near, and the arm judges
+            reached = self.get_pose()
+            if plan is None or math.hypot(reached.x - x, reached.y - y) > CLOSER_FROM:
+                raise
         off = math.hypot(reached.x - x, reached.y - y)
         if plan is not None and off <= CLOSER_FROM and not plan.reaches(reached):  # the arm re-solved there
             with contextlib.suppress(MaestroError):  # as near as the base gets: pick says what is left

@@ -21,6 +21,7 @@ from maestro_msgs.action import NavigateBase
 from maestro_tools.common.errors import (
     ErrorCode,
     InvalidArgumentError,
+    MaestroTimeoutError,
     NotFoundError,
     OutOfLimitsError,
     StalledError,
@@ -40,9 +41,12 @@ class FakeNavigation:
     """A test fake of the robot behind the proxy's RosClient: navigate goals move the base there at once,
     except to the ``blocked`` points, which fail as the navigation node does."""
 
-    def __init__(self, blocked: tuple[tuple[float, float], ...] = (), short: float = 0.0) -> None:
+    def __init__(
+        self, blocked: tuple[tuple[float, float], ...] = (), short: float = 0.0, times_out: bool = False
+    ) -> None:
         self.pose = np.eye(4)
         self.short = short  # m the first goal is stopped short of (as a goal moved off an obstacle is)
+        self.times_out = times_out  # the first goal ends there timed out (still turning, say)
         self.goals: list[NavigateBase.Goal] = []
         self.body: list[tuple[float, ...]] = []  # body postures commanded (height, pitch)
         self.body_tolerances: list[dict[str, float]] = []  # and their goal tolerances by joint
@@ -81,6 +85,11 @@ class FakeNavigation:
         yaw = _yaw(goal.goal.pose.orientation) if goal.yaw_tolerance >= 0 else 0.0
         self.pose[:3, :3] = [[math.cos(yaw), -math.sin(yaw), 0], [math.sin(yaw), math.cos(yaw), 0], [0, 0, 1]]
         self.pose[:2, 3] = p.x, p.y
+        if self.times_out:
+            self.times_out = False
+            return NavigateBase.Result(
+                success=False, error_code=ErrorCode.TIMEOUT, message="timed out 0.06 m from the goal"
+            )
         result = NavigateBase.Result(success=True)
         result.final_pose.position.x, result.final_pose.position.y = p.x, p.y
         result.final_pose.orientation = goal.goal.pose.orientation
@@ -368,6 +377,18 @@ def test_go_near_drives_again_when_the_arm_misses_from_where_the_base_stopped() 
         near = FakeNavigation(short=short)
         Base(near, Harness(GO2W)).go_near([2.0, -0.4, 0.04])  # type: ignore[arg-type]
         assert len([g for g in near.goals if g.yaw_tolerance >= 0]) == 1
+
+
+def test_go_near_goes_on_from_a_drive_that_timed_out_near_its_goal() -> None:
+    """Timed out still turning or edging in beside furniture, near the goal: go_near crouches there (the
+    arm judges what is left); a drive that timed out far from it is raised."""
+    nav = FakeNavigation(short=0.06, times_out=True)
+    reached = Base(nav, Harness(GO2W)).go_near([2.0, -0.4, 0.04])  # type: ignore[arg-type]
+    assert math.hypot(2.0 - reached.x, -0.4 - reached.y) < GO2W.arm.reach
+    assert nav.body[-1][0] == pytest.approx(GO2W.base.min_height_offset)  # crouched for the floor toy
+    far = FakeNavigation(short=0.5, times_out=True)
+    with pytest.raises(MaestroTimeoutError, match="timed out"):
+        Base(far, Harness(GO2W)).go_near([2.0, -0.4, 0.04])  # type: ignore[arg-type]
 
 
 def test_a_toy_in_a_gap_is_approached_along_it_not_over_what_walls_it_in() -> None:
