@@ -64,6 +64,7 @@ from maestro_tools.motion.goals import (
     velocity_scaling,
 )
 from maestro_tools.motion.kinematics import ArmKinematics, time_path
+from maestro_tools.motion.mapped_furniture import MappedFurniture
 from maestro_tools.motion.moveit_backend import MoveItMotion, load_moveit
 from maestro_tools.motion.params import declare_motion_params
 from maestro_tools.motion.path_builder import PathBuilder, PlannedMotion
@@ -76,6 +77,7 @@ from maestro_tools.robots.params import declare_robot, declare_surfaces
 
 CONTACT_LAG = 0.01  # m a contact motion's TCP may lag its path beyond max_depth (tracking, friction)
 JOINT_STATES_WAIT = 3.0  # s a goal waits for the first joint states (a robot driver still starting)
+FURNITURE_MARGIN = 0.3  # m beyond the arm's reach within which mapped furniture counts
 
 
 class MotionNode(Node):
@@ -114,6 +116,12 @@ class MotionNode(Node):
         cameras = ([self.scene_camera] if self.scene_camera else []) + list(self.obstacle_cameras)
         self.frames = TopicFrameSource(
             self, group, cameras, self.scene_timeout, on_demand=True, base_frame=self.profile.base_frame
+        )
+        furniture, reach = params.map_obstacles, self.profile.arm.reach + FURNITURE_MARGIN
+        self.furniture = (
+            MappedFurniture(self, group, self.profile.fixed_frame, furniture, reach)
+            if furniture.enabled
+            else None
         )
         self.create_subscription(JointState, joint_states, self._on_joints, STATE_QOS, callback_group=group)
         self.robot_action = robot_action
@@ -193,14 +201,16 @@ class MotionNode(Node):
             return None, None, ""
         return self.camera_cloud(self.scene_camera, "planned against the robot and the support surfaces only")
 
-    def obstacle_clouds(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The obstacle cameras' clouds and viewpoints (a camera without a frame now is left out)."""
-        clouds = []
+    def obstacle_clouds(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """The obstacle cameras' clouds and viewpoints (a camera without a frame now is left out), and the
+        mapped furniture's faces (no viewpoint: nothing hidden behind them)."""
+        clouds: list[tuple[np.ndarray, np.ndarray | None]] = []
         for camera in self.obstacle_cameras:
             cloud, viewpoint, _ = self.camera_cloud(camera, "planned without it")
             if cloud is not None and viewpoint is not None:
                 clouds.append((cloud, viewpoint))
-        return clouds
+        faces = self.furniture.points(self._base_in_fixed(None)) if self.furniture is not None else None
+        return clouds if faces is None else [*clouds, (faces, None)]
 
     def camera_cloud(self, camera: str, without: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
         """``camera``'s depth cloud off the supports and where it looked from, or None and why."""

@@ -236,14 +236,15 @@ class ArmSurface:
         held: HeldVolume | None,
         viewpoint: np.ndarray | None = None,
         surfaces: tuple[SupportSurface, ...] = (),
-        others: Sequence[tuple[np.ndarray, np.ndarray]] = (),
+        others: Sequence[tuple[np.ndarray, np.ndarray | None]] = (),
     ) -> tuple[np.ndarray, np.ndarray]:
         """The scene points that count as obstacles for a motion from ``start`` (to ``goal``, when
         known), and those of them the camera saw (the rest fill in behind them); what lies in the
         ``held`` volume at the start (None: nothing held; the gripper's volume is never an obstacle) is
         attached to the hand. With the camera's ``viewpoint``, the space just behind what it saw counts
         as occupied too, except around what is held. ``others``: (cloud, viewpoint) of further
-        cameras, cleaned and filled in the same way; obstacles only (a contact judges depth along the
+        cameras, cleaned and filled in the same way (viewpoint None: nothing hidden, e.g. a mapped box's
+        faces); obstacles only (a contact judges depth along the
         first camera's rays, so their points are not among the visible ones)."""
         volume = held or HeldVolume()
         cloud, in_gripper = self._split_held(cloud, start, volume)
@@ -254,9 +255,10 @@ class ArmSurface:
         cloud = visible = _off(cloud, arm)
         if viewpoint is not None:
             cloud = with_hidden_side(cloud, viewpoint, surfaces)
-        extra = [
-            with_hidden_side(_off(self._split_held(c, start, volume)[0], arm), v, surfaces) for c, v in others
-        ]
+        extra = []
+        for other, seen_from in others:
+            other = _off(self._split_held(other, start, volume)[0], arm)
+            extra.append(other if seen_from is None else with_hidden_side(other, seen_from, surfaces))
         cloud = np.vstack([cloud, *extra])
         if held is not None:  # the held object fills its space: nothing is hidden there (behind a drawer's
             # front wall, the filled-in space would reach the rim-held bowl inside)

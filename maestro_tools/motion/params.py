@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from rclpy.node import Node
 
 from maestro_tools.common.params import declare
+from maestro_tools.mapping.furniture_source import MapObstacleConfig, declare_map_obstacles
 from maestro_tools.robots.profile import RobotProfile
+
+NO_MAP = MapObstacleConfig(enabled=False)
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class MotionParams:
     tcp_pose_rate: float
     goal_tolerance: float
     floor_from_tf: bool = False
+    map_obstacles: MapObstacleConfig = NO_MAP
 
 
 def declare_motion_params(node: Node, profile: RobotProfile) -> MotionParams:
@@ -125,4 +129,10 @@ def declare_motion_params(node: Node, profile: RobotProfile) -> MotionParams:
             "at each plan (a legged base lowers and pitches its body); not also in support_surfaces",
         )
         and profile.base is not None,
+        map_obstacles=declare_map_obstacles(
+            node,
+            False,
+            "Keep the arm clear of the semantic map's furniture near it, too (what the cameras lose up "
+            "close: the top of a sofa's back above a mobile robot's head camera)",
+        ),
     )

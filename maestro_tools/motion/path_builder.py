@@ -61,7 +61,7 @@ class PathBuilder:
         held: HeldVolume | None = None,
         viewpoint: np.ndarray | None = None,
         contact_depth: float | None = None,
-        others: Sequence[tuple[np.ndarray, np.ndarray]] = (),
+        others: Sequence[tuple[np.ndarray, np.ndarray | None]] = (),
     ) -> PlannedMotion:
         """TCP targets (4x4, base frame) in order, each segment from where the previous one ended; the
         scene is read once, at the real start (where the camera saw the arm and what it holds)."""
@@ -89,7 +89,7 @@ class PathBuilder:
         cloud: np.ndarray | None = None,
         held: HeldVolume | None = None,
         viewpoint: np.ndarray | None = None,
-        others: Sequence[tuple[np.ndarray, np.ndarray]] = (),
+        others: Sequence[tuple[np.ndarray, np.ndarray | None]] = (),
     ) -> PlannedMotion:
         """A joint goal: the straight joint-space move (interpolated by the robot) where it is free."""
         motion = PlannedMotion(np.asarray(start, dtype=np.float64))

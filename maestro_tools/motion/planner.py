@@ -79,7 +79,7 @@ class JointSpacePlanner:
         goal: np.ndarray | None = None,
         held: HeldVolume | None = None,
         viewpoint: np.ndarray | None = None,
-        others: Sequence[tuple[np.ndarray, np.ndarray]] = (),
+        others: Sequence[tuple[np.ndarray, np.ndarray | None]] = (),
     ) -> int:
         """Plan around ``cloud`` (base-frame points off the supports; None: the robot and supports only)
         and the ``others`` (cloud, viewpoint) of further cameras, for a motion from ``start`` to ``goal``;

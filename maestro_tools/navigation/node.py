@@ -64,10 +64,11 @@ from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
 from maestro_tools.common.tf import ExtrapolationError, UnknownFrameError, transform_points
 from maestro_tools.common.tf_listener import TfListener
 from maestro_tools.common.validate import unexpected
+from maestro_tools.mapping.furniture_source import MapObstacleSource
 from maestro_tools.navigation.follower import PathFollower, Pose2D
 from maestro_tools.navigation.goals import GoalSpec, check_goal
 from maestro_tools.navigation.grid import OccupancyGrid
-from maestro_tools.navigation.map_obstacles import Footprint, MapObstacleSource, footprints
+from maestro_tools.navigation.map_obstacles import Footprint, footprints
 from maestro_tools.navigation.messages import grid_message, path_message
 from maestro_tools.navigation.navigator import Navigator
 from maestro_tools.navigation.params import declare_navigation_params

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from rclpy.node import Node
 
 from maestro_tools.common.params import declare
+from maestro_tools.mapping.furniture_source import MapObstacleConfig, declare_map_obstacles
 from maestro_tools.navigation.follower import FollowerConfig
 from maestro_tools.navigation.grid import GridConfig
-from maestro_tools.navigation.map_obstacles import MapObstacleConfig
 from maestro_tools.navigation.navigator import NavigatorConfig
 from maestro_tools.navigation.self_filter import SelfFilterConfig
 from maestro_tools.robots.profile import RobotProfile
@@ -118,28 +118,10 @@ def declare_navigation_params(node: Node, profile: RobotProfile) -> NavigationPa
             1.0,
         ),
     )
-    map_obstacles = MapObstacleConfig(
-        enabled=declare(
-            node,
-            "map_obstacles",
-            True,
-            "Keep the semantic map's furniture out of the grid (a table top the depth camera loses up close)",
-        ),
-        service=declare(node, "map_service", "query_map", "The semantic mapper's QueryMap service"),
-        min_size=number(
-            "map_obstacle_min_size", 0.25, "Mapped objects this large are furniture, m", 0.05, 10.0
-        ),
-        ignore=tuple(
-            label
-            for label in declare(
-                node,
-                "map_obstacle_ignore",
-                ["door"],
-                "Labels never kept out (a door opens, and its mapped box goes stale); [''] = none",
-            )
-            if label
-        ),
-        period=number("map_period", 2.0, "Seconds between queries of the map while a goal runs", 0.1, 60.0),
+    map_obstacles = declare_map_obstacles(
+        node,
+        True,
+        "Keep the semantic map's furniture out of the grid (a table top the depth camera loses up close)",
     )
     return NavigationParams(
         camera=declare(

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from maestro_tools.common.errors import CollisionError
+from maestro_tools.mapping.furniture_source import MapObstacleConfig
 from maestro_tools.motion.kinematics import ArmKinematics, time_path
+from maestro_tools.motion.mapped_furniture import furniture_points
 from maestro_tools.motion.obstacles import HeldVolume
 from maestro_tools.motion.path_builder import AUTO, CARTESIAN, PLANNED, PathBuilder
 from maestro_tools.motion.planner import JointSpacePlanner
@@ -238,3 +240,23 @@ def test_a_planned_path_that_clips_between_checks_is_searched_again(
     path = planner.plan(start, goal, timeout=10.0)  # both searches share the budget: room on a loaded machine
     assert len(checks) == 2 and real(path) is None
     np.testing.assert_allclose(path[-1], goal, atol=1e-6)
+
+
+def test_mapped_furniture_faces_keep_the_arm_clear_with_nothing_seen(
+    builder: PathBuilder, world: SimWorld
+) -> None:
+    """A box the semantic map remembers (here around the green can) and no camera sees: its faces, with no
+    viewpoint and nothing filled in behind them, block the line and the planned path goes around."""
+    start, _, _ = across_the_can(builder, world)
+    can = world.position("green can")
+    target = down(can[0], can[1] - 0.2, 0.04)
+    box = np.eye(4)
+    box[:3, 3] = [can[0], can[1], can[2]]
+    extent = np.array([0.066, 0.066, 2 * can[2]])  # the can
+    faces = furniture_points([("cabinet", box, extent)], np.eye(4), 2.0, MapObstacleConfig(min_size=0.05))
+    nothing = {"cloud": np.zeros((0, 3)), "viewpoint": np.array([0.0, -1.0, 0.5])}
+    with pytest.raises(CollisionError, match="blocked"):
+        builder.to_poses(start, [target], CARTESIAN, others=[(faces, None)], **nothing)
+    motion = builder.to_poses(start, [target], AUTO, others=[(faces, None)], **nothing)
+    assert motion.planned_segments == 1 and motion.obstacle_points > 100
+    assert builder.planner.first_collision(motion.waypoints) is None

@@ -8,9 +8,10 @@ import math
 import numpy as np
 import pytest
 
+from maestro_tools.mapping.furniture_source import MapObstacleConfig
 from maestro_tools.navigation.follower import FollowerConfig, PathFollower, Pose2D
 from maestro_tools.navigation.grid import GridConfig, OccupancyGrid
-from maestro_tools.navigation.map_obstacles import MapObstacleConfig, footprints
+from maestro_tools.navigation.map_obstacles import footprints
 from maestro_tools.navigation.navigator import Navigator, NavigatorConfig
 from maestro_tools.navigation.planner import GridPlanner
 
