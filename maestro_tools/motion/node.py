@@ -69,8 +69,8 @@ from maestro_tools.motion.moveit_backend import MoveItMotion, load_moveit
 from maestro_tools.motion.params import declare_motion_params
 from maestro_tools.motion.path_builder import PathBuilder, PlannedMotion
 from maestro_tools.motion.planner import JointSpacePlanner
+from maestro_tools.motion.scene_clouds import SceneClouds
 from maestro_tools.motion.tracking import TrackingWatch
-from maestro_tools.perception.cloud import depth_cloud, scene_points
 from maestro_tools.perception.topic_source import TopicFrameSource
 from maestro_tools.robots.model import RobotModel
 from maestro_tools.robots.params import declare_robot, declare_surfaces
@@ -80,7 +80,7 @@ JOINT_STATES_WAIT = 3.0  # s a goal waits for the first joint states (a robot dr
 FURNITURE_MARGIN = 0.3  # m beyond the arm's reach within which mapped furniture counts
 
 
-class MotionNode(Node):
+class MotionNode(SceneClouds, Node):
     def __init__(self) -> None:
         super().__init__("motion")
         self.profile = declare_robot(self)
@@ -194,57 +194,6 @@ class MotionNode(Node):
             return False
         width = self.joint_names.gripper_width(message.name, message.position)
         return width is not None and gripper.empty_width < width < gripper.max_width - gripper.empty_width
-
-    def scene_cloud(self) -> tuple[np.ndarray | None, np.ndarray | None, str]:
-        """The scene camera's depth cloud off the supports and where it looked from, or None and why."""
-        if not self.scene_camera:
-            return None, None, ""
-        return self.camera_cloud(self.scene_camera, "planned against the robot and the support surfaces only")
-
-    def obstacle_clouds(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        """The obstacle cameras' clouds and viewpoints (a camera without a frame now is left out), and the
-        mapped furniture's faces (no viewpoint: nothing hidden behind them)."""
-        clouds: list[tuple[np.ndarray, np.ndarray | None]] = []
-        for camera in self.obstacle_cameras:
-            cloud, viewpoint, _ = self.camera_cloud(camera, "planned without it")
-            if cloud is not None and viewpoint is not None:
-                clouds.append((cloud, viewpoint))
-        faces = self.furniture.points(self._base_in_fixed(None)) if self.furniture is not None else None
-        return clouds if faces is None else [*clouds, (faces, None)]
-
-    def camera_cloud(self, camera: str, without: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
-        """``camera``'s depth cloud off the supports and where it looked from, or None and why."""
-        try:
-            frame = self.frames.grab(camera)
-        except MaestroError as exc:
-            note = f"no {camera} camera frame ({exc}): {without}"
-            self.get_logger().warning(note, throttle_duration_sec=30.0)
-            return None, None, note
-        # The plan starts from the joint states of the frame's moment (the arm's own points are removed
-        # around that configuration): wait for one at least as new as the frame.
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline and (
-            self._joints is None or seconds(self._joints.header.stamp) < frame.stamp
-        ):
-            time.sleep(0.005)
-        points = depth_cloud(frame)
-        if self.floor is not None:
-            points = self.floor.drop(points, self._base_in_fixed(frame.stamp))
-        cloud = scene_points(points, self.robot_model.surfaces, limit=400_000)
-        return cloud, frame.camera_pose[:3, 3], ""
-
-    def _base_in_fixed(self, stamp: float | None) -> np.ndarray | None:
-        """The base's pose in the fixed frame from TF (the floor's place), or None (the last one) if TF has
-        none now."""
-        fixed, base = self.profile.fixed_frame, self.profile.base_frame
-        try:
-            return self.frames.tf.lookup(fixed, base, stamp, timeout=1.0)
-        except MaestroError as exc:
-            self.get_logger().warning(
-                f"no TF {fixed} -> {base} ({exc}): the floor stays where it last was",
-                throttle_duration_sec=10.0,
-            )
-            return None
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, request: MoveArm.Goal) -> PlannedMotion:
