@@ -320,7 +320,7 @@ class Grasping:
         )
         try:
             self._move_above([_view(v, label) for v in views], backs=LOOK_BACKS)
-        except UnreachableError:
+        except (UnreachableError, CollisionError):
             return False
         return True
 
@@ -328,7 +328,8 @@ class Grasping:
         self, candidates: Sequence[GraspCandidate], backs: Sequence[float] = (ABOVE, ABOVE / 2)
     ) -> None:
         """Move to where pick() looks again: above the first candidate whose look pose (ABOVE m back, else
-        half that) the arm reaches; the planner checked the grasps, not the poses before them. A move held
+        half that) the arm reaches clear of the scene; the planner checked the grasps, not the poses
+        before them. A move held
         back on the way (the hand against furniture the cameras missed, e.g. a sofa's corner beside a toy
         behind it) goes home and on to the next candidate: nearer along the same line is no clearer."""
         refusals = []
@@ -337,7 +338,7 @@ class Grasping:
                 try:
                     self._robot.move_gripper_to(_above(candidate, back), candidate.orientation)
                     return
-                except UnreachableError as exc:
+                except (UnreachableError, CollisionError) as exc:  # out of reach, or against what is seen
                     refusals.append(str(exc))
                 except StalledError as exc:
                     refusals.append(str(exc))

@@ -251,6 +251,38 @@ def test_pick_looks_from_half_as_far_back_or_above_the_next_grasp_where_the_arm_
         tool._move_above([first, second])
 
 
+def test_a_look_pose_against_what_is_seen_goes_on_to_the_next_grasp() -> None:
+    """A look pose whose configuration would come within the clearance of the scene (the mapped top of a
+    sofa's back over a toy behind it) is refused like one out of reach: the next grasp's, else a
+    refusal naming them; pick's look at a remembered floor toy then goes on without it."""
+    from maestro_agent.proxy.grasping import ABOVE, Grasping, _above
+    from maestro_agent.proxy.harness import Harness
+    from maestro_tools.common.errors import CollisionError, UnreachableError
+
+    class CrowdedArm(FakeArm):
+        def __init__(self, clear: list[np.ndarray]) -> None:
+            super().__init__(0.0)
+            self.clear = clear
+
+        def move_gripper_to(self, position, orientation=None, path: str = "auto", speed: float = 1.0) -> None:
+            if not any(np.allclose(position, c) for c in self.clear):
+                raise CollisionError("the goal configuration collides: the robot's piper_link3 would come "
+                                     "within 1.5 cm of a seen object")  # fmt: skip
+            super().move_gripper_to(position, orientation, path, speed)
+
+    first, second = squeeze(0.06), squeeze(0.05)
+    arm = CrowdedArm([_above(second, ABOVE)])
+    tool = Grasping(None, Harness(get_robot("go2w_piper")), arm, None)  # type: ignore[arg-type]
+    tool._move_above([first, second])
+    assert np.allclose(arm.moves[-1][1], _above(second, ABOVE))
+    arm.clear = []
+    with pytest.raises(UnreachableError, match=r"reachable and clear .*piper_link3"):
+        tool._move_above([first, second])
+    box = (np.eye(4), np.full(3, 0.06))
+    box[0][:3, 3] = 0.5, 0.1, -0.35
+    assert not tool._look_at(box, "orange ball")
+
+
 def test_a_look_move_held_back_by_furniture_goes_home_and_on_to_the_next_grasp() -> None:
     from maestro_agent.proxy.grasping import ABOVE, Grasping, _above
     from maestro_agent.proxy.harness import Harness
