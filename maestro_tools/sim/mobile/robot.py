@@ -8,7 +8,8 @@ A legged base lowers and pitches its body on command (``set_body_posture``, with
 axles where they stand, the set-point moves at a limited rate, and the braked wheels turn with the calves
 so the tyres do not roll. The speed loop measures the base's forward speed and yaw rate as an IMU and
 wheel encoders would (here the base body's velocity, noise-free); the real robot's own controller does
-the same job.
+the same job. A tip guard stands in for the real robot's balance: the wheels stop pushing while the body
+leans beyond its posture (``TIP_TILT``), as it does against a wall on locked legs.
 """
 
 from __future__ import annotations
