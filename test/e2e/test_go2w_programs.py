@@ -50,7 +50,7 @@ def test_the_program_trashes_the_ball_through_run_task(graph: SimGraph) -> None:
 @pytest.mark.timeout(900)
 def test_the_program_finds_the_ball_and_brings_it_back_through_run_task(graph: SimGraph) -> None:
     # Back at the start holding it (100) in one of at most two trials of the nominal scene; the sweep
-    # measures the rate (README: find_ball, 9 of 10 settings).
+    # measures the rate (README: find_ball, 9 and 7 of 10 settings in two sweeps).
     records = []
     for _ in range(2):
         record = run_trial(Setting("find_ball", seed=0, axis="none"), server_timeout_s=180.0)
