@@ -329,9 +329,9 @@ class Grasping:
     ) -> None:
         """Move to where pick() looks again: above the first candidate whose look pose (ABOVE m back, else
         half that) the arm reaches clear of the scene; the planner checked the grasps, not the poses
-        before them. A move held
-        back on the way (the hand against furniture the cameras missed, e.g. a sofa's corner beside a toy
-        behind it) goes home and on to the next candidate: nearer along the same line is no clearer."""
+        before them. A move held back on the way (the hand against furniture the cameras missed, e.g. a
+        sofa's corner beside a toy behind it) goes home and on to the next candidate: nearer along the
+        same line is no clearer."""
         refusals = []
         for candidate in candidates:
             for back in backs:

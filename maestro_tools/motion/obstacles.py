@@ -244,8 +244,8 @@ class ArmSurface:
         attached to the hand. With the camera's ``viewpoint``, the space just behind what it saw counts
         as occupied too, except around what is held. ``others``: (cloud, viewpoint) of further
         cameras, cleaned and filled in the same way (viewpoint None: nothing hidden, e.g. a mapped box's
-        faces); obstacles only (a contact judges depth along the
-        first camera's rays, so their points are not among the visible ones)."""
+        faces); obstacles only (a contact judges depth along the first camera's rays, so their points
+        are not among the visible ones)."""
         volume = held or HeldVolume()
         cloud, in_gripper = self._split_held(cloud, start, volume)
         load = in_gripper if held is not None else np.zeros((0, 3))
