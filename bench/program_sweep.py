@@ -24,6 +24,7 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
 
 from maestro_agent.evaluation.sweep import AXES, INTERRUPTED, SimGraph, run_trial, settings, table
+from maestro_agent.run_client import interruptible
 from maestro_tools.sim.tasks import TASKS as TABLETOP_TASKS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -42,6 +43,7 @@ def main() -> int:
     parser.add_argument("--rtf", type=float, default=3.0, help="the sim's real-time factor")
     parser.add_argument("--out", type=Path, default=RESULTS / "program_sweep.json")
     args = parser.parse_args()
+    interruptible()  # SIGINT cancels the running goal and ends the sweep, started in the background or not
     plan = settings(args.tasks or list(TASKS[args.robot]), args.seeds, args.axes)
     records = []
     start = time.monotonic()

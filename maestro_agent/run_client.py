@@ -11,7 +11,9 @@ says so and fails (exit 2) instead of waiting.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,9 +128,18 @@ class Outcome:
     interrupted: bool = False  # the user pressed Ctrl-C (the goal was cancelled)
 
 
+def interruptible() -> None:
+    """Make SIGINT (Ctrl-C, ``kill -INT``) raise KeyboardInterrupt, which cancels the goal, even where it
+    arrives ignored: bash starts background jobs with SIGINT ignored and Python keeps that, so a sweep or
+    a test that started this process could not stop its goal. Main thread only (Python's rule)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
     """Run one goal; 0 when the task succeeded, 1 when it failed or was cancelled. Raises a MaestroError
     (the CLI exits 2) for an invalid goal, an agent that is not there and one that died meanwhile."""
+    interruptible()
     outcome = execute(options, out)
     if outcome.result is None:
         return 1

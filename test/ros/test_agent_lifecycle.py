@@ -281,15 +281,22 @@ def test_vlm_faults_end_the_trial_cleanly_and_the_next_goal_runs(graph: Graph) -
 
 
 def test_ctrl_c_on_maestro_run_cancels_its_goal_and_exits(graph: Graph) -> None:
-    """SIGINT (Ctrl-C) reaches `maestro run`'s wait as KeyboardInterrupt, not only rclpy's handler: the goal
-    is cancelled, the client says so and exits, and the trial ends cancelled."""
+    """SIGINT reaches `maestro run`'s wait as KeyboardInterrupt: the goal is cancelled, the client says so
+    and exits, and the trial ends cancelled. The client starts with SIGINT ignored, as a background job
+    of a shell does (in CI it was, and `maestro run` went on)."""
     graph.running_agent()
     server = graph.server
     server.hanging.clear()
     server.release.clear()
     server.stall.set()
     command = [sys.executable, "-m", "maestro_agent.cli", "run", INSTRUCTION, "--namespace", NS]
-    client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    client = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     try:
         assert wait_for(server.hanging.is_set, 30), "the goal never reached the VLM"
         interrupted = time.monotonic()
