@@ -25,6 +25,12 @@ class MapObstacleConfig:
     ignore: tuple[str, ...] = ("door",)  # labels never kept out (a door opens: its box goes stale)
     period: float = 2.0  # s between queries while a goal runs
 
+    def keeps(self, label: str, extent: np.ndarray) -> bool:
+        """Whether a mapped object is furniture to keep clear of: at least ``min_size`` across, and no
+        ``ignore`` label's words all among its label's."""
+        words = set(label.lower().split())
+        return max(extent) >= self.min_size and not any(set(i.split()) <= words for i in self.ignore)
+
 
 def declare_map_obstacles(node: Node, enabled: bool, description: str) -> MapObstacleConfig:
     """The node's parameters for the map's furniture: ``map_obstacles`` (``description``), the service,

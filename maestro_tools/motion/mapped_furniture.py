@@ -53,8 +53,7 @@ def furniture_points(
     to_base = np.linalg.inv(base_in_fixed)
     clouds = [np.zeros((0, 3))]
     for label, pose, extent in objects:
-        words = set(label.lower().split())
-        if max(extent) < config.min_size or any(set(i.split()) <= words for i in config.ignore):
+        if not config.keeps(label, extent):
             continue
         in_base = to_base @ pose
         reach = radius + float(np.linalg.norm(extent)) / 2

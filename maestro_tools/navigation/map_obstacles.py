@@ -42,8 +42,7 @@ def footprints(
     (``band`` m above ``floor``: what the robot's body meets)."""
     kept = []
     for label, pose, extent in objects:
-        words = set(label.lower().split())
-        if max(extent) < config.min_size or any(set(i.split()) <= words for i in config.ignore):
+        if not config.keeps(label, extent):
             continue
         corners = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]) * extent / 2
         world = corners @ pose[:3, :3].T + pose[:3, 3]
