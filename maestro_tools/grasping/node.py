@@ -6,7 +6,8 @@ detection names or the detector's default one. Every field is checked first (``r
 Proposes top-down grasps across its box axes (and tilted ones where the robot's profile lists grasp
 tilts: ``tilted.py``), antipodal grasps on a cloud, and grasps on the object's
 parts (``parts.py``: rim, handle, flat, cloth_corner) from its points: the cloud, or the detection's mask
-lifted with its camera's depth. With
+lifted with its camera's depth; where none of the whole object's grasps is usable, its narrow top's
+(``proposals.py``: a bear's head). With
 ``check_reachability`` it keeps only grasps whose grasp and pre-grasp (``pregrasp_height`` above) have
 IK solutions and, when the detection names its camera, whose open gripper does not sweep through the
 scene's depth points on the way in (a hand camera's view of the gripper itself is dropped).
@@ -17,7 +18,6 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -51,12 +51,11 @@ from maestro_tools.common.qos import LATCHED_QOS
 from maestro_tools.common.spinning import wait_future_blocking
 from maestro_tools.common.surfaces import tops_beneath
 from maestro_tools.common.validate import answer_errors, quote
-from maestro_tools.grasping.antipodal import antipodal_grasps
 from maestro_tools.grasping.collision import collision_free, outside_box
-from maestro_tools.grasping.parts import part_grasps, pregrasp_opening, top_slice
+from maestro_tools.grasping.parts import pregrasp_opening
+from maestro_tools.grasping.proposals import box_grasps, narrow_top_grasps, proposals, usable_or_narrow
 from maestro_tools.grasping.requests import check_detection, check_request
-from maestro_tools.grasping.tilted import tilted_grasps
-from maestro_tools.grasping.top_down import GraspCandidate, stand_on_support, top_down_grasps
+from maestro_tools.grasping.top_down import GraspCandidate, stand_on_support
 from maestro_tools.motion.kinematics import ArmKinematics
 from maestro_tools.perception.cloud import depth_cloud, scene_points
 from maestro_tools.perception.objects import CameraFrame, object_box
@@ -226,24 +225,6 @@ class GraspPlannerNode(Node):
         points = frame.base_points(mask)
         return points if len(points) >= 10 else None
 
-    def box_grasps(self, pose: np.ndarray, extent: np.ndarray, max_width: float) -> list[GraspCandidate]:
-        """Top-down grasps on the object's box, and the tilted ones the arm's profile asks for."""
-        gripper, arm = self.gripper, self.profile.arm
-        depth, pads = gripper.finger_depth, gripper.pad_clearance
-        candidates = top_down_grasps(pose, extent, max_width, depth, pads, down_yaw=arm.down_yaw)
-        if arm.grasp_tilts:
-            tilted = tilted_grasps(pose, extent, max_width, depth, pads, arm.grasp_tilts, arm.down_yaw)
-            candidates = sorted([*candidates, *tilted], key=lambda c: -c.score)
-        return candidates
-
-    def top_grasps(self, points: np.ndarray, max_width: float) -> list[GraspCandidate]:
-        """Box grasps on the object's narrow top (a toy's head, a bottle's neck), ranked below part grasps:
-        for an object too wide for the opening as a whole."""
-        top = top_slice(points)
-        if top is None:
-            return []
-        return [replace(c, score=0.4 * c.score) for c in self.box_grasps(*top, max_width)]
-
     def reachable(self, grasp: GraspCandidate) -> bool:
         """IK reaches the grasp from its pre-grasp: ``pregrasp_height`` above it, or back along the
         approach for a tilted grasp (as execution moves in)."""
@@ -260,6 +241,58 @@ class GraspPlannerNode(Node):
                 return False
         return True
 
+    def usable(
+        self,
+        candidates: list[GraspCandidate],
+        request: PlanGrasp.Request,
+        frame: CameraFrame | None,
+        pose: np.ndarray,
+        extent: np.ndarray,
+        label: str,
+    ) -> list[Grasp]:
+        """The candidates whose open gripper keeps clear of the scene (CollisionError if none does) and,
+        with ``check_reachability``, that the arm reaches; as messages, best first."""
+        if request.check_reachability and frame is not None and self.collision_check:
+            near = self.hand_camera_min_depth if frame.camera in self.hand_cameras else 0.0
+            scene = scene_points(depth_cloud(frame, near), self.robot_model.surfaces)
+            around = outside_box(scene, pose, extent)  # a tilted grasp's fingers may brush the object
+            gripper = self.gripper
+            free = [
+                c
+                for c in candidates
+                if collision_free(
+                    [c],
+                    around if c.strategy == "tilted" else scene,
+                    gripper.volumes,
+                    self.pregrasp_height,
+                    opening=lambda c: pregrasp_opening(c.strategy, c.width, gripper.max_width),
+                    max_width=gripper.max_width,
+                )
+            ]
+            if not free:
+                raise CollisionError(
+                    f"all {len(candidates)} grasp(s) on {label or 'the object'} would sweep the open "
+                    "gripper through other objects; clear the space around it or try the other camera"
+                )
+            candidates = free
+        grasps = []
+        for candidate in candidates:
+            reachable = self.reachable(candidate) if request.check_reachability else False
+            if request.check_reachability and not reachable:
+                continue
+            grasps.append(
+                Grasp(
+                    pose=matrix_to_pose(candidate.pose),
+                    approach=vector3(candidate.approach),
+                    width=candidate.width,
+                    score=candidate.score,
+                    strategy=candidate.strategy,
+                    object_label=label,
+                    reachable=reachable,
+                )
+            )
+        return grasps
+
     @answer_errors
     def on_plan(self, request: PlanGrasp.Request, response: PlanGrasp.Response) -> PlanGrasp.Response:
         try:
@@ -269,29 +302,21 @@ class GraspPlannerNode(Node):
             beneath = tops_beneath(pose[:3, 3], self.robot_model.surfaces)
             pose, extent = stand_on_support(pose, extent, beneath)  # a box seen from above: to the table
             frame, no_scene = self.scene(detection.camera) if request.check_reachability else (None, "")
-            gripper = self.gripper
-            max_width = request.max_width or gripper.max_width  # checked: within the gripper's opening
+            max_width = request.max_width or self.gripper.max_width  # checked: within the gripper's opening
             if self.backend == "antipodal" and points is None:
                 raise InvalidArgumentError("the antipodal backend needs the object as a point cloud")
-            candidates = [] if self.backend == "antipodal" else self.box_grasps(pose, extent, max_width)
-            seen = points
-            if self.parts and points is None:
-                seen = self.mask_points(detection, frame)
-            if self.parts and seen is not None and not candidates and self.backend != "antipodal":
-                candidates = self.top_grasps(seen, max_width)
-            if points is not None and self.backend != "top_down":
-                sampled = antipodal_grasps(
-                    points, samples=self.samples, max_width=max_width, pad_clearance=gripper.pad_clearance
-                )
-                candidates = sorted([*candidates, *sampled], key=lambda c: -c.score)
-            if self.parts and seen is not None:
-                found = part_grasps(
-                    seen,
-                    max_width=max_width,
-                    finger_depth=gripper.finger_depth,
-                    pad_clearance=gripper.pad_clearance,
-                )
-                candidates = sorted([*candidates, *found], key=lambda c: -c.score)
+            seen = self.mask_points(detection, frame) if self.parts and points is None else points
+            gripper, arm = self.gripper, self.profile.arm
+            boxes = self.backend != "antipodal"
+            whole = box_grasps(pose, extent, max_width, gripper, arm) if boxes else []
+            narrow = (
+                narrow_top_grasps(seen, max_width, gripper, arm)
+                if boxes and self.parts and seen is not None
+                else []
+            )
+            samples = self.samples if self.backend != "top_down" else 0
+            parts_seen = seen if self.parts else None
+            candidates = proposals(whole, narrow, points, parts_seen, max_width, gripper, samples)
             if not candidates:
                 raise UnreachableError(
                     f"the object ({np.round(extent[:2], 3).tolist()} m across, as its box is seen) does "
@@ -299,48 +324,13 @@ class GraspPlannerNode(Node):
                     "shows no rim, handle, flat side, cloth corner or narrow top to pinch; a closer view "
                     "(the hand camera) measures it better"
                 )
-            if request.check_reachability and frame is not None and self.collision_check:
-                near = self.hand_camera_min_depth if frame.camera in self.hand_cameras else 0.0
-                scene = scene_points(depth_cloud(frame, near), self.robot_model.surfaces)
-                around = outside_box(scene, pose, extent)  # a tilted grasp's fingers may brush the object
-                free = [
-                    c
-                    for c in candidates
-                    if collision_free(
-                        [c],
-                        around if c.strategy == "tilted" else scene,
-                        self.gripper.volumes,
-                        self.pregrasp_height,
-                        opening=lambda c: pregrasp_opening(c.strategy, c.width, gripper.max_width),
-                        max_width=gripper.max_width,
-                    )
-                ]
-                if not free:
-                    raise CollisionError(
-                        f"all {len(candidates)} grasp(s) on {label or 'the object'} would sweep the open "
-                        "gripper through other objects; clear the space around it or try the other camera"
-                    )
-                candidates = free
-            grasps = []
-            for candidate in candidates:
-                reachable = self.reachable(candidate) if request.check_reachability else False
-                if request.check_reachability and not reachable:
-                    continue
-                grasps.append(
-                    Grasp(
-                        pose=matrix_to_pose(candidate.pose),
-                        approach=vector3(candidate.approach),
-                        width=candidate.width,
-                        score=candidate.score,
-                        strategy=candidate.strategy,
-                        object_label=label,
-                        reachable=reachable,
-                    )
-                )
+            grasps = usable_or_narrow(
+                candidates, whole, narrow, lambda cs: self.usable(cs, request, frame, pose, extent, label)
+            )
             if not grasps:
                 raise UnreachableError(
-                    f"none of {len(candidates)} grasp(s) is reachable: the object at "
-                    f"{np.round(pose[:3, 3], 3).tolist()} is too far or too low"
+                    f"none of {len(candidates) + (len(narrow) if whole else 0)} grasp(s) is reachable: the "
+                    f"object at {np.round(pose[:3, 3], 3).tolist()} is too far or too low"
                 )
         except MaestroError as exc:
             response.success, response.error_code, response.message = False, int(exc.code), str(exc)

@@ -1,10 +1,15 @@
-"""The narrow top of an object too wide to grasp whole (plain numpy): a bear's head above its arms."""
+"""The narrow top of an object too wide to grasp whole (plain numpy): a bear's head above its arms, and
+the planner's fallback to it when the whole object's grasps are out of reach."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from maestro_tools.common.errors import CollisionError
 from maestro_tools.grasping.parts import top_slice
+from maestro_tools.grasping.proposals import usable_or_narrow
+from maestro_tools.grasping.top_down import GraspCandidate
 
 
 def sphere(centre, radius: float, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -25,3 +30,27 @@ def test_a_bears_head_is_the_narrow_top_and_a_plain_box_has_none() -> None:
     block = rng.uniform([0.4, -0.03, 0.0], [0.5, 0.03, 0.1], size=(2000, 3))
     assert top_slice(block) is None  # no narrower at its top
     assert top_slice(bear[:5]) is None  # too few points
+
+
+def grasp(name: str, x: float) -> GraspCandidate:
+    pose = np.eye(4)
+    pose[0, 3] = x
+    return GraspCandidate(pose, 0.05, 1.0, name)
+
+
+def test_the_narrow_top_is_the_fallback_when_none_of_the_whole_objects_grasps_is_usable() -> None:
+    whole, narrow = [grasp("body", 0.8)], [grasp("head", 0.5)]
+    near = lambda grasps: [g.strategy for g in grasps if g.pose[0, 3] < 0.7]  # noqa: E731 (reach)
+    assert usable_or_narrow(whole, whole, narrow, near) == ["head"]
+    assert usable_or_narrow([*whole, grasp("handle", 0.6)], whole, narrow, near) == ["handle"]  # usable
+    assert usable_or_narrow(narrow, [], narrow, near) == ["head"]  # the narrow top was the proposal
+    assert usable_or_narrow(whole, whole, [], near) == []  # no narrow top: nothing to fall back to
+
+    def blocked(grasps: list[GraspCandidate]) -> list[str]:
+        if any(g.strategy == "body" for g in grasps):
+            raise CollisionError("all grasps would sweep the open gripper through other objects")
+        return near(grasps)
+
+    assert usable_or_narrow(whole, whole, narrow, blocked) == ["head"]
+    with pytest.raises(CollisionError):  # the head is out of reach too: the whole object's error stands
+        usable_or_narrow(whole, whole, [grasp("head", 0.9)], blocked)
