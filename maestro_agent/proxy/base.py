@@ -53,8 +53,9 @@ VIEWPOINTS = 6  # search's default ring of viewpoints around where it starts
 SEARCH_RADIUS = 1.5  # m
 MAP_WAIT = 3.0  # s for a detection to reach the semantic map (the mapper takes the detector's frames)
 BODY_ACTION = "body_controller/follow_joint_trajectory"  # a legged base's body height and pitch
-# rad: go_near's crouch counts as reached this near its pitch (the arm re-solves from the measured pose)
-CROUCH_PITCH_TOLERANCE = 0.06
+# rad: go_near's postures count as reached this near their pitch: the crouch (the arm re-solves from the
+# measured pose) and the stand before its drive (a wheel on a toy or an edge leans the body 1-2 deg)
+POSTURE_PITCH_TOLERANCE = 0.06
 BODY_SPEED = (0.15, 0.4)  # m/s and rad/s of a posture change (the sim's set-point runs at most 0.2 / 0.6)
 
 
@@ -238,7 +239,7 @@ class Base:
             yaw = math.atan2(point[1] - here.y, point[0] - here.x)
             x, y = point[0] - distance * math.cos(yaw), point[1] - distance * math.sin(yaw)
         if self._body:
-            self.set_body()  # drive standing
+            self._set_posture(BodyPosture(), POSTURE_PITCH_TOLERANCE)  # drive standing
         tolerance = 0.1 if plan is None else REACH_TOLERANCE
         try:
             reached = self.go_to(x, y, yaw, tolerance=tolerance, timeout=timeout)
@@ -251,7 +252,7 @@ class Base:
             with contextlib.suppress(MaestroError):  # as near as the base gets: pick says what is left
                 reached = self.go_to(x, y, yaw, tolerance=CLOSER_TOLERANCE, timeout=CLOSER_TIMEOUT)
         if posture != BodyPosture():  # a wheel against a wall may tilt it a little: the arm re-solves from it
-            self._set_posture(posture, CROUCH_PITCH_TOLERANCE)
+            self._set_posture(posture, POSTURE_PITCH_TOLERANCE)
         return reached
 
     def _look(self, labels: Sequence[str] | None, turns: int, until: str = "") -> MappedObject | None:
