@@ -86,6 +86,7 @@ def _eval(args: argparse.Namespace) -> int:
         args.domain_base,
         executor=args.executor,
         ray_address=args.ray_address,
+        seeds=args.seeds,
     )
 
 
@@ -111,6 +112,13 @@ def _register_eval(commands: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=0, help="graphs at once (default: by cores and free memory)"
     )
     sweep.add_argument("--resume", action="store_true", help="skip the trials OUT/results.jsonl already has")
+    sweep.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="run only these of the spec's seeds (LIBERO: initial states): a long sweep a part at a time, "
+        "into the same OUT with --resume",
+    )
     sweep.add_argument(
         "--domain-base",
         type=int,

@@ -15,6 +15,7 @@ import platform
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,10 +36,13 @@ def run_sweep(
     executor: Executor | str | None = None,
     stream: TextIO = sys.stdout,
     ray_address: str = "",
+    seeds: Sequence[int] | None = None,
 ) -> int:
     """Run the sweep; 0 when every trial ran (whatever its score), 1 when infrastructure failures are
     left (run again with --resume), 130 when interrupted. ``executor``: an Executor, or "local" (the
-    default: LocalPool) or "ray" (RayExecutor; ``ray_address``: a cluster, "" = a private local Ray)."""
+    default: LocalPool) or "ray" (RayExecutor; ``ray_address``: a cluster, "" = a private local Ray).
+    ``seeds``: run only the trials of these of the spec's seeds (LIBERO: initial states), a part of a long
+    sweep at a time; OUT keeps the whole spec, so later parts resume into it."""
     if executor not in EXECUTORS and not hasattr(executor, "run"):
         raise InvalidArgumentError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
     if executor == "ray":
@@ -46,6 +50,13 @@ def run_sweep(
 
         require_ray()  # before anything runs: says how to install it
     spec = load_spec(spec_path)
+    if seeds is not None:
+        unknown = sorted(set(seeds) - set(spec.seeds))
+        if unknown or not seeds:
+            raise InvalidArgumentError(
+                f"--seeds {unknown or list(seeds)} not among the spec's seeds; valid: "
+                f"{', '.join(map(str, spec.seeds))}"
+            )
     out = Path(out)
     results = out / RESULTS_NAME
     if results.is_file() and results.stat().st_size and not resume:
@@ -53,13 +64,14 @@ def run_sweep(
     _check_same_sweep(spec, out / "spec.json", resume)
     trials = spec.expand()
     done = completed_keys(results)
-    todo = [t for t in trials if t.key not in done]
+    todo = [t for t in trials if t.key not in done and (seeds is None or t.seed in seeds)]
     workers = workers or default_workers()
     plan = batches(spec, todo, workers)
     workers = max(1, min(workers, len(plan) or 1))
     print(
         f"sweep {spec.name}: {len(trials)} trials, {len(done & {t.key for t in trials})} already recorded, "
-        f"{len(todo)} to run in {len(plan)} graph(s) on {workers} worker(s)",
+        f"{len(todo)} to run{'' if seeds is None else f' (seeds {sorted(seeds)})'} in {len(plan)} graph(s) "
+        f"on {workers} worker(s)",
         file=stream,
         flush=True,
     )
