@@ -205,8 +205,7 @@ class MotionNode(SceneClouds, Node):
             goal = pose_targets(
                 request, lambda stamped: self.frames.tf.pose_in(stamped, self.profile.base_frame)
             )
-        cloud, viewpoint, note = self.scene_cloud()
-        others = self.obstacle_clouds()
+        cloud, viewpoint, note, others = self.scene_clouds()
         start, held = self.current_positions(wait=JOINT_STATES_WAIT), held_volume(request, self.holding())
         floor = self._base_in_fixed(None) if self.floor is not None else None
         with self._lock:

@@ -13,6 +13,7 @@ import pytest
 
 from maestro_tools.common.errors import InvalidArgumentError, NotFoundError
 from maestro_tools.perception.colours import colour_name
+from maestro_tools.robots import get_robot
 from maestro_tools.sim.mobile.house import (
     BASKET_HEIGHT,
     CAN_HEIGHT,
@@ -85,6 +86,15 @@ def test_new_object_swaps_the_target_and_the_instruction_names_it(task: str) -> 
         assert (swapped.kind, swapped.size, swapped.rgb) == NEW_PLUSH[target]
         seen.add(target)
     assert len(seen) > 1
+
+
+def test_new_balls_fit_the_grippers_opening_as_the_houses_own_do() -> None:
+    # A near-rigid ball as wide as the PiPER's opening stops the open fingers above its middle; the house's
+    # balls are 1 cm narrower, and so must a new one be (the 7.2 cm purple ball was never grasped).
+    opening = get_robot("go2w_piper").gripper.max_width
+    own = [2 * toy.size for toy in default_setup().plush if toy.kind == "ball"]
+    new = [2 * size for kind, size, _ in NEW_PLUSH.values() if kind == "ball"]
+    assert new and max(new) <= max(own) <= opening - 0.005
 
 
 def test_new_object_in_collect_toys_swaps_one_table_toy_and_open_door_adds_one() -> None:

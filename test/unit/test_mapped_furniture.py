@@ -1,5 +1,6 @@
 """Mapped furniture as arm obstacles (``motion.mapped_furniture``): a box's faces in the base frame, its
-bottom left out, only furniture near the arm, small objects and ignored labels skipped."""
+bottom left out, only furniture near the arm, small objects and ignored labels skipped, and the points
+a camera sees past dropped."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import math
 import numpy as np
 
 from maestro_tools.mapping.furniture_source import MapObstacleConfig
-from maestro_tools.motion.mapped_furniture import box_faces, furniture_points
+from maestro_tools.motion.mapped_furniture import box_faces, furniture_points, not_seen_through
+from maestro_tools.perception.objects import CameraFrame
 
 SOFA_EXTENT = np.array([1.8, 0.16, 0.6])  # a sofa's back (m)
 
@@ -50,3 +52,33 @@ def test_furniture_near_the_arm_comes_in_the_base_frame_and_the_rest_is_left_out
     ahead = points[:, 0] > 0.0
     assert ahead.all()  # the sofa is ahead of the robot in its own frame
     assert furniture_points(objects[1:], base, 0.9, MapObstacleConfig()).shape == (0, 3)
+
+
+def _camera(depth: np.ndarray) -> CameraFrame:
+    """A 100x80 camera at the base origin looking along +x (optical z = base x, x = -y, y = -z)."""
+    pose = np.eye(4)
+    pose[:3, :3] = [[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]
+    intrinsics = np.array([[50.0, 0.0, 50.0], [0.0, 50.0, 40.0], [0.0, 0.0, 1.0]])
+    rgb = np.zeros((*depth.shape, 3), np.uint8)
+    return CameraFrame("head", rgb, depth, None, {}, intrinsics, pose, 0.0)
+
+
+def test_face_points_a_camera_sees_past_are_dropped_and_the_rest_stay() -> None:
+    depth = np.full((80, 100), 1.0, np.float32)  # a wall 1 m ahead
+    depth[:, :10] = 0.0  # no reading at the image's left edge (base +y)
+    points = np.array(
+        [
+            [0.5, 0.0, 0.0],  # 0.5 m in front of the wall in view: seen past, not there
+            [0.97, 0.0, 0.0],  # on the wall (within the margin): there
+            [1.5, 0.0, 0.0],  # behind the wall: hidden, kept
+            [0.5, 0.0, 0.5],  # above the view (45 deg up; the image reaches 38.7 deg): kept
+            [-0.5, 0.0, 0.0],  # behind the camera: kept
+            [0.5, 0.45, 0.0],  # in view where there is no reading: kept
+        ]
+    )
+    kept = not_seen_through(points, [_camera(depth)])
+    np.testing.assert_array_equal(kept, points[1:])
+    assert len(not_seen_through(points, [])) == len(points)  # no camera: the map stands
+    blind = _camera(np.zeros((80, 100), np.float32))  # no readings: it neither drops nor restores
+    assert len(not_seen_through(points, [blind])) == len(points)
+    assert len(not_seen_through(points, [blind, _camera(depth)])) == len(points) - 1

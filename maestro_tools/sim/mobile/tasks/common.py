@@ -19,11 +19,13 @@ from maestro_tools.sim.tasks.base import StagedTask, Variation
 if TYPE_CHECKING:
     from maestro_tools.sim.mobile.world import MobileWorld  # noqa: F401 - named (as a string) in a base
 
-# Toys that ``new_object`` brings in: label -> (kind, size, rgb).
+# Toys that ``new_object`` brings in: label -> (kind, size, rgb). The balls are sized as the house's own
+# (6-6.4 cm, house.py): a near-rigid simulated ball as wide as the PiPER's 7 cm opening cannot be grasped
+# where a real plush one squashes (the 7.2 cm purple one failed every grasp, its box 1 mm too wide).
 NEW_PLUSH = {
-    "purple plush ball": ("ball", 0.036, (0.55, 0.25, 0.8)),
+    "purple plush ball": ("ball", 0.032, (0.55, 0.25, 0.8)),
     "red plush bear": ("bear", 0.045, (0.85, 0.15, 0.15)),
-    "cyan plush ball": ("ball", 0.034, (0.2, 0.8, 0.85)),
+    "cyan plush ball": ("ball", 0.031, (0.2, 0.8, 0.85)),
 }
 FURNITURE = {"door": (0.55, 0.36, 0.22), "sofa": (0.30, 0.36, 0.55), "can": (0.25, 0.32, 0.28)}
 FURNITURE |= {"shelf": (0.82, 0.76, 0.66), "basket": (0.62, 0.45, 0.25)}
