@@ -180,19 +180,25 @@ def execute(options: RunOptions, out: TextIO = sys.stdout) -> Outcome:
         watch = GoalWatch(client, options.silence_s)
         printer = watch.feedback(ProgressPrinter(options.max_substeps or 20, out))
         sent = client.send_goal_async(goal, feedback_callback=printer)
-        handle = watch.wait(sent, "the goal's acceptance", 10.0, listen=False)
-        if not handle.accepted:
-            print("the agent rejected the goal", file=out)
-            return Outcome(instruction, None)
-        result_future = handle.get_result_async()
         interrupted = False
         try:
-            response = watch.wait(result_future, "the goal's result")
-        except KeyboardInterrupt:
+            handle = watch.wait(sent, "the goal's acceptance", 10.0, listen=False)
+        except KeyboardInterrupt:  # the agent may be running the goal already: its handle cancels it
+            interrupted = True
+            handle = watch.wait(sent, "the goal's acceptance", 10.0, listen=False)
+        if not handle.accepted:
+            print("the agent rejected the goal", file=out)
+            return Outcome(instruction, None, interrupted)
+        result_future = handle.get_result_async()
+        if not interrupted:
+            try:
+                response = watch.wait(result_future, "the goal's result")
+            except KeyboardInterrupt:
+                interrupted = True
+        if interrupted:
             print("cancelling ...", file=out, flush=True)
             watch.wait(handle.cancel_goal_async(), "the cancel", 10.0)
             response = watch.wait(result_future, "the cancelled goal's result", 30.0)
-            interrupted = True
         if response.status == GoalStatus.STATUS_UNKNOWN:  # answered by an agent that never had the goal
             raise UnavailableError(f"the agent no longer knows the goal (it was restarted); {GoalWatch.GONE}")
         return Outcome(instruction, response.result, interrupted)

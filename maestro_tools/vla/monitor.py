@@ -201,25 +201,39 @@ class Monitor:
 
 
 class NoProgressWatch:
-    """No progress: over the last ``window`` s the arm moved less than ``tolerance`` rad (largest joint),
-    or the policy commanded less than that in all, and the gripper neither moved nor was told to."""
+    """No progress: over the last ``window`` s of execution the arm moved less than ``tolerance`` rad
+    (largest joint), or the policy commanded less than that in all, and the gripper neither moved nor was
+    told to. Time between steps beyond ``max_step`` s (waiting for the server's next chunk) does not count:
+    a slow or vanishing server is not a policy that commands nothing (its end is SERVER_GONE or a
+    timeout; under load, a server stopping mid-run was once called NO_PROGRESS)."""
 
     def __init__(
-        self, window: float = 3.0, tolerance: float = 0.01, gripper_tolerance: float = 0.005
+        self,
+        window: float = 3.0,
+        tolerance: float = 0.01,
+        gripper_tolerance: float = 0.005,
+        max_step: float = 0.25,
     ) -> None:
-        if window <= 0 or tolerance <= 0 or gripper_tolerance <= 0:
-            raise InvalidArgumentError("the no-progress window and tolerances must be > 0")
+        if window <= 0 or tolerance <= 0 or gripper_tolerance <= 0 or max_step <= 0:
+            raise InvalidArgumentError("the no-progress window, tolerances and max_step must be > 0")
         self.window, self.tolerance, self.gripper_tolerance = window, tolerance, gripper_tolerance
+        self.max_step = max_step
         self._samples: deque[tuple[float, np.ndarray, float, float, float]] = deque()
+        self._last: float | None = None  # the last step's time (the caller's clock)
+        self._active = 0.0  # execution time so far (s): the samples' clock
 
     def reset(self) -> None:
         self._samples.clear()
+        self._last, self._active = None, 0.0
 
     def update(
         self, now: float, joints: np.ndarray, width: float, commanded: float, target_width: float
     ) -> None:
         """One control step: measured joints (rad) and opening (m), the step's commanded motion (rad) and
         the gripper's target opening (m)."""
+        if self._last is not None:
+            self._active += min(max(now - self._last, 0.0), self.max_step)
+        self._last, now = now, self._active
         self._samples.append((now, np.asarray(joints, dtype=float).copy(), width, commanded, target_width))
         while len(self._samples) > 2 and now - self._samples[1][0] >= self.window:
             self._samples.popleft()

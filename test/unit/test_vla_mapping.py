@@ -159,6 +159,14 @@ def test_no_progress_when_the_arm_or_the_policy_is_idle() -> None:
     for k in range(30):  # moving
         watch.update(k * 0.05, np.full(7, 0.01 * k), 0.08, 0.01, 0.08)
     assert watch.stalled() == ""
+    watch.reset()
+    for k in range(10):  # moving, then 3 s waiting on the server's next chunk: the wait does not count
+        watch.update(k * 0.05, np.full(7, 0.01 * k), 0.08, 0.01, 0.08)
+    watch.update(3.5, np.full(7, 0.1), 0.08, 0.0, 0.08)
+    assert watch.stalled() == ""
+    for k in range(30):  # but a full window of steps commanding nothing still is no progress
+        watch.update(3.55 + k * 0.05, np.full(7, 0.1), 0.08, 0.0, 0.08)
+    assert "commanded ~no motion" in watch.stalled()
 
 
 def test_until_is_parsed_with_the_choices_named() -> None:
