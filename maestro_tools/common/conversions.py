@@ -130,6 +130,20 @@ def transform_points(points: np.ndarray, rotation: np.ndarray, translation: np.n
     return p[:, :1] * r[:, 0] + p[:, 1:2] * r[:, 1] + p[:, 2:3] * r[:, 2] + np.asarray(translation)
 
 
+def project_points(
+    points: np.ndarray, intrinsics: np.ndarray, camera_pose: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points (N, 3) in ``camera_pose``'s parent frame -> pixels (N, 2; u right, v down) and depth (N,)
+    along the optical axis. Pixels of points at depth <= 1 mm (behind the camera) are not meaningful."""
+    to_camera = np.linalg.inv(np.asarray(camera_pose, dtype=np.float64))
+    local = transform_points(points, to_camera[:3, :3], to_camera[:3, 3])
+    depth = local[:, 2]
+    z = np.where(depth > 1e-3, depth, 1.0)
+    k = intrinsics
+    pixels = np.stack([k[0, 0] * local[:, 0] / z + k[0, 2], k[1, 1] * local[:, 1] / z + k[1, 2]], axis=1)
+    return pixels, depth
+
+
 _XYZ_FIELDS = ("x", "y", "z")
 
 

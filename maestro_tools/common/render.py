@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from maestro_tools.common.conversions import transform_points
+from maestro_tools.common.conversions import project_points
 from maestro_tools.common.errors import InvalidArgumentError
 
 PALETTE = (
@@ -65,19 +65,8 @@ def project(
     points: np.ndarray, intrinsics: np.ndarray, camera_pose: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Base-frame points (N, 3) -> pixels (N, 2) and a mask of those in front of the camera."""
-    points = np.atleast_2d(np.asarray(points, dtype=np.float64))
-    world_to_camera = np.linalg.inv(camera_pose)
-    camera = transform_points(points, world_to_camera[:3, :3], world_to_camera[:3, 3])
-    in_front = camera[:, 2] > 1e-3
-    z = np.where(in_front, camera[:, 2], 1.0)
-    pixels = np.stack(
-        [
-            intrinsics[0, 0] * camera[:, 0] / z + intrinsics[0, 2],
-            intrinsics[1, 1] * camera[:, 1] / z + intrinsics[1, 2],
-        ],
-        axis=1,
-    )
-    return pixels, in_front
+    pixels, depth = project_points(points, intrinsics, camera_pose)
+    return pixels, depth > 1e-3
 
 
 def draw_detections(

@@ -13,6 +13,7 @@ from enum import IntEnum
 
 import numpy as np
 
+from maestro_tools.common.conversions import project_points
 from maestro_tools.mapping.entries import CameraView
 
 
@@ -39,16 +40,11 @@ def expected_sight(
     out = np.full(len(positions), Sight.OUT_OF_VIEW, dtype=np.int64)
     if not len(positions):
         return out
-    rotation, origin = view.pose[:3, :3], view.pose[:3, 3]
-    local = (positions - origin) @ rotation  # into the optical frame (z forward)
+    pixels, z = project_points(positions, view.intrinsics, view.pose)
+    u, v = pixels.T
     depth = np.asarray(view.depth)
     height, width = depth.shape
-    k = view.intrinsics
-    z = local[:, 2]
     ahead = (z > near) & (z < far)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = k[0, 0] * local[:, 0] / z + k[0, 2]
-        v = k[1, 1] * local[:, 1] / z + k[1, 2]
     inside = ahead & (u >= margin) & (u < width - margin) & (v >= margin) & (v < height - margin)
     for i in np.flatnonzero(inside):
         col, row = int(u[i]), int(v[i])

@@ -21,6 +21,7 @@ import numpy as np
 from rclpy.callback_groups import CallbackGroup
 from rclpy.node import Node
 
+from maestro_tools.common.conversions import project_points
 from maestro_tools.mapping.furniture_source import MapObstacleConfig, MapObstacleSource
 from maestro_tools.perception.objects import CameraFrame
 
@@ -80,18 +81,12 @@ def not_seen_through(
     points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     keep = np.ones(len(points), dtype=bool)
     for frame in frames:
-        to_camera = np.linalg.inv(frame.camera_pose)
-        local = points @ to_camera[:3, :3].T + to_camera[:3, 3]  # optical frame: z along the ray
-        z = local[:, 2]
-        ahead = np.flatnonzero(z > NEAREST)
-        k, (rows, cols) = frame.intrinsics, frame.depth.shape
-        u = np.floor(k[0, 0] * local[ahead, 0] / z[ahead] + k[0, 2]).astype(np.int64)
-        v = np.floor(k[1, 1] * local[ahead, 1] / z[ahead] + k[1, 2]).astype(np.int64)
-        inside = (u >= 0) & (u < cols) & (v >= 0) & (v < rows)
-        ahead, u, v = ahead[inside], u[inside], v[inside]
-        measured = frame.depth[v, u]
-        past = np.isfinite(measured) & (measured > 0) & (measured > z[ahead] + margin)
-        keep[ahead[past]] = False
+        pixels, z = project_points(points, frame.intrinsics, frame.camera_pose)
+        (rows, cols), (u, v) = frame.depth.shape, np.floor(pixels).astype(np.int64).T
+        judged = np.flatnonzero((z > NEAREST) & (u >= 0) & (u < cols) & (v >= 0) & (v < rows))
+        measured = frame.depth[v[judged], u[judged]]
+        past = np.isfinite(measured) & (measured > 0) & (measured > z[judged] + margin)
+        keep[judged[past]] = False
     return points[keep]
 
 
