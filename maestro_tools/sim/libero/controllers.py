@@ -113,7 +113,11 @@ class LiberoControllers:
             result.error_code = FollowJointTrajectory.Result.SUCCESSFUL
             handle.succeed()
         else:
-            result.error_code = FollowJointTrajectory.Result.GOAL_TOLERANCE_VIOLATED
+            result.error_code = (
+                FollowJointTrajectory.Result.PATH_TOLERANCE_VIOLATED
+                if job.blocked
+                else FollowJointTrajectory.Result.GOAL_TOLERANCE_VIOLATED
+            )
             handle.abort()
         return result
 

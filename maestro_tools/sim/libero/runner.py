@@ -5,9 +5,15 @@ Arm: a joint trajectory is tracked through LIBERO's operational-space controller
 space): each step the trajectory's joints at that instant go through LIBERO's own kinematics to a TCP
 pose, and the step's delta action drives the TCP there (FINDINGS: a clipped-delta loop settles a 20 cm
 move to 0.4 mm), while the trajectory's joints are the posture the controller holds in its null space
-(else the redundant joint drifts: 0.11 rad on a 0.15 rad move). The goal is reached when the TCP is within
-``tolerance`` of the last point's pose and the joints within JOINT_TOLERANCE (or the TCP alone, after
-SETTLE_TIME). A reset restores LIBERO's own null-space posture (the benchmark's controller).
+(else the redundant joint drifts: 0.11 rad on a 0.15 rad move). The trajectory's clock slows while the TCP
+falls behind its pose (from SLOW_LAG, to MIN_RATE at STOP_LAG): the OSC moves the TCP at about 0.35 m/s,
+and a plan at 0.65 m/s left it 30 cm behind, off the collision-checked path, its joints 0.6 rad off their
+posture, and a bowl held by its rim shaken out of the fingers. A TCP held back more than BLOCKED_LAG for
+BLOCKED_TIME is blocked (by contact): the job fails and the arm holds. The joints are no stall signal
+here: the OSC's null space lets them drift 0.45 rad off the plan with the TCP on it. The goal is reached
+when the TCP is within ``tolerance`` of the last point's pose and the joints within JOINT_TOLERANCE (or
+the TCP alone, after SETTLE_TIME). A reset restores LIBERO's own null-space posture (the benchmark's
+controller).
 Gripper: LIBERO's gripper action is a direction (-1 open, +1 close); a goal opens or closes until the
 opening reaches the target or the fingers stop (on an object: stalled, still squeezing).
 """
@@ -33,6 +39,12 @@ SETTLE_TIME = 2.0  # s (sim) after a trajectory's end for the TCP to settle befo
 # rad: the TCP reached, a goal waits (up to SETTLE_TIME) for the joints to come this close in the null space
 # (the profile's, which the agent's check of a joint goal uses too)
 JOINT_TOLERANCE = LIBERO.arm.joint_tolerance
+SLOW_LAG, STOP_LAG = 0.02, 0.06  # m the TCP lags its trajectory's pose: the clock slows from one to the other
+MIN_RATE = 0.2  # the slowest clock (a blocked arm still lags more and more, and its stall is seen)
+ROTATION_LEVER = 0.1  # m per rad: an orientation lag counts as a point this far from the TCP moves
+# m and s (sim): a TCP this far behind for this long is blocked and the job fails (a slowed clock keeps it
+# within 5.2 cm on free moves)
+BLOCKED_LAG, BLOCKED_TIME = 0.1, 1.0
 
 
 @dataclass
@@ -55,7 +67,14 @@ class ArmJob(Job):
     times: np.ndarray = field(default_factory=lambda: np.zeros(0))  # s from start, increasing
     points: np.ndarray = field(default_factory=lambda: np.zeros((0, 7)))  # arm joints per time
     tolerance: float = 0.003  # m of TCP position; rad of orientation is 10x this
-    elapsed: float = 0.0
+    elapsed: float = 0.0  # trajectory time
+    behind: float = 0.0  # m the TCP lagged its trajectory's pose at the last step
+    held_back: float = 0.0  # s (sim) the TCP has been at least BLOCKED_LAG behind
+    blocked: bool = False  # ended because the TCP was held back (a path, not a goal, violation)
+
+    def rate(self) -> float:
+        """How fast the trajectory's clock runs this step (1 = real time)."""
+        return float(np.clip((STOP_LAG - self.behind) / (STOP_LAG - SLOW_LAG), MIN_RATE, 1.0))
 
     def desired(self) -> np.ndarray:
         return np.array([np.interp(self.elapsed, self.times, self.points[:, j]) for j in range(7)])
@@ -159,14 +178,25 @@ class SimThread:
             if self.hold is None:
                 self.hold = world.tcp_pose()
             return delta_action(self.hold, world.tcp_pose())
-        job.elapsed += CONTROL_DT
+        # the trajectory's clock waits for a lagging TCP; the settling after its end runs in real time
+        job.elapsed += CONTROL_DT * (job.rate() if job.elapsed < job.times[-1] else 1.0)
         world.set_posture(job.desired())
         target = world.fk_tcp(job.desired())
         tcp = world.tcp_pose()
+        position = float(np.linalg.norm(target[:3, 3] - tcp[:3, 3]))
+        angle = float(np.linalg.norm(rotation_error(target[:3, :3], tcp[:3, :3])))
+        job.behind = max(position, ROTATION_LEVER * angle)
+        job.held_back = job.held_back + CONTROL_DT if job.behind >= BLOCKED_LAG else 0.0
         job.details = {"desired": job.desired(), "actual": world.joints()[0], "elapsed": job.elapsed}
-        if job.elapsed >= job.times[-1]:
-            position = float(np.linalg.norm(target[:3, 3] - tcp[:3, 3]))
-            angle = float(np.linalg.norm(rotation_error(target[:3, :3], tcp[:3, :3])))
+        if job.held_back >= BLOCKED_TIME:
+            self.arm, self.hold, job.blocked = None, tcp, True
+            where = np.round(tcp[:3, 3], 3).tolist()
+            job.finish(
+                False,
+                f"blocked: the TCP was held {position * 100:.1f} cm, {np.degrees(angle):.0f} deg behind its "
+                f"trajectory for {BLOCKED_TIME:.1f} s at {where} (world frame; contact?); the arm holds",
+            )
+        elif job.elapsed >= job.times[-1]:
             joints = float(np.max(np.abs(job.desired() - world.joints()[0])))
             off = f"TCP {position * 1000:.1f} mm, {np.degrees(angle):.2f} deg, joints {joints:.3f} rad off"
             reached = position <= job.tolerance and angle <= 10 * job.tolerance
