@@ -9,6 +9,7 @@ sequentially from the start configuration, so consecutive joint waypoints stay c
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import mink
@@ -143,6 +144,20 @@ class ArmKinematics:
             except UnreachableError:
                 pass
         raise first
+
+    def other_solutions(
+        self, target: np.ndarray, around: np.ndarray, count: int = 12, radius: float = 1.2
+    ) -> list[np.ndarray]:
+        """IK solutions for ``target`` from ``count`` seeds scattered up to ``radius`` rad about ``around``
+        (a solution already): the arm's other postures for the same pose (a 7-joint arm's elbow swivel,
+        another branch). The same seeds every call, so the same request gets the same answer."""
+        rng = np.random.default_rng(0)
+        around = np.asarray(around, dtype=np.float64)
+        found = []
+        for offset in rng.uniform(-radius, radius, (count, len(around))):
+            with contextlib.suppress(UnreachableError):
+                found.append(self.solve(target, np.clip(around + offset, self.lower, self.upper)).q)
+        return found
 
     def cartesian_path(self, q_start: np.ndarray, target: np.ndarray, step: float = 0.01) -> list[np.ndarray]:
         """Joint waypoints moving the TCP along a straight line from FK(q_start) to ``target``."""

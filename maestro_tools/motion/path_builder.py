@@ -73,6 +73,7 @@ class PathBuilder:
             try:
                 goal = self.kinematics.solve_from_any(target, q).q
                 motion.obstacle_points = self.planner.allow_target(goal)
+                goal = self._free_goal(target, q, goal)
                 segment, planned = self._to_pose(q, target, goal, path)
             except (UnreachableError, CollisionError) as exc:
                 prefix = f"waypoint {index} of {len(targets)}: " if len(targets) > 1 else ""
@@ -109,6 +110,15 @@ class PathBuilder:
                 )
         motion.extend(self.planner.plan(start, goal), True)
         return motion
+
+    def _free_goal(self, target: np.ndarray, start: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """``goal``, or where it collides (the forearm on a cabinet beside the object: libero_spatial_swap/3)
+        the free posture for the same pose nearest ``start``; ``goal`` again when none is free, so the
+        refusal names what it hits. The gripper is where ``goal`` has it, so its freed volume holds."""
+        if not self.planner.in_collision(goal):
+            return goal
+        free = [q for q in self.kinematics.other_solutions(target, goal) if not self.planner.in_collision(q)]
+        return min(free, key=lambda q: float(np.max(np.abs(q - start)))) if free else goal
 
     def _to_pose(
         self, start: np.ndarray, target: np.ndarray, goal: np.ndarray, path: int

@@ -260,3 +260,22 @@ def test_mapped_furniture_faces_keep_the_arm_clear_with_nothing_seen(
     motion = builder.to_poses(start, [target], AUTO, others=[(faces, None)], **nothing)
     assert motion.planned_segments == 1 and motion.obstacle_points > 100
     assert builder.planner.first_collision(motion.waypoints) is None
+
+
+def test_a_goal_posture_that_collides_turns_to_a_free_one_for_the_same_pose(builder: PathBuilder) -> None:
+    """Something where the IK's first posture has its elbow (a cabinet beside the arm): the Panda reaches
+    the same pose with its elbow swung aside."""
+    target = down(0.45, 0.25, 0.15)
+    first = builder.kinematics.solve_from_any(target, np.array(HOME)).q
+    elbow = builder.planner._data_at(first).xpos[builder.planner.model.body("panda/link4").id]
+    box = np.eye(4)
+    box[:3, 3] = elbow
+    cabinet = [("cabinet", box, np.full(3, 0.04))]
+    faces = furniture_points(cabinet, np.eye(4), 3.0, MapObstacleConfig(min_size=0.02))
+    nothing = {"cloud": np.zeros((0, 3)), "viewpoint": np.array([0.0, -1.0, 0.5])}
+    builder.planner.use_scene(None, np.array(HOME), None, None, None, [(faces, None)])
+    builder.planner.allow_target(first)
+    assert "panda_link" in str(builder.planner.collision(first))
+    motion = builder.to_poses(np.array(HOME), [target], AUTO, others=[(faces, None)], **nothing)
+    assert builder.planner.first_collision(motion.waypoints) is None
+    assert np.allclose(builder.kinematics.fk(motion.waypoints[-1])[:3, 3], target[:3, 3], atol=0.003)
