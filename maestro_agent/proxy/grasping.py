@@ -187,16 +187,22 @@ class Grasping:
 
     def _lift(self, grasp: GraspCandidate, lift: float) -> None:
         """Raise what was just grasped: a tilted grasp backs out along its approach (the way in, which the
-        arm reaches); where the arm's limits refuse that, straight up, then half as far."""
+        arm reaches); where the arm's limits refuse that, straight up, then half as far. A straight lift
+        that would bring what is held against something seen (a bowl lifted past a cabinet's handle) is
+        planned around it instead."""
         up = np.array([0.0, 0.0, 1.0])
         ways = [-grasp.approach, up] if grasp.strategy == "tilted" else [up]
         refusals = []
         for amount in (lift, lift / 2):
             for way in ways:
                 try:
-                    self._robot.move_gripper_by(list(way * amount))
+                    try:
+                        self._robot.move_gripper_by(list(way * amount))
+                    except CollisionError as blocked:
+                        refusals.append(str(blocked))
+                        self._robot.move_gripper_by(list(way * amount), path="auto")
                     return
-                except UnreachableError as exc:
+                except (UnreachableError, CollisionError) as exc:
                     refusals.append(str(exc))
         raise UnreachableError(
             f"the object is held, but no lift of {lift} m or half that is reachable from here ("

@@ -155,13 +155,16 @@ class FakeArm:
             raise StalledError("the move ended short of its target")
 
     refused: tuple[tuple[float, float, float], ...] = ()  # offsets the arm's limits refuse
+    blocked: tuple[tuple[float, float, float], ...] = ()  # offsets whose straight line hits something seen
 
-    def move_gripper_by(self, offset) -> None:
-        from maestro_tools.common.errors import UnreachableError
+    def move_gripper_by(self, offset, path: str = "line") -> None:
+        from maestro_tools.common.errors import CollisionError, UnreachableError
 
-        self.moves.append(("by", np.asarray(offset, dtype=float), "line"))
+        self.moves.append(("by", np.asarray(offset, dtype=float), path))
         if any(np.allclose(offset, r, atol=1e-4) for r in self.refused):
             raise UnreachableError(f"no IK solution for {np.round(offset, 3).tolist()}")
+        if path == "line" and any(np.allclose(offset, b, atol=1e-4) for b in self.blocked):
+            raise CollisionError("the straight line is blocked: what the gripper holds would hit a cabinet")
 
     def get_state(self):
         from types import SimpleNamespace
@@ -313,3 +316,16 @@ def test_a_look_move_held_back_by_furniture_goes_home_and_on_to_the_next_grasp()
     tool = Grasping(None, Harness(get_robot("go2w_piper")), arm, None)  # type: ignore[arg-type]
     with pytest.raises(UnreachableError, match=r"reachable and clear .*blocked by contact"):
         tool._move_above([first, second])
+
+
+def test_a_straight_lift_against_something_seen_is_planned_around_it() -> None:
+    from maestro_agent.proxy.grasping import Grasping
+    from maestro_agent.proxy.harness import Harness
+
+    arm = FakeArm(0.0)
+    arm.blocked = ((-0.07071, 0.0, 0.07071),)  # backing out, what is held would hit a cabinet's handle
+    tool = Grasping(None, Harness(get_robot("go2w_piper")), arm, None)  # type: ignore[arg-type]
+    assert tool.execute(squeeze(0.07), lift=0.1) == "held"
+    lifts = [(m[1], m[2]) for m in arm.moves if m[0] == "by"]
+    assert [path for _, path in lifts] == ["line", "auto"]  # the same lift, planned
+    assert np.allclose(lifts[-1][0], [-0.07071, 0.0, 0.07071], atol=1e-4)
