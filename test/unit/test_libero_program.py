@@ -11,7 +11,7 @@ import pytest
 
 from maestro_agent.scripted_instructions import bind
 from maestro_agent.vlm_backends import create_vlm
-from maestro_tools.common.errors import CollisionError, NotFoundError
+from maestro_tools.common.errors import CollisionError, NotFoundError, UnreachableError
 
 
 @dataclass
@@ -55,7 +55,7 @@ class FakeTools:
         self.seen, self.picked = scene(), []
         self.perception = SimpleNamespace(detect=self.detect)
         self.grasping = SimpleNamespace(pick=self.pick)
-        state = SimpleNamespace(position=np.array([0.5, 0.2, 0.2]))
+        state = SimpleNamespace(position=np.array([0.5, 0.2, 0.2]), orientation=np.array([np.pi, 0.0, 0.0]))
         self.robot = SimpleNamespace(
             get_state=lambda: state, get_observation=self.observe, move_home=lambda: None
         )
@@ -226,3 +226,34 @@ def test_an_object_the_scene_camera_loses_after_the_release_is_looked_for_from_a
     assert looked == ["basket"]
     assert verdict in capsys.readouterr().out
     assert moves[-1] == "home"  # back out of the scene camera's view
+
+
+def test_a_release_the_hand_cannot_reach_over_the_target_turns_the_hand_about_the_vertical(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sentence = "pick up the black bowl next to the ramekin and place it on the plate"
+    program, slots = create_vlm("scripted").find(sentence)
+    tools = FakeTools()
+    namespace = {"np": np, "NotFoundError": NotFoundError, "CollisionError": CollisionError, **vars(tools)}
+    namespace["UnreachableError"] = UnreachableError
+    exec(bind(slots, program.steps[0].code), namespace)
+    namespace["offset"] = np.array([0.05, 0.0])  # held by the rim: the bowl's centre 5 cm along x
+    moves = []
+
+    def move_gripper_to(position, orientation=None):
+        moves.append((np.asarray(position), orientation))
+        if orientation is None and len(moves) == 1:  # the wrist beside a cabinet
+            raise CollisionError("the goal configuration collides: panda_link7 near the wooden cabinet")
+
+    state = SimpleNamespace(position=np.array([0.5, 0.2, 0.2]), orientation=np.array([np.pi, 0.0, 0.3]))
+    namespace["robot"] = SimpleNamespace(
+        get_state=lambda: state,
+        move_gripper_to=move_gripper_to,
+        **{name: lambda *a, **k: None for name in ("open_gripper", "move_gripper_by", "move_home")},
+    )
+    exec(bind(slots, program.steps[1].code), namespace)
+    (first, _), (turned, orientation) = moves[:2]
+    plate = np.array([0.71, 0.20])
+    assert np.allclose(first[:2], plate - [0.05, 0.0]) and np.allclose(turned[:2], plate - [0.0, 0.05])
+    assert np.allclose(orientation, [np.pi, 0.0, 0.3 + np.pi / 2])  # the bowl's centre turned with the hand
+    assert "turned 0 deg: refused" in capsys.readouterr().out
