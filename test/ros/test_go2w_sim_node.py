@@ -119,8 +119,10 @@ def test_cmd_vel_drives_forward_and_the_watchdog_stops_it(sim: Client) -> None:
     assert 0.45 < travelled < 0.75, travelled  # 0.6 m less the 0.3 s ramp
     assert abs(moved.y - start.y) < 0.05
     assert sim.odom[-1].twist.twist.linear.x == pytest.approx(0.3, abs=0.05)
-    tf = sim.tf.lookup("map", "base_link", stamp=sim.now(), timeout=10.0)
-    assert tf[0, 3] == pytest.approx(sim.odom[-1].pose.pose.position.x, abs=0.03)
+    # TF at the odometry's own stamp (at now(), a loaded machine's delivery lag read 4.5 cm at 0.3 m/s)
+    odom = sim.odom[-1]
+    tf = sim.tf.lookup("map", "base_link", stamp=_seconds(odom.header.stamp), timeout=10.0)
+    assert tf[0, 3] == pytest.approx(odom.pose.pose.position.x, abs=0.03)
     # No more commands: the watchdog (0.5 s) stops the base, which brakes within ~0.3 s more.
     stopped_at = sim.now()
     assert wait_for(lambda: sim.now() > stopped_at + 1.5, 30)
@@ -136,8 +138,8 @@ def test_a_bad_cmd_vel_is_refused_and_the_node_keeps_running(sim: Client) -> Non
     message = Twist()
     message.linear.x = float("nan")
     sim.cmd_vel.publish(message)
-    before = sim.now()
-    assert wait_for(lambda: sim.now() > before + 0.3, 20)
+    before = sim.now()  # past the watchdog (0.5 s) and the braking of any earlier command
+    assert wait_for(lambda: sim.now() > before + 1.5, 30)
     assert abs(sim.odom[-1].twist.twist.linear.x) < 0.02
 
 
