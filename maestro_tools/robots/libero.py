@@ -61,8 +61,9 @@ LIBERO = RobotProfile(
     "camera; tasks from the LIBERO and LIBERO-PRO suites",
     fixed_frame="world",
     base_frame="base",
-    # Joints follow the OSC's null space, held to 0.02 rad by the LIBERO node (a move home ended 0.013 off).
-    arm=replace(_FRANKA_ARM, home=HOME, joint_tolerance=0.02),
+    # Joints follow the OSC's null space, which holds them only loosely: moves home ended with joint 3 0.013
+    # and joint 6 0.022-0.029 rad off, the TCP on its goal (LIBERO-PRO sweeps: 0.02 rad failed 8 moves home).
+    arm=replace(_FRANKA_ARM, home=HOME, joint_tolerance=0.05),
     # The grip site is 6.5 mm short of the Franka profile's TCP: the fingertips reach 15 mm below it
     # and the hand's underside is 31 mm above it (measured on the model motion uses). At the Franka's
     # values a rim grasp on a 4 cm bowl put the fingertips into the table (12 mm up) and the hand's end
