@@ -1,13 +1,14 @@
 """Which grasps the planner proposes for an object, and the fallback to its narrow top (plain numpy).
 
-``box_grasps`` are the whole object's: top-down across its box, and tilted where the arm's profile
-lists grasp tilts. ``narrow_top_grasps`` hold only its top band (a plush bear's head, a bottle's neck),
-ranked below part grasps. ``proposals`` ranks everything a request may use: the whole object's box
-grasps, else its narrow top's (an object too wide for the opening), antipodal grasps on a cloud, and
-part grasps on the points seen. ``usable_or_narrow`` keeps what the scene and the arm allow, and falls
-back to the narrow top when none of the whole object's grasps is usable: a bear on the floor whose narrow
-side faces the arm is only grasped across it from beside it, out of reach, but its round head can be
-held tilted from where the arm is (measured: 3 of 3 such head grasps lifted the bear in the house).
+``box_grasps`` are the whole object's: top-down across its box (centred, and shifted along an elongated
+box's long side), and tilted where the arm's profile lists grasp tilts. ``narrow_top_grasps`` hold only
+its top band (a plush bear's head, a bottle's neck), ranked below part grasps. ``proposals`` ranks
+everything a request may use: the whole object's box grasps, else its narrow top's (an object too wide
+for the opening), antipodal grasps on a cloud, and part grasps on the points seen. ``usable_or_narrow``
+keeps what the scene and the arm allow, and falls back to the narrow top when none of the whole object's
+grasps is usable: a bear on the floor whose narrow side faces the arm is only grasped across it from
+beside it, out of reach, but its round head can be held tilted from where the arm is (measured: 3 of 3
+such head grasps lifted the bear in the house).
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from maestro_tools.common.errors import CollisionError
 from maestro_tools.grasping.antipodal import antipodal_grasps
 from maestro_tools.grasping.parts import part_grasps, top_slice
 from maestro_tools.grasping.tilted import tilted_grasps
-from maestro_tools.grasping.top_down import GraspCandidate, top_down_grasps
+from maestro_tools.grasping.top_down import GraspCandidate, checked_object, top_down_grasps
 from maestro_tools.robots.profile import ArmSpec, GripperSpec
 
 NARROW_TOP_SCORE = 0.4  # factor on a narrow top's box-grasp scores: below the part grasps'
+OFF_CENTRE_SCORE = 0.6  # factor on a grasp shifted along the object's long side: after the centred ones
+END_MARGIN = 0.005  # m: a shifted grasp's pads stay this far inside the object's end
+MIN_SHIFT = 0.01  # m: shorter shifts are no other grasp
 
 T = TypeVar("T")
 
@@ -37,10 +41,44 @@ def box_grasps(
     """Top-down grasps on the object's box, and the tilted ones the arm's profile asks for, best first."""
     depth, pads = gripper.finger_depth, gripper.pad_clearance
     candidates = top_down_grasps(pose, extent, max_width, depth, pads, down_yaw=arm.down_yaw)
+    candidates += off_centre_grasps(candidates, pose, extent, pad_half_width(gripper))
     if arm.grasp_tilts:
-        tilted = tilted_grasps(pose, extent, max_width, depth, pads, arm.grasp_tilts, arm.down_yaw)
-        candidates = sorted([*candidates, *tilted], key=lambda c: -c.score)
-    return candidates
+        candidates += tilted_grasps(pose, extent, max_width, depth, pads, arm.grasp_tilts, arm.down_yaw)
+    return sorted(candidates, key=lambda c: -c.score)
+
+
+def pad_half_width(gripper: GripperSpec) -> float:
+    """Half a finger pad's width along the TCP x axis (the gripper's first volume, a finger), or 1 cm."""
+    if not gripper.volumes:
+        return 0.01
+    low, high = gripper.volumes[0]
+    return (high[0] - low[0]) / 2
+
+
+def off_centre_grasps(
+    centred: Sequence[GraspCandidate], pose: np.ndarray, extent: np.ndarray, pad_half: float
+) -> list[GraspCandidate]:
+    """The top-down grasps across an elongated box's long side, shifted each way along it as far as keeps
+    the pads END_MARGIN inside its ends: where the hand over the middle would come too near a neighbour
+    (a tall carton beside a pudding box), over one end it may not."""
+    pose, extent = checked_object(pose, extent)
+    along = pose[:3, int(np.argmax(extent[:2]))].copy()
+    along[2] = 0.0
+    if np.linalg.norm(along) < 1e-6:
+        return []
+    along /= np.linalg.norm(along)
+    shift = float(np.max(extent[:2])) / 2 - pad_half - END_MARGIN
+    if shift < MIN_SHIFT:
+        return []
+    shifted = []
+    for grasp in centred:
+        if grasp.strategy != "top_down" or abs(float(grasp.pose[:3, 1] @ along)) > 0.1:
+            continue  # closing along the long side, not across it
+        for sign in (1.0, -1.0):
+            moved = grasp.pose.copy()
+            moved[:3, 3] += sign * shift * along
+            shifted.append(replace(grasp, pose=moved, score=OFF_CENTRE_SCORE * grasp.score))
+    return shifted
 
 
 def narrow_top_grasps(
