@@ -228,39 +228,9 @@ def test_an_object_the_scene_camera_loses_after_the_release_is_looked_for_from_a
     assert moves[-1] == "home"  # back out of the scene camera's view
 
 
-def test_a_release_the_hand_cannot_reach_over_the_target_turns_the_hand_about_the_vertical(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    sentence = "pick up the black bowl next to the ramekin and place it on the plate"
-    program, slots = create_vlm("scripted").find(sentence)
-    tools = FakeTools()
-    namespace = {"np": np, "NotFoundError": NotFoundError, "CollisionError": CollisionError, **vars(tools)}
-    namespace["UnreachableError"] = UnreachableError
-    exec(bind(slots, program.steps[0].code), namespace)
-    namespace["offset"] = np.array([0.05, 0.0])  # held by the rim: the bowl's centre 5 cm along x
-    moves = []
-
-    def move_gripper_to(position, orientation=None):
-        moves.append((np.asarray(position), orientation))
-        if orientation is None and len(moves) == 1:  # the wrist beside a cabinet
-            raise CollisionError("the goal configuration collides: panda_link7 near the wooden cabinet")
-
-    state = SimpleNamespace(position=np.array([0.5, 0.2, 0.2]), orientation=np.array([np.pi, 0.0, 0.3]))
-    namespace["robot"] = SimpleNamespace(
-        get_state=lambda: state,
-        move_gripper_to=move_gripper_to,
-        **{name: lambda *a, **k: None for name in ("open_gripper", "move_gripper_by", "move_home")},
-    )
-    exec(bind(slots, program.steps[1].code), namespace)
-    (first, _), (turned, orientation) = moves[:2]
-    plate = np.array([0.71, 0.20])
-    assert np.allclose(first[:2], plate - [0.05, 0.0]) and np.allclose(turned[:2], plate - [0.0, 0.05])
-    assert np.allclose(orientation, [np.pi, 0.0, 0.3 + np.pi / 2])  # the bowl's centre turned with the hand
-    assert "turned 0 deg, 0 cm higher: refused" in capsys.readouterr().out
-
-
-def test_a_release_refused_at_every_turn_is_tried_from_higher_up(capsys: pytest.CaptureFixture[str]) -> None:
-    # libero_spatial_swap/4: the plate beside the open drawer; every turn of the hand over it hit the drawer
+def release_with(refuse) -> list:
+    """Run the release step with a rim-held bowl (its centre 5 cm along x from the fingers); ``refuse``
+    (position, orientation, moves so far) raises a refusal or not. Returns the moves asked for."""
     sentence = "pick up the black bowl next to the ramekin and place it on the plate"
     program, slots = create_vlm("scripted").find(sentence)
     tools = FakeTools()
@@ -272,8 +242,7 @@ def test_a_release_refused_at_every_turn_is_tried_from_higher_up(capsys: pytest.
 
     def move_gripper_to(position, orientation=None):
         moves.append((np.asarray(position), orientation))
-        if position[2] < 0.2:  # the drawer's walls reach up to here
-            raise CollisionError("the goal configuration collides: panda_hand near the wooden cabinet")
+        refuse(position, orientation, moves)
 
     state = SimpleNamespace(position=np.array([0.5, 0.2, 0.2]), orientation=np.array([np.pi, 0.0, 0.3]))
     namespace["robot"] = SimpleNamespace(
@@ -282,6 +251,30 @@ def test_a_release_refused_at_every_turn_is_tried_from_higher_up(capsys: pytest.
         **{name: lambda *a, **k: None for name in ("open_gripper", "move_gripper_by", "move_home")},
     )
     exec(bind(slots, program.steps[1].code), namespace)
+    return moves
+
+
+def test_a_release_the_hand_cannot_reach_over_the_target_turns_the_hand_about_the_vertical(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def refuse(position, orientation, moves):
+        if orientation is None and len(moves) == 1:  # the wrist beside a cabinet
+            raise CollisionError("the goal configuration collides: panda_link7 near the wooden cabinet")
+
+    (first, _), (turned, orientation) = release_with(refuse)[:2]
+    plate = np.array([0.71, 0.20])
+    assert np.allclose(first[:2], plate - [0.05, 0.0]) and np.allclose(turned[:2], plate - [0.0, 0.05])
+    assert np.allclose(orientation, [np.pi, 0.0, 0.3 + np.pi / 2])  # the bowl's centre turned with the hand
+    assert "turned 0 deg, 0 cm higher: refused" in capsys.readouterr().out
+
+
+def test_a_release_refused_at_every_turn_is_tried_from_higher_up(capsys: pytest.CaptureFixture[str]) -> None:
+    # libero_spatial_swap/4: the plate beside the open drawer; every turn of the hand over it hit the drawer
+    def refuse(position, orientation, moves):
+        if position[2] < 0.2:  # the drawer's walls reach up to here
+            raise CollisionError("the goal configuration collides: panda_hand near the wooden cabinet")
+
+    moves = release_with(refuse)
     heights = [round(float(position[2]), 3) for position, _ in moves]
     low = heights[0]
     assert heights[:4] == [low] * 4 and heights[4] == pytest.approx(low + 0.06)  # four turns, then higher
