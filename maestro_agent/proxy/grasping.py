@@ -232,7 +232,8 @@ class Grasping:
     ) -> GripperState:
         """Pick up ``label``: plan from the detection camera (on a robot with a look pose, from the hand
         camera raised to it: perception.look; where none of those sees it, the detection camera; with the
-        harness, a floor toy the semantic map remembers within reach: from the hand camera pointed at it),
+        harness, a floor toy the semantic map remembers within reach, or one the first camera does not see
+        at ``near``: from the hand camera pointed at it),
         move above it (back along a tilted grasp's approach), re-plan from the close hand camera view,
         grasp and lift; ``strategy`` and ``near`` as in plan() (e.g. "rim" for a mug), ``opening`` as in
         execute(). With the harness on, a miss is retried with a fresh detection and the next grasp."""
@@ -252,7 +253,13 @@ class Grasping:
                     self._perception.look(label)
                 except NotFoundError:  # out of the look poses' view (a floor toy by the body): the head's
                     camera = robot.detection_camera
-            candidates = self.plan(label, camera, strategy=strategy, near=near)
+            try:
+                candidates = self.plan(label, camera, strategy=strategy, near=near)
+            except NotFoundError:  # out of its sight where ``near`` says it lies (behind a basket, from the
+                # scene camera): with the harness, the hand camera looks down at that spot
+                if camera == hand or not self._look_near(near, label):
+                    raise
+                candidates = self.plan(label, hand, strategy=strategy, near=near)
             self._robot.open_gripper()
             self._move_above(candidates[min(k, len(candidates) - 1) :])
             try:
@@ -305,6 +312,19 @@ class Grasping:
             if np.linalg.norm(pose[:2, 3]) <= reach and pose[2, 3] < 0.0:
                 return pose, extent
         return None
+
+    def _look_near(self, near: Any, label: str) -> bool:
+        """Point the hand camera at ``near`` (a base-frame point, where the caller last saw ``label``) as at
+        a remembered box; False without the harness, a point, or a view the arm reaches."""
+        try:
+            spot = np.asarray(near if near is not None else (), dtype=float)
+        except (TypeError, ValueError):
+            return False
+        if not self._harness.enabled or spot.shape != (3,) or not np.all(np.isfinite(spot)):
+            return False
+        pose = np.eye(4)
+        pose[:3, 3] = spot
+        return self._look_at((pose, np.full(3, 0.05)), label)
 
     def _look_at(self, box: tuple[np.ndarray, np.ndarray], label: str) -> bool:
         """Point the hand camera at a remembered box: from LOOK_BACKS m back along the grasps a ball there

@@ -307,3 +307,37 @@ def test_an_object_beside_the_basket_within_its_seen_box_is_not_counted_in(
     capsys.readouterr()
     exec(bind(slots, program.steps[1].code), namespace)
     assert verdict in capsys.readouterr().out
+
+
+def test_a_retry_picks_an_object_the_scene_camera_lost_where_the_hand_cameras_look_found_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # libero_object_task/8 state 7: the orange juice fell behind the basket, 8 cm from its centre; only the
+    # hand camera's look from above the basket found it, and the retry asked the scene camera again
+    program, slots = create_vlm("scripted").find("pick up the orange juice and place it in the basket")
+    tools = FakeTools()
+    basket = FakeDetection("basket", np.array([0.5, 0.25, 0.07]), np.array([0.26, 0.22, 0.14]))
+    tools.seen = [
+        FakeDetection("orange juice", np.array([0.46, 0.06, 0.07]), np.array([0.05, 0.03, 0.13])),
+        basket,
+    ]
+    namespace = {"np": np, "NotFoundError": NotFoundError, "CollisionError": CollisionError, **vars(tools)}
+    exec(bind(slots, program.steps[0].code), namespace)
+    behind = np.array([0.45, 0.33, 0.04])
+
+    def detect(labels, camera=""):
+        if labels is None or "juice" not in labels:
+            return [basket]
+        if camera != "wrist":
+            raise NotFoundError("not visible in the scene camera: orange juice")
+        return [FakeDetection("orange juice", behind, np.array([0.13, 0.05, 0.03]))]
+
+    namespace["perception"] = SimpleNamespace(detect=detect, rescan_wrist=lambda label, height: None)
+    for name in ("move_gripper_to", "move_gripper_by", "open_gripper"):
+        setattr(tools.robot, name, lambda *a, **k: None)
+    exec(bind(slots, program.steps[1].code), namespace)
+    assert "placed: False" in capsys.readouterr().out
+    tools.picked.clear()
+    retry = program.steps[1].judge[-1].code
+    exec(bind(slots, retry), namespace)
+    assert np.allclose(tools.picked[0][1], behind)  # picked where the look found it, not lost

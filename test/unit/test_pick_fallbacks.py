@@ -10,7 +10,13 @@ import pytest
 
 from maestro_agent.proxy.grasping import LOOK_BACKS, Grasping
 from maestro_agent.proxy.harness import Harness
-from maestro_tools.common.errors import CollisionError, InvalidArgumentError, StalledError, UnreachableError
+from maestro_tools.common.errors import (
+    CollisionError,
+    InvalidArgumentError,
+    NotFoundError,
+    StalledError,
+    UnreachableError,
+)
 from maestro_tools.robots import get_robot
 from test.unit.test_tilted_grasps import FakeArm, squeeze
 
@@ -247,3 +253,35 @@ def test_after_a_miss_pick_tries_a_grasp_across_another_side_first() -> None:
     tool._move_above = lambda candidates, backs=(): None  # type: ignore[method-assign]
     assert tool.pick("milk") == "held"
     assert len(arm.closing) == 2 and abs(arm.closing[-1][1]) > 0.99  # one miss, then across base y
+
+
+def test_an_object_the_detection_camera_does_not_see_is_looked_for_with_the_hand_camera_at_near() -> None:
+    # libero_object_task/8 state 7: the orange juice fell behind the basket, out of the scene camera's
+    # sight; the program's look from above the basket had found it there
+    juice = squeeze(0.05)
+    juice.position[:] = [0.45, 0.29, 0.05]
+    no_memory = SimpleNamespace(remember=None)  # a test fake of perception without a semantic map
+    looked: list[np.ndarray] = []
+
+    def plan(label, camera="", strategy="", near=None):
+        if camera == "scene":
+            raise NotFoundError("not visible in the scene camera: orange juice")
+        return [juice]
+
+    def make(enabled: bool = True) -> tuple[Grasping, FakeArm]:
+        arm = FakeArm(0.0)
+        tool = Grasping(None, Harness(get_robot("libero"), enabled=enabled), arm, no_memory)  # type: ignore[arg-type]
+        tool.plan = plan  # type: ignore[method-assign]
+        tool._look_at = lambda box, label: looked.append(box[0][:3, 3]) or True  # type: ignore[method-assign]
+        tool._move_above = lambda candidates, backs=(): None  # type: ignore[method-assign]
+        return tool, arm
+
+    tool, arm = make()
+    assert tool.pick("orange juice", near=[0.45, 0.29, 0.04]) == "held"
+    assert len(looked) == 1 and np.allclose(looked[0], [0.45, 0.29, 0.04])
+    grasped_at = [m[1] for m in arm.moves if m[0] == "to" and m[2] == "line"]
+    assert np.allclose(grasped_at[-1], juice.position)
+    for tool, near in ((make()[0], None), (make()[0], "left"), (make(enabled=False)[0], [0.45, 0.29, 0.04])):
+        with pytest.raises(NotFoundError, match="not visible"):  # nowhere to look, or no harness: as before
+            tool.pick("orange juice", near=near)
+    assert len(looked) == 1
