@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -252,3 +254,21 @@ def test_the_libero_specs_load_with_their_tasks_and_a_substep_budget() -> None:
         assert full.seeds == tuple(range(10)) and first.seeds == (0,)
         assert full.max_substeps == first.max_substeps == 8 and first.name == f"{name}_first_state"
         assert len(first.expand()) == len(full.tasks) in (10, 20)
+
+
+def test_a_worker_exits_with_its_status_without_the_interpreters_finalization() -> None:
+    # A worker whose rows were all out hung 11 minutes in finalization (its trials' DDS threads); it now
+    # leaves as soon as it is done: an atexit hook never runs, and the status comes through.
+
+    script = (
+        "import atexit, runpy; atexit.register(lambda: print('finalized', flush=True)); "
+        "runpy.run_module('maestro_agent.evaluation.worker', run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps({"robot": "franka", "launch": [], "trials": []}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "finalized" not in done.stdout, done.stderr
