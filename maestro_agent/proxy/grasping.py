@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from transforms3d.euler import mat2euler
 
-from maestro_agent.proxy.hand_views import ABOVE, LOOK_BACKS, HandViews, _above
+from maestro_agent.proxy.hand_views import HandViews
 from maestro_agent.proxy.harness import Harness, retry, show, tool
 from maestro_agent.proxy.perception import Perception
 from maestro_agent.proxy.registry import register_tool
@@ -334,4 +334,4 @@ def _matrix(candidate: GraspCandidate) -> np.ndarray:
     return pose
 
 
-__all__: Sequence[str] = ["ABOVE", "LOOK_BACKS", "Grasping", "_above", "to_candidate"]
+__all__: Sequence[str] = ["Grasping", "to_candidate"]

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from maestro_agent.proxy.grasping import LOOK_BACKS, Grasping
+from maestro_agent.proxy.grasping import Grasping
+from maestro_agent.proxy.hand_views import LOOK_BACKS
 from maestro_agent.proxy.harness import Harness
 from maestro_tools.common.errors import (
     CollisionError,

@@ -230,7 +230,8 @@ def test_a_lift_the_arm_refuses_goes_straight_up_then_half_as_far() -> None:
 
 
 def test_pick_looks_from_half_as_far_back_or_above_the_next_grasp_where_the_arm_is_refused() -> None:
-    from maestro_agent.proxy.grasping import ABOVE, Grasping, _above
+    from maestro_agent.proxy.grasping import Grasping
+    from maestro_agent.proxy.hand_views import ABOVE, _above
     from maestro_agent.proxy.harness import Harness
     from maestro_tools.common.errors import UnreachableError
 
@@ -258,7 +259,8 @@ def test_a_look_pose_against_what_is_seen_goes_on_to_the_next_grasp() -> None:
     """A look pose whose configuration would come within the clearance of the scene (the mapped top of a
     sofa's back over a toy behind it) is refused like one out of reach: the next grasp's, else a
     refusal naming them; pick's look at a remembered floor toy then goes on without it."""
-    from maestro_agent.proxy.grasping import ABOVE, Grasping, _above
+    from maestro_agent.proxy.grasping import Grasping
+    from maestro_agent.proxy.hand_views import ABOVE, _above
     from maestro_agent.proxy.harness import Harness
     from maestro_tools.common.errors import CollisionError, UnreachableError
 
@@ -287,7 +289,8 @@ def test_a_look_pose_against_what_is_seen_goes_on_to_the_next_grasp() -> None:
 
 
 def test_a_look_move_held_back_by_furniture_goes_home_and_on_to_the_next_grasp() -> None:
-    from maestro_agent.proxy.grasping import ABOVE, Grasping, _above
+    from maestro_agent.proxy.grasping import Grasping
+    from maestro_agent.proxy.hand_views import ABOVE, _above
     from maestro_agent.proxy.harness import Harness
     from maestro_tools.common.errors import StalledError, UnreachableError
 
