@@ -38,7 +38,8 @@ T = TypeVar("T")
 def box_grasps(
     pose: np.ndarray, extent: np.ndarray, max_width: float, gripper: GripperSpec, arm: ArmSpec
 ) -> list[GraspCandidate]:
-    """Top-down grasps on the object's box, and the tilted ones the arm's profile asks for, best first."""
+    """Top-down grasps on the object's box (centred, then shifted along an elongated box's long side), and
+    the tilted ones the arm's profile asks for, best first."""
     depth, pads = gripper.finger_depth, gripper.pad_clearance
     candidates = top_down_grasps(pose, extent, max_width, depth, pads, down_yaw=arm.down_yaw)
     candidates += off_centre_grasps(candidates, pose, extent, pad_half_width(gripper))

@@ -115,9 +115,9 @@ def declare_motion_params(node: Node, profile: RobotProfile) -> MotionParams:
         goal_tolerance=declare(
             node,
             "goal_tolerance",
-            0.01,
-            "Per-joint position tolerance (rad) at the trajectory's end, sent in each goal; 0 = the "
-            "controller's own",
+            arm.joint_tolerance,
+            "Per-joint position tolerance (rad) at the trajectory's end, sent in each goal (default: the "
+            "robot profile's joint_tolerance, what the agent checks); 0 = the controller's own",
             minimum=0.0,
             maximum=0.5,
         ),
