@@ -26,8 +26,10 @@ def spec_for(robot: str) -> BringupSpec:
 def describe_arguments(spec: BringupSpec) -> str:
     lines = [f"Launch arguments of {spec.robot} ({spec.path}):"]
     for argument in spec.arguments:
-        choices = f" (one of: {', '.join(argument.choices)})" if argument.choices else ""
-        lines.append(f"  {argument.name}:={argument.default}\n      {argument.description}{choices}")
+        valid = f" (one of: {', '.join(argument.choices)})" if argument.choices else ""
+        if argument.bounds is not None:
+            valid += f" (an integer from {argument.bounds[0]} to {argument.bounds[1]})"
+        lines.append(f"  {argument.name}:={argument.default}\n      {argument.description}{valid}")
     return "\n".join(lines)
 
 

@@ -51,10 +51,22 @@ class LaunchArgument:
     default: str
     description: str
     choices: tuple[str, ...] = ()
+    bounds: tuple[int, int] | None = None  # an integer argument's inclusive range (YAML `range: [lo, hi]`)
 
     def __post_init__(self) -> None:
         if self.choices and self.default not in self.choices:
             raise ValueError(f"default {self.default!r} of argument {self.name!r} is not in {self.choices}")
+        self.check(self.default)
+
+    def check(self, value: str) -> None:
+        """Raise SpecError naming what is valid when ``value`` is not."""
+        if self.choices and value not in self.choices:
+            raise SpecError(f"argument {self.name!r} must be one of {', '.join(self.choices)}; got {value!r}")
+        if self.bounds is not None:
+            low, high = self.bounds
+            if not (re.fullmatch(r"-?\d+", value.strip()) and low <= int(value) <= high):
+                valid = f"an integer from {low} to {high}"
+                raise SpecError(f"argument {self.name!r} must be {valid}; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -201,11 +213,15 @@ def _parse_argument(path: Path, name: str, raw: Any) -> LaunchArgument:
         raise _fail(path, getattr(raw, "line", 0), f"argument name {name!r} is not an identifier")
     if not isinstance(raw, _Map) or "default" not in raw or not raw.get("description"):
         raise _fail(path, getattr(raw, "line", 0), f"argument {name!r} needs a 'default' and a 'description'")
-    _check_keys(path, raw, {"default", "description", "choices"}, f"argument {name!r}")
+    _check_keys(path, raw, {"default", "description", "choices", "range"}, f"argument {name!r}")
     choices = tuple(_as_text(c) for c in raw.get("choices") or ())
+    bounds = raw.get("range")
+    if bounds is not None and not (isinstance(bounds, list) and [type(b) for b in bounds] == [int, int]):
+        raise _fail(path, raw.line, f"argument {name!r}: range is [lowest, highest], two integers")
     try:
-        return LaunchArgument(name, _as_text(raw["default"]), str(raw["description"]), choices)
-    except ValueError as exc:
+        default, description = _as_text(raw["default"]), str(raw["description"])
+        return LaunchArgument(name, default, description, choices, tuple(bounds) if bounds else None)
+    except (ValueError, SpecError) as exc:
         raise _fail(path, raw.line, str(exc)) from None
 
 
@@ -334,9 +350,7 @@ def resolve(spec: BringupSpec, overrides: Mapping[str, str], share_dir: Path) ->
     """Substitute launch arguments and return the nodes to start, with use_sim_time set on each."""
     values = {a.name: a.default for a in spec.arguments}
     for name, value in overrides.items():
-        argument = spec.argument(name)
-        if argument.choices and value not in argument.choices:
-            raise SpecError(f"argument {name!r} must be one of {', '.join(argument.choices)}; got {value!r}")
+        spec.argument(name).check(value)
         values[name] = value
 
     def substitute(text: str) -> str:

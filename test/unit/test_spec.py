@@ -21,6 +21,7 @@ arguments:
   sim: {default: true, description: simulate, choices: [true, false]}
   speed: {default: 0.5, description: arm speed}
   label: {default: "true", description: a string that looks like a bool}
+  index: {default: 0, description: an index, range: [0, 9]}
 nodes:
   - name: worker
     executable: worker_node
@@ -109,6 +110,16 @@ def test_node_command_quotes_parameters_for_rcl(tmp_path: Path) -> None:
             "version: 1\nrobot: x\narguments:\n  a: {default: 1}\nnodes: [{name: n, executable: e}]\n",
             "needs a 'default' and a 'description'",
         ),
+        (
+            "version: 1\nrobot: x\narguments:\n  a: {default: 1, description: d, range: [0]}\n"
+            "nodes: [{name: n, executable: e}]\n",
+            ":4: argument 'a': range is [lowest, highest], two integers",
+        ),
+        (
+            "version: 1\nrobot: x\narguments:\n  a: {default: 12, description: d, range: [0, 9]}\n"
+            "nodes: [{name: n, executable: e}]\n",
+            "argument 'a' must be an integer from 0 to 9; got '12'",
+        ),
         ("version: 1\nrobot: x\nnodes: [{name: n, executable: e}, {name: n, executable: f}]\n", "repeated"),
         (
             "version: 1\nrobot: x\nnodes:\n  - {name: n, executable: e, respawn_max_deaths: 2.5}\n",
@@ -131,10 +142,14 @@ def test_bad_overrides(tmp_path: Path) -> None:
     spec = load_spec(write(tmp_path, GOOD))
     with pytest.raises(SpecError, match="name:=value"):
         parse_overrides(["sim=false"])
-    with pytest.raises(SpecError, match="unknown launch argument 'colour'; valid: sim, speed, label"):
+    with pytest.raises(SpecError, match="unknown launch argument 'colour'; valid: sim, speed, label, index"):
         resolve(spec, {"colour": "red"}, tmp_path)
     with pytest.raises(SpecError, match="must be one of true, false"):
         resolve(spec, {"sim": "maybe"}, tmp_path)
+    for bad in ("10", "-1", "2.5", "two", ""):
+        with pytest.raises(SpecError, match=f"argument 'index' must be an integer from 0 to 9; got '{bad}'"):
+            resolve(spec, {"index": bad}, tmp_path)
+    assert resolve(spec, {"index": "9"}, tmp_path)  # the ends are in range
 
 
 def test_respawn_give_up_rule_defaults_and_overrides(tmp_path: Path) -> None:
