@@ -54,8 +54,6 @@ class LaunchArgument:
     bounds: tuple[int, int] | None = None  # an integer argument's inclusive range (YAML `range: [lo, hi]`)
 
     def __post_init__(self) -> None:
-        if self.choices and self.default not in self.choices:
-            raise ValueError(f"default {self.default!r} of argument {self.name!r} is not in {self.choices}")
         self.check(self.default)
 
     def check(self, value: str) -> None:
@@ -221,7 +219,7 @@ def _parse_argument(path: Path, name: str, raw: Any) -> LaunchArgument:
     try:
         default, description = _as_text(raw["default"]), str(raw["description"])
         return LaunchArgument(name, default, description, choices, tuple(bounds) if bounds else None)
-    except (ValueError, SpecError) as exc:
+    except SpecError as exc:
         raise _fail(path, raw.line, str(exc)) from None
 
 

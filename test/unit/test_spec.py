@@ -120,6 +120,11 @@ def test_node_command_quotes_parameters_for_rcl(tmp_path: Path) -> None:
             "nodes: [{name: n, executable: e}]\n",
             "argument 'a' must be an integer from 0 to 9; got '12'",
         ),
+        (
+            "version: 1\nrobot: x\narguments:\n  a: {default: c, description: d, choices: [b]}\n"
+            "nodes: [{name: n, executable: e}]\n",
+            ":4: argument 'a' must be one of b; got 'c'",
+        ),
         ("version: 1\nrobot: x\nnodes: [{name: n, executable: e}, {name: n, executable: f}]\n", "repeated"),
         (
             "version: 1\nrobot: x\nnodes:\n  - {name: n, executable: e, respawn_max_deaths: 2.5}\n",
