@@ -214,7 +214,9 @@ def _parse_argument(path: Path, name: str, raw: Any) -> LaunchArgument:
     _check_keys(path, raw, {"default", "description", "choices", "range"}, f"argument {name!r}")
     choices = tuple(_as_text(c) for c in raw.get("choices") or ())
     bounds = raw.get("range")
-    if bounds is not None and not (isinstance(bounds, list) and [type(b) for b in bounds] == [int, int]):
+    if bounds is not None and not (
+        isinstance(bounds, list) and [type(b) for b in bounds] == [int, int] and bounds[0] <= bounds[1]
+    ):
         raise _fail(path, raw.line, f"argument {name!r}: range is [lowest, highest], two integers")
     try:
         default, description = _as_text(raw["default"]), str(raw["description"])

@@ -116,6 +116,11 @@ def test_node_command_quotes_parameters_for_rcl(tmp_path: Path) -> None:
             ":4: argument 'a': range is [lowest, highest], two integers",
         ),
         (
+            "version: 1\nrobot: x\narguments:\n  a: {default: 1, description: d, range: [9, 0]}\n"
+            "nodes: [{name: n, executable: e}]\n",
+            ":4: argument 'a': range is [lowest, highest], two integers",
+        ),
+        (
             "version: 1\nrobot: x\narguments:\n  a: {default: 12, description: d, range: [0, 9]}\n"
             "nodes: [{name: n, executable: e}]\n",
             "argument 'a' must be an integer from 0 to 9; got '12'",
