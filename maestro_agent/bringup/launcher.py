@@ -26,9 +26,7 @@ def spec_for(robot: str) -> BringupSpec:
 def describe_arguments(spec: BringupSpec) -> str:
     lines = [f"Launch arguments of {spec.robot} ({spec.path}):"]
     for argument in spec.arguments:
-        valid = f" (one of: {', '.join(argument.choices)})" if argument.choices else ""
-        if argument.bounds is not None:
-            valid += f" (an integer from {argument.bounds[0]} to {argument.bounds[1]})"
+        valid = f" ({argument.valid()})" if argument.valid() else ""
         lines.append(f"  {argument.name}:={argument.default}\n      {argument.description}{valid}")
     return "\n".join(lines)
 

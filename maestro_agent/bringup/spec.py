@@ -56,15 +56,19 @@ class LaunchArgument:
     def __post_init__(self) -> None:
         self.check(self.default)
 
+    def valid(self) -> str:
+        """What the argument takes, in words ("" = any text)."""
+        words = [f"one of {', '.join(self.choices)}"] if self.choices else []
+        words += [f"an integer from {self.bounds[0]} to {self.bounds[1]}"] if self.bounds else []
+        return " and ".join(words)
+
     def check(self, value: str) -> None:
         """Raise SpecError naming what is valid when ``value`` is not."""
-        if self.choices and value not in self.choices:
-            raise SpecError(f"argument {self.name!r} must be one of {', '.join(self.choices)}; got {value!r}")
-        if self.bounds is not None:
-            low, high = self.bounds
-            if not (re.fullmatch(r"-?\d+", value.strip()) and low <= int(value) <= high):
-                valid = f"an integer from {low} to {high}"
-                raise SpecError(f"argument {self.name!r} must be {valid}; got {value!r}")
+        in_range = self.bounds is None or bool(
+            re.fullmatch(r"-?\d+", value.strip()) and self.bounds[0] <= int(value) <= self.bounds[1]
+        )
+        if not in_range or (self.choices and value not in self.choices):
+            raise SpecError(f"argument {self.name!r} must be {self.valid()}; got {value!r}")
 
 
 @dataclass(frozen=True)
