@@ -38,6 +38,7 @@ from maestro_tools.common.errors import (
     error_from_code,
 )
 from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
+from maestro_tools.common.spinning import report_callback_error
 from maestro_tools.perception.objects import CameraFrame
 from maestro_tools.perception.topic_source import TopicFrameSource
 from maestro_tools.robots.profile import RobotProfile
@@ -109,10 +110,10 @@ class RosClient:
         while self.context.ok():
             try:
                 self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # a shutdown race at exit; the loop condition ends it
+            except Exception as exc:  # a shutdown race at exit, or a callback's bug: the spin goes on
                 if not self.context.ok():
                     return
-                raise
+                report_callback_error(exc)
 
     def _on_joints(self, message: JointState) -> None:
         self._joints = message

@@ -14,7 +14,8 @@ a MaestroError (a bad parameter, say) prints one line naming the problem and exi
 
 The executor is an ``InlineSubscriptionExecutor`` (spinning.py): subscription callbacks (/clock for
 use_sim_time, joint states, images) run in the spinning thread and must not block; everything else
-runs in its thread pool.
+runs in its thread pool. A callback that raises is logged with its traceback and the node goes on
+(rclpy's executor would end the spin with it, and every later callback with it).
 """
 
 from __future__ import annotations

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Any
 
+import rclpy.logging
 from rclpy.executors import (
     ConditionReachedException,
     Executor,
@@ -16,6 +18,16 @@ from rclpy.executors import (
 )
 from rclpy.subscription import Subscription
 from rclpy.task import Future
+
+
+def report_callback_error(exc: BaseException) -> None:
+    """Log a callback's uncaught exception (with its traceback) where rclpy would end the spin with it.
+
+    A callback raising is a bug, but one lost callback is better than a node, or a test's whole graph,
+    that no longer answers anything: every callback after it would be lost too.
+    """
+    trace = "".join(traceback.format_exception(exc)).rstrip()
+    rclpy.logging.get_logger("executor").error(f"a callback raised; the executor goes on:\n{trace}")
 
 
 def stop_executor(executor: Executor, timeout: float = 2.0) -> None:
@@ -54,11 +66,18 @@ class InlineSubscriptionExecutor(MultiThreadedExecutor):
             self._futures.append(handler)
         else:
             handler()
-            handler.result()  # raise its exception, as the pool's are raised below
+            self._check(handler)
         for future in self._futures[:]:
             if future.done():
                 self._futures.remove(future)
-                future.result()
+                self._check(future)
+
+    @staticmethod
+    def _check(handler: Any) -> None:
+        """Where the stock executor raises a callback's exception (ending the spin), report it."""
+        error = handler.exception()
+        if error is not None:
+            report_callback_error(error)
 
 
 class BackgroundSpinner:
@@ -72,7 +91,12 @@ class BackgroundSpinner:
 
     def _spin(self) -> None:
         while not self._stop.is_set() and self.executor.context.ok():
-            self.executor.spin_once(timeout_sec=self._poll)
+            try:
+                self.executor.spin_once(timeout_sec=self._poll)
+            except (ExternalShutdownException, ShutdownException):
+                return
+            except Exception as exc:  # a callback's bug must not silence every later callback
+                report_callback_error(exc)
 
     def start(self) -> BackgroundSpinner:
         self._thread.start()

@@ -1,13 +1,16 @@
 """InlineSubscriptionExecutor (run_node's executor): subscriptions in the spinning thread, everything else
-in the pool, so a service callback may block until a subscription delivers."""
+in the pool, so a service callback may block until a subscription delivers; a callback that raises is
+reported and the spin goes on, there and in a BackgroundSpinner."""
 
 from __future__ import annotations
 
 import threading
 
+import pytest
 import rclpy
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -78,3 +81,43 @@ def test_a_blocking_service_gets_its_message_from_a_subscription_run_inline() ->
         waiter.destroy_node()
         rclpy.shutdown(context=client_context)
         rclpy.shutdown(context=server_context)
+
+
+class Faulty(Node):
+    """A timer and a subscription whose callbacks raise every other call (a bug, not a bad request)."""
+
+    def __init__(self, context: Context, topic: str) -> None:
+        super().__init__(unique("inline_faulty"), context=context)
+        self.calls = {"timer": 0, "subscription": 0}
+        self.create_timer(0.02, lambda: self.call("timer"))
+        self.create_subscription(String, topic, lambda _: self.call("subscription"), 10)
+
+    def call(self, kind: str) -> None:
+        self.calls[kind] += 1
+        if self.calls[kind] % 2:
+            raise RuntimeError(f"{kind} bug")
+
+
+@pytest.mark.parametrize("executor_class", [InlineSubscriptionExecutor, MultiThreadedExecutor])
+def test_a_raising_callback_is_reported_and_the_spin_goes_on(executor_class, capfd) -> None:
+    """The stock executor ends its spin with a callback's exception; every later callback would be lost."""
+    topic = unique("inline_faulty")
+    context = Context()
+    rclpy.init(context=context)
+    executor = executor_class(num_threads=2, context=context)
+    node = Faulty(context, topic)
+    executor.add_node(node)
+    spinner = BackgroundSpinner(executor).start()
+    try:
+        publisher = node.create_publisher(String, topic, 10)
+        assert wait_for(lambda: publisher.get_subscription_count() > 0, 10)
+        assert wait_for(lambda: publisher.publish(String(data="x")) or node.calls["subscription"] >= 4, 10)
+        assert wait_for(lambda: node.calls["timer"] >= 4, 10)
+        assert spinner._thread.is_alive()
+    finally:
+        spinner.stop()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+    logged = capfd.readouterr().err
+    assert "a callback raised; the executor goes on" in logged
+    assert "RuntimeError: timer bug" in logged and "RuntimeError: subscription bug" in logged

@@ -18,7 +18,6 @@ from action_msgs.msg import GoalStatus
 from control_msgs.action import FollowJointTrajectory, GripperCommand
 from rclpy.action import ActionServer, CancelResponse
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, JointState
@@ -27,7 +26,7 @@ from maestro_msgs.action import RunPolicy
 from maestro_msgs.srv import GetTaskProgress
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.errors import ErrorCode
-from maestro_tools.common.spinning import BackgroundSpinner
+from maestro_tools.common.spinning import BackgroundSpinner, InlineSubscriptionExecutor
 from maestro_tools.robots import get_robot
 from maestro_tools.vla.node import VlaBridgeNode
 from maestro_tools.vla.server import PolicyServer
@@ -125,7 +124,7 @@ def graph() -> Iterator[Graph]:
     ns = "/" + unique("vla")
     context = Context()
     rclpy.init(context=context)
-    executor = MultiThreadedExecutor(num_threads=8, context=context)
+    executor = InlineSubscriptionExecutor(num_threads=8, context=context)  # run_node's executor
     overrides = [
         Parameter("robot", value="franka"),
         Parameter("monitor", value="progress"),
