@@ -32,6 +32,7 @@ from maestro_msgs.srv import ResetScene
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.errors import MaestroTimeoutError, UnavailableError, error_from_code
 from maestro_tools.common.spinning import BackgroundSpinner, wait_future_blocking
+from maestro_tools.common.teardown import close_context, destroy_node
 
 
 @dataclass(frozen=True)
@@ -204,8 +205,8 @@ def execute(options: RunOptions, out: TextIO = sys.stdout) -> Outcome:
         return Outcome(instruction, response.result, interrupted)
     finally:
         spinner.stop()
-        node.destroy_node()
-        rclpy.shutdown(context=context)
+        destroy_node(node)
+        close_context(context)
 
 
 def _reset(node: Node, options: RunOptions) -> ResetScene.Response:

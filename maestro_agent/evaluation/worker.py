@@ -35,6 +35,7 @@ from maestro_agent.evaluation.sweep import (
     run_trial,
 )
 from maestro_tools.common.errors import MaestroError
+from maestro_tools.common.teardown import close_context, destroy_node
 
 RECORD = "RECORD "
 STOPPED = 130  # exit status after Ctrl-C
@@ -66,8 +67,8 @@ def wait_ready(graph: SimGraph, namespace: str, timeout_s: float) -> float:
             time.sleep(0.5)
         return round(time.monotonic() - start, 1)
     finally:
-        node.destroy_node()
-        rclpy.shutdown(context=context)
+        destroy_node(node)
+        close_context(context)
 
 
 def fault_seed(key: str) -> int:
@@ -108,8 +109,8 @@ def set_fault_seed(namespace: str, seed: int, timeout_s: float = 30.0) -> None:
         raise UnavailableError(f"cannot set the agent's fault_seed within {timeout_s:.0f} s: {reason}")
     finally:
         executor.shutdown()
-        node.destroy_node()
-        rclpy.shutdown(context=context)
+        destroy_node(node)
+        close_context(context)
 
 
 def injected_faults(trial_id: str) -> int:

@@ -39,6 +39,7 @@ from maestro_tools.common.errors import (
 )
 from maestro_tools.common.qos import LATCHED_QOS, STATE_QOS
 from maestro_tools.common.spinning import report_callback_error
+from maestro_tools.common.teardown import close_context, destroy_node
 from maestro_tools.perception.objects import CameraFrame
 from maestro_tools.perception.topic_source import TopicFrameSource
 from maestro_tools.robots.profile import RobotProfile
@@ -103,6 +104,7 @@ class RosClient:
         # and rclpy's wait-set executors spend 1-2 ms of Python per message (joint_states, tcp_pose).
         self.executor = EventsExecutor(context=self.context)
         self.executor.add_node(self.node)
+        self._destroyed = False
         self._spin = threading.Thread(target=self._spin_forever, name="proxy-ros", daemon=True)
         self._spin.start()
 
@@ -132,7 +134,11 @@ class RosClient:
     def close(self) -> None:
         if self.context.ok():
             rclpy.shutdown(context=self.context)
-        self._spin.join(timeout=2.0)
+        self._spin.join(timeout=5.0)
+        if not self._spin.is_alive() and not self._destroyed:  # nothing spins the node any more
+            self._destroyed = True
+            destroy_node(self.node)
+            close_context(self.context)
 
     # -- state -----------------------------------------------------------------------------------
     def joints(self, timeout: float = 5.0) -> dict[str, float]:

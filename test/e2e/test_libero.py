@@ -22,6 +22,7 @@ from trajectory_msgs.msg import JointTrajectoryPoint
 
 from maestro_msgs.srv import GetSegmentation, GetTaskProgress, ResetScene
 from maestro_tools.common.conversions import image_to_numpy, seconds_to_time
+from maestro_tools.common.teardown import destroy_node
 from maestro_tools.robots import get_robot
 from maestro_tools.sim.libero import launcher
 
@@ -140,7 +141,7 @@ def test_libero_node_resets_and_moves() -> None:
         depth = image_to_numpy(seg.depth)
         assert 0.3 < float(np.median(depth)) < 3.0
     finally:
-        node.destroy_node()
+        destroy_node(node)  # with its action clients: the participant ends now, not at a later collection
         rclpy.shutdown()
         process.send_signal(signal.SIGINT)
         try:

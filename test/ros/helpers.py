@@ -17,6 +17,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
 from maestro_tools.common.spinning import BackgroundSpinner
+from maestro_tools.common.teardown import close_context, destroy_node
 from test.polling import wait_for
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -43,8 +44,8 @@ def ros_graph(*nodes_factories: Callable[[Context], Node]) -> Iterator[list[Node
     finally:
         spinner.stop()
         for node in nodes:
-            node.destroy_node()
-        rclpy.shutdown(context=context)
+            destroy_node(node)
+        close_context(context)
 
 
 def wait_future(future, timeout: float = 10.0) -> bool:

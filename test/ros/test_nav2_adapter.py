@@ -35,6 +35,7 @@ from maestro_agent.bringup.spec import resolve
 from maestro_msgs.action import NavigateBase
 from maestro_tools.common.errors import ErrorCode
 from maestro_tools.common.spinning import BackgroundSpinner
+from maestro_tools.common.teardown import close_context, destroy_node
 from maestro_tools.navigation.nav2_adapter import Nav2AdapterNode, nav2_error
 from test.ros.helpers import goal_outcome, send_goal, unique, wait_for
 
@@ -138,10 +139,8 @@ def graph(*, with_nav2: bool = True, **parameters: object) -> Iterator[Graph]:
         time.sleep(0.3)
         spinner.stop()
         for node in nodes:
-            for waitable in list(node.waitables):  # action servers and clients, now that nothing spins
-                waitable.destroy()
-            node.destroy_node()
-        rclpy.shutdown(context=context)
+            destroy_node(node)  # with its action servers and clients, now that nothing spins
+        close_context(context)
 
 
 def goal(x: float, frame: str = "", **fields: object) -> NavigateBase.Goal:

@@ -27,6 +27,7 @@ from maestro_msgs.srv import GetTaskProgress
 from maestro_tools.common.action_client import ThreadSafeActionClient
 from maestro_tools.common.errors import ErrorCode
 from maestro_tools.common.spinning import BackgroundSpinner, InlineSubscriptionExecutor
+from maestro_tools.common.teardown import close_context, destroy_node
 from maestro_tools.robots import get_robot
 from maestro_tools.vla.node import VlaBridgeNode
 from maestro_tools.vla.server import PolicyServer
@@ -149,8 +150,8 @@ def graph() -> Iterator[Graph]:
         time.sleep(0.2)
         spinner.stop()
         for node in (bridge, robot, client_node):
-            node.destroy_node()
-        rclpy.shutdown(context=context)
+            destroy_node(node)
+        close_context(context)
 
 
 def run(graph: Graph, url: str, timeout: float = 5.0, feedback: list | None = None, **fields):
