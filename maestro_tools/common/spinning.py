@@ -74,8 +74,11 @@ class InlineSubscriptionExecutor(MultiThreadedExecutor):
 
     @staticmethod
     def _check(handler: Any) -> None:
-        """Where the stock executor raises a callback's exception (ending the spin), report it."""
+        """Where the stock executor raises a callback's exception (ending the spin), report it; the
+        context shutting down under a callback still ends the spin, as it does for the stock one."""
         error = handler.exception()
+        if isinstance(error, ExternalShutdownException | ShutdownException):
+            raise error
         if error is not None:
             report_callback_error(error)
 
