@@ -26,8 +26,9 @@ def spec_for(robot: str) -> BringupSpec:
 def describe_arguments(spec: BringupSpec) -> str:
     lines = [f"Launch arguments of {spec.robot} ({spec.path}):"]
     for argument in spec.arguments:
-        valid = f" ({argument.valid()})" if argument.valid() else ""
-        lines.append(f"  {argument.name}:={argument.default}\n      {argument.description}{valid}")
+        valid = argument.valid()
+        takes = f" ({valid})" if valid else ""
+        lines.append(f"  {argument.name}:={argument.default}\n      {argument.description}{takes}")
     return "\n".join(lines)
 
 
